@@ -1,0 +1,88 @@
+#  Bazaar - make run | make test | make (build) | make asan
+#
+#  Every top-level target first runs tools/install-deps.sh, which installs
+#  missing Debian packages (apt-get update first) and is quick otherwise.
+
+BUILD ?= build
+SANITIZE ?=
+CC ?= cc
+PYTEST = /usr/bin/python3 -m pytest
+
+PKGS = libzmq libczmq msgpack libh2o-evloop jansson
+CPPFLAGS = -Isrc -Imsgs -DH2O_USE_LIBUV=0 -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
+CFLAGS = -std=c11 -O2 -g -Wall -Wextra -Werror -MMD -MP
+LDLIBS = $(shell pkg-config --libs $(PKGS)) -lssl -lcrypto -lz -lpthread -lm
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC = $(wildcard src/*.c msgs/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB = $(BUILD)/libbazaar.a
+
+#  program name -> its source directory
+PROGRAMS = broker:broker catalog:services/catalog order:services/order \
+           gateway:services/gateway tap:tools/tap client:tools/client
+prog_name = $(word 1,$(subst :, ,$(1)))
+prog_dir = $(word 2,$(subst :, ,$(1)))
+BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
+UNIT = $(BUILD)/bin/unit-tests
+
+.PHONY: all deps build run test unit system asan clean format
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+	@sh tools/install-deps.sh
+
+build: $(BINS) $(UNIT)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+define PROGRAM_RULE
+$(BUILD)/bin/bazaar-$(call prog_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(call prog_dir,$(1))/*.c)) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) $$^ -o $$@ $$(LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULE,$(p))))
+
+$(BUILD)/bin/bazaar: tools/bazaar
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod +x $@
+
+UNIT_SRC = $(wildcard tests/unit/*.c)
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+run: all
+	@$(BUILD)/bin/bazaar up
+
+#  make test: the normal build, then the same suites under ASan + UBSan.
+test: deps
+	@$(MAKE) --no-print-directory build unit system
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build unit system
+
+unit: $(UNIT)
+	$(UNIT)
+
+system: build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/system
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build
+
+format:
+	clang-format -i $(LIB_SRC) $(wildcard src/*.h msgs/*.h broker/*.[ch] services/*/*.[ch] tools/*/*.[ch] tests/unit/*.c)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,507 @@
+/*  msgs.c - the one msgpack codec for MSG_TABLE.
+
+    Encoding walks the field string of the message's type; decoding walks
+    it again and checks every element's msgpack type and range, so nothing
+    that comes off a socket or out of a file reaches the services unchecked.
+*/
+#include "msgs.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int type;
+    const char *name;
+    const char *fields;
+    const char *service;
+} s_spec_t;
+
+static const s_spec_t s_specs[] = {
+#define MSG_SPEC(NAME, CODE, FIELDS, SERVICE, DOC) {CODE, #NAME, FIELDS, SERVICE},
+    MSG_TABLE (MSG_SPEC)
+#undef MSG_SPEC
+};
+
+typedef struct {
+    int http;
+    const char *text;
+} s_error_t;
+
+static const s_error_t s_errors[] = {
+#define MSG_ERR_SPEC(NAME, HTTP, TEXT) {HTTP, TEXT},
+    MSG_ERROR_TABLE (MSG_ERR_SPEC)
+#undef MSG_ERR_SPEC
+};
+
+static const s_spec_t *
+s_spec (int type)
+{
+    for (size_t i = 0; i < sizeof (s_specs) / sizeof (s_specs[0]); i++)
+        if (s_specs[i].type == type)
+            return &s_specs[i];
+    return NULL;
+}
+
+void
+msg_init (msg_t *self, msg_type_t type)
+{
+    memset (self, 0, sizeof (*self));
+    self->type = type;
+}
+
+void
+msg_reset (msg_t *self)
+{
+    free (self->stocks);
+    free (self->trades);
+    msg_init (self, 0);
+}
+
+const char *
+msg_type_name (int type)
+{
+    const s_spec_t *spec = s_spec (type);
+    return spec ? spec->name : "UNKNOWN";
+}
+
+const char *
+msg_service (int type)
+{
+    const s_spec_t *spec = s_spec (type);
+    return spec && *spec->service ? spec->service : NULL;
+}
+
+bool
+msg_is_reply (int type)
+{
+    return type >= MSG_STOCK && type <= MSG_ERROR && s_spec (type) != NULL;
+}
+
+int
+msg_error_http (uint64_t code)
+{
+    return code < MSG_ERR_COUNT ? s_errors[code].http : 500;
+}
+
+const char *
+msg_error_text (uint64_t code)
+{
+    return code < MSG_ERR_COUNT ? s_errors[code].text : "internal error";
+}
+
+const char *
+msg_decode_strerror (int rc)
+{
+    switch (rc) {
+        case MSG_DECODE_OK: return "ok";
+        case MSG_DECODE_FORMAT: return "not a msgpack array";
+        case MSG_DECODE_TRAILING: return "trailing bytes after message";
+        case MSG_DECODE_VERSION: return "unknown protocol version";
+        case MSG_DECODE_TYPE: return "unknown message type";
+        case MSG_DECODE_FIELDS: return "wrong number of fields";
+        case MSG_DECODE_FIELD: return "field of wrong type or range";
+        case MSG_DECODE_TOO_LONG: return "string or list too long";
+        default: return "unknown error";
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Encoding
+
+static int
+s_pack_str (msgpack_packer *pk, const char *str, size_t max)
+{
+    size_t len = strnlen (str, max + 1);
+    if (len > max)
+        return -1;
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, str, len);
+    return 0;
+}
+
+static int
+s_pack_stocks (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->stock_count > MSG_LIST_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->stock_count);
+    for (size_t i = 0; i < self->stock_count; i++) {
+        const msg_stock_t *stock = &self->stocks[i];
+        msgpack_pack_array (pk, 4);
+        if (s_pack_str (pk, stock->name, MSG_NAME_MAX))
+            return -1;
+        msgpack_pack_double (pk, stock->price);
+        msgpack_pack_uint64 (pk, stock->stock_qty);
+        msgpack_pack_uint64 (pk, stock->version);
+    }
+    return 0;
+}
+
+static int
+s_pack_trades (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->trade_count > MSG_LIST_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->trade_count);
+    for (size_t i = 0; i < self->trade_count; i++) {
+        const msg_trade_t *trade = &self->trades[i];
+        msgpack_pack_array (pk, 5);
+        msgpack_pack_uint64 (pk, trade->number);
+        if (s_pack_str (pk, trade->name, MSG_NAME_MAX))
+            return -1;
+        msgpack_pack_uint8 (pk, trade->side);
+        msgpack_pack_uint64 (pk, trade->quantity);
+        if (s_pack_str (pk, trade->key, MSG_KEY_MAX))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
+{
+    switch (field) {
+        case 'r': return msgpack_pack_uint64 (pk, self->req_id);
+        case 'n': return s_pack_str (pk, self->name, MSG_NAME_MAX);
+        case 's': return s_pack_str (pk, self->service, MSG_SERVICE_MAX);
+        case 'k': return s_pack_str (pk, self->key, MSG_KEY_MAX);
+        case 't': return s_pack_str (pk, self->text, MSG_TEXT_MAX);
+        case 'a': return s_pack_str (pk, self->pub, MSG_ENDPOINT_MAX);
+        case 'b': return s_pack_str (pk, self->rep, MSG_ENDPOINT_MAX);
+        case 'd': return msgpack_pack_uint8 (pk, self->side);
+        case 'q': return msgpack_pack_uint64 (pk, self->quantity);
+        case 'Q': return msgpack_pack_uint64 (pk, self->stock_qty);
+        case 'N': return msgpack_pack_uint64 (pk, self->number);
+        case 'p': return msgpack_pack_double (pk, self->price);
+        case 'v': return msgpack_pack_uint64 (pk, self->version);
+        case 'e': return msgpack_pack_uint64 (pk, self->epoch);
+        case 'S': return msgpack_pack_uint64 (pk, self->seq);
+        case 'i': return msgpack_pack_uint64 (pk, self->incarnation);
+        case 'R': return msgpack_pack_uint64 (pk, self->replica_id);
+        case 'c': return msgpack_pack_uint64 (pk, self->code);
+        case 'L': return s_pack_stocks (pk, self);
+        case 'T': return s_pack_trades (pk, self);
+        default: return -1;
+    }
+}
+
+int
+msg_encode (const msg_t *self, msgpack_sbuffer *out)
+{
+    const s_spec_t *spec = s_spec (self->type);
+    if (!spec)
+        return -1;
+    out->size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_array (&pk, 2 + strlen (spec->fields));
+    msgpack_pack_uint8 (&pk, MSG_VERSION);
+    msgpack_pack_uint8 (&pk, (uint8_t) self->type);
+    for (const char *field = spec->fields; *field; field++)
+        if (s_pack_field (&pk, self, *field))
+            return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Decoding: every helper returns MSG_DECODE_OK or a negative error.
+
+static int
+s_get_uint (const msgpack_object *obj, uint64_t max, uint64_t *value)
+{
+    if (obj->type != MSGPACK_OBJECT_POSITIVE_INTEGER || obj->via.u64 > max)
+        return MSG_DECODE_FIELD;
+    *value = obj->via.u64;
+    return MSG_DECODE_OK;
+}
+
+static int
+s_get_str (const msgpack_object *obj, char *dest, size_t max)
+{
+    if (obj->type != MSGPACK_OBJECT_STR)
+        return MSG_DECODE_FIELD;
+    if (obj->via.str.size > max)
+        return MSG_DECODE_TOO_LONG;
+    if (memchr (obj->via.str.ptr, '\0', obj->via.str.size))
+        return MSG_DECODE_FIELD;
+    memcpy (dest, obj->via.str.ptr, obj->via.str.size);
+    dest[obj->via.str.size] = '\0';
+    return MSG_DECODE_OK;
+}
+
+static int
+s_get_double (const msgpack_object *obj, double *value)
+{
+    if (obj->type != MSGPACK_OBJECT_FLOAT64 && obj->type != MSGPACK_OBJECT_FLOAT32)
+        return MSG_DECODE_FIELD;
+    *value = obj->via.f64;
+    return MSG_DECODE_OK;
+}
+
+//  Checks obj is an array of arrays of `width`; returns its length.
+static int
+s_get_list (const msgpack_object *obj, uint32_t width, size_t *count)
+{
+    if (obj->type != MSGPACK_OBJECT_ARRAY)
+        return MSG_DECODE_FIELD;
+    if (obj->via.array.size > MSG_LIST_MAX)
+        return MSG_DECODE_TOO_LONG;
+    for (uint32_t i = 0; i < obj->via.array.size; i++) {
+        const msgpack_object *item = &obj->via.array.ptr[i];
+        if (item->type != MSGPACK_OBJECT_ARRAY || item->via.array.size != width)
+            return MSG_DECODE_FIELD;
+    }
+    *count = obj->via.array.size;
+    return MSG_DECODE_OK;
+}
+
+static int
+s_get_stocks (const msgpack_object *obj, msg_t *self)
+{
+    int rc = s_get_list (obj, 4, &self->stock_count);
+    if (rc || self->stock_count == 0)
+        return rc;
+    self->stocks = calloc (self->stock_count, sizeof (msg_stock_t));
+    if (!self->stocks)
+        return MSG_DECODE_TOO_LONG;
+    for (size_t i = 0; i < self->stock_count && !rc; i++) {
+        const msgpack_object *f = obj->via.array.ptr[i].via.array.ptr;
+        msg_stock_t *stock = &self->stocks[i];
+        rc = s_get_str (&f[0], stock->name, MSG_NAME_MAX);
+        if (!rc)
+            rc = s_get_double (&f[1], &stock->price);
+        if (!rc)
+            rc = s_get_uint (&f[2], UINT64_MAX, &stock->stock_qty);
+        if (!rc)
+            rc = s_get_uint (&f[3], UINT64_MAX, &stock->version);
+    }
+    return rc;
+}
+
+static int
+s_get_trades (const msgpack_object *obj, msg_t *self)
+{
+    int rc = s_get_list (obj, 5, &self->trade_count);
+    if (rc || self->trade_count == 0)
+        return rc;
+    self->trades = calloc (self->trade_count, sizeof (msg_trade_t));
+    if (!self->trades)
+        return MSG_DECODE_TOO_LONG;
+    for (size_t i = 0; i < self->trade_count && !rc; i++) {
+        const msgpack_object *f = obj->via.array.ptr[i].via.array.ptr;
+        msg_trade_t *trade = &self->trades[i];
+        uint64_t side = 0;
+        rc = s_get_uint (&f[0], UINT64_MAX, &trade->number);
+        if (!rc)
+            rc = s_get_str (&f[1], trade->name, MSG_NAME_MAX);
+        if (!rc)
+            rc = s_get_uint (&f[2], MSG_SIDE_SELL, &side);
+        if (!rc)
+            rc = s_get_uint (&f[3], MSG_QUANTITY_MAX, &trade->quantity);
+        if (!rc)
+            rc = s_get_str (&f[4], trade->key, MSG_KEY_MAX);
+        trade->side = (uint8_t) side;
+    }
+    return rc;
+}
+
+static int
+s_get_field (const msgpack_object *obj, msg_t *self, char field)
+{
+    uint64_t side = 0;
+    int rc;
+    switch (field) {
+        case 'r': return s_get_uint (obj, UINT64_MAX, &self->req_id);
+        case 'n': return s_get_str (obj, self->name, MSG_NAME_MAX);
+        case 's': return s_get_str (obj, self->service, MSG_SERVICE_MAX);
+        case 'k': return s_get_str (obj, self->key, MSG_KEY_MAX);
+        case 't': return s_get_str (obj, self->text, MSG_TEXT_MAX);
+        case 'a': return s_get_str (obj, self->pub, MSG_ENDPOINT_MAX);
+        case 'b': return s_get_str (obj, self->rep, MSG_ENDPOINT_MAX);
+        case 'd':
+            rc = s_get_uint (obj, MSG_SIDE_SELL, &side);
+            self->side = (uint8_t) side;
+            return rc;
+        case 'q': return s_get_uint (obj, MSG_QUANTITY_MAX, &self->quantity);
+        case 'Q': return s_get_uint (obj, UINT64_MAX, &self->stock_qty);
+        case 'N': return s_get_uint (obj, UINT64_MAX, &self->number);
+        case 'p': return s_get_double (obj, &self->price);
+        case 'v': return s_get_uint (obj, UINT64_MAX, &self->version);
+        case 'e': return s_get_uint (obj, UINT64_MAX, &self->epoch);
+        case 'S': return s_get_uint (obj, UINT64_MAX, &self->seq);
+        case 'i': return s_get_uint (obj, UINT64_MAX, &self->incarnation);
+        case 'R': return s_get_uint (obj, UINT64_MAX, &self->replica_id);
+        case 'c': return s_get_uint (obj, MSG_ERR_COUNT - 1, &self->code);
+        case 'L': return s_get_stocks (obj, self);
+        case 'T': return s_get_trades (obj, self);
+        default: return MSG_DECODE_FIELD;
+    }
+}
+
+static int
+s_decode_object (msg_t *self, const msgpack_object *root)
+{
+    if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 2)
+        return MSG_DECODE_FORMAT;
+    const msgpack_object *items = root->via.array.ptr;
+    uint64_t version, type;
+    if (s_get_uint (&items[0], UINT8_MAX, &version) || version != MSG_VERSION)
+        return MSG_DECODE_VERSION;
+    if (s_get_uint (&items[1], UINT8_MAX, &type))
+        return MSG_DECODE_TYPE;
+    const s_spec_t *spec = s_spec ((int) type);
+    if (!spec)
+        return MSG_DECODE_TYPE;
+    if (root->via.array.size != 2 + strlen (spec->fields))
+        return MSG_DECODE_FIELDS;
+    self->type = (msg_type_t) type;
+    for (size_t i = 0; spec->fields[i]; i++) {
+        int rc = s_get_field (&items[2 + i], self, spec->fields[i]);
+        if (rc)
+            return rc;
+    }
+    return MSG_DECODE_OK;
+}
+
+int
+msg_decode (msg_t *self, const void *data, size_t size)
+{
+    msg_reset (self);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    int rc;
+    msgpack_unpack_return ret = msgpack_unpack_next (&unpacked, data, size, &offset);
+    if (ret != MSGPACK_UNPACK_SUCCESS)
+        rc = MSG_DECODE_FORMAT;
+    else
+    if (offset != size)
+        rc = MSG_DECODE_TRAILING;
+    else
+        rc = s_decode_object (self, &unpacked.data);
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc)
+        msg_reset (self);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Formatting for logs and the tap
+
+typedef struct {
+    char *buf;
+    size_t size;
+    size_t used;      //  what snprintf wanted, may exceed size
+} s_out_t;
+
+static void
+s_out (s_out_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_out (s_out_t *out, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    size_t room = out->used < out->size ? out->size - out->used : 0;
+    int len = vsnprintf (out->buf + (room ? out->used : 0), room, format, args);
+    va_end (args);
+    if (len > 0)
+        out->used += (size_t) len;
+}
+
+//  Strings come from the wire: escape what would break a line or JSON.
+static void
+s_out_str (s_out_t *out, const char *str)
+{
+    s_out (out, "\"");
+    for (const unsigned char *c = (const unsigned char *) str; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            s_out (out, "\\%c", *c);
+        else
+        if (*c < 0x20 || *c == 0x7f)
+            s_out (out, "\\u%04x", *c);
+        else
+            s_out (out, "%c", *c);
+    }
+    s_out (out, "\"");
+}
+
+static const char *
+s_field_name (char field)
+{
+    switch (field) {
+        case 'r': return "req_id";
+        case 'n': return "name";
+        case 's': return "service";
+        case 'k': return "key";
+        case 't': return "text";
+        case 'a': return "pub";
+        case 'b': return "rep";
+        case 'd': return "side";
+        case 'q': return "quantity";
+        case 'Q': return "stock_qty";
+        case 'N': return "number";
+        case 'p': return "price";
+        case 'v': return "version";
+        case 'e': return "epoch";
+        case 'S': return "seq";
+        case 'i': return "incarnation";
+        case 'R': return "replica_id";
+        case 'c': return "code";
+        case 'L': return "stocks";
+        case 'T': return "trades";
+        default: return "?";
+    }
+}
+
+static void
+s_out_value (s_out_t *out, const msg_t *self, char field)
+{
+    switch (field) {
+        case 'r': s_out (out, "%" PRIu64, self->req_id); break;
+        case 'n': s_out_str (out, self->name); break;
+        case 's': s_out_str (out, self->service); break;
+        case 'k': s_out_str (out, self->key); break;
+        case 't': s_out_str (out, self->text); break;
+        case 'a': s_out_str (out, self->pub); break;
+        case 'b': s_out_str (out, self->rep); break;
+        case 'd': s_out (out, "\"%s\"", self->side == MSG_SIDE_BUY ? "buy" : "sell"); break;
+        case 'q': s_out (out, "%" PRIu64, self->quantity); break;
+        case 'Q': s_out (out, "%" PRIu64, self->stock_qty); break;
+        case 'N': s_out (out, "%" PRIu64, self->number); break;
+        case 'p': s_out (out, "%.2f", self->price); break;
+        case 'v': s_out (out, "%" PRIu64, self->version); break;
+        case 'e': s_out (out, "%" PRIu64, self->epoch); break;
+        case 'S': s_out (out, "%" PRIu64, self->seq); break;
+        case 'i': s_out (out, "%" PRIu64, self->incarnation); break;
+        case 'R': s_out (out, "%" PRIu64, self->replica_id); break;
+        case 'c': s_out (out, "%" PRIu64, self->code); break;
+        case 'L': s_out (out, "%zu", self->stock_count); break;
+        case 'T': s_out (out, "%zu", self->trade_count); break;
+        default: s_out (out, "null"); break;
+    }
+}
+
+int
+msg_format (const msg_t *self, bool json, char *buf, size_t size)
+{
+    s_out_t out = {buf, size, 0};
+    if (size)
+        buf[0] = '\0';
+    const s_spec_t *spec = s_spec (self->type);
+    const char *fields = spec ? spec->fields : "";
+    if (json)
+        s_out (&out, "{\"type\":\"%s\"", msg_type_name (self->type));
+    else
+        s_out (&out, "%s", msg_type_name (self->type));
+    for (const char *field = fields; *field; field++) {
+        s_out (&out, json ? ",\"%s\":" : " %s=", s_field_name (*field));
+        s_out_value (&out, self, *field);
+    }
+    if (json)
+        s_out (&out, "}");
+    return (int) out.used;
+}

@@ -1,0 +1,195 @@
+/*  msgs.h - the Bazaar wire protocol, written down once.
+
+    Every message on the bus (and every record in a data file) is one
+    msgpack array: [version, type, field, field, ...]. The fields of each
+    type and their order are given by MSG_TABLE below; msgs.c encodes and
+    decodes from that table and nothing else does.
+
+    Field codes (one letter per field, in wire order):
+      r  req_id       uint   correlates a reply with its request
+      n  name         str    stock name, <= MSG_NAME_MAX bytes
+      s  service      str    "catalog" or "order", <= MSG_SERVICE_MAX bytes
+      k  key          str    idempotency key, <= MSG_KEY_MAX bytes (may be "")
+      t  text         str    error text, <= MSG_TEXT_MAX bytes
+      a  pub          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
+      b  rep          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
+      d  side         uint   0 buy, 1 sell
+      q  quantity     uint   trade size, 1..MSG_QUANTITY_MAX
+      Q  stock_qty    uint   a stock's quantity
+      N  number       uint   transaction number
+      p  price        float64
+      v  version      uint   stock version: 1 + last transaction touching it
+      e  epoch        uint   leader epoch
+      S  seq          uint   publisher sequence number
+      i  incarnation  uint   random per process start; a change means restart
+      R  replica_id   uint   order replica id (0 for other workers)
+      c  code         uint   msg_error_t
+      L  stocks       array of [name, price, stock_qty, version]
+      T  trades       array of [number, name, side, quantity, key]
+
+    Routing: a client (gateway, or an order replica asking the catalog)
+    sends one frame to the broker's ROUTER. The broker picks a worker by
+    msg_service (type) and forwards [client identity][frame]; the worker
+    answers [client identity][reply frame]; the broker sends the reply
+    frame back to that client.
+*/
+#ifndef BAZAAR_MSGS_H
+#define BAZAAR_MSGS_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_VERSION 1
+
+#define MSG_NAME_MAX 64
+#define MSG_SERVICE_MAX 16
+#define MSG_KEY_MAX 64
+#define MSG_TEXT_MAX 128
+#define MSG_ENDPOINT_MAX 256
+#define MSG_QUANTITY_MAX 1000000000ULL
+#define MSG_LIST_MAX 100000
+
+#define MSG_SIDE_BUY 0
+#define MSG_SIDE_SELL 1
+
+//  X (NAME, code, fields, service, what it is)
+#define MSG_TABLE(X)                                                         \
+    X (HEARTBEAT, 1, "sRiab", "", "worker <-> broker: alive; first one registers") \
+    X (LOOKUP, 10, "rn", "catalog", "look up one stock")                     \
+    X (LIST, 11, "r", "catalog", "list every stock")                         \
+    X (APPLY, 12, "rndqke", "catalog", "order leader -> catalog: commit a trade") \
+    X (JOURNAL, 13, "rNq", "catalog", "committed trades from number N, at most q") \
+    X (TRADE, 20, "rndqk", "order", "place an order")                        \
+    X (QUERY, 21, "rN", "order", "read order number N")                      \
+    X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
+    X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
+    X (COMMITTED, 42, "rNndqQv", "", "reply: trade committed as number N")   \
+    X (ORDER, 43, "rNndq", "", "reply: one order")                           \
+    X (TRADES, 44, "rT", "", "reply: committed trades in number order")      \
+    X (ERROR, 49, "rct", "", "reply: request failed with code")              \
+    X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
+    X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
+    X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade")
+
+typedef enum {
+#define MSG_ENUM(NAME, CODE, FIELDS, SERVICE, DOC) MSG_##NAME = CODE,
+    MSG_TABLE (MSG_ENUM)
+#undef MSG_ENUM
+} msg_type_t;
+
+//  X (NAME, http status, text) - errors a worker or broker replies with
+#define MSG_ERROR_TABLE(X)                                       \
+    X (OK, 200, "ok")                                            \
+    X (STOCK_NOT_FOUND, 404, "stock not found")                  \
+    X (TXN_NOT_FOUND, 404, "transaction not found")              \
+    X (NOT_ENOUGH, 409, "not enough stocks available to buy")    \
+    X (INVALID_TYPE, 400, "invalid request type")                \
+    X (INVALID_QUANTITY, 400, "invalid number of stocks")        \
+    X (MALFORMED, 400, "malformed request")                      \
+    X (UNAVAILABLE, 503, "service unavailable")                  \
+    X (STALE_EPOCH, 503, "service unavailable")                  \
+    X (BAD_MESSAGE, 400, "malformed request")                    \
+    X (INTERNAL, 500, "internal error")
+
+typedef enum {
+#define MSG_ERR_ENUM(NAME, HTTP, TEXT) MSG_ERR_##NAME,
+    MSG_ERROR_TABLE (MSG_ERR_ENUM)
+#undef MSG_ERR_ENUM
+    MSG_ERR_COUNT
+} msg_error_t;
+
+//  Why msg_decode refused a buffer (negative return values).
+typedef enum {
+    MSG_DECODE_OK = 0,
+    MSG_DECODE_FORMAT = -1,    //  not msgpack, or not an array
+    MSG_DECODE_TRAILING = -2,  //  bytes left after the array
+    MSG_DECODE_VERSION = -3,   //  unknown protocol version
+    MSG_DECODE_TYPE = -4,      //  unknown message type
+    MSG_DECODE_FIELDS = -5,    //  wrong number of fields
+    MSG_DECODE_FIELD = -6,     //  a field has the wrong type or range
+    MSG_DECODE_TOO_LONG = -7   //  a string or list is over its limit
+} msg_decode_error_t;
+
+typedef struct {
+    char name[MSG_NAME_MAX + 1];
+    double price;
+    uint64_t stock_qty;
+    uint64_t version;
+} msg_stock_t;
+
+typedef struct {
+    uint64_t number;
+    char name[MSG_NAME_MAX + 1];
+    uint8_t side;
+    uint64_t quantity;
+    char key[MSG_KEY_MAX + 1];
+} msg_trade_t;
+
+//  One decoded message. Only the fields of its type are meaningful.
+//  Lists are heap-allocated and owned: call msg_reset before reuse.
+typedef struct {
+    msg_type_t type;
+    uint64_t req_id;
+    char name[MSG_NAME_MAX + 1];
+    char service[MSG_SERVICE_MAX + 1];
+    char key[MSG_KEY_MAX + 1];
+    char text[MSG_TEXT_MAX + 1];
+    char pub[MSG_ENDPOINT_MAX + 1];
+    char rep[MSG_ENDPOINT_MAX + 1];
+    uint8_t side;
+    uint64_t quantity;
+    uint64_t stock_qty;
+    uint64_t number;
+    double price;
+    uint64_t version;
+    uint64_t epoch;
+    uint64_t seq;
+    uint64_t incarnation;
+    uint64_t replica_id;
+    uint64_t code;
+    msg_stock_t *stocks;
+    size_t stock_count;
+    msg_trade_t *trades;
+    size_t trade_count;
+} msg_t;
+
+//  Zero a message and set its type. Does not free lists: use msg_reset.
+void msg_init (msg_t *self, msg_type_t type);
+
+//  Free the lists a message owns and zero it.
+void msg_reset (msg_t *self);
+
+//  Encode into out, replacing its contents. Returns 0, or -1 if a string
+//  or list is over its limit or the type is unknown.
+int msg_encode (const msg_t *self, msgpack_sbuffer *out);
+
+//  Decode one whole buffer into self (which is reset first). Returns
+//  MSG_DECODE_OK or a negative msg_decode_error_t; on error self holds
+//  no allocations.
+int msg_decode (msg_t *self, const void *data, size_t size);
+
+//  Text for a msg_decode error.
+const char *msg_decode_strerror (int rc);
+
+//  "LOOKUP", or "UNKNOWN" for a code not in the table.
+const char *msg_type_name (int type);
+
+//  The service a request type is for ("catalog", "order"), or NULL if
+//  the type is not a request.
+const char *msg_service (int type);
+
+//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, ERROR).
+bool msg_is_reply (int type);
+
+//  HTTP status and text of an error code (500 "internal error" if unknown).
+int msg_error_http (uint64_t code);
+const char *msg_error_text (uint64_t code);
+
+//  Describe a message in one line: human "TYPE field=value ..." or, if
+//  json, a JSON object. Writes at most size bytes; returns the length it
+//  wanted (like snprintf).
+int msg_format (const msg_t *self, bool json, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,195 @@
+/*  cli.c - options from defaults, a zconfig file and the command line. */
+#include "cli.h"
+#include "log.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPTIONS_MAX 32
+
+struct _cli_t {
+    const char *program;
+    const cli_option_t *options;
+    char *values[OPTIONS_MAX];   //  owned; NULL means "use the default"
+    bool flags[OPTIONS_MAX];
+    size_t count;
+};
+
+static void
+s_usage (const char *program, const char *summary, const cli_option_t *options)
+{
+    printf ("Usage: bazaar-%s [OPTIONS]\n%s\n\nOptions:\n", program, summary);
+    for (const cli_option_t *opt = options; opt->name; opt++) {
+        char left[64];
+        snprintf (left, sizeof (left), "--%s%s", opt->name, opt->value ? " VALUE" : "");
+        printf ("  %-26s %s", left, opt->help);
+        if (opt->value && *opt->value)
+            printf (" (default %s)", opt->value);
+        printf ("\n");
+    }
+    printf ("  %-26s %s\n", "-c, --config FILE", "read options from a ZPL file (zconfig)");
+    printf ("  %-26s %s\n", "-v, --verbose", "log debug messages");
+    printf ("  %-26s %s\n", "-q, --quiet", "log errors only");
+    printf ("  %-26s %s\n", "-h, --help", "show this help");
+    printf ("  %-26s %s\n", "--version", "show the version");
+}
+
+static int
+s_index (cli_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (streq (self->options[i].name, name))
+            return (int) i;
+    return -1;
+}
+
+static void
+s_set (cli_t *self, int index, const char *value)
+{
+    free (self->values[index]);
+    self->values[index] = value ? strdup (value) : NULL;
+    self->flags[index] = true;
+}
+
+//  Reads known keys from the top level and from the program's section.
+static int
+s_load_config (cli_t *self, const char *path)
+{
+    zconfig_t *root = zconfig_load (path);
+    if (!root) {
+        fprintf (stderr, "bazaar-%s: cannot read config file %s\n", self->program, path);
+        return -1;
+    }
+    const char *scopes[] = {"", self->program};
+    for (size_t s = 0; s < 2; s++)
+        for (size_t i = 0; i < self->count; i++) {
+            char key[128];
+            snprintf (key, sizeof (key), "%s%s%s", scopes[s], *scopes[s] ? "/" : "",
+                      self->options[i].name);
+            const char *value = zconfig_get (root, key, NULL);
+            if (value)
+                s_set (self, (int) i, value);
+        }
+    zconfig_destroy (&root);
+    return 0;
+}
+
+cli_t *
+cli_new (const char *program, const char *summary, const cli_option_t *options,
+         int argc, char **argv, int *exit_code)
+{
+    cli_t *self = calloc (1, sizeof (cli_t));
+    assert (self);
+    self->program = program;
+    self->options = options;
+    while (options[self->count].name)
+        self->count++;
+    assert (self->count < OPTIONS_MAX - 5);
+
+    struct option longopts[OPTIONS_MAX + 1] = {{0}};
+    for (size_t i = 0; i < self->count; i++)
+        longopts[i] = (struct option) {options[i].name,
+                                       options[i].value ? required_argument : no_argument, NULL,
+                                       (int) (1000 + i)};
+    size_t n = self->count;
+    longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
+    longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
+    longopts[n++] = (struct option) {"verbose", no_argument, NULL, 'v'};
+    longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
+    longopts[n++] = (struct option) {"config", required_argument, NULL, 'c'};
+
+    //  Two passes: the config file first, so flags override it.
+    log_level_t level = LOG_INFO;
+    const char *config = NULL;
+    *exit_code = 2;
+    opterr = 1;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1) {
+        if (opt == '?')
+            goto failed;
+        if (opt == 'h') {
+            s_usage (program, summary, options);
+            *exit_code = 0;
+            goto failed;
+        }
+        if (opt == 'V') {
+            printf ("bazaar-%s %s\n", program, BAZAAR_VERSION);
+            *exit_code = 0;
+            goto failed;
+        }
+        if (opt == 'v')
+            level = LOG_DEBUG;
+        if (opt == 'q')
+            level = LOG_ERROR;
+        if (opt == 'c')
+            config = optarg;
+    }
+    if (optind < argc) {
+        fprintf (stderr, "bazaar-%s: unexpected argument '%s' (try --help)\n", program,
+                 argv[optind]);
+        goto failed;
+    }
+    if (config && s_load_config (self, config))
+        goto failed;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1)
+        if (opt >= 1000)
+            s_set (self, opt - 1000, optarg);
+    log_setup (program, level);
+    *exit_code = 0;
+    return self;
+
+failed:
+    cli_destroy (&self);
+    return NULL;
+}
+
+void
+cli_destroy (cli_t **self_p)
+{
+    if (!*self_p)
+        return;
+    cli_t *self = *self_p;
+    for (size_t i = 0; i < self->count; i++)
+        free (self->values[i]);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+cli_get (cli_t *self, const char *name)
+{
+    int index = s_index (self, name);
+    assert (index >= 0);
+    return self->values[index] ? self->values[index] : self->options[index].value;
+}
+
+bool
+cli_flag (cli_t *self, const char *name)
+{
+    int index = s_index (self, name);
+    assert (index >= 0);
+    return self->flags[index];
+}
+
+int
+cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *value)
+{
+    const char *text = cli_get (self, name);
+    char *end = NULL;
+    errno = 0;
+    long long parsed = text ? strtoll (text, &end, 10) : 0;
+    if (!text || !*text || *end || errno || parsed < min || parsed > max) {
+        fprintf (stderr, "bazaar-%s: --%s must be an integer from %lld to %lld, not '%s'\n",
+                 self->program, name, (long long) min, (long long) max, text ? text : "");
+        return -1;
+    }
+    *value = parsed;
+    return 0;
+}

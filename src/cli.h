@@ -1,0 +1,48 @@
+/*  cli.h - command line and config file options, the same for every binary.
+
+    A program lists its options once (name, default, help). Values come
+    from, in rising priority: the default, the config file given with
+    -c FILE (ZPL, read with zconfig: a top-level key "name = value", or the
+    same key under a section named after the program, e.g. "gateway/port"),
+    and the command line (--name VALUE or --name=VALUE).
+
+    Every program also gets --help, --version, -v (debug logs), -q (errors
+    only) and -c FILE.
+*/
+#ifndef BAZAAR_CLI_H
+#define BAZAAR_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BAZAAR_VERSION "0.1.0"
+
+typedef struct {
+    const char *name;     //  long option name, without "--"
+    const char *value;    //  default value; NULL for a flag without value
+    const char *help;     //  one line for --help
+} cli_option_t;
+
+typedef struct _cli_t cli_t;
+
+//  Parse argv against options (terminated by a {NULL} entry). On --help or
+//  --version prints and sets *exit_code to 0; on a bad flag, value or
+//  config file prints a message to stderr and sets *exit_code to 2. In
+//  both cases returns NULL; the caller returns *exit_code from main.
+//  On success sets up logging for program and returns the options.
+cli_t *cli_new (const char *program, const char *summary, const cli_option_t *options,
+                int argc, char **argv, int *exit_code);
+
+void cli_destroy (cli_t **self_p);
+
+//  The value of an option (never NULL for an option with a default).
+const char *cli_get (cli_t *self, const char *name);
+
+//  True if a value-less flag was given.
+bool cli_flag (cli_t *self, const char *name);
+
+//  Parse an option as an integer in [min, max]. Returns 0, or -1 after
+//  printing a message naming the option.
+int cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *value);
+
+#endif

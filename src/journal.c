@@ -1,0 +1,235 @@
+/*  journal.c - append-only checksummed records with group commit.
+
+    Invariant: self->size is the offset just past the last whole record,
+    and the file holds nothing beyond it once journal_open returns.
+*/
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HEADER_SIZE 8
+
+struct _journal_t {
+    int fd;
+    bool sync;
+    uint64_t size;          //  bytes of whole records on file
+    uint64_t truncated;     //  bytes dropped from a torn tail at open
+    unsigned char *buffer;  //  queued records, framed
+    size_t buffer_used;
+    size_t buffer_size;
+    size_t pending;         //  records in buffer
+};
+
+static void
+s_put_u32 (unsigned char *dest, uint32_t value)
+{
+    for (int i = 0; i < 4; i++)
+        dest[i] = (unsigned char) (value >> (8 * i));
+}
+
+static uint32_t
+s_get_u32 (const unsigned char *src)
+{
+    return (uint32_t) src[0] | (uint32_t) src[1] << 8
+         | (uint32_t) src[2] << 16 | (uint32_t) src[3] << 24;
+}
+
+static uint32_t
+s_crc (const void *data, size_t size)
+{
+    return (uint32_t) crc32 (crc32 (0L, Z_NULL, 0), data, (uInt) size);
+}
+
+static int
+s_read_all (int fd, unsigned char **data_p, size_t *size_p)
+{
+    struct stat st;
+    if (fstat (fd, &st))
+        return -1;
+    size_t size = (size_t) st.st_size;
+    unsigned char *data = malloc (size ? size : 1);
+    if (!data)
+        return -1;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t got = pread (fd, data + done, size - done, (off_t) done);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR)
+                continue;
+            free (data);
+            return -1;
+        }
+        done += (size_t) got;
+    }
+    *data_p = data;
+    *size_p = size;
+    return 0;
+}
+
+//  Walks records, returns offset after the last good one, or -1 if fn
+//  stopped the replay.
+static int64_t
+s_replay (const unsigned char *data, size_t size, journal_record_fn *fn, void *arg)
+{
+    size_t offset = 0;
+    while (size - offset >= HEADER_SIZE) {
+        uint32_t length = s_get_u32 (data + offset);
+        uint32_t crc = s_get_u32 (data + offset + 4);
+        if (length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
+            break;
+        const unsigned char *payload = data + offset + HEADER_SIZE;
+        if (s_crc (payload, length) != crc)
+            break;
+        if (fn && fn (payload, length, arg))
+            return -1;
+        offset += HEADER_SIZE + length;
+    }
+    return (int64_t) offset;
+}
+
+journal_t *
+journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
+{
+    int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return NULL;
+    unsigned char *data;
+    size_t size;
+    if (s_read_all (fd, &data, &size)) {
+        close (fd);
+        return NULL;
+    }
+    int64_t good = s_replay (data, size, fn, arg);
+    free (data);
+    if (good < 0) {
+        close (fd);
+        errno = EBADMSG;
+        return NULL;
+    }
+    if ((size_t) good < size && (ftruncate (fd, good) || fdatasync (fd))) {
+        close (fd);
+        return NULL;
+    }
+    journal_t *self = calloc (1, sizeof (journal_t));
+    if (!self) {
+        close (fd);
+        return NULL;
+    }
+    self->fd = fd;
+    self->sync = sync;
+    self->size = (uint64_t) good;
+    self->truncated = size - (size_t) good;
+    return self;
+}
+
+void
+journal_destroy (journal_t **self_p)
+{
+    if (!*self_p)
+        return;
+    journal_t *self = *self_p;
+    close (self->fd);
+    free (self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+journal_append (journal_t *self, const void *data, size_t size)
+{
+    if (size > JOURNAL_RECORD_MAX)
+        return -1;
+    size_t need = self->buffer_used + HEADER_SIZE + size;
+    if (need > self->buffer_size) {
+        size_t new_size = self->buffer_size ? self->buffer_size : 4096;
+        while (new_size < need)
+            new_size *= 2;
+        unsigned char *buffer = realloc (self->buffer, new_size);
+        if (!buffer)
+            return -1;
+        self->buffer = buffer;
+        self->buffer_size = new_size;
+    }
+    unsigned char *frame = self->buffer + self->buffer_used;
+    s_put_u32 (frame, (uint32_t) size);
+    s_put_u32 (frame + 4, s_crc (data, size));
+    memcpy (frame + HEADER_SIZE, data, size);
+    self->buffer_used = need;
+    self->pending++;
+    return 0;
+}
+
+static int
+s_write_all (journal_t *self)
+{
+    size_t done = 0;
+    while (done < self->buffer_used) {
+        ssize_t wrote = pwrite (self->fd, self->buffer + done, self->buffer_used - done,
+                                (off_t) (self->size + done));
+        if (wrote < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        done += (size_t) wrote;
+    }
+    return 0;
+}
+
+int
+journal_sync (journal_t *self)
+{
+    if (self->pending == 0)
+        return 0;
+    int rc = s_write_all (self);
+    if (rc == 0 && self->sync)
+        rc = fdatasync (self->fd);
+    if (rc == 0)
+        self->size += self->buffer_used;
+    else {
+        int saved = errno;
+        //  Leave no half-written batch for a later append to follow.
+        if (ftruncate (self->fd, (off_t) self->size)) {
+            //  The torn tail is cut at the next open anyway.
+        }
+        errno = saved;
+    }
+    self->buffer_used = 0;
+    self->pending = 0;
+    return rc;
+}
+
+size_t
+journal_pending (journal_t *self)
+{
+    return self->pending;
+}
+
+uint64_t
+journal_size (journal_t *self)
+{
+    return self->size;
+}
+
+uint64_t
+journal_truncated (journal_t *self)
+{
+    return self->truncated;
+}
+
+int
+journal_sync_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}

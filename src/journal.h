@@ -1,0 +1,57 @@
+/*  journal.h - an append-only file of checksummed records.
+
+    Each record is framed as [u32 length][u32 crc32][payload], little
+    endian. A kill -9 can leave a torn last record; journal_open finds the
+    last good record and truncates what follows, so every record a reader
+    ever sees was whole on disk.
+
+    Appends are buffered in memory; journal_sync writes the whole batch
+    with one write and (unless the journal was opened without sync) one
+    fdatasync. That is the group commit: callers append every record of a
+    batch and acknowledge them all after one sync.
+*/
+#ifndef BAZAAR_JOURNAL_H
+#define BAZAAR_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_RECORD_MAX (1 << 20)
+
+typedef struct _journal_t journal_t;
+
+//  Called for each good record in file order; return non-zero to stop.
+typedef int (journal_record_fn) (const void *data, size_t size, void *arg);
+
+//  Open or create the journal at path. Each record already in the file
+//  is passed to fn (may be NULL); a torn or corrupt tail is truncated.
+//  If sync is false, journal_sync only writes (no fdatasync).
+//  Returns NULL with errno set on failure, or if fn stopped the replay
+//  (errno EBADMSG).
+journal_t *journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg);
+
+//  Close the journal (without syncing pending appends).
+void journal_destroy (journal_t **self_p);
+
+//  Queue one record. Returns 0, or -1 if it is too large or memory ran out.
+int journal_append (journal_t *self, const void *data, size_t size);
+
+//  Write queued records and make them durable. Returns 0, or -1 with
+//  errno set; on failure the queued records are dropped and the file is
+//  truncated back to its last durable size.
+int journal_sync (journal_t *self);
+
+//  Number of records queued but not yet synced.
+size_t journal_pending (journal_t *self);
+
+//  Bytes of whole records in the file (synced or written).
+uint64_t journal_size (journal_t *self);
+
+//  Bytes cut off a torn tail when the journal was opened.
+uint64_t journal_truncated (journal_t *self);
+
+//  Make a rename or create in directory dir durable. Returns 0 or -1.
+int journal_sync_dir (const char *dir);
+
+#endif

@@ -1,0 +1,29 @@
+/*  log.h - leveled logging to stderr, one line per event.
+
+    The level and process name are process-wide settings that main fills
+    in once with log_setup; everything else only calls the macros.
+*/
+#ifndef BAZAAR_LOG_H
+#define BAZAAR_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level_t;
+
+//  Name the process in every line and set the most verbose level printed.
+void log_setup (const char *name, log_level_t level);
+
+//  True if a message at level would be printed (skip costly formatting).
+bool log_enabled (log_level_t level);
+
+//  Print one line: "2026-11-25 12:00:00.123 name LEVEL message".
+void log_print (log_level_t level, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+#define log_error(...) log_print (LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_print (LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_print (LOG_INFO, __VA_ARGS__)
+#define log_debug(...) \
+    do { if (log_enabled (LOG_DEBUG)) log_print (LOG_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages Bazaar needs to build and test.
+# Called by the Makefile when a pkg-config check fails; safe to run twice.
+set -eu
+
+PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
+libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
+python3 python3-pytest procps"
+
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" \
+        || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing
