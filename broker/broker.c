@@ -1,0 +1,380 @@
+/*  broker.c - routes requests to workers by service, replies back.
+
+    Frames on the ROUTER (the first is always the sender's identity):
+      [client][request]           a client request: decoded, routed
+      [worker][heartbeat]         a worker is alive (registers it)
+      [worker][client][reply]     a worker's answer: forwarded as is
+    Anything else is logged and dropped. Frames are moved with zmq_msg_t
+    so forwarding copies no payload.
+
+    Workers are few (a catalog, three replicas), so they live in a small
+    array searched linearly; that is simpler than a hash and as fast.
+*/
+#include "broker.h"
+#include "log.h"
+#include "msgs.h"
+
+#include <czmq.h>
+
+#define HEARTBEAT_INTERVAL_MS 250
+#define WORKERS_MAX 64
+#define IDENTITY_MAX 256
+#define FRAMES_MAX 4
+
+typedef struct {
+    unsigned char identity[IDENTITY_MAX];
+    size_t identity_size;
+    char service[MSG_SERVICE_MAX + 1];
+    uint64_t replica_id;
+    uint64_t incarnation;
+    int64_t expiry;          //  zclock_mono () after which it is dead
+    uint64_t dispatched;     //  for round robin: requests sent so far
+} worker_t;
+
+struct _broker_t {
+    zsock_t *router;
+    zsock_t *tap;
+    void *router_handle;
+    int64_t expiry_ms;
+    int64_t heartbeat_at;
+    worker_t workers[WORKERS_MAX];
+    size_t worker_count;
+    uint64_t leader_id;      //  highest live order replica id, 0 if none
+    msgpack_sbuffer buffer;  //  for messages the broker makes itself
+    msg_t msg;
+};
+
+broker_t *
+broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms)
+{
+    broker_t *self = calloc (1, sizeof (broker_t));
+    assert (self);
+    self->expiry_ms = expiry_ms;
+    msgpack_sbuffer_init (&self->buffer);
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    //  Learn at send time that a worker is gone instead of dropping silently.
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    if (zsock_bind (self->router, "%s", endpoint) < 0) {
+        broker_destroy (&self);
+        return NULL;
+    }
+    self->router_handle = zsock_resolve (self->router);
+    if (tap_endpoint && *tap_endpoint) {
+        self->tap = zsock_new (ZMQ_PUB);
+        assert (self->tap);
+        if (zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+            broker_destroy (&self);
+            return NULL;
+        }
+    }
+    self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
+    return self;
+}
+
+void
+broker_destroy (broker_t **self_p)
+{
+    if (!*self_p)
+        return;
+    broker_t *self = *self_p;
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->tap);
+    msgpack_sbuffer_destroy (&self->buffer);
+    msg_reset (&self->msg);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Workers
+
+static worker_t *
+s_worker_find (broker_t *self, const void *identity, size_t size)
+{
+    for (size_t i = 0; i < self->worker_count; i++) {
+        worker_t *worker = &self->workers[i];
+        if (worker->identity_size == size && memcmp (worker->identity, identity, size) == 0)
+            return worker;
+    }
+    return NULL;
+}
+
+static void
+s_leader_update (broker_t *self)
+{
+    uint64_t leader_id = 0;
+    for (size_t i = 0; i < self->worker_count; i++)
+        if (streq (self->workers[i].service, "order") && self->workers[i].replica_id > leader_id)
+            leader_id = self->workers[i].replica_id;
+    if (leader_id != self->leader_id)
+        log_info ("order leader is now %s%" PRIu64, leader_id ? "replica " : "none ", leader_id);
+    self->leader_id = leader_id;
+}
+
+static void
+s_worker_delete (broker_t *self, worker_t *worker, const char *why)
+{
+    log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
+    *worker = self->workers[--self->worker_count];
+    s_leader_update (self);
+}
+
+//  Registers or refreshes the worker that sent a HEARTBEAT.
+static void
+s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
+{
+    size_t size = zmq_msg_size (identity);
+    worker_t *worker = s_worker_find (self, zmq_msg_data (identity), size);
+    if (worker && worker->incarnation != msg->incarnation) {
+        s_worker_delete (self, worker, "restarted");
+        worker = NULL;
+    }
+    if (!worker) {
+        if (self->worker_count == WORKERS_MAX || size > IDENTITY_MAX) {
+            log_warn ("cannot register another worker, dropped heartbeat");
+            return;
+        }
+        worker = &self->workers[self->worker_count++];
+        memset (worker, 0, sizeof (*worker));
+        memcpy (worker->identity, zmq_msg_data (identity), size);
+        worker->identity_size = size;
+        snprintf (worker->service, sizeof (worker->service), "%s", msg->service);
+        worker->replica_id = msg->replica_id;
+        worker->incarnation = msg->incarnation;
+        log_info ("worker %s/%" PRIu64 " ready", worker->service, worker->replica_id);
+        s_leader_update (self);
+    }
+    worker->expiry = zclock_mono () + self->expiry_ms;
+}
+
+//  The worker a request for service goes to, or NULL.
+static worker_t *
+s_worker_pick (broker_t *self, const char *service)
+{
+    bool is_order = streq (service, "order");
+    worker_t *best = NULL;
+    for (size_t i = 0; i < self->worker_count; i++) {
+        worker_t *worker = &self->workers[i];
+        if (!streq (worker->service, service))
+            continue;
+        if (is_order ? worker->replica_id == self->leader_id
+                     : !best || worker->dispatched < best->dispatched)
+            best = worker;
+    }
+    if (best)
+        best->dispatched++;
+    return best;
+}
+
+static void
+s_workers_purge (broker_t *self)
+{
+    int64_t now = zclock_mono ();
+    for (size_t i = self->worker_count; i-- > 0;)
+        if (self->workers[i].expiry < now)
+            s_worker_delete (self, &self->workers[i], "missed heartbeats");
+}
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+//  Sends frames[0..count) as one message; returns 0 or -1 (errno set).
+//  The frames are consumed on success and must be closed by the caller
+//  either way (closing a sent zmq_msg_t is harmless).
+static int
+s_send_frames (broker_t *self, zmq_msg_t *frames, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (zmq_msg_send (&frames[i], self->router_handle,
+                          (i + 1 < count ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+            return -1;
+    return 0;
+}
+
+static void
+s_tap (broker_t *self, const char *topic, const void *data, size_t size)
+{
+    if (self->tap) {
+        zmq_send (zsock_resolve (self->tap), topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (zsock_resolve (self->tap), data, size, ZMQ_DONTWAIT);
+    }
+}
+
+//  Sends a message the broker made itself to one peer.
+static void
+s_send_own (broker_t *self, const void *identity, size_t identity_size, const msg_t *msg)
+{
+    if (msg_encode (msg, &self->buffer))
+        return;
+    if (zmq_send (self->router_handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send (self->router_handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT) < 0)
+        log_debug ("could not send %s: %s", msg_type_name (msg->type), zmq_strerror (errno));
+    s_tap (self, "broker", self->buffer.data, self->buffer.size);
+}
+
+static void
+s_workers_heartbeat (broker_t *self)
+{
+    msg_t heartbeat;
+    msg_init (&heartbeat, MSG_HEARTBEAT);
+    snprintf (heartbeat.service, sizeof (heartbeat.service), "broker");
+    for (size_t i = self->worker_count; i-- > 0;) {
+        worker_t *worker = &self->workers[i];
+        if (msg_encode (&heartbeat, &self->buffer) == 0
+            && (zmq_send (self->router_handle, worker->identity, worker->identity_size,
+                          ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+                || zmq_send (self->router_handle, self->buffer.data, self->buffer.size,
+                             ZMQ_DONTWAIT) < 0)
+            && errno == EHOSTUNREACH)
+            s_worker_delete (self, worker, "disconnected");
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Receiving
+
+//  A one-frame-after-identity message: a request or a heartbeat.
+static void
+s_handle_request (broker_t *self, zmq_msg_t *frames)
+{
+    msg_t *msg = &self->msg;
+    int rc = msg_decode (msg, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]));
+    if (rc) {
+        log_warn ("dropped undecodable frame of %zu bytes: %s", zmq_msg_size (&frames[1]),
+                  msg_decode_strerror (rc));
+        return;
+    }
+    if (msg->type == MSG_HEARTBEAT) {
+        s_worker_heartbeat (self, &frames[0], msg);
+        return;
+    }
+    const char *service = msg_service (msg->type);
+    if (!service) {
+        log_warn ("dropped %s: not a request", msg_type_name (msg->type));
+        return;
+    }
+    s_tap (self, service, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]));
+    worker_t *worker = s_worker_pick (self, service);
+    if (worker) {
+        zmq_msg_t routed[3];
+        zmq_msg_init_size (&routed[0], worker->identity_size);
+        memcpy (zmq_msg_data (&routed[0]), worker->identity, worker->identity_size);
+        zmq_msg_init (&routed[1]);
+        zmq_msg_copy (&routed[1], &frames[0]);
+        zmq_msg_init (&routed[2]);
+        zmq_msg_move (&routed[2], &frames[1]);
+        rc = s_send_frames (self, routed, 3);
+        for (int i = 0; i < 3; i++)
+            zmq_msg_close (&routed[i]);
+        if (rc == 0)
+            return;
+        log_warn ("could not reach %s worker: %s", service, zmq_strerror (errno));
+        if (errno == EHOSTUNREACH)
+            s_worker_delete (self, worker, "unreachable");
+    }
+    log_debug ("no %s worker for %s %" PRIu64, service, msg_type_name (msg->type), msg->req_id);
+    uint64_t req_id = msg->req_id;
+    msg_reset (msg);
+    msg_init (msg, MSG_ERROR);
+    msg->req_id = req_id;
+    msg->code = MSG_ERR_UNAVAILABLE;
+    snprintf (msg->text, sizeof (msg->text), "no %s worker", service);
+    s_send_own (self, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]), msg);
+}
+
+//  [worker][client][reply]: forward [client][reply].
+static void
+s_handle_reply (broker_t *self, zmq_msg_t *frames)
+{
+    worker_t *worker = s_worker_find (self, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
+    if (!worker) {
+        log_warn ("dropped 3-frame message from an unregistered peer");
+        return;
+    }
+    worker->expiry = zclock_mono () + self->expiry_ms;
+    s_tap (self, worker->service, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]));
+    if (s_send_frames (self, &frames[1], 2))
+        log_debug ("reply to a gone client dropped: %s", zmq_strerror (errno));
+}
+
+//  Reads one whole message (up to FRAMES_MAX frames, the rest dropped).
+//  Returns the frame count, 0 if nothing was waiting, -1 on error.
+static int
+s_receive (broker_t *self, zmq_msg_t *frames, size_t *count)
+{
+    *count = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->router_handle, *count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return *count ? -1 : 0;
+        }
+        more = zmq_msg_more (&frame);
+        if (*count < FRAMES_MAX)
+            zmq_msg_move (&frames[(*count)++], &frame);
+        else
+            *count = FRAMES_MAX + 1;   //  too many frames: remember, drop
+        zmq_msg_close (&frame);
+    }
+    return 1;
+}
+
+static void
+s_handle_one (broker_t *self, zmq_msg_t *frames, size_t count)
+{
+    if (count == 2)
+        s_handle_request (self, frames);
+    else
+    if (count == 3)
+        s_handle_reply (self, frames);
+    else
+        log_warn ("dropped message of %zu frames", count);
+}
+
+static void
+s_drain (broker_t *self)
+{
+    //  Bounded so heartbeats still go out under a flood.
+    for (int i = 0; i < 10000; i++) {
+        zmq_msg_t frames[FRAMES_MAX];
+        for (size_t f = 0; f < FRAMES_MAX; f++)
+            zmq_msg_init (&frames[f]);
+        size_t count;
+        int rc = s_receive (self, frames, &count);
+        if (rc > 0)
+            s_handle_one (self, frames, count);
+        for (size_t f = 0; f < FRAMES_MAX; f++)
+            zmq_msg_close (&frames[f]);
+        if (rc <= 0)
+            break;
+    }
+}
+
+int
+broker_run (broker_t *self)
+{
+    zmq_pollitem_t items[] = {{self->router_handle, 0, ZMQ_POLLIN, 0}};
+    while (!zsys_interrupted) {
+        int64_t timeout = self->heartbeat_at - zclock_mono ();
+        if (timeout < 0)
+            timeout = 0;
+        if (zmq_poll (items, 1, (long) timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            s_drain (self);
+        if (zclock_mono () >= self->heartbeat_at) {
+            s_workers_purge (self);
+            s_workers_heartbeat (self);
+            self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
+        }
+    }
+    return 0;
+}

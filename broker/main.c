@@ -1,0 +1,42 @@
+/*  bazaar-broker - routes requests from gateways to workers by service. */
+#include "broker.h"
+#include "cli.h"
+#include "log.h"
+
+#include <czmq.h>
+
+static const cli_option_t s_options[] = {
+    {"bind", "tcp://127.0.0.1:5555", "ROUTER endpoint clients and workers connect to"},
+    {"tap", "tcp://127.0.0.1:5557", "PUB endpoint copying every routed message (\"\" for none)"},
+    {"heartbeat-expiry", "1000", "ms without a heartbeat after which a worker is dead"},
+    {NULL, NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    int exit_code;
+    cli_t *cli = cli_new ("broker", "Routes Bazaar requests to catalog and order workers.",
+                         s_options, argc, argv, &exit_code);
+    if (!cli)
+        return exit_code;
+    int64_t expiry_ms;
+    if (cli_get_int (cli, "heartbeat-expiry", 100, 3600000, &expiry_ms)) {
+        cli_destroy (&cli);
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    broker_t *broker = broker_new (cli_get (cli, "bind"), cli_get (cli, "tap"), expiry_ms);
+    if (!broker) {
+        log_error ("cannot bind %s or %s: %s", cli_get (cli, "bind"), cli_get (cli, "tap"),
+                   zmq_strerror (errno));
+        cli_destroy (&cli);
+        return 1;
+    }
+    log_info ("routing on %s, tap on %s", cli_get (cli, "bind"), cli_get (cli, "tap"));
+    broker_run (broker);
+    log_info ("interrupted, exiting");
+    broker_destroy (&broker);
+    cli_destroy (&cli);
+    return 0;
+}
