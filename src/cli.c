@@ -103,7 +103,7 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
     longopts[n++] = (struct option) {"config", required_argument, NULL, 'c'};
 
     //  Two passes: the config file first, so flags override it.
-    log_level_t level = LOG_INFO;
+    log_level_t level = LOG_LEVEL_INFO;
     const char *config = NULL;
     *exit_code = 2;
     opterr = 1;
@@ -123,9 +123,9 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
             goto failed;
         }
         if (opt == 'v')
-            level = LOG_DEBUG;
+            level = LOG_LEVEL_DEBUG;
         if (opt == 'q')
-            level = LOG_ERROR;
+            level = LOG_LEVEL_ERROR;
         if (opt == 'c')
             config = optarg;
     }

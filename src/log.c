@@ -7,7 +7,7 @@
 #include <time.h>
 
 static const char *s_name = "bazaar";
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = LOG_LEVEL_INFO;
 
 void
 log_setup (const char *name, log_level_t level)

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-typedef enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level_t;
+typedef enum { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG } log_level_t;
 
 //  Name the process in every line and set the most verbose level printed.
 void log_setup (const char *name, log_level_t level);
@@ -20,10 +20,10 @@ bool log_enabled (log_level_t level);
 void log_print (log_level_t level, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
-#define log_error(...) log_print (LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_print (LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_print (LOG_INFO, __VA_ARGS__)
+#define log_error(...) log_print (LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_print (LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_print (LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) \
-    do { if (log_enabled (LOG_DEBUG)) log_print (LOG_DEBUG, __VA_ARGS__); } while (0)
+    do { if (log_enabled (LOG_LEVEL_DEBUG)) log_print (LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
 
 #endif

@@ -1,0 +1,59 @@
+/*  bazaar-catalog - owns the stocks; commits trades; publishes changes. */
+#include "catalog.h"
+#include "cli.h"
+#include "log.h"
+
+#include <czmq.h>
+
+static const cli_option_t s_options[] = {
+    {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
+    {"pub", "tcp://127.0.0.1:5556", "PUB endpoint for cache invalidations"},
+    {"data", "./data", "data directory (catalog.* files)"},
+    {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
+    {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
+    {NULL, NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    int exit_code;
+    cli_t *cli = cli_new ("catalog", "The Bazaar catalog: stocks, trades, invalidations.",
+                          s_options, argc, argv, &exit_code);
+    if (!cli)
+        return exit_code;
+    const char *sync = cli_get (cli, "sync");
+    if (!streq (sync, "data") && !streq (sync, "none")) {
+        fprintf (stderr, "bazaar-catalog: --sync must be 'data' or 'none', not '%s'\n", sync);
+        cli_destroy (&cli);
+        return 2;
+    }
+    if (streq (sync, "none"))
+        log_warn ("--sync=none: trades are NOT durable, a crash can lose acknowledged orders");
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    char error[512] = "";
+    const char *stocks = cli_get (cli, "stocks");
+    store_t *store = store_open (cli_get (cli, "data"), *stocks ? stocks : NULL,
+                                 streq (sync, "data"), error, sizeof (error));
+    if (!store) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 1;
+    }
+    log_info ("%" PRIu64 " trades in the journal under %s", store_trade_count (store),
+              cli_get (cli, "data"));
+    catalog_t *catalog = catalog_new (&store, cli_get (cli, "broker"), cli_get (cli, "pub"));
+    if (!catalog) {
+        log_error ("cannot bind %s: %s", cli_get (cli, "pub"), zmq_strerror (errno));
+        store_destroy (&store);
+        cli_destroy (&cli);
+        return 1;
+    }
+    log_info ("serving catalog via %s, invalidations on %s", cli_get (cli, "broker"),
+              cli_get (cli, "pub"));
+    int rc = catalog_run (catalog);
+    log_info ("exiting");
+    catalog_destroy (&catalog);
+    cli_destroy (&cli);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,379 @@
+/*  store.c - stocks replayed from the initial list and the trade journal.
+
+    Invariant: for every stock, quantity = initial - buys + sells over
+    trades[0 .. trade_count), and trades[i].number == i.
+*/
+#include "store.h"
+#include "journal.h"
+
+#include <czmq.h>
+#include <errno.h>
+
+//  Quantities stay far from overflow however many sells arrive.
+#define QUANTITY_LIMIT (UINT64_MAX / 4)
+
+typedef struct {
+    uint32_t stock;       //  index into stocks
+    uint8_t side;
+    uint32_t quantity;
+    char *key;            //  owned, NULL if none
+} s_trade_t;
+
+struct _store_t {
+    store_stock_t *stocks;
+    size_t stock_count;
+    zhashx_t *by_name;    //  name -> store_stock_t *
+    s_trade_t *trades;
+    uint64_t trade_count;
+    uint64_t trade_size;
+    zhashx_t *by_key;     //  key -> (number + 1) as a pointer
+    journal_t *journal;
+    msgpack_sbuffer buffer;
+    char *error;          //  where replay reports why it stopped
+    size_t error_size;
+};
+
+static const store_stock_t s_initial[] = {
+    {"apple", 152.59, 1000, 0},   {"tesla", 183.26, 1000, 0}, {"ford", 11.93, 1000, 0},
+    {"amazon", 94.88, 1000, 0},   {"nvidia", 240.63, 1000, 0}, {"intel", 28.01, 1000, 0},
+    {"meta", 194.02, 1000, 0},    {"nike", 126.13, 1000, 0},  {"amc", 4.78, 1000, 0},
+    {"gamestop", 20.00, 1000, 0},
+};
+
+static int
+s_add_stock (store_t *self, const char *name, double price, uint64_t quantity)
+{
+    if (!*name || strlen (name) > MSG_NAME_MAX || zhashx_lookup (self->by_name, name))
+        return -1;
+    store_stock_t *stocks = realloc (self->stocks, (self->stock_count + 1) * sizeof (*stocks));
+    if (!stocks)
+        return -1;
+    self->stocks = stocks;
+    store_stock_t *stock = &self->stocks[self->stock_count++];
+    memset (stock, 0, sizeof (*stock));
+    snprintf (stock->name, sizeof (stock->name), "%s", name);
+    stock->price = price;
+    stock->quantity = quantity;
+    //  The array moved: rebuild the index.
+    zhashx_purge (self->by_name);
+    for (size_t i = 0; i < self->stock_count; i++)
+        zhashx_insert (self->by_name, self->stocks[i].name, &self->stocks[i]);
+    return 0;
+}
+
+static int
+s_on_stockdef (const void *data, size_t size, void *arg)
+{
+    store_t *self = arg;
+    msg_t msg;
+    msg_init (&msg, 0);
+    if (msg_decode (&msg, data, size) || msg.type != MSG_STOCKDEF
+        || s_add_stock (self, msg.name, msg.price, msg.stock_qty)) {
+        snprintf (self->error, self->error_size, "bad record in catalog.stocks");
+        msg_reset (&msg);
+        return -1;
+    }
+    return 0;
+}
+
+//  Reads "name price [quantity]" lines; # starts a comment.
+static int
+s_load_stocks_file (store_t *self, const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (self->error, self->error_size, "cannot read %s: %s", path, strerror (errno));
+        return -1;
+    }
+    char line[256];
+    int line_no = 0, rc = 0;
+    while (rc == 0 && fgets (line, sizeof (line), file)) {
+        line_no++;
+        char name[MSG_NAME_MAX + 2];
+        double price;
+        unsigned long long quantity = 1000;
+        char *hash = strchr (line, '#');
+        if (hash)
+            *hash = '\0';
+        int fields = sscanf (line, "%65s %lf %llu", name, &price, &quantity);
+        if (fields <= 0)
+            continue;
+        if (fields < 2 || price < 0 || quantity > QUANTITY_LIMIT
+            || s_add_stock (self, name, price, quantity)) {
+            snprintf (self->error, self->error_size, "%s:%d: expected 'name price [quantity]'",
+                      path, line_no);
+            rc = -1;
+        }
+    }
+    fclose (file);
+    if (rc == 0 && self->stock_count == 0) {
+        snprintf (self->error, self->error_size, "%s lists no stocks", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+//  Writes the initial list atomically: a crash leaves either no file or
+//  the whole file.
+static int
+s_write_stocks (store_t *self, const char *dir, const char *path)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf (tmp, sizeof (tmp), "%s.tmp", path);
+    unlink (tmp);
+    journal_t *journal = journal_open (tmp, true, NULL, NULL);
+    if (!journal)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < self->stock_count && rc == 0; i++) {
+        msg_t msg;
+        msg_init (&msg, MSG_STOCKDEF);
+        snprintf (msg.name, sizeof (msg.name), "%s", self->stocks[i].name);
+        msg.price = self->stocks[i].price;
+        msg.stock_qty = self->stocks[i].quantity;
+        rc = msg_encode (&msg, &self->buffer)
+          || journal_append (journal, self->buffer.data, self->buffer.size);
+    }
+    if (rc == 0)
+        rc = journal_sync (journal);
+    journal_destroy (&journal);
+    if (rc == 0)
+        rc = rename (tmp, path);
+    if (rc == 0)
+        rc = journal_sync_dir (dir);
+    return rc ? -1 : 0;
+}
+
+static int
+s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
+{
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/catalog.stocks", dir);
+    if (zsys_file_exists (path)) {
+        journal_t *journal = journal_open (path, true, s_on_stockdef, self);
+        if (!journal)
+            return -1;
+        journal_destroy (&journal);
+        if (self->stock_count)
+            return 0;
+        //  Empty: the crash came before the rename; start over.
+    }
+    if (stocks_file) {
+        if (s_load_stocks_file (self, stocks_file))
+            return -1;
+    }
+    else
+        for (size_t i = 0; i < sizeof (s_initial) / sizeof (s_initial[0]); i++)
+            s_add_stock (self, s_initial[i].name, s_initial[i].price, s_initial[i].quantity);
+    if (s_write_stocks (self, dir, path)) {
+        snprintf (self->error, self->error_size, "cannot write %s: %s", path, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Trades
+
+static int
+s_trades_reserve (store_t *self)
+{
+    if (self->trade_count < self->trade_size)
+        return 0;
+    uint64_t size = self->trade_size ? self->trade_size * 2 : 1024;
+    s_trade_t *trades = realloc (self->trades, size * sizeof (s_trade_t));
+    if (!trades)
+        return -1;
+    self->trades = trades;
+    self->trade_size = size;
+    return 0;
+}
+
+//  Checks and applies a trade in memory; the record is the caller's job.
+static msg_error_t
+s_apply (store_t *self, store_stock_t *stock, int side, uint64_t quantity, const char *key)
+{
+    if (quantity == 0 || quantity > MSG_QUANTITY_MAX)
+        return MSG_ERR_INVALID_QUANTITY;
+    if (side == MSG_SIDE_BUY && stock->quantity < quantity)
+        return MSG_ERR_NOT_ENOUGH;
+    if (side == MSG_SIDE_SELL && stock->quantity + quantity > QUANTITY_LIMIT)
+        return MSG_ERR_INVALID_QUANTITY;
+    if (s_trades_reserve (self))
+        return MSG_ERR_INTERNAL;
+    s_trade_t *trade = &self->trades[self->trade_count];
+    trade->stock = (uint32_t) (stock - self->stocks);
+    trade->side = (uint8_t) side;
+    trade->quantity = (uint32_t) quantity;
+    trade->key = key && *key ? strdup (key) : NULL;
+    if (trade->key)
+        zhashx_insert (self->by_key, trade->key, (void *) (uintptr_t) (self->trade_count + 1));
+    stock->quantity = side == MSG_SIDE_BUY ? stock->quantity - quantity
+                                           : stock->quantity + quantity;
+    stock->version = ++self->trade_count;
+    return MSG_ERR_OK;
+}
+
+static int
+s_on_trade (const void *data, size_t size, void *arg)
+{
+    store_t *self = arg;
+    msg_t msg;
+    msg_init (&msg, 0);
+    int rc = msg_decode (&msg, data, size);
+    store_stock_t *stock = rc ? NULL : zhashx_lookup (self->by_name, msg.name);
+    if (!stock || msg.type != MSG_TRADEREC || msg.number != self->trade_count
+        || s_apply (self, stock, msg.side, msg.quantity, msg.key) != MSG_ERR_OK) {
+        snprintf (self->error, self->error_size,
+                  "catalog.journal record %" PRIu64 " does not apply: refusing to start",
+                  self->trade_count);
+        rc = -1;
+    }
+    msg_reset (&msg);
+    return rc;
+}
+
+store_t *
+store_open (const char *dir, const char *stocks_file, bool sync, char *error, size_t error_size)
+{
+    store_t *self = calloc (1, sizeof (store_t));
+    assert (self);
+    self->error = error;
+    self->error_size = error_size;
+    self->by_name = zhashx_new ();
+    self->by_key = zhashx_new ();
+    msgpack_sbuffer_init (&self->buffer);
+    if (zsys_dir_create ("%s", dir)) {
+        snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
+        goto failed;
+    }
+    if (s_load_stocks (self, dir, stocks_file))
+        goto failed;
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/catalog.journal", dir);
+    self->journal = journal_open (path, sync, s_on_trade, self);
+    if (!self->journal) {
+        if (errno != EBADMSG)
+            snprintf (error, error_size, "cannot open %s: %s", path, strerror (errno));
+        goto failed;
+    }
+    return self;
+failed:
+    store_destroy (&self);
+    return NULL;
+}
+
+void
+store_destroy (store_t **self_p)
+{
+    if (!*self_p)
+        return;
+    store_t *self = *self_p;
+    journal_destroy (&self->journal);
+    for (uint64_t i = 0; i < self->trade_count; i++)
+        free (self->trades[i].key);
+    free (self->trades);
+    free (self->stocks);
+    zhashx_destroy (&self->by_name);
+    zhashx_destroy (&self->by_key);
+    msgpack_sbuffer_destroy (&self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+const store_stock_t *
+store_lookup (store_t *self, const char *name)
+{
+    return zhashx_lookup (self->by_name, name);
+}
+
+static int
+s_compare_stocks (const void *a, const void *b)
+{
+    return strcmp (((const msg_stock_t *) a)->name, ((const msg_stock_t *) b)->name);
+}
+
+int
+store_list (store_t *self, msg_t *msg)
+{
+    msg->stocks = calloc (self->stock_count ? self->stock_count : 1, sizeof (msg_stock_t));
+    if (!msg->stocks)
+        return -1;
+    msg->stock_count = self->stock_count;
+    for (size_t i = 0; i < self->stock_count; i++) {
+        msg_stock_t *out = &msg->stocks[i];
+        snprintf (out->name, sizeof (out->name), "%s", self->stocks[i].name);
+        out->price = self->stocks[i].price;
+        out->stock_qty = self->stocks[i].quantity;
+        out->version = self->stocks[i].version;
+    }
+    qsort (msg->stocks, msg->stock_count, sizeof (msg_stock_t), s_compare_stocks);
+    return 0;
+}
+
+msg_error_t
+store_apply (store_t *self, const char *name, int side, uint64_t quantity, const char *key,
+             uint64_t *number, const store_stock_t **stock_p)
+{
+    store_stock_t *stock = zhashx_lookup (self->by_name, name);
+    if (!stock)
+        return MSG_ERR_STOCK_NOT_FOUND;
+    *stock_p = stock;
+    uintptr_t seen = key && *key ? (uintptr_t) zhashx_lookup (self->by_key, key) : 0;
+    if (seen) {
+        *number = seen - 1;
+        *stock_p = &self->stocks[self->trades[*number].stock];
+        return MSG_ERR_OK;
+    }
+    msg_error_t rc = s_apply (self, stock, side, quantity, key);
+    if (rc != MSG_ERR_OK)
+        return rc;
+    *number = self->trade_count - 1;
+    msg_t record;
+    msg_init (&record, MSG_TRADEREC);
+    record.number = *number;
+    snprintf (record.name, sizeof (record.name), "%s", stock->name);
+    record.side = (uint8_t) side;
+    record.quantity = quantity;
+    snprintf (record.key, sizeof (record.key), "%s", key ? key : "");
+    if (msg_encode (&record, &self->buffer)
+        || journal_append (self->journal, self->buffer.data, self->buffer.size))
+        return MSG_ERR_INTERNAL;
+    return MSG_ERR_OK;
+}
+
+int
+store_sync (store_t *self)
+{
+    return journal_sync (self->journal);
+}
+
+uint64_t
+store_trade_count (store_t *self)
+{
+    return self->trade_count;
+}
+
+int
+store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
+{
+    uint64_t count = from < self->trade_count ? self->trade_count - from : 0;
+    if (count > max)
+        count = max;
+    msg->trade_count = count;
+    if (count == 0)
+        return 0;
+    msg->trades = calloc (count, sizeof (msg_trade_t));
+    if (!msg->trades)
+        return -1;
+    for (uint64_t i = 0; i < count; i++) {
+        const s_trade_t *trade = &self->trades[from + i];
+        msg_trade_t *out = &msg->trades[i];
+        out->number = from + i;
+        snprintf (out->name, sizeof (out->name), "%s", self->stocks[trade->stock].name);
+        out->side = trade->side;
+        out->quantity = trade->quantity;
+        snprintf (out->key, sizeof (out->key), "%s", trade->key ? trade->key : "");
+    }
+    return 0;
+}

@@ -1,0 +1,65 @@
+/*  store.h - the catalog's stocks and its journal of committed trades.
+
+    Files in the data directory:
+      catalog.stocks   STOCKDEF records: the initial list, written once
+                       (tmp file, fdatasync, rename, fsync of the dir)
+      catalog.journal  TRADEREC records: every committed trade, numbered
+                       0, 1, 2, ... with no gap
+    The quantities are never written: they are the initial list replayed
+    with the journal, so they cannot disagree with it.
+
+    The store is the commit point for trades: store_apply checks and
+    applies a trade in memory and queues its journal record; store_sync
+    makes the queued records durable. Nothing may be acknowledged until
+    store_sync returned 0.
+*/
+#ifndef BAZAAR_STORE_H
+#define BAZAAR_STORE_H
+
+#include "msgs.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _store_t store_t;
+
+typedef struct {
+    char name[MSG_NAME_MAX + 1];
+    double price;
+    uint64_t quantity;
+    uint64_t version;     //  1 + number of the last trade on it, 0 if none
+} store_stock_t;
+
+//  Open the store in dir (created if missing). If it holds no stocks yet,
+//  they come from stocks_file ("name price [quantity]" lines) or, if that
+//  is NULL, the SPEC's initial ten. Returns NULL and a reason in error.
+store_t *store_open (const char *dir, const char *stocks_file, bool sync, char *error,
+                     size_t error_size);
+
+void store_destroy (store_t **self_p);
+
+//  The stock called name, or NULL.
+const store_stock_t *store_lookup (store_t *self, const char *name);
+
+//  Fill msg (a STOCKS reply) with every stock sorted by name. Returns 0 or -1.
+int store_list (store_t *self, msg_t *msg);
+
+//  Apply one trade. On success fills *number and returns MSG_ERR_OK;
+//  a trade with a key seen before returns the earlier number and changes
+//  nothing. Errors: STOCK_NOT_FOUND, NOT_ENOUGH, INVALID_QUANTITY,
+//  INTERNAL. *stock points at the stock after the trade.
+msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t quantity,
+                         const char *key, uint64_t *number, const store_stock_t **stock);
+
+//  Make applied trades durable. Returns 0 or -1 (errno set). On failure
+//  the process must stop: memory is ahead of the disk.
+int store_sync (store_t *self);
+
+//  Number of committed trades (the next number).
+uint64_t store_trade_count (store_t *self);
+
+//  Fill msg (a TRADES reply) with up to max trades from number from.
+//  Returns 0 or -1.
+int store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg);
+
+#endif

@@ -1,0 +1,139 @@
+/*  worker.c - a broker worker: heartbeats, requests in, replies out. */
+#include "worker.h"
+#include "log.h"
+
+#include <czmq.h>
+
+struct _worker_t {
+    zsock_t *dealer;
+    void *handle;
+    msg_t heartbeat;
+    bool ready;
+    int64_t heartbeat_at;
+    msgpack_sbuffer buffer;
+};
+
+worker_t *
+worker_new (const char *broker, const char *service, uint64_t replica_id, const char *pub,
+            const char *rep)
+{
+    worker_t *self = calloc (1, sizeof (worker_t));
+    assert (self);
+    self->dealer = zsock_new (ZMQ_DEALER);
+    assert (self->dealer);
+    zsock_set_sndhwm (self->dealer, 100000);
+    zsock_set_rcvhwm (self->dealer, 100000);
+    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+        zsock_destroy (&self->dealer);
+        free (self);
+        return NULL;
+    }
+    self->handle = zsock_resolve (self->dealer);
+    msgpack_sbuffer_init (&self->buffer);
+    msg_init (&self->heartbeat, MSG_HEARTBEAT);
+    snprintf (self->heartbeat.service, sizeof (self->heartbeat.service), "%s", service);
+    snprintf (self->heartbeat.pub, sizeof (self->heartbeat.pub), "%s", pub);
+    snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", rep);
+    self->heartbeat.replica_id = replica_id;
+    //  A new incarnation tells the broker this is a restart, not a repeat.
+    self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
+                                ^ (uint64_t) randof (65536);
+    return self;
+}
+
+void
+worker_destroy (worker_t **self_p)
+{
+    if (!*self_p)
+        return;
+    worker_t *self = *self_p;
+    zsock_destroy (&self->dealer);
+    msgpack_sbuffer_destroy (&self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+void *
+worker_handle (worker_t *self)
+{
+    return self->handle;
+}
+
+void
+worker_set_ready (worker_t *self, bool ready)
+{
+    self->ready = ready;
+    self->heartbeat_at = 0;
+}
+
+int64_t
+worker_tick (worker_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (self->ready && now >= self->heartbeat_at) {
+        if (msg_encode (&self->heartbeat, &self->buffer) == 0)
+            zmq_send (self->handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
+        self->heartbeat_at = now + WORKER_HEARTBEAT_MS;
+    }
+    return self->ready ? self->heartbeat_at - now : WORKER_HEARTBEAT_MS;
+}
+
+int
+worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg)
+{
+    zmq_msg_t frames[2];
+    zmq_msg_init (&frames[0]);
+    zmq_msg_init (&frames[1]);
+    int count = 0, rc = -1;
+    int more = 1;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            rc = count ? -1 : 0;
+            goto done;
+        }
+        more = zmq_msg_more (&frame);
+        if (count < 2)
+            zmq_msg_move (&frames[count], &frame);
+        count++;
+        zmq_msg_close (&frame);
+    }
+    if (count == 1)
+        goto done;   //  broker heartbeat: the connection is alive
+    if (count != 2 || zmq_msg_size (&frames[0]) > WORKER_ENVELOPE_MAX) {
+        log_warn ("dropped message of %d frames", count);
+        goto done;
+    }
+    int decoded = msg_decode (msg, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]));
+    if (decoded) {
+        log_warn ("dropped undecodable request of %zu bytes: %s", zmq_msg_size (&frames[1]),
+                  msg_decode_strerror (decoded));
+        goto done;
+    }
+    envelope->size = zmq_msg_size (&frames[0]);
+    memcpy (envelope->data, zmq_msg_data (&frames[0]), envelope->size);
+    rc = 1;
+done:
+    zmq_msg_close (&frames[0]);
+    zmq_msg_close (&frames[1]);
+    return rc;
+}
+
+int
+worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
+                   size_t size)
+{
+    if (zmq_send (self->handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send (self->handle, data, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+int
+worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply)
+{
+    if (msg_encode (reply, &self->buffer))
+        return -1;
+    return worker_send_frame (self, envelope, self->buffer.data, self->buffer.size);
+}

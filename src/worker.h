@@ -1,0 +1,55 @@
+/*  worker.h - the worker side of the broker protocol.
+
+    A DEALER connected to the broker. worker_tick sends a HEARTBEAT
+    (which also registers the worker) every WORKER_HEARTBEAT_MS; requests
+    arrive as [client envelope][request] and are answered with the same
+    envelope. The envelope is opaque: keep it, hand it back.
+*/
+#ifndef BAZAAR_WORKER_H
+#define BAZAAR_WORKER_H
+
+#include "msgs.h"
+
+#include <stdint.h>
+#include <zmq.h>
+
+#define WORKER_HEARTBEAT_MS 250
+#define WORKER_ENVELOPE_MAX 256
+
+typedef struct {
+    unsigned char data[WORKER_ENVELOPE_MAX];
+    size_t size;
+} worker_envelope_t;
+
+typedef struct _worker_t worker_t;
+
+//  Connect to the broker as a worker for service. pub and rep are the
+//  worker's own endpoints, announced in heartbeats ("" if none).
+worker_t *worker_new (const char *broker, const char *service, uint64_t replica_id,
+                      const char *pub, const char *rep);
+
+void worker_destroy (worker_t **self_p);
+
+//  The libzmq socket, for zmq_poll.
+void *worker_handle (worker_t *self);
+
+//  Send a heartbeat if one is due. Returns ms until the next is due.
+int64_t worker_tick (worker_t *self);
+
+//  Stop (false) or start (true) heartbeats: a worker that cannot serve
+//  yet stays unregistered and lets the broker expire it.
+void worker_set_ready (worker_t *self, bool ready);
+
+//  Receive one request without blocking. Returns 1 and fills envelope and
+//  msg, 0 if nothing is waiting, or -1 for a message that was dropped
+//  (undecodable, or a broker heartbeat): call again.
+int worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg);
+
+//  Send reply to the client behind envelope. Returns 0 or -1.
+int worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply);
+
+//  Send an already encoded reply frame. Returns 0 or -1.
+int worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
+                       size_t size);
+
+#endif
