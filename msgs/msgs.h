@@ -65,7 +65,7 @@
     X (QUERY, 21, "rN", "order", "read order number N")                      \
     X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
-    X (COMMITTED, 42, "rNndqQv", "", "reply: trade committed as number N")   \
+    X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
     X (TRADES, 44, "rT", "", "reply: committed trades in number order")      \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \

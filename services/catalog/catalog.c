@@ -82,12 +82,16 @@ s_apply (catalog_t *self, const msg_t *request, msg_t *reply)
                                   request->key, &number, &stock);
     if (rc != MSG_ERR_OK)
         return rc;
+    msg_trade_t trade;
+    if (store_trade (self->store, number, &trade))
+        return MSG_ERR_INTERNAL;
     msg_init (reply, MSG_COMMITTED);
     reply->req_id = request->req_id;
     reply->number = number;
-    snprintf (reply->name, sizeof (reply->name), "%s", stock->name);
-    reply->side = request->side;
-    reply->quantity = request->quantity;
+    snprintf (reply->name, sizeof (reply->name), "%s", trade.name);
+    reply->side = trade.side;
+    reply->quantity = trade.quantity;
+    snprintf (reply->key, sizeof (reply->key), "%s", trade.key);
     reply->stock_qty = stock->quantity;
     reply->version = stock->version;
     if (store_trade_count (self->store) > before) {

@@ -355,6 +355,20 @@ store_trade_count (store_t *self)
 }
 
 int
+store_trade (store_t *self, uint64_t number, msg_trade_t *out)
+{
+    if (number >= self->trade_count)
+        return -1;
+    const s_trade_t *trade = &self->trades[number];
+    out->number = number;
+    snprintf (out->name, sizeof (out->name), "%s", self->stocks[trade->stock].name);
+    out->side = trade->side;
+    out->quantity = trade->quantity;
+    snprintf (out->key, sizeof (out->key), "%s", trade->key ? trade->key : "");
+    return 0;
+}
+
+int
 store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
 {
     uint64_t count = from < self->trade_count ? self->trade_count - from : 0;
@@ -366,14 +380,7 @@ store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
     msg->trades = calloc (count, sizeof (msg_trade_t));
     if (!msg->trades)
         return -1;
-    for (uint64_t i = 0; i < count; i++) {
-        const s_trade_t *trade = &self->trades[from + i];
-        msg_trade_t *out = &msg->trades[i];
-        out->number = from + i;
-        snprintf (out->name, sizeof (out->name), "%s", self->stocks[trade->stock].name);
-        out->side = trade->side;
-        out->quantity = trade->quantity;
-        snprintf (out->key, sizeof (out->key), "%s", trade->key ? trade->key : "");
-    }
+    for (uint64_t i = 0; i < count; i++)
+        store_trade (self, from + i, &msg->trades[i]);
     return 0;
 }

@@ -1,0 +1,70 @@
+/*  bazaar-order - an order replica. */
+#include "cli.h"
+#include "log.h"
+#include "order.h"
+
+#include <czmq.h>
+
+static const cli_option_t s_options[] = {
+    {"id", "1", "replica id, a unique positive integer; the highest live id leads"},
+    {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
+    {"pub", "", "PUB endpoint for committed orders (default tcp://127.0.0.1:5600+id)"},
+    {"rep", "", "REP endpoint for range requests (default tcp://127.0.0.1:5700+id)"},
+    {"data", "./data", "data directory (order-<id>.log)"},
+    {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
+    {"catalog-timeout", "1500", "ms to wait for the catalog before answering 503"},
+    {NULL, NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    int exit_code;
+    cli_t *cli = cli_new ("order", "A Bazaar order replica.", s_options, argc, argv, &exit_code);
+    if (!cli)
+        return exit_code;
+    int64_t id, timeout;
+    const char *sync = cli_get (cli, "sync");
+    if (cli_get_int (cli, "id", 1, 1000, &id)
+        || cli_get_int (cli, "catalog-timeout", 10, 60000, &timeout)) {
+        cli_destroy (&cli);
+        return 2;
+    }
+    if (!streq (sync, "data") && !streq (sync, "none")) {
+        fprintf (stderr, "bazaar-order: --sync must be 'data' or 'none', not '%s'\n", sync);
+        cli_destroy (&cli);
+        return 2;
+    }
+    if (streq (sync, "none"))
+        log_warn ("--sync=none: orders are NOT durable, a crash can lose acknowledged orders");
+    char pub[64], rep[64];
+    snprintf (pub, sizeof (pub), "tcp://127.0.0.1:%d", 5600 + (int) id);
+    snprintf (rep, sizeof (rep), "tcp://127.0.0.1:%d", 5700 + (int) id);
+    order_config_t config = {.replica_id = (uint64_t) id,
+                             .broker = cli_get (cli, "broker"),
+                             .pub = *cli_get (cli, "pub") ? cli_get (cli, "pub") : pub,
+                             .rep = *cli_get (cli, "rep") ? cli_get (cli, "rep") : rep,
+                             .catalog_timeout_ms = timeout};
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    char error[512] = "";
+    order_log_t *log = order_log_open (cli_get (cli, "data"), config.replica_id,
+                                       streq (sync, "data"), error, sizeof (error));
+    if (!log) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 1;
+    }
+    order_t *order = order_new (&log, &config);
+    if (!order) {
+        log_error ("cannot bind %s: %s", config.pub, zmq_strerror (errno));
+        order_log_destroy (&log);
+        cli_destroy (&cli);
+        return 1;
+    }
+    log_info ("replica %" PRId64 " via %s, orders published on %s", id, config.broker, config.pub);
+    int rc = order_run (order);
+    log_info ("exiting");
+    order_destroy (&order);
+    cli_destroy (&cli);
+    return rc ? 1 : 0;
+}
