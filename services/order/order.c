@@ -18,6 +18,7 @@
 #define JOURNAL_CHUNK 10000
 #define CATCH_UP_INTERVAL_MS 1000
 #define TICK_MS 50
+#define RETRY_MS 100
 
 typedef struct {
     uint64_t req_id;             //  our APPLY's id; 0 = free slot
@@ -211,6 +212,12 @@ s_on_catalog_reply (order_t *self, msg_t *reply)
             log_info ("caught up with the catalog at %" PRIu64 " orders; serving",
                       order_log_count (self->log));
         }
+        return;
+    }
+    if (reply->type == MSG_ERROR && reply->req_id == self->journal_req_id) {
+        //  No catalog yet: ask again soon rather than wait for the deadline.
+        self->journal_req_id = 0;
+        self->catch_up_at = zclock_mono () + RETRY_MS;
         return;
     }
     s_pending_t *pending = &self->pending[reply->req_id % PENDING_MAX];
