@@ -236,6 +236,23 @@ s_workers_heartbeat (broker_t *self)
 //  ---------------------------------------------------------------------
 //  Receiving
 
+//  Sends [worker][client][request]; the caller keeps its frames.
+static int
+s_forward (broker_t *self, worker_t *worker, zmq_msg_t *frames)
+{
+    zmq_msg_t routed[3];
+    zmq_msg_init_size (&routed[0], worker->identity_size);
+    memcpy (zmq_msg_data (&routed[0]), worker->identity, worker->identity_size);
+    zmq_msg_init (&routed[1]);
+    zmq_msg_copy (&routed[1], &frames[0]);
+    zmq_msg_init (&routed[2]);
+    zmq_msg_copy (&routed[2], &frames[1]);
+    int rc = s_send_frames (self, routed, 3);
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close (&routed[i]);
+    return rc;
+}
+
 //  A one-frame-after-identity message: a request or a heartbeat.
 static void
 s_handle_request (broker_t *self, zmq_msg_t *frames)
@@ -248,7 +265,10 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
         return;
     }
     if (msg->type == MSG_HEARTBEAT) {
-        s_worker_heartbeat (self, &frames[0], msg);
+        if (streq (msg->service, "catalog") || streq (msg->service, "order"))
+            s_worker_heartbeat (self, &frames[0], msg);
+        else
+            log_warn ("dropped heartbeat for unknown service '%s'", msg->service);
         return;
     }
     const char *service = msg_service (msg->type);
@@ -257,23 +277,16 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
         return;
     }
     s_tap (self, service, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]));
-    worker_t *worker = s_worker_pick (self, service);
-    if (worker) {
-        zmq_msg_t routed[3];
-        zmq_msg_init_size (&routed[0], worker->identity_size);
-        memcpy (zmq_msg_data (&routed[0]), worker->identity, worker->identity_size);
-        zmq_msg_init (&routed[1]);
-        zmq_msg_copy (&routed[1], &frames[0]);
-        zmq_msg_init (&routed[2]);
-        zmq_msg_move (&routed[2], &frames[1]);
-        rc = s_send_frames (self, routed, 3);
-        for (int i = 0; i < 3; i++)
-            zmq_msg_close (&routed[i]);
-        if (rc == 0)
+    //  A worker that restarted may still be listed under its old identity:
+    //  ROUTER_MANDATORY tells us, and the next one is tried.
+    worker_t *worker;
+    while ((worker = s_worker_pick (self, service))) {
+        if (s_forward (self, worker, frames) == 0)
             return;
         log_warn ("could not reach %s worker: %s", service, zmq_strerror (errno));
-        if (errno == EHOSTUNREACH)
-            s_worker_delete (self, worker, "unreachable");
+        if (errno != EHOSTUNREACH)
+            break;
+        s_worker_delete (self, worker, "unreachable");
     }
     log_debug ("no %s worker for %s %" PRIu64, service, msg_type_name (msg->type), msg->req_id);
     uint64_t req_id = msg->req_id;
