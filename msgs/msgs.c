@@ -7,6 +7,7 @@
 #include "msgs.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,9 +226,11 @@ s_get_str (const msgpack_object *obj, char *dest, size_t max)
         return MSG_DECODE_FIELD;
     if (obj->via.str.size > max)
         return MSG_DECODE_TOO_LONG;
-    if (memchr (obj->via.str.ptr, '\0', obj->via.str.size))
+    //  msgpack-c gives an empty string a NULL ptr: memchr/memcpy must not see it.
+    if (obj->via.str.size && memchr (obj->via.str.ptr, '\0', obj->via.str.size))
         return MSG_DECODE_FIELD;
-    memcpy (dest, obj->via.str.ptr, obj->via.str.size);
+    if (obj->via.str.size)
+        memcpy (dest, obj->via.str.ptr, obj->via.str.size);
     dest[obj->via.str.size] = '\0';
     return MSG_DECODE_OK;
 }
@@ -236,6 +239,8 @@ static int
 s_get_double (const msgpack_object *obj, double *value)
 {
     if (obj->type != MSGPACK_OBJECT_FLOAT64 && obj->type != MSGPACK_OBJECT_FLOAT32)
+        return MSG_DECODE_FIELD;
+    if (!isfinite (obj->via.f64))
         return MSG_DECODE_FIELD;
     *value = obj->via.f64;
     return MSG_DECODE_OK;
@@ -366,6 +371,89 @@ s_decode_object (msg_t *self, const msgpack_object *root)
     return MSG_DECODE_OK;
 }
 
+//  Reads a big-endian length of width bytes at *offset. Returns 0 or -1.
+static int
+s_read_length (const unsigned char *data, size_t size, size_t *offset, int width,
+               uint64_t *length)
+{
+    if (size - *offset < (size_t) width)
+        return -1;
+    *length = 0;
+    for (int i = 0; i < width; i++)
+        *length = *length << 8 | data[(*offset)++];
+    return 0;
+}
+
+//  msgpack-c allocates room for every element an array or map header
+//  claims before reading them, so the five bytes dd ff ff ff ff would ask
+//  for 96 GB. Walk the headers first: every element takes at least one
+//  byte, so a claim larger than the bytes left is refused. Returns 0 or -1.
+static int
+s_check_claims (const unsigned char *data, size_t size)
+{
+    size_t offset = 0;
+    uint64_t pending = 1;           //  elements still to walk
+    while (pending > 0) {
+        if (offset >= size)
+            return -1;
+        pending--;
+        unsigned char byte = data[offset++];
+        uint64_t length = 0;        //  payload bytes to skip
+        uint64_t elements = 0;      //  elements the header adds
+        int width = 0;              //  bytes of the length that follows
+        int kind = 0;               //  what that length counts: 's'kip, 'a'rray, 'm'ap
+        if (byte <= 0x7f || byte >= 0xe0 || byte == 0xc0 || byte == 0xc2 || byte == 0xc3)
+            ;
+        else
+        if (byte <= 0x8f)
+            elements = 2 * (uint64_t) (byte & 0x0f);
+        else
+        if (byte <= 0x9f)
+            elements = byte & 0x0f;
+        else
+        if (byte <= 0xbf)
+            length = byte & 0x1f;
+        else
+        switch (byte) {
+            case 0xc4: case 0xd9: width = 1; kind = 's'; break;
+            case 0xc5: case 0xda: width = 2; kind = 's'; break;
+            case 0xc6: case 0xdb: width = 4; kind = 's'; break;
+            case 0xc7: width = 1; kind = 's'; length = 1; break;
+            case 0xc8: width = 2; kind = 's'; length = 1; break;
+            case 0xc9: width = 4; kind = 's'; length = 1; break;
+            case 0xca: case 0xce: case 0xd2: length = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: length = 8; break;
+            case 0xcc: case 0xd0: length = 1; break;
+            case 0xcd: case 0xd1: length = 2; break;
+            case 0xd4: length = 2; break;
+            case 0xd5: length = 3; break;
+            case 0xd6: length = 5; break;
+            case 0xd7: length = 9; break;
+            case 0xd8: length = 17; break;
+            case 0xdc: width = 2; kind = 'a'; break;
+            case 0xdd: width = 4; kind = 'a'; break;
+            case 0xde: width = 2; kind = 'm'; break;
+            case 0xdf: width = 4; kind = 'm'; break;
+            default: return -1;     //  0xc1 is never used
+        }
+        uint64_t claimed = 0;
+        if (width && s_read_length (data, size, &offset, width, &claimed))
+            return -1;
+        if (kind == 's')
+            length += claimed;
+        else
+        if (kind)
+            elements = kind == 'm' ? 2 * claimed : claimed;
+        if (length > size - offset)
+            return -1;
+        offset += (size_t) length;
+        pending += elements;
+        if (pending > size - offset)
+            return -1;
+    }
+    return 0;
+}
+
 int
 msg_decode (msg_t *self, const void *data, size_t size)
 {
@@ -374,7 +462,9 @@ msg_decode (msg_t *self, const void *data, size_t size)
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     int rc;
-    msgpack_unpack_return ret = msgpack_unpack_next (&unpacked, data, size, &offset);
+    msgpack_unpack_return ret = s_check_claims (data, size)
+                              ? MSGPACK_UNPACK_PARSE_ERROR
+                              : msgpack_unpack_next (&unpacked, data, size, &offset);
     if (ret != MSGPACK_UNPACK_SUCCESS)
         rc = MSG_DECODE_FORMAT;
     else

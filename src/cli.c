@@ -107,7 +107,7 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
     const char *config = NULL;
     *exit_code = 2;
     opterr = 1;
-    optind = 1;
+    optind = 0;        //  0, not 1: glibc then also forgets a half-read "-hv"
     int opt;
     while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1) {
         if (opt == '?')
@@ -136,7 +136,7 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
     }
     if (config && s_load_config (self, config))
         goto failed;
-    optind = 1;
+    optind = 0;        //  0, not 1: glibc then also forgets a half-read "-hv"
     opterr = 0;
     while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1)
         if (opt >= 1000)

@@ -81,7 +81,8 @@ s_replay (const unsigned char *data, size_t size, journal_record_fn *fn, void *a
     while (size - offset >= HEADER_SIZE) {
         uint32_t length = s_get_u32 (data + offset);
         uint32_t crc = s_get_u32 (data + offset + 4);
-        if (length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
+        //  Length 0 with crc 0 is what a zero-filled tail looks like.
+        if (length == 0 || length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
             break;
         const unsigned char *payload = data + offset + HEADER_SIZE;
         if (s_crc (payload, length) != crc)
@@ -143,7 +144,7 @@ journal_destroy (journal_t **self_p)
 int
 journal_append (journal_t *self, const void *data, size_t size)
 {
-    if (size > JOURNAL_RECORD_MAX)
+    if (size == 0 || size > JOURNAL_RECORD_MAX)
         return -1;
     size_t need = self->buffer_used + HEADER_SIZE + size;
     if (need > self->buffer_size) {

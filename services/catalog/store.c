@@ -8,6 +8,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <math.h>
 
 //  Quantities stay far from overflow however many sells arrive.
 #define QUANTITY_LIMIT (UINT64_MAX / 4)
@@ -98,7 +99,7 @@ s_load_stocks_file (store_t *self, const char *path)
         int fields = sscanf (line, "%65s %lf %llu", name, &price, &quantity);
         if (fields <= 0)
             continue;
-        if (fields < 2 || price < 0 || quantity > QUANTITY_LIMIT
+        if (fields < 2 || !isfinite (price) || price < 0 || quantity > QUANTITY_LIMIT
             || s_add_stock (self, name, price, quantity)) {
             snprintf (self->error, self->error_size, "%s:%d: expected 'name price [quantity]'",
                       path, line_no);
