@@ -1,0 +1,253 @@
+/*  fixtures.c - builds and compares messages for the msgs tests. */
+#include "fixtures.h"
+#include "unit.h"
+
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int fx_types[] = {
+#define FX_TYPE(NAME, CODE, FIELDS, SERVICE, DOC) CODE,
+    MSG_TABLE (FX_TYPE)
+#undef FX_TYPE
+};
+const size_t fx_type_count = sizeof (fx_types) / sizeof (fx_types[0]);
+
+typedef struct {
+    int type;
+    const char *fields;
+} s_fields_t;
+
+static const s_fields_t s_fields[] = {
+#define FX_FIELDS(NAME, CODE, FIELDS, SERVICE, DOC) {CODE, FIELDS},
+    MSG_TABLE (FX_FIELDS)
+#undef FX_FIELDS
+};
+
+const char *
+fx_fields (int type)
+{
+    for (size_t i = 0; i < fx_type_count; i++)
+        if (s_fields[i].type == type)
+            return s_fields[i].fields;
+    return "";
+}
+
+//  Writes a string of length len (seed makes each field's text differ),
+//  or "" in FX_MIN, or typical text, and the terminating NUL.
+static void
+s_fill (char *dest, size_t len, char seed, fx_variant_t variant, const char *typical)
+{
+    if (variant == FX_MIN)
+        dest[0] = '\0';
+    else if (variant == FX_TYPICAL)
+        strcpy (dest, typical);
+    else {
+        for (size_t i = 0; i < len; i++)
+            dest[i] = (char)('a' + (seed + i) % 26);
+        dest[len] = '\0';
+    }
+}
+
+static uint64_t
+s_number (fx_variant_t variant, uint64_t typical)
+{
+    return variant == FX_MAX ? UINT64_MAX : variant == FX_MIN ? 0 : typical;
+}
+
+static size_t
+s_list_length (fx_variant_t variant)
+{
+    return variant == FX_MAX ? 3 : variant == FX_MIN ? 0 : 2;
+}
+
+static void
+s_build_stocks (msg_t *msg, fx_variant_t variant)
+{
+    msg->stock_count = s_list_length (variant);
+    msg->stocks = msg->stock_count ? calloc (msg->stock_count, sizeof (msg_stock_t)) : NULL;
+    for (size_t i = 0; i < msg->stock_count; i++) {
+        msg_stock_t *stock = &msg->stocks[i];
+        s_fill (stock->name, MSG_NAME_MAX, (char)i, variant, i ? "tesla" : "apple");
+        stock->price = variant == FX_MAX ? DBL_MAX - (double)i * 1e300 : 152.59 + (double)i;
+        stock->stock_qty = variant == FX_MAX ? UINT64_MAX - i : 1000 + i;
+        stock->version = variant == FX_MAX ? UINT64_MAX - 2 * i : 7 + i;
+    }
+}
+
+static void
+s_build_trades (msg_t *msg, fx_variant_t variant)
+{
+    msg->trade_count = s_list_length (variant);
+    msg->trades = msg->trade_count ? calloc (msg->trade_count, sizeof (msg_trade_t)) : NULL;
+    for (size_t i = 0; i < msg->trade_count; i++) {
+        msg_trade_t *trade = &msg->trades[i];
+        trade->number = variant == FX_MAX ? UINT64_MAX - i : 41 + i;
+        s_fill (trade->name, MSG_NAME_MAX, (char)(5 + i), variant, i ? "ford" : "nvidia");
+        trade->side = (uint8_t)(i % 2 ? MSG_SIDE_BUY : MSG_SIDE_SELL);
+        trade->quantity = variant == FX_MAX ? MSG_QUANTITY_MAX - i : 10 + i;
+        s_fill (trade->key, MSG_KEY_MAX, (char)(9 + i), variant, i ? "" : "idem-\"key\"");
+    }
+}
+
+static void
+s_build_field (msg_t *msg, char field, fx_variant_t variant)
+{
+    switch (field) {
+        case 'r':
+            msg->req_id = s_number (variant, 12345);
+            break;
+        case 'n':
+            s_fill (msg->name, MSG_NAME_MAX, 1, variant, "apple");
+            break;
+        case 's':
+            s_fill (msg->service, MSG_SERVICE_MAX, 2, variant, "order");
+            break;
+        case 'k':
+            s_fill (msg->key, MSG_KEY_MAX, 3, variant, "retry-key-7");
+            break;
+        case 't':
+            s_fill (msg->text, MSG_TEXT_MAX, 4, variant, "stock not found");
+            break;
+        case 'a':
+            s_fill (msg->pub, MSG_ENDPOINT_MAX, 5, variant, "tcp://127.0.0.1:5601");
+            break;
+        case 'b':
+            s_fill (msg->rep, MSG_ENDPOINT_MAX, 6, variant, "tcp://127.0.0.1:5701");
+            break;
+        case 'd':
+            msg->side = variant == FX_MAX ? MSG_SIDE_SELL : MSG_SIDE_BUY;
+            break;
+        case 'q':
+            msg->quantity = variant == FX_MAX ? MSG_QUANTITY_MAX : variant == FX_MIN ? 1 : 25;
+            break;
+        case 'Q':
+            msg->stock_qty = s_number (variant, 975);
+            break;
+        case 'N':
+            msg->number = s_number (variant, 42);
+            break;
+        case 'p':
+            msg->price = variant == FX_MAX ? DBL_MAX : variant == FX_MIN ? 0.0 : 152.59;
+            break;
+        case 'v':
+            msg->version = s_number (variant, 43);
+            break;
+        case 'e':
+            msg->epoch = s_number (variant, 3);
+            break;
+        case 'S':
+            msg->seq = s_number (variant, 99);
+            break;
+        case 'i':
+            msg->incarnation = s_number (variant, 0x5eed5eed5eedULL);
+            break;
+        case 'R':
+            msg->replica_id = s_number (variant, 2);
+            break;
+        case 'c':
+            msg->code = variant == FX_MAX   ? MSG_ERR_COUNT - 1
+                        : variant == FX_MIN ? MSG_ERR_OK
+                                            : MSG_ERR_NOT_ENOUGH;
+            break;
+        case 'L':
+            s_build_stocks (msg, variant);
+            break;
+        case 'T':
+            s_build_trades (msg, variant);
+            break;
+        default:
+            fail_msg ("fixtures: unknown field letter '%c'", field);
+    }
+}
+
+void
+fx_build (msg_t *msg, int type, fx_variant_t variant)
+{
+    msg_init (msg, (msg_type_t)type);
+    for (const char *field = fx_fields (type); *field; field++)
+        s_build_field (msg, *field, variant);
+}
+
+static void
+s_assert_same_price (double a, double b)
+{
+    assert_memory_equal (&a, &b, sizeof (double));
+}
+
+static void
+s_assert_same_stocks (const msg_t *a, const msg_t *b)
+{
+    assert_int_equal (a->stock_count, b->stock_count);
+    for (size_t i = 0; i < a->stock_count; i++) {
+        assert_string_equal (a->stocks[i].name, b->stocks[i].name);
+        s_assert_same_price (a->stocks[i].price, b->stocks[i].price);
+        assert_int_equal (a->stocks[i].stock_qty, b->stocks[i].stock_qty);
+        assert_int_equal (a->stocks[i].version, b->stocks[i].version);
+    }
+}
+
+static void
+s_assert_same_trades (const msg_t *a, const msg_t *b)
+{
+    assert_int_equal (a->trade_count, b->trade_count);
+    for (size_t i = 0; i < a->trade_count; i++) {
+        assert_int_equal (a->trades[i].number, b->trades[i].number);
+        assert_string_equal (a->trades[i].name, b->trades[i].name);
+        assert_int_equal (a->trades[i].side, b->trades[i].side);
+        assert_int_equal (a->trades[i].quantity, b->trades[i].quantity);
+        assert_string_equal (a->trades[i].key, b->trades[i].key);
+    }
+}
+
+void
+fx_assert_same (const msg_t *a, const msg_t *b)
+{
+    assert_int_equal (a->type, b->type);
+    assert_int_equal (a->req_id, b->req_id);
+    assert_string_equal (a->name, b->name);
+    assert_string_equal (a->service, b->service);
+    assert_string_equal (a->key, b->key);
+    assert_string_equal (a->text, b->text);
+    assert_string_equal (a->pub, b->pub);
+    assert_string_equal (a->rep, b->rep);
+    assert_int_equal (a->side, b->side);
+    assert_int_equal (a->quantity, b->quantity);
+    assert_int_equal (a->stock_qty, b->stock_qty);
+    assert_int_equal (a->number, b->number);
+    s_assert_same_price (a->price, b->price);
+    assert_int_equal (a->version, b->version);
+    assert_int_equal (a->epoch, b->epoch);
+    assert_int_equal (a->seq, b->seq);
+    assert_int_equal (a->incarnation, b->incarnation);
+    assert_int_equal (a->replica_id, b->replica_id);
+    assert_int_equal (a->code, b->code);
+    s_assert_same_stocks (a, b);
+    s_assert_same_trades (a, b);
+}
+
+void
+fx_encode (const msg_t *msg, msgpack_sbuffer *out)
+{
+    int rc = msg_encode (msg, out);
+    if (rc != 0)
+        fail_msg ("msg_encode refused a %s: %d", msg_type_name (msg->type), rc);
+}
+
+void
+fx_expect_decode (const void *data, size_t size, int expected, const char *what)
+{
+    msg_t msg;
+    msg_init (&msg, 0);
+    int rc = msg_decode (&msg, data, size);
+    if (rc != expected)
+        fail_msg ("%s: msg_decode returned %d (%s), expected %d (%s)", what, rc,
+                  msg_decode_strerror (rc), expected, msg_decode_strerror (expected));
+    if (rc != MSG_DECODE_OK) {
+        assert_null (msg.stocks);
+        assert_null (msg.trades);
+        assert_int_equal (msg.stock_count, 0);
+        assert_int_equal (msg.trade_count, 0);
+    }
+    msg_reset (&msg);
+}

@@ -1,0 +1,34 @@
+/*  main.c - runs every unit test group; exits non-zero if any test failed. */
+#include "unit.h"
+
+#include <stdio.h>
+
+typedef struct {
+    const char *name;
+    int (*run) (void);
+} s_group_t;
+
+static const s_group_t s_groups[] = {
+    {"msgs", test_msgs_run},
+    {"msgs_decode", test_msgs_decode_run},
+    {"msgs_lists", test_msgs_lists_run},
+    {"journal", test_journal_run},
+    {"cli", test_cli_run},
+    {"lru", test_lru_run},
+    {"store", test_store_run},
+};
+
+int
+main (void)
+{
+    int failed = 0;
+    for (size_t i = 0; i < sizeof (s_groups) / sizeof (s_groups[0]); i++) {
+        int group_failed = s_groups[i].run ();
+        if (group_failed)
+            fprintf (stderr, "unit-tests: %d failed in group %s\n", group_failed, s_groups[i].name);
+        failed += group_failed;
+    }
+    if (failed)
+        fprintf (stderr, "unit-tests: %d failed in all\n", failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,478 @@
+/*  test_msgs.c - the wire codec: round trips, encode limits, formatting,
+    service routing and error tables. Decoding of bad input is in
+    test_msgs_decode.c.
+*/
+#include "fixtures.h"
+#include "unit.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const fx_variant_t s_variants[] = {FX_MAX, FX_MIN, FX_TYPICAL};
+#define VARIANT_COUNT (sizeof (s_variants) / sizeof (s_variants[0]))
+
+//  ---------------------------------------------------------------------
+//  Round trips
+
+static void
+test_round_trip_every_type (void **state)
+{
+    (void)state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msg_t decoded; //  reused: msg_decode must free the previous lists
+    msg_init (&decoded, 0);
+    for (size_t t = 0; t < fx_type_count; t++)
+        for (size_t v = 0; v < VARIANT_COUNT; v++) {
+            msg_t msg;
+            fx_build (&msg, fx_types[t], s_variants[v]);
+            fx_encode (&msg, &buffer);
+            assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+            fx_assert_same (&msg, &decoded);
+            msg_reset (&msg);
+        }
+    msg_reset (&decoded);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static void
+test_round_trip_list_at_max_length (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_TRADES);
+    msg.trade_count = MSG_LIST_MAX;
+    msg.trades = calloc (MSG_LIST_MAX, sizeof (msg_trade_t));
+    assert_non_null (msg.trades);
+    for (size_t i = 0; i < MSG_LIST_MAX; i++) {
+        msg.trades[i].number = i;
+        strcpy (msg.trades[i].name, "amc");
+        msg.trades[i].quantity = 1 + i;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    fx_encode (&msg, &buffer);
+    msg_t decoded;
+    msg_init (&decoded, 0);
+    assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+    fx_assert_same (&msg, &decoded);
+    msg_reset (&decoded);
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  The bytes on the wire are the contract with other implementations.
+static void
+test_encode_wire_bytes (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_LOOKUP);
+    msg.req_id = 7;
+    strcpy (msg.name, "ab");
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    fx_encode (&msg, &buffer);
+    fx_encode (&msg, &buffer); //  replaces, does not append
+    const unsigned char expected[] = {0x94, 0x01, 0x0a, 0x07, 0xa2, 'a', 'b'};
+    assert_int_equal (buffer.size, sizeof (expected));
+    assert_memory_equal (buffer.data, expected, sizeof (expected));
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  ---------------------------------------------------------------------
+//  Encode limits
+
+//  Fills a string field with max + 1 bytes and no NUL (the array holds
+//  exactly that many). Returns false if field is not a string.
+static bool
+s_make_overlong (msg_t *msg, char field)
+{
+    char *dest;
+    size_t max;
+    switch (field) {
+        case 'n':
+            dest = msg->name;
+            max = MSG_NAME_MAX;
+            break;
+        case 's':
+            dest = msg->service;
+            max = MSG_SERVICE_MAX;
+            break;
+        case 'k':
+            dest = msg->key;
+            max = MSG_KEY_MAX;
+            break;
+        case 't':
+            dest = msg->text;
+            max = MSG_TEXT_MAX;
+            break;
+        case 'a':
+            dest = msg->pub;
+            max = MSG_ENDPOINT_MAX;
+            break;
+        case 'b':
+            dest = msg->rep;
+            max = MSG_ENDPOINT_MAX;
+            break;
+        default:
+            return false;
+    }
+    memset (dest, 'x', max + 1);
+    return true;
+}
+
+static void
+test_encode_rejects_overlong_strings (void **state)
+{
+    (void)state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    size_t checked = 0;
+    for (size_t t = 0; t < fx_type_count; t++)
+        for (const char *field = fx_fields (fx_types[t]); *field; field++) {
+            msg_t msg;
+            fx_build (&msg, fx_types[t], FX_TYPICAL);
+            if (s_make_overlong (&msg, *field)) {
+                assert_int_equal (msg_encode (&msg, &buffer), -1);
+                checked++;
+            }
+            msg_reset (&msg);
+        }
+    assert_true (checked >= 16); //  the string fields of MSG_TABLE today
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static void
+test_encode_rejects_overlong_list_strings (void **state)
+{
+    (void)state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msg_t msg;
+    fx_build (&msg, MSG_STOCKS, FX_TYPICAL);
+    memset (msg.stocks[1].name, 'x', MSG_NAME_MAX + 1);
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
+
+    fx_build (&msg, MSG_TRADES, FX_TYPICAL);
+    memset (msg.trades[1].name, 'x', MSG_NAME_MAX + 1);
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
+
+    fx_build (&msg, MSG_TRADES, FX_TYPICAL);
+    memset (msg.trades[0].key, 'x', MSG_KEY_MAX + 1);
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static void
+test_encode_rejects_overlong_lists (void **state)
+{
+    (void)state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msg_t msg;
+    msg_init (&msg, MSG_STOCKS);
+    msg.stock_count = MSG_LIST_MAX + 1;
+    msg.stocks = calloc (msg.stock_count, sizeof (msg_stock_t));
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
+
+    msg_init (&msg, MSG_TRADES);
+    msg.trade_count = MSG_LIST_MAX + 1;
+    msg.trades = calloc (msg.trade_count, sizeof (msg_trade_t));
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static void
+test_encode_rejects_unknown_type (void **state)
+{
+    (void)state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    const int unknown[] = {0, 2, 45, 99, 255, 256, -1};
+    for (size_t i = 0; i < sizeof (unknown) / sizeof (unknown[0]); i++) {
+        msg_t msg;
+        msg_init (&msg, (msg_type_t)unknown[i]);
+        assert_int_equal (msg_encode (&msg, &buffer), -1);
+    }
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  ---------------------------------------------------------------------
+//  Formatting
+
+static void
+test_format_human_exact (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_LOOKUP);
+    msg.req_id = 7;
+    strcpy (msg.name, "apple");
+    char line[256];
+    const char *expected = "LOOKUP req_id=7 name=\"apple\"";
+    assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (expected));
+    assert_string_equal (line, expected);
+
+    fx_build (&msg, MSG_STOCKS, FX_TYPICAL);
+    msg_format (&msg, false, line, sizeof (line));
+    assert_string_equal (line, "STOCKS req_id=12345 stocks=2");
+    msg_reset (&msg);
+}
+
+static void
+test_format_json_exact (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_TRADE);
+    msg.req_id = 7;
+    strcpy (msg.name, "apple");
+    msg.side = MSG_SIDE_SELL;
+    msg.quantity = 10;
+    strcpy (msg.key, "k");
+    char line[256];
+    msg_format (&msg, true, line, sizeof (line));
+    assert_string_equal (line, "{\"type\":\"TRADE\",\"req_id\":7,\"name\":\"apple\","
+                               "\"side\":\"sell\",\"quantity\":10,\"key\":\"k\"}");
+}
+
+//  The human line starts with the type name and is one line.
+static void
+s_check_human (const msg_t *msg)
+{
+    char line[4096];
+    int len = msg_format (msg, false, line, sizeof (line));
+    assert_true (len > 0 && (size_t)len < sizeof (line));
+    assert_int_equal (strlen (line), len);
+    const char *name = msg_type_name (msg->type);
+    assert_memory_equal (line, name, strlen (name));
+    assert_true (line[strlen (name)] == ' ' || line[strlen (name)] == '\0');
+    assert_null (strchr (line, '\n'));
+}
+
+//  The JSON line parses, names the type and has one key per field.
+static void
+s_check_json (const msg_t *msg)
+{
+    char line[4096];
+    int len = msg_format (msg, true, line, sizeof (line));
+    assert_true (len > 0 && (size_t)len < sizeof (line));
+    //  JSON allows any integer; jansson reads those over INT64_MAX as reals.
+    json_error_t error;
+    json_t *root = json_loads (line, JSON_DECODE_INT_AS_REAL, &error);
+    if (!root)
+        fail_msg ("invalid JSON (%s): %s", error.text, line);
+    assert_true (json_is_object (root));
+    assert_string_equal (json_string_value (json_object_get (root, "type")),
+                         msg_type_name (msg->type));
+    assert_int_equal (json_object_size (root), 1 + strlen (fx_fields (msg->type)));
+    json_decref (root);
+}
+
+static void
+test_format_every_type (void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < fx_type_count; t++)
+        for (size_t v = 0; v < VARIANT_COUNT; v++) {
+            msg_t msg;
+            fx_build (&msg, fx_types[t], s_variants[v]);
+            s_check_human (&msg);
+            s_check_json (&msg);
+            msg_reset (&msg);
+        }
+}
+
+static void
+test_format_json_escapes_hostile_strings (void **state)
+{
+    (void)state;
+    const char *hostile = "a\"b\\c\nd\re\tf\x01g\x1fh\x7f\",\"type\":\"x";
+    msg_t msg;
+    msg_init (&msg, MSG_ERROR);
+    strcpy (msg.text, hostile);
+    char line[1024];
+    msg_format (&msg, true, line, sizeof (line));
+    json_error_t error;
+    json_t *root = json_loads (line, JSON_DECODE_INT_AS_REAL, &error);
+    if (!root)
+        fail_msg ("invalid JSON (%s): %s", error.text, line);
+    assert_string_equal (json_string_value (json_object_get (root, "text")), hostile);
+    assert_string_equal (json_string_value (json_object_get (root, "type")), "ERROR");
+    json_decref (root);
+
+    msg_format (&msg, false, line, sizeof (line));
+    for (const char *c = line; *c; c++)
+        assert_true ((unsigned char)*c >= 0x20 && *c != 0x7f);
+}
+
+static void
+test_format_truncates_like_snprintf (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_LOOKUP);
+    msg.req_id = 7;
+    strcpy (msg.name, "apple");
+    const char *full = "LOOKUP req_id=7 name=\"apple\"";
+    char line[10];
+    memset (line, '#', sizeof (line));
+    assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (full));
+    assert_string_equal (line, "LOOKUP re");
+    assert_int_equal (msg_format (&msg, true, NULL, 0), msg_format (&msg, true, line, 1));
+    assert_string_equal (line, "");
+}
+
+static void
+test_format_unknown_type (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, (msg_type_t)99);
+    char line[64];
+    msg_format (&msg, false, line, sizeof (line));
+    assert_string_equal (line, "UNKNOWN");
+    msg_format (&msg, true, line, sizeof (line));
+    assert_string_equal (line, "{\"type\":\"UNKNOWN\"}");
+}
+
+//  ---------------------------------------------------------------------
+//  Tables: names, services, replies, errors
+
+typedef struct {
+    int type;
+    const char *name;
+    const char *service;
+    bool reply;
+} s_type_case_t;
+
+static const s_type_case_t s_type_cases[] = {
+    {MSG_HEARTBEAT, "HEARTBEAT", NULL, false},
+    {MSG_LOOKUP, "LOOKUP", "catalog", false},
+    {MSG_LIST, "LIST", "catalog", false},
+    {MSG_APPLY, "APPLY", "catalog", false},
+    {MSG_JOURNAL, "JOURNAL", "catalog", false},
+    {MSG_TRADE, "TRADE", "order", false},
+    {MSG_QUERY, "QUERY", "order", false},
+    {MSG_STOCK, "STOCK", NULL, true},
+    {MSG_STOCKS, "STOCKS", NULL, true},
+    {MSG_COMMITTED, "COMMITTED", NULL, true},
+    {MSG_ORDER, "ORDER", NULL, true},
+    {MSG_TRADES, "TRADES", NULL, true},
+    {MSG_ERROR, "ERROR", NULL, true},
+    {MSG_INVALIDATE, "INVALIDATE", NULL, false},
+    {MSG_STOCKDEF, "STOCKDEF", NULL, false},
+    {MSG_TRADEREC, "TRADEREC", NULL, false},
+    {0, "UNKNOWN", NULL, false},
+    {45, "UNKNOWN", NULL, false},
+    {99, "UNKNOWN", NULL, false},
+    {-1, "UNKNOWN", NULL, false},
+};
+#define TYPE_CASE_COUNT (sizeof (s_type_cases) / sizeof (s_type_cases[0]))
+
+static void
+test_type_names_services_replies (void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TYPE_CASE_COUNT; i++) {
+        const s_type_case_t *c = &s_type_cases[i];
+        assert_string_equal (msg_type_name (c->type), c->name);
+        if (c->service)
+            assert_string_equal (msg_service (c->type), c->service);
+        else
+            assert_null (msg_service (c->type));
+        assert_int_equal (msg_is_reply (c->type), c->reply);
+    }
+}
+
+//  A type added to MSG_TABLE must get a row above.
+static void
+test_type_cases_cover_table (void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < fx_type_count; t++) {
+        bool found = false;
+        for (size_t i = 0; i < TYPE_CASE_COUNT; i++)
+            found |= s_type_cases[i].type == fx_types[t];
+        if (!found)
+            fail_msg ("no test row for type %s", msg_type_name (fx_types[t]));
+    }
+}
+
+static void
+test_error_http_and_text (void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t code;
+        int http;
+        const char *text;
+    } cases[] = {
+        {MSG_ERR_OK, 200, "ok"},
+        {MSG_ERR_STOCK_NOT_FOUND, 404, "stock not found"},
+        {MSG_ERR_TXN_NOT_FOUND, 404, "transaction not found"},
+        {MSG_ERR_NOT_ENOUGH, 409, "not enough stocks available to buy"},
+        {MSG_ERR_INVALID_TYPE, 400, "invalid request type"},
+        {MSG_ERR_INVALID_QUANTITY, 400, "invalid number of stocks"},
+        {MSG_ERR_MALFORMED, 400, "malformed request"},
+        {MSG_ERR_UNAVAILABLE, 503, "service unavailable"},
+        {MSG_ERR_STALE_EPOCH, 503, "service unavailable"},
+        {MSG_ERR_BAD_MESSAGE, 400, "malformed request"},
+        {MSG_ERR_INTERNAL, 500, "internal error"},
+        {MSG_ERR_COUNT, 500, "internal error"},
+        {UINT64_MAX, 500, "internal error"},
+    };
+    size_t count = sizeof (cases) / sizeof (cases[0]);
+    assert_int_equal (count, MSG_ERR_COUNT + 2); //  a new code needs a row
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal (msg_error_http (cases[i].code), cases[i].http);
+        assert_string_equal (msg_error_text (cases[i].code), cases[i].text);
+    }
+}
+
+static void
+test_decode_strerror (void **state)
+{
+    (void)state;
+    assert_string_equal (msg_decode_strerror (MSG_DECODE_OK), "ok");
+    for (int rc = MSG_DECODE_FORMAT; rc >= MSG_DECODE_TOO_LONG; rc--) {
+        const char *text = msg_decode_strerror (rc);
+        assert_string_not_equal (text, "unknown error");
+        for (int other = rc + 1; other <= MSG_DECODE_OK; other++)
+            assert_string_not_equal (text, msg_decode_strerror (other));
+    }
+    assert_string_equal (msg_decode_strerror (MSG_DECODE_TOO_LONG - 1), "unknown error");
+    assert_string_equal (msg_decode_strerror (1), "unknown error");
+}
+
+int
+test_msgs_run (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_round_trip_every_type),
+        cmocka_unit_test (test_round_trip_list_at_max_length),
+        cmocka_unit_test (test_encode_wire_bytes),
+        cmocka_unit_test (test_encode_rejects_overlong_strings),
+        cmocka_unit_test (test_encode_rejects_overlong_list_strings),
+        cmocka_unit_test (test_encode_rejects_overlong_lists),
+        cmocka_unit_test (test_encode_rejects_unknown_type),
+        cmocka_unit_test (test_format_human_exact),
+        cmocka_unit_test (test_format_json_exact),
+        cmocka_unit_test (test_format_every_type),
+        cmocka_unit_test (test_format_json_escapes_hostile_strings),
+        cmocka_unit_test (test_format_truncates_like_snprintf),
+        cmocka_unit_test (test_format_unknown_type),
+        cmocka_unit_test (test_type_names_services_replies),
+        cmocka_unit_test (test_type_cases_cover_table),
+        cmocka_unit_test (test_error_http_and_text),
+        cmocka_unit_test (test_decode_strerror),
+    };
+    return cmocka_run_group_tests_name ("msgs", tests, NULL, NULL);
+}
