@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -222,6 +223,32 @@ uint64_t
 journal_truncated (journal_t *self)
 {
     return self->truncated;
+}
+
+int
+journal_make_dir (const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    //  mkdir each prefix; EEXIST is fine as long as it is a directory.
+    for (char *slash = path + 1;; slash++) {
+        if (*slash != '/' && *slash != '\0')
+            continue;
+        char saved = *slash;
+        *slash = '\0';
+        struct stat st;
+        if (mkdir (path, 0755) && (errno != EEXIST || stat (path, &st) || !S_ISDIR (st.st_mode))) {
+            if (errno == EEXIST)
+                errno = ENOTDIR;
+            return -1;
+        }
+        *slash = saved;
+        if (saved == '\0')
+            return 0;
+    }
 }
 
 int

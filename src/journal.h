@@ -51,6 +51,10 @@ uint64_t journal_size (journal_t *self);
 //  Bytes cut off a torn tail when the journal was opened.
 uint64_t journal_truncated (journal_t *self);
 
+//  Create directory dir and its parents if missing; another process
+//  creating it at the same moment is fine. Returns 0 or -1 (errno set).
+int journal_make_dir (const char *dir);
+
 //  Make a rename or create in directory dir durable. Returns 0 or -1.
 int journal_sync_dir (const char *dir);
 

@@ -244,7 +244,7 @@ store_open (const char *dir, const char *stocks_file, bool sync, char *error, si
     self->by_name = zhashx_new ();
     self->by_key = zhashx_new ();
     msgpack_sbuffer_init (&self->buffer);
-    if (zsys_dir_create ("%s", dir)) {
+    if (journal_make_dir (dir)) {
         snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
         goto failed;
     }

@@ -96,7 +96,7 @@ order_log_open (const char *dir, uint64_t replica_id, bool sync, char *error, si
     msgpack_sbuffer_init (&self->buffer);
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/order-%" PRIu64 ".log", dir, replica_id);
-    if (zsys_dir_create ("%s", dir)) {
+    if (journal_make_dir (dir)) {
         snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
         goto failed;
     }
