@@ -1,0 +1,353 @@
+/*  cache.c - stock cache with catalog invalidations (rules in cache.h).
+
+    Sockets: a SUB to the catalog PUB (subscribed to everything) and a
+    PAIR reading the SUB's monitor (HANDSHAKE_SUCCEEDED / DISCONNECTED
+    events: the cache goes live when a connection to the catalog is
+    complete, off when it is lost), both woken by the h2o loop (zwatch).
+
+    State: the LRU of bodies; marks, name -> highest version seen in an
+    invalidation (never lowered, versions only grow even across catalog
+    restarts); the catalog incarnation and last seq; generation, raised by
+    every flush.
+*/
+#include "cache.h"
+#include "log.h"
+#include "lru.h"
+#include "msgs.h"
+#include "zwatch.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+struct _cache_t {
+    lru_t *lru;
+    zhashx_t *marks;            //  name -> uint64_t * highest invalidated version
+    void *sub;
+    void *monitor;
+    h2o_socket_t *sub_watch;
+    h2o_socket_t *monitor_watch;
+    bool live;
+    bool have_incarnation;
+    uint64_t incarnation;
+    uint64_t last_seq;
+    uint64_t generation;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t invalidations;
+    uint64_t flushes;
+    msg_t msg;                  //  reused for every decoded invalidation
+};
+
+//  ---------------------------------------------------------------------
+//  Rules
+
+static void
+s_flush (cache_t *self, const char *why)
+{
+    size_t dropped = lru_size (self->lru);
+    lru_clear (self->lru);
+    self->generation++;
+    self->flushes++;
+    log_debug ("cache: flush (%s), dropped %zu entries", why, dropped);
+}
+
+static uint64_t
+s_mark (cache_t *self, const char *name)
+{
+    uint64_t *mark = zhashx_lookup (self->marks, name);
+    return mark ? *mark : 0;
+}
+
+static void
+s_raise_mark (cache_t *self, const char *name, uint64_t version)
+{
+    uint64_t *mark = zhashx_lookup (self->marks, name);
+    if (mark) {
+        if (*mark < version)
+            *mark = version;
+        return;
+    }
+    mark = malloc (sizeof (uint64_t));
+    if (!mark) {
+        s_flush (self, "out of memory for marks");
+        return;
+    }
+    *mark = version;
+    zhashx_insert (self->marks, name, mark);
+}
+
+const char *
+cache_get (cache_t *self, const char *name, size_t *size)
+{
+    const char *body = self->live ? lru_get (self->lru, name, size, NULL) : NULL;
+    if (body) {
+        self->hits++;
+        log_debug ("cache: hit %s", name);
+    }
+    else {
+        self->misses++;
+        log_debug ("cache: miss %s", name);
+    }
+    return body;
+}
+
+uint64_t
+cache_generation (cache_t *self)
+{
+    return self->generation;
+}
+
+//  Returns why a lookup reply may not be stored, or NULL if it may.
+static const char *
+s_refusal (cache_t *self, const char *name, uint64_t version, uint64_t generation)
+{
+    if (!self->live)
+        return "not subscribed";
+    if (generation != self->generation)
+        return "raced a flush";
+    if (version < s_mark (self, name))
+        return "raced an invalidation";
+    uint64_t cached = 0;
+    if (lru_peek (self->lru, name, NULL, &cached) && cached > version)
+        return "a newer copy is cached";
+    return NULL;
+}
+
+void
+cache_put (cache_t *self, const char *name, const char *body, size_t size, uint64_t version,
+           uint64_t generation)
+{
+    if (lru_capacity (self->lru) == 0)
+        return;
+    const char *refusal = s_refusal (self, name, version, generation);
+    if (refusal) {
+        log_debug ("cache: not storing %s v%" PRIu64 ": %s", name, version, refusal);
+        return;
+    }
+    uint64_t evictions = lru_evictions (self->lru);
+    if (lru_put (self->lru, name, body, size, version) < 0)
+        log_warn ("cache: out of memory storing %s", name);
+    else
+    if (lru_evictions (self->lru) != evictions)
+        log_debug ("cache: evicted an entry to store %s v%" PRIu64, name, version);
+}
+
+void
+cache_invalidate (cache_t *self, const char *name, uint64_t version)
+{
+    self->invalidations++;
+    s_raise_mark (self, name, version);
+    uint64_t cached = 0;
+    if (lru_peek (self->lru, name, NULL, &cached) && cached < version) {
+        lru_remove (self->lru, name);
+        log_debug ("cache: invalidated %s v%" PRIu64 " (now v%" PRIu64 ")", name, cached,
+                   version);
+    }
+    else
+        log_debug ("cache: invalidation of %s v%" PRIu64 " (nothing stale cached)", name,
+                   version);
+}
+
+void
+cache_stats (cache_t *self, cache_stats_t *stats)
+{
+    stats->hits = self->hits;
+    stats->misses = self->misses;
+    stats->evictions = lru_evictions (self->lru);
+    stats->invalidations = self->invalidations;
+    stats->flushes = self->flushes;
+    stats->entries = lru_size (self->lru);
+    stats->capacity = lru_capacity (self->lru);
+    stats->live = self->live;
+}
+
+//  ---------------------------------------------------------------------
+//  The invalidation stream
+
+static void
+s_on_invalidate (cache_t *self, const msg_t *msg)
+{
+    if (!self->have_incarnation || msg->incarnation != self->incarnation) {
+        if (self->have_incarnation)
+            log_info ("cache: catalog restarted (incarnation %" PRIx64 "), flushing",
+                      msg->incarnation);
+        s_flush (self, "new catalog incarnation");
+        self->have_incarnation = true;
+        self->incarnation = msg->incarnation;
+    }
+    else
+    if (msg->seq != self->last_seq + 1) {
+        log_info ("cache: invalidation gap (seq %" PRIu64 " after %" PRIu64 "), flushing",
+                  msg->seq, self->last_seq);
+        s_flush (self, "sequence gap");
+    }
+    self->last_seq = msg->seq;
+    cache_invalidate (self, msg->name, msg->version);
+}
+
+static void
+s_receive_invalidation (cache_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, self->sub, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return;
+    }
+    bool more = zmq_msg_more (&frame);
+    int rc = msg_decode (&self->msg, zmq_msg_data (&frame), zmq_msg_size (&frame));
+    zmq_msg_close (&frame);
+    if (more)
+        zwatch_skip_more (self->sub);
+    if (more || rc || self->msg.type != MSG_INVALIDATE) {
+        log_warn ("cache: dropped a bad invalidation frame (%s)",
+                  rc ? msg_decode_strerror (rc) : msg_type_name (self->msg.type));
+        //  Something was published that we cannot read: assume we missed
+        //  an invalidation.
+        s_flush (self, "unreadable invalidation");
+    }
+    else
+        s_on_invalidate (self, &self->msg);
+    msg_reset (&self->msg);
+}
+
+static void
+s_on_sub_ready (h2o_socket_t *watch, const char *err)
+{
+    (void) err;
+    cache_t *self = watch->data;
+    while (zwatch_readable (self->sub))
+        s_receive_invalidation (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Connection state, from the SUB socket's monitor
+
+static void
+s_on_event (cache_t *self, uint16_t event)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        log_info ("cache: connected to the catalog invalidations");
+        s_flush (self, "subscriber connected");
+        self->live = true;
+    }
+    else
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+        log_info ("cache: lost the catalog invalidations, cache off until reconnected");
+        s_flush (self, "subscriber disconnected");
+        self->live = false;
+    }
+}
+
+static void
+s_receive_event (cache_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return;
+    }
+    uint16_t event = 0;
+    bool more = zmq_msg_more (&frame);
+    if (zmq_msg_size (&frame) >= sizeof (event))
+        memcpy (&event, zmq_msg_data (&frame), sizeof (event));
+    zmq_msg_close (&frame);
+    if (more)
+        zwatch_skip_more (self->monitor);
+    s_on_event (self, event);
+}
+
+static void
+s_on_monitor_ready (h2o_socket_t *watch, const char *err)
+{
+    (void) err;
+    cache_t *self = watch->data;
+    while (zwatch_readable (self->monitor))
+        s_receive_event (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+static void
+s_free_mark (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+//  Creates the SUB, its monitor and their watches. Returns 0 or -1.
+static int
+s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *endpoint)
+{
+    int zero = 0, reconnect_ms = 50;
+    char monitor_endpoint[64];
+    snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://gateway-cache-%p",
+              (void *) self);
+    self->sub = zmq_socket (zmq_context, ZMQ_SUB);
+    if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
+        || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
+        || zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, "", 0)
+        || zmq_socket_monitor (self->sub, monitor_endpoint,
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED))
+        return -1;
+    self->monitor = zmq_socket (zmq_context, ZMQ_PAIR);
+    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &zero, sizeof (zero))
+        || zmq_connect (self->monitor, monitor_endpoint))
+        return -1;
+    if (zmq_connect (self->sub, endpoint))
+        return -1;
+    self->sub_watch = zwatch_new (loop, self->sub, s_on_sub_ready, self);
+    self->monitor_watch = zwatch_new (loop, self->monitor, s_on_monitor_ready, self);
+    return self->sub_watch && self->monitor_watch ? 0 : -1;
+}
+
+cache_t *
+cache_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, size_t capacity,
+           char *error, size_t error_size)
+{
+    cache_t *self = calloc (1, sizeof (cache_t));
+    if (!self)
+        goto error;
+    self->lru = lru_new (capacity);
+    self->marks = zhashx_new ();
+    if (!self->lru || !self->marks)
+        goto error;
+    zhashx_set_destructor (self->marks, s_free_mark);
+    if (capacity > 0 && s_connect (self, zmq_context, loop, endpoint))
+        goto error;
+    return self;
+
+error:
+    snprintf (error, error_size, "cannot subscribe to catalog invalidations at %s: %s",
+              endpoint, zmq_strerror (errno));
+    cache_destroy (&self);
+    return NULL;
+}
+
+void
+cache_destroy (cache_t **self_p)
+{
+    if (!*self_p)
+        return;
+    cache_t *self = *self_p;
+    zwatch_destroy (&self->sub_watch);
+    zwatch_destroy (&self->monitor_watch);
+    if (self->sub) {
+        zmq_socket_monitor (self->sub, NULL, 0);
+        zmq_close (self->sub);
+    }
+    if (self->monitor)
+        zmq_close (self->monitor);
+    lru_destroy (&self->lru);
+    zhashx_destroy (&self->marks);
+    msg_reset (&self->msg);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,63 @@
+/*  gateway.h - the HTTP gateway: one h2o event loop that turns HTTP
+    requests into bus requests and bus replies into HTTP answers.
+
+    Everything the process holds lives in one gateway_t: the h2o
+    configuration and context, the listener, the DEALER to the broker
+    (bus.h), the stock cache with its catalog subscription (cache.h) and
+    the counters (metrics.h). One thread; nothing blocks.
+*/
+#ifndef BAZAAR_GATEWAY_H
+#define BAZAAR_GATEWAY_H
+
+#include <h2o.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cache.h"
+#include "metrics.h"
+
+typedef struct {
+    const char *host;           //  HTTP listen address
+    int port;                   //  HTTP port; 0 picks a free one
+    const char *broker;         //  broker ROUTER endpoint
+    const char *catalog_pub;    //  catalog invalidation PUB endpoint
+    size_t cache_size;          //  LRU entries; 0 disables the cache
+    uint64_t timeout_ms;        //  deadline for a bus reply
+} gateway_config_t;
+
+typedef struct _gateway_t gateway_t;
+
+struct _gateway_t {
+    gateway_config_t config;
+    h2o_globalconf_t globalconf;
+    h2o_context_t context;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    h2o_socket_t *signals;      //  signalfd for SIGINT / SIGTERM
+    int port;                   //  the port actually bound
+    size_t connections;         //  HTTP connections open now
+    void *zmq_context;
+    bus_t *bus;
+    cache_t *cache;
+    metrics_t *metrics;
+    uint64_t key_prefix;        //  random per process, for generated keys
+    uint64_t next_key;
+    bool stopping;
+};
+
+//  Set up everything and start listening. SIGINT and SIGTERM must be
+//  blocked in every thread already (main does it first). Returns NULL
+//  and writes a reason into error on failure.
+gateway_t *gateway_new (const gateway_config_t *config, char *error, size_t error_size);
+
+//  Serve until SIGINT or SIGTERM, then answer what is in flight and
+//  close connections. Returns 0.
+int gateway_run (gateway_t *self);
+
+//  Free everything. Does nothing on NULL.
+void gateway_destroy (gateway_t **self_p);
+
+#endif

@@ -1,0 +1,31 @@
+/*  http.h - writing HTTP answers: JSON bodies, errors, plain text.
+
+    Every answer has Content-Type and Content-Length (never chunked); the
+    body is copied into the request's pool, so callers may pass memory
+    that dies before the bytes are written.
+*/
+#ifndef BAZAAR_GATEWAY_HTTP_H
+#define BAZAAR_GATEWAY_HTTP_H
+
+#include <h2o.h>
+#include <jansson.h>
+
+#define HTTP_JSON "application/json"
+#define HTTP_PROMETHEUS "text/plain; version=0.0.4"
+
+//  Send status with body of the given content type.
+void http_send (h2o_req_t *req, int status, const char *content_type, const char *body,
+                size_t size);
+
+//  Send {"error":{"code":status,"message":text}} with that status; if
+//  allow is not NULL add an Allow header with it.
+void http_send_error (h2o_req_t *req, int status, const char *text, const char *allow);
+
+//  Encode json compactly into the request's pool; returns the bytes, or
+//  a zero-length iovec if encoding failed.
+h2o_iovec_t http_encode (h2o_req_t *req, const json_t *json);
+
+//  The standard reason phrase for status.
+const char *http_reason (int status);
+
+#endif

@@ -1,0 +1,18 @@
+/*  routes.h - the gateway's HTTP API (SPEC section 2).
+
+    GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n> and
+    GET /metrics; 405 with Allow for another method on those paths (HEAD
+    included), 404 for any other path. The query string is ignored.
+*/
+#ifndef BAZAAR_GATEWAY_ROUTES_H
+#define BAZAAR_GATEWAY_ROUTES_H
+
+#include <h2o.h>
+
+#include "gateway.h"
+
+//  Handle one request: answer it now or start the bus call that will.
+//  Returns 0 (the request is always taken).
+int routes_handle (gateway_t *gateway, h2o_req_t *req);
+
+#endif
