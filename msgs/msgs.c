@@ -61,6 +61,27 @@ msg_reset (msg_t *self)
     msg_init (self, 0);
 }
 
+void
+msg_set_trade (msg_t *self, msg_type_t type, const msg_trade_t *trade)
+{
+    msg_init (self, type);
+    self->number = trade->number;
+    snprintf (self->name, sizeof (self->name), "%s", trade->name);
+    self->side = trade->side;
+    self->quantity = trade->quantity;
+    snprintf (self->key, sizeof (self->key), "%s", trade->key);
+}
+
+void
+msg_get_trade (const msg_t *self, msg_trade_t *trade)
+{
+    trade->number = self->number;
+    snprintf (trade->name, sizeof (trade->name), "%s", self->name);
+    trade->side = self->side;
+    trade->quantity = self->quantity;
+    snprintf (trade->key, sizeof (trade->key), "%s", self->key);
+}
+
 const char *
 msg_type_name (int type)
 {

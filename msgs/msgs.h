@@ -161,6 +161,13 @@ void msg_init (msg_t *self, msg_type_t type);
 //  Free the lists a message owns and zero it.
 void msg_reset (msg_t *self);
 
+//  Zero self, make it a message of type and copy the trade's number,
+//  name, side, quantity and key into it (TRADEREC, COMMITTED, ORDER...).
+void msg_set_trade (msg_t *self, msg_type_t type, const msg_trade_t *trade);
+
+//  Copy number, name, side, quantity and key out of a message.
+void msg_get_trade (const msg_t *self, msg_trade_t *trade);
+
 //  Encode into out, replacing its contents. Returns 0, or -1 if a string
 //  or list is over its limit or the type is unknown.
 int msg_encode (const msg_t *self, msgpack_sbuffer *out);

@@ -122,6 +122,26 @@ done:
 }
 
 int
+worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
+{
+    msg_t request;
+    msg_init (&request, 0);
+    worker_envelope_t envelope;
+    int handled = 0;
+    while (handled < max) {
+        int rc = worker_recv (self, &envelope, &request);
+        if (rc == 0)
+            break;
+        if (rc == 1) {
+            handler (arg, &envelope, &request);
+            handled++;
+        }
+    }
+    msg_reset (&request);
+    return handled;
+}
+
+int
 worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
                    size_t size)
 {

@@ -45,6 +45,13 @@ void worker_set_ready (worker_t *self, bool ready);
 //  (undecodable, or a broker heartbeat): call again.
 int worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg);
 
+typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
+                                  const msg_t *request);
+
+//  Receive every waiting request, at most max, passing each to handler.
+//  Returns the number handled.
+int worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg);
+
 //  Send reply to the client behind envelope. Returns 0 or -1.
 int worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply);
 

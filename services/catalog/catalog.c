@@ -85,13 +85,8 @@ s_apply (catalog_t *self, const msg_t *request, msg_t *reply)
     msg_trade_t trade;
     if (store_trade (self->store, number, &trade))
         return MSG_ERR_INTERNAL;
-    msg_init (reply, MSG_COMMITTED);
+    msg_set_trade (reply, MSG_COMMITTED, &trade);
     reply->req_id = request->req_id;
-    reply->number = number;
-    snprintf (reply->name, sizeof (reply->name), "%s", trade.name);
-    reply->side = trade.side;
-    reply->quantity = trade.quantity;
-    snprintf (reply->key, sizeof (reply->key), "%s", trade.key);
     reply->stock_qty = stock->quantity;
     reply->version = stock->version;
     if (store_trade_count (self->store) > before) {
@@ -107,8 +102,9 @@ s_apply (catalog_t *self, const msg_t *request, msg_t *reply)
 
 //  Handles one request, holding its reply in the batch.
 static void
-s_handle (catalog_t *self, const worker_envelope_t *envelope, const msg_t *request)
+s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
+    catalog_t *self = arg;
     msg_t reply;
     msg_init (&reply, MSG_ERROR);
     msg_error_t rc = MSG_ERR_OK;
@@ -162,19 +158,7 @@ s_publish (catalog_t *self)
 static int
 s_serve_batch (catalog_t *self)
 {
-    msg_t request;
-    msg_init (&request, 0);
-    worker_envelope_t envelope;
-    for (int handled = 0; handled < BATCH_MAX;) {
-        int rc = worker_recv (self->worker, &envelope, &request);
-        if (rc == 0)
-            break;
-        if (rc == 1) {
-            s_handle (self, &envelope, &request);
-            handled++;
-        }
-    }
-    msg_reset (&request);
+    worker_drain (self->worker, BATCH_MAX, s_handle, self);
     if (store_sync (self->store)) {
         log_error ("journal sync failed: %s; stopping before acknowledging", strerror (errno));
         return -1;

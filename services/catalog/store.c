@@ -330,13 +330,10 @@ store_apply (store_t *self, const char *name, int side, uint64_t quantity, const
     if (rc != MSG_ERR_OK)
         return rc;
     *number = self->trade_count - 1;
+    msg_trade_t trade;
     msg_t record;
-    msg_init (&record, MSG_TRADEREC);
-    record.number = *number;
-    snprintf (record.name, sizeof (record.name), "%s", stock->name);
-    record.side = (uint8_t) side;
-    record.quantity = quantity;
-    snprintf (record.key, sizeof (record.key), "%s", key ? key : "");
+    store_trade (self, *number, &trade);
+    msg_set_trade (&record, MSG_TRADEREC, &trade);
     if (msg_encode (&record, &self->buffer)
         || journal_append (self->journal, self->buffer.data, self->buffer.size))
         return MSG_ERR_INTERNAL;

@@ -178,11 +178,8 @@ s_on_committed (order_t *self, s_pending_t *pending, msg_t *reply)
     uint64_t count = order_log_count (self->log);
     if (reply->number <= count) {
         if (reply->number == count) {
-            msg_trade_t trade = {.number = reply->number, .side = reply->side,
-                                 .quantity = reply->quantity};
-            snprintf (trade.name, sizeof (trade.name), "%s", reply->name);
-            //  The key came with the request; the catalog does not echo it.
-            snprintf (trade.key, sizeof (trade.key), "%s", reply->key);
+            msg_trade_t trade;
+            msg_get_trade (reply, &trade);
             s_append (self, &trade);
         }
         s_reply_committed (self, pending, reply);
@@ -247,12 +244,8 @@ s_on_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *reque
         msg_trade_t trade;
         order_log_get (self->log, number, &trade);
         msg_t reply;
-        msg_init (&reply, MSG_COMMITTED);
+        msg_set_trade (&reply, MSG_COMMITTED, &trade);
         reply.req_id = request->req_id;
-        reply.number = number;
-        snprintf (reply.name, sizeof (reply.name), "%s", trade.name);
-        reply.side = trade.side;
-        reply.quantity = trade.quantity;
         batch_add (self->batch, envelope, &reply);
         return;
     }
@@ -286,42 +279,27 @@ s_on_query (order_t *self, const worker_envelope_t *envelope, const msg_t *reque
         return;
     }
     msg_t reply;
-    msg_init (&reply, MSG_ORDER);
+    msg_set_trade (&reply, MSG_ORDER, &trade);
     reply.req_id = request->req_id;
-    reply.number = trade.number;
-    snprintf (reply.name, sizeof (reply.name), "%s", trade.name);
-    reply.side = trade.side;
-    reply.quantity = trade.quantity;
     batch_add (self->batch, envelope, &reply);
 }
 
 static void
-s_drain_worker (order_t *self)
+s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
-    msg_t request;
-    msg_init (&request, 0);
-    worker_envelope_t envelope;
-    for (int handled = 0; handled < BATCH_MAX;) {
-        int rc = worker_recv (self->worker, &envelope, &request);
-        if (rc == 0)
-            break;
-        if (rc < 0)
-            continue;
-        handled++;
-        if (!self->serving)
-            batch_add_error (self->batch, &envelope, request.req_id, MSG_ERR_UNAVAILABLE);
-        else
-        if (request.type == MSG_TRADE)
-            s_on_trade (self, &envelope, &request);
-        else
-        if (request.type == MSG_QUERY)
-            s_on_query (self, &envelope, &request);
-        else {
-            log_warn ("dropped %s: not an order request", msg_type_name (request.type));
-            batch_add_error (self->batch, &envelope, request.req_id, MSG_ERR_BAD_MESSAGE);
-        }
+    order_t *self = arg;
+    if (!self->serving)
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
+    else
+    if (request->type == MSG_TRADE)
+        s_on_trade (self, envelope, request);
+    else
+    if (request->type == MSG_QUERY)
+        s_on_query (self, envelope, request);
+    else {
+        log_warn ("dropped %s: not an order request", msg_type_name (request->type));
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_BAD_MESSAGE);
     }
-    msg_reset (&request);
 }
 
 static void
@@ -374,12 +352,7 @@ s_publish (order_t *self)
     while (self->published < order_log_count (self->log)
            && order_log_get (self->log, self->published, &trade) == 0) {
         msg_t record;
-        msg_init (&record, MSG_TRADEREC);
-        record.number = trade.number;
-        snprintf (record.name, sizeof (record.name), "%s", trade.name);
-        record.side = trade.side;
-        record.quantity = trade.quantity;
-        snprintf (record.key, sizeof (record.key), "%s", trade.key);
+        msg_set_trade (&record, MSG_TRADEREC, &trade);
         if (msg_encode (&record, &self->buffer) == 0)
             zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size,
                       ZMQ_DONTWAIT);
@@ -406,7 +379,7 @@ order_run (order_t *self)
         if (items[1].revents & ZMQ_POLLIN)
             s_drain_catalog (self);
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain_worker (self);
+            worker_drain (self->worker, BATCH_MAX, s_on_request, self);
         s_expire (self);
         if (zclock_mono () >= self->catch_up_at || (self->journal_req_id
                                                     && zclock_mono () >= self->journal_deadline))

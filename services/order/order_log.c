@@ -74,9 +74,8 @@ s_on_record (const void *data, size_t size, void *arg)
     msg_init (&msg, 0);
     int rc = msg_decode (&msg, data, size);
     if (rc == 0 && msg.type == MSG_TRADEREC) {
-        msg_trade_t trade = {.number = msg.number, .side = msg.side, .quantity = msg.quantity};
-        snprintf (trade.name, sizeof (trade.name), "%s", msg.name);
-        snprintf (trade.key, sizeof (trade.key), "%s", msg.key);
+        msg_trade_t trade;
+        msg_get_trade (&msg, &trade);
         rc = s_remember (self, &trade);
     }
     else
@@ -139,12 +138,7 @@ int
 order_log_append (order_log_t *self, const msg_trade_t *trade)
 {
     msg_t record;
-    msg_init (&record, MSG_TRADEREC);
-    record.number = trade->number;
-    snprintf (record.name, sizeof (record.name), "%s", trade->name);
-    record.side = trade->side;
-    record.quantity = trade->quantity;
-    snprintf (record.key, sizeof (record.key), "%s", trade->key);
+    msg_set_trade (&record, MSG_TRADEREC, trade);
     if (trade->number != self->count || msg_encode (&record, &self->buffer)
         || journal_append (self->journal, self->buffer.data, self->buffer.size))
         return -1;
