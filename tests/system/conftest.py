@@ -87,7 +87,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("BAZAAR_BIN") or os.path.join(REPO, "build", "bin")
+#  Absolute: the processes start in their own temp directories.
+BIN = os.path.abspath(os.environ.get("BAZAAR_BIN") or os.path.join(REPO, "build", "bin"))
 
 INITIAL = {
     "amazon": 94.88, "amc": 4.78, "apple": 152.59, "ford": 11.93,

@@ -321,7 +321,8 @@ s_attempt (http_conn_t *self, int request_len, const char **response_body,
         if (self->used > HTTP_HEADER_MAX)
             return s_fail (self, "response header too large", 0);
         ssize_t got = s_read_more (self);
-        if (got <= 0 && reused && self->used == 0) {
+        bool stale = got == 0 || (got < 0 && (errno == ECONNRESET || errno == EPIPE));
+        if (stale && reused && self->used == 0) {
             s_close (self);
             return -2;
         }
