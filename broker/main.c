@@ -7,6 +7,7 @@
 
 static const cli_option_t s_options[] = {
     {"bind", "tcp://127.0.0.1:5555", "ROUTER endpoint clients and workers connect to"},
+    {"broker", "", "same as --bind (every process takes --broker)"},
     {"tap", "tcp://127.0.0.1:5557", "PUB endpoint copying every routed message (\"\" for none)"},
     {"heartbeat-expiry", "1000", "ms without a heartbeat after which a worker is dead"},
     {NULL, NULL, NULL}};
@@ -26,14 +27,14 @@ main (int argc, char **argv)
     }
     zsys_init ();
     zsys_set_logstream (NULL);
-    broker_t *broker = broker_new (cli_get (cli, "bind"), cli_get (cli, "tap"), expiry_ms);
+    const char *bind = *cli_get (cli, "broker") ? cli_get (cli, "broker") : cli_get (cli, "bind");
+    broker_t *broker = broker_new (bind, cli_get (cli, "tap"), expiry_ms);
     if (!broker) {
-        log_error ("cannot bind %s or %s: %s", cli_get (cli, "bind"), cli_get (cli, "tap"),
-                   zmq_strerror (errno));
+        log_error ("cannot bind %s or %s: %s", bind, cli_get (cli, "tap"), zmq_strerror (errno));
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("routing on %s, tap on %s", cli_get (cli, "bind"), cli_get (cli, "tap"));
+    log_info ("routing on %s, tap on %s", bind, cli_get (cli, "tap"));
     broker_run (broker);
     log_info ("interrupted, exiting");
     broker_destroy (&broker);

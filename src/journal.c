@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -74,26 +75,58 @@ s_read_all (int fd, unsigned char **data_p, size_t *size_p)
     return 0;
 }
 
-//  Walks records, returns offset after the last good one, or -1 if fn
-//  stopped the replay.
+//  Payload length of the whole, valid record at offset, or 0 if none.
+static uint32_t
+s_record_at (const unsigned char *data, size_t size, size_t offset)
+{
+    if (size - offset < HEADER_SIZE)
+        return 0;
+    uint32_t length = s_get_u32 (data + offset);
+    //  Length 0 with crc 0 is what a zero-filled tail looks like.
+    if (length == 0 || length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
+        return 0;
+    if (s_crc (data + offset + HEADER_SIZE, length) != s_get_u32 (data + offset + 4))
+        return 0;
+    return length;
+}
+
+//  Walks records, returns offset after the last good one; -1 with errno
+//  EBADMSG if fn stopped the replay, EUCLEAN if a bad record is followed
+//  by good ones (corruption inside the file, not a torn tail: truncating
+//  there would drop acknowledged records).
 static int64_t
 s_replay (const unsigned char *data, size_t size, journal_record_fn *fn, void *arg)
 {
     size_t offset = 0;
-    while (size - offset >= HEADER_SIZE) {
-        uint32_t length = s_get_u32 (data + offset);
-        uint32_t crc = s_get_u32 (data + offset + 4);
-        //  Length 0 with crc 0 is what a zero-filled tail looks like.
-        if (length == 0 || length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
-            break;
-        const unsigned char *payload = data + offset + HEADER_SIZE;
-        if (s_crc (payload, length) != crc)
-            break;
-        if (fn && fn (payload, length, arg))
+    uint32_t length;
+    while ((length = s_record_at (data, size, offset))) {
+        if (fn && fn (data + offset + HEADER_SIZE, length, arg)) {
+            errno = EBADMSG;
             return -1;
+        }
         offset += HEADER_SIZE + length;
     }
+    for (size_t later = offset + 1; later < size; later++)
+        if (s_record_at (data, size, later)) {
+            errno = EUCLEAN;
+            return -1;
+        }
     return (int64_t) offset;
+}
+
+//  fsync the directory holding path, so a file just created there stays.
+static int
+s_sync_parent (const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf (dir, sizeof (dir), "%s", path);
+    char *slash = strrchr (dir, '/');
+    if (!slash)
+        return journal_sync_dir (".");
+    if (slash == dir)
+        slash++;
+    *slash = '\0';
+    return journal_sync_dir (dir);
 }
 
 journal_t *
@@ -102,21 +135,22 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return NULL;
-    unsigned char *data;
+    //  One writer per file: a second process would interleave records.
+    //  The lock lives as long as fd.
+    unsigned char *data = NULL;
     size_t size;
-    if (s_read_all (fd, &data, &size)) {
-        close (fd);
-        return NULL;
-    }
-    int64_t good = s_replay (data, size, fn, arg);
+    int64_t good = -1;
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_read_all (fd, &data, &size) == 0)
+        good = s_replay (data, size, fn, arg);
     free (data);
+    if (good >= 0 && size == 0 && s_sync_parent (path))
+        good = -1;
+    if (good >= 0 && (size_t) good < size && (ftruncate (fd, good) || fdatasync (fd)))
+        good = -1;
     if (good < 0) {
+        int saved = errno;
         close (fd);
-        errno = EBADMSG;
-        return NULL;
-    }
-    if ((size_t) good < size && (ftruncate (fd, good) || fdatasync (fd))) {
-        close (fd);
+        errno = saved;
         return NULL;
     }
     journal_t *self = calloc (1, sizeof (journal_t));
@@ -226,6 +260,18 @@ journal_truncated (journal_t *self)
     return self->truncated;
 }
 
+const char *
+journal_strerror (int error)
+{
+    if (error == EWOULDBLOCK)
+        return "in use by another process";
+    if (error == EUCLEAN)
+        return "a corrupt record is followed by good ones: refusing to truncate";
+    if (error == EBADMSG)
+        return "a record does not apply";
+    return strerror (error);
+}
+
 int
 journal_make_dir (const char *dir)
 {
@@ -241,7 +287,12 @@ journal_make_dir (const char *dir)
         char saved = *slash;
         *slash = '\0';
         struct stat st;
-        if (mkdir (path, 0755) && (errno != EEXIST || stat (path, &st) || !S_ISDIR (st.st_mode))) {
+        if (mkdir (path, 0755) == 0) {
+            if (s_sync_parent (path))
+                return -1;
+        }
+        else
+        if (errno != EEXIST || stat (path, &st) || !S_ISDIR (st.st_mode)) {
             if (errno == EEXIST)
                 errno = ENOTDIR;
             return -1;

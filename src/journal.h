@@ -27,8 +27,11 @@ typedef int (journal_record_fn) (const void *data, size_t size, void *arg);
 //  Open or create the journal at path. Each record already in the file
 //  is passed to fn (may be NULL); a torn or corrupt tail is truncated.
 //  If sync is false, journal_sync only writes (no fdatasync).
-//  Returns NULL with errno set on failure, or if fn stopped the replay
-//  (errno EBADMSG).
+//  A new (empty) file is made durable in its directory. The file is
+//  locked (flock) for as long as the journal is open.
+//  Returns NULL with errno set on failure: EWOULDBLOCK if another process
+//  has it open, EBADMSG if fn stopped the replay, EUCLEAN if a bad record
+//  sits before good ones (corruption, not a torn tail: nothing is cut).
 journal_t *journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg);
 
 //  Close the journal (without syncing pending appends).
@@ -50,6 +53,9 @@ uint64_t journal_size (journal_t *self);
 
 //  Bytes cut off a torn tail when the journal was opened.
 uint64_t journal_truncated (journal_t *self);
+
+//  Text for an errno from journal_open (explains the journal's own cases).
+const char *journal_strerror (int error);
 
 //  Create directory dir and its parents if missing; another process
 //  creating it at the same moment is fine. Returns 0 or -1 (errno set).

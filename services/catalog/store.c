@@ -152,8 +152,12 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
     snprintf (path, sizeof (path), "%s/catalog.stocks", dir);
     if (zsys_file_exists (path)) {
         journal_t *journal = journal_open (path, true, s_on_stockdef, self);
-        if (!journal)
+        if (!journal) {
+            if (errno != EBADMSG)
+                snprintf (self->error, self->error_size, "cannot open %s: %s", path,
+                          journal_strerror (errno));
             return -1;
+        }
         journal_destroy (&journal);
         if (self->stock_count)
             return 0;
@@ -255,7 +259,7 @@ store_open (const char *dir, const char *stocks_file, bool sync, char *error, si
     self->journal = journal_open (path, sync, s_on_trade, self);
     if (!self->journal) {
         if (errno != EBADMSG)
-            snprintf (error, error_size, "cannot open %s: %s", path, strerror (errno));
+            snprintf (error, error_size, "cannot open %s: %s", path, journal_strerror (errno));
         goto failed;
     }
     return self;

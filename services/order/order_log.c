@@ -102,7 +102,8 @@ order_log_open (const char *dir, uint64_t replica_id, bool sync, char *error, si
     self->journal = journal_open (path, sync, s_on_record, self);
     if (!self->journal) {
         snprintf (error, error_size, "%s: %s", path,
-                  errno == EBADMSG ? "record out of order: refusing to start" : strerror (errno));
+                  errno == EBADMSG ? "record out of order: refusing to start"
+                                   : journal_strerror (errno));
         goto failed;
     }
     return self;

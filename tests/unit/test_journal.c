@@ -381,11 +381,30 @@ test_journal_bad_crc (void **state)
     s_overwrite_byte (tmp->path, s_end (10) - 1, 0x00);
     s_expect_replay (tmp->path, 9, HEADER + s_record_size (9));
 
-    //  A bad crc in the middle drops that record and everything after it.
+    //  A bad crc in the middle, with good records after it, is corruption,
+    //  not a torn tail: the journal refuses to open and cuts nothing.
+    uint64_t size = s_file_size (tmp->path);
     s_overwrite_byte (tmp->path, s_end (5) + 4, 0xff);
-    s_expect_replay (tmp->path, 5, s_end (9) - s_end (5));
-    s_write (tmp->path, 5, 8);
-    s_expect_replay (tmp->path, 8, 0);
+    s_replay_t replay;
+    errno = 0;
+    assert_null (s_open (tmp->path, &replay));
+    assert_int_equal (errno, EUCLEAN);
+    assert_int_equal (s_file_size (tmp->path), size);
+}
+
+static void
+test_journal_refuses_second_writer (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 3);
+    s_replay_t replay;
+    journal_t *first = s_open (tmp->path, &replay);
+    assert_non_null (first);
+    errno = 0;
+    assert_null (s_open (tmp->path, &replay));
+    assert_int_equal (errno, EWOULDBLOCK);
+    journal_destroy (&first);
+    s_expect_replay (tmp->path, 3, 0);
 }
 
 static void
@@ -432,6 +451,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_torn_tail),
         JOURNAL_TEST (test_journal_garbage_tail),
         JOURNAL_TEST (test_journal_bad_crc),
+        JOURNAL_TEST (test_journal_refuses_second_writer),
         JOURNAL_TEST (test_journal_length_over_limit),
         JOURNAL_TEST (test_journal_zero_filled_tail),
     };
