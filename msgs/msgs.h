@@ -67,7 +67,7 @@
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
     X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
-    X (TRADES, 44, "rT", "", "reply: committed trades in number order")      \
+    X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \

@@ -129,6 +129,7 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
     if (request->type == MSG_JOURNAL) {
         msg_init (&reply, MSG_TRADES);
         reply.req_id = request->req_id;
+        reply.number = store_trade_count (self->store);
         uint64_t max = request->quantity < JOURNAL_REPLY_MAX ? request->quantity : JOURNAL_REPLY_MAX;
         if (store_trades (self->store, request->number, max, &reply))
             rc = MSG_ERR_INTERNAL;

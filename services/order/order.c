@@ -19,6 +19,7 @@
 #define CATCH_UP_INTERVAL_MS 1000
 #define TICK_MS 50
 #define RETRY_MS 100
+#define QUERIES_MAX 4096
 
 typedef struct {
     uint64_t req_id;             //  our APPLY's id; 0 = free slot
@@ -32,6 +33,16 @@ typedef struct {
     msg_t reply;                 //  COMMITTED, number beyond the log
 } s_held_t;
 
+//  A query for a number beyond the log: the order may be committed and
+//  acknowledged by another replica, so catch up before answering 404.
+typedef struct {
+    worker_envelope_t envelope;
+    uint64_t req_id;
+    uint64_t number;
+    uint64_t after_req_id;       //  answer once a catch-up sent from here is done
+    int64_t deadline;
+} s_query_t;
+
 struct _order_t {
     order_config_t config;
     order_log_t *log;
@@ -44,6 +55,10 @@ struct _order_t {
     uint64_t oldest_req_id;      //  no live pending below this
     s_held_t *held;              //  replies waiting for a gap to fill
     size_t held_count;
+    s_query_t *queries;          //  queries waiting for a catch-up
+    size_t query_count;
+    bool catch_up_again;         //  a query came while a JOURNAL was out
+    bool failed;                 //  log and catalog disagree: stop
     uint64_t journal_req_id;     //  outstanding JOURNAL, 0 if none
     int64_t journal_deadline;
     int64_t catch_up_at;
@@ -73,7 +88,9 @@ order_new (order_log_t **log_p, const order_config_t *config)
     self->batch = batch_new ();
     self->pending = calloc (PENDING_MAX, sizeof (s_pending_t));
     self->held = calloc (PENDING_MAX, sizeof (s_held_t));
-    assert (self->worker && self->catalog && self->batch && self->pending && self->held);
+    self->queries = calloc (QUERIES_MAX, sizeof (s_query_t));
+    assert (self->worker && self->catalog && self->batch && self->pending && self->held
+            && self->queries);
     //  Fail fast while the broker is down rather than queue stale work.
     zsock_set_immediate (self->catalog, 1);
     zsock_set_sndhwm (self->catalog, 100000);
@@ -98,6 +115,7 @@ order_destroy (order_t **self_p)
     order_log_destroy (&self->log);
     free (self->pending);
     free (self->held);
+    free (self->queries);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -129,7 +147,8 @@ s_catch_up (order_t *self)
     request.quantity = JOURNAL_CHUNK;
     self->journal_req_id = s_catalog_send (self, &request) ? 0 : request.req_id;
     self->journal_deadline = now + self->config.catalog_timeout_ms;
-    self->catch_up_at = now + CATCH_UP_INTERVAL_MS;
+    //  A send fails while the broker connection is not up yet: retry soon.
+    self->catch_up_at = now + (self->journal_req_id ? CATCH_UP_INTERVAL_MS : RETRY_MS);
 }
 
 static void
@@ -173,15 +192,60 @@ s_on_trades (order_t *self, const msg_t *reply)
 }
 
 static void
+s_answer_query (order_t *self, const worker_envelope_t *envelope, uint64_t req_id,
+                uint64_t number)
+{
+    msg_trade_t trade;
+    if (order_log_get (self->log, number, &trade)) {
+        batch_add_error (self->batch, envelope, req_id, MSG_ERR_TXN_NOT_FOUND);
+        return;
+    }
+    msg_t reply;
+    msg_set_trade (&reply, MSG_ORDER, &trade);
+    reply.req_id = req_id;
+    batch_add (self->batch, envelope, &reply);
+}
+
+//  Answers the queries held before a catch-up that just completed
+//  (reply_req_id), or whose deadline passed (reply_req_id 0).
+static void
+s_answer_queries (order_t *self, uint64_t reply_req_id)
+{
+    int64_t now = zclock_mono ();
+    size_t kept = 0;
+    for (size_t i = 0; i < self->query_count; i++) {
+        s_query_t *query = &self->queries[i];
+        if (reply_req_id && reply_req_id >= query->after_req_id)
+            s_answer_query (self, &query->envelope, query->req_id, query->number);
+        else
+        if (now >= query->deadline)
+            batch_add_error (self->batch, &query->envelope, query->req_id, MSG_ERR_UNAVAILABLE);
+        else
+            self->queries[kept++] = *query;
+    }
+    self->query_count = kept;
+}
+
+static void
 s_on_committed (order_t *self, s_pending_t *pending, msg_t *reply)
 {
     uint64_t count = order_log_count (self->log);
-    if (reply->number <= count) {
-        if (reply->number == count) {
-            msg_trade_t trade;
-            msg_get_trade (reply, &trade);
-            s_append (self, &trade);
+    msg_trade_t trade, logged;
+    msg_get_trade (reply, &trade);
+    if (reply->number < count) {
+        //  A repeated idempotency key: the log must hold the same trade.
+        order_log_get (self->log, reply->number, &logged);
+        if (strcmp (logged.name, trade.name) || logged.side != trade.side
+            || logged.quantity != trade.quantity) {
+            log_error ("catalog trade %" PRIu64 " differs from this replica's log: stopping",
+                       reply->number);
+            self->failed = true;
+            return;
         }
+    }
+    if (reply->number <= count) {
+        if (reply->number == count)
+            s_append (self, &trade);
         s_reply_committed (self, pending, reply);
         return;
     }
@@ -198,12 +262,22 @@ static void
 s_on_catalog_reply (order_t *self, msg_t *reply)
 {
     if (reply->type == MSG_TRADES && reply->req_id == self->journal_req_id) {
-        if (s_on_trades (self, reply)) {
+        if (reply->number < order_log_count (self->log)) {
+            log_error ("the catalog has %" PRIu64 " trades but this replica's log has %" PRIu64
+                       ": the catalog lost data; refusing to serve", reply->number,
+                       order_log_count (self->log));
+            self->failed = true;
+            return;
+        }
+        bool more = s_on_trades (self, reply);
+        if (more || self->catch_up_again) {
+            self->catch_up_again = false;
             self->journal_deadline = 0;
             s_catch_up (self);
         }
-        else
-        if (!self->serving) {
+        if (!more)
+            s_answer_queries (self, reply->req_id);
+        if (!more && !self->serving) {
             self->serving = true;
             worker_set_ready (self->worker, true);
             log_info ("caught up with the catalog at %" PRIu64 " orders; serving",
@@ -239,16 +313,6 @@ s_on_catalog_reply (order_t *self, msg_t *reply)
 static void
 s_on_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
-    uint64_t number;
-    if (order_log_find_key (self->log, request->key, &number)) {
-        msg_trade_t trade;
-        order_log_get (self->log, number, &trade);
-        msg_t reply;
-        msg_set_trade (&reply, MSG_COMMITTED, &trade);
-        reply.req_id = request->req_id;
-        batch_add (self->batch, envelope, &reply);
-        return;
-    }
     if (request->quantity == 0) {
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_INVALID_QUANTITY);
         return;
@@ -273,15 +337,20 @@ s_on_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *reque
 static void
 s_on_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
-    msg_trade_t trade;
-    if (order_log_get (self->log, request->number, &trade)) {
-        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_TXN_NOT_FOUND);
+    if (request->number < order_log_count (self->log) || self->query_count == QUERIES_MAX) {
+        s_answer_query (self, envelope, request->req_id, request->number);
         return;
     }
-    msg_t reply;
-    msg_set_trade (&reply, MSG_ORDER, &trade);
-    reply.req_id = request->req_id;
-    batch_add (self->batch, envelope, &reply);
+    s_query_t *query = &self->queries[self->query_count++];
+    query->envelope = *envelope;
+    query->req_id = request->req_id;
+    query->number = request->number;
+    query->after_req_id = self->next_req_id;
+    query->deadline = zclock_mono () + self->config.catalog_timeout_ms;
+    if (self->journal_req_id)
+        self->catch_up_again = true;   //  that JOURNAL may predate the order
+    else
+        s_catch_up (self);
 }
 
 static void
@@ -381,9 +450,12 @@ order_run (order_t *self)
         if (items[0].revents & ZMQ_POLLIN)
             worker_drain (self->worker, BATCH_MAX, s_on_request, self);
         s_expire (self);
+        s_answer_queries (self, 0);
         if (zclock_mono () >= self->catch_up_at || (self->journal_req_id
                                                     && zclock_mono () >= self->journal_deadline))
             s_catch_up (self);
+        if (self->failed)
+            return -1;
         if (order_log_sync (self->log)) {
             log_error ("order log sync failed: %s; stopping before acknowledging",
                        strerror (errno));

@@ -22,7 +22,6 @@ struct _order_log_t {
     uint64_t count;
     uint64_t allocated;
     zhashx_t *names;      //  name -> the one copy orders point at
-    zhashx_t *by_key;     //  key -> (number + 1) as a pointer
     msgpack_sbuffer buffer;
 };
 
@@ -60,8 +59,6 @@ s_remember (order_log_t *self, const msg_trade_t *trade)
     order->side = trade->side;
     order->quantity = (uint32_t) trade->quantity;
     order->key = *trade->key ? strdup (trade->key) : NULL;
-    if (order->key)
-        zhashx_insert (self->by_key, order->key, (void *) (uintptr_t) (self->count + 1));
     self->count++;
     return 0;
 }
@@ -91,7 +88,6 @@ order_log_open (const char *dir, uint64_t replica_id, bool sync, char *error, si
     assert (self);
     self->names = zhashx_new ();
     zhashx_set_destructor (self->names, s_free_string);
-    self->by_key = zhashx_new ();
     msgpack_sbuffer_init (&self->buffer);
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/order-%" PRIu64 ".log", dir, replica_id);
@@ -123,7 +119,6 @@ order_log_destroy (order_log_t **self_p)
         free (self->orders[i].key);
     free (self->orders);
     zhashx_destroy (&self->names);
-    zhashx_destroy (&self->by_key);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -164,13 +159,4 @@ order_log_get (order_log_t *self, uint64_t number, msg_trade_t *trade)
     trade->quantity = order->quantity;
     snprintf (trade->key, sizeof (trade->key), "%s", order->key ? order->key : "");
     return 0;
-}
-
-bool
-order_log_find_key (order_log_t *self, const char *key, uint64_t *number)
-{
-    uintptr_t found = *key ? (uintptr_t) zhashx_lookup (self->by_key, key) : 0;
-    if (found)
-        *number = found - 1;
-    return found != 0;
 }

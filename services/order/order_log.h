@@ -2,8 +2,9 @@
 
     The file order-N.log holds one TRADEREC record per order, numbered
     0, 1, 2, ... with no gap. Every order is also kept in memory, indexed
-    by number (an array) and by idempotency key (a hash), so reading an
-    order never touches the file.
+    by number (an array), so reading an order never touches the file.
+    Idempotency keys are kept in the records; the catalog, which commits
+    trades, is where a repeated key is recognised.
 */
 #ifndef BAZAAR_ORDER_LOG_H
 #define BAZAAR_ORDER_LOG_H
@@ -35,9 +36,5 @@ int order_log_sync (order_log_t *self);
 
 //  Fill trade with order number. Returns 0, or -1 if there is none.
 int order_log_get (order_log_t *self, uint64_t number, msg_trade_t *trade);
-
-//  Find the order placed with idempotency key. Returns true and sets
-//  *number if there is one.
-bool order_log_find_key (order_log_t *self, const char *key, uint64_t *number);
 
 #endif

@@ -41,10 +41,14 @@ s_expect_list (int type, s_item_fn *bad_item, int expected, const char *what)
     msgpack_packer pk;
     msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
     s_item_fn *good_item = type == MSG_STOCKS ? s_pack_good_stock : s_pack_good_trade;
-    msgpack_pack_array (&pk, 4);
+    //  STOCKS is [v, type, req_id, list]; TRADES has the catalog's trade
+    //  count before its list.
+    msgpack_pack_array (&pk, type == MSG_STOCKS ? 4 : 5);
     msgpack_pack_uint8 (&pk, MSG_VERSION);
     msgpack_pack_uint8 (&pk, (uint8_t)type);
     msgpack_pack_uint64 (&pk, 1);
+    if (type == MSG_TRADES)
+        msgpack_pack_uint64 (&pk, 3);
     msgpack_pack_array (&pk, 3);
     good_item (&pk);
     (bad_item ? bad_item : good_item) (&pk);
