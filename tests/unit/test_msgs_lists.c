@@ -218,10 +218,12 @@ test_decode_list_too_long (void **state)
         msgpack_sbuffer_init (&buffer);
         msgpack_packer pk;
         msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-        msgpack_pack_array (&pk, 4);
+        msgpack_pack_array (&pk, types[t] == MSG_STOCKS ? 4 : 5);
         msgpack_pack_uint8 (&pk, MSG_VERSION);
         msgpack_pack_uint8 (&pk, (uint8_t)types[t]);
         msgpack_pack_uint64 (&pk, 1);
+        if (types[t] == MSG_TRADES)
+            msgpack_pack_uint64 (&pk, MSG_LIST_MAX + 1);
         msgpack_pack_array (&pk, MSG_LIST_MAX + 1);
         for (size_t i = 0; i < MSG_LIST_MAX + 1; i++)
             (types[t] == MSG_STOCKS ? s_pack_good_stock : s_pack_good_trade) (&pk);
