@@ -179,6 +179,21 @@ cli_flag (cli_t *self, const char *name)
 }
 
 int
+cli_get_sync (cli_t *self, bool *sync)
+{
+    const char *value = cli_get (self, "sync");
+    if (!streq (value, "data") && !streq (value, "none")) {
+        fprintf (stderr, "bazaar-%s: --sync must be 'data' or 'none', not '%s'\n", self->program,
+                 value);
+        return -1;
+    }
+    *sync = streq (value, "data");
+    if (!*sync)
+        log_warn ("--sync=none: commits are NOT durable, a crash can lose acknowledged orders");
+    return 0;
+}
+
+int
 cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *value)
 {
     const char *text = cli_get (self, name);

@@ -45,4 +45,9 @@ bool cli_flag (cli_t *self, const char *name);
 //  printing a message naming the option.
 int cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *value);
 
+//  Read the --sync option: "data" (fdatasync every commit, *sync true) or
+//  "none" (*sync false, with a loud warning). Returns 0, or -1 after
+//  printing a message for any other value.
+int cli_get_sync (cli_t *self, bool *sync);
+
 #endif

@@ -53,6 +53,12 @@ worker_destroy (worker_t **self_p)
     *self_p = NULL;
 }
 
+uint64_t
+worker_incarnation (worker_t *self)
+{
+    return self->heartbeat.incarnation;
+}
+
 void *
 worker_handle (worker_t *self)
 {

@@ -30,6 +30,9 @@ worker_t *worker_new (const char *broker, const char *service, uint64_t replica_
 
 void worker_destroy (worker_t **self_p);
 
+//  Random per process start: a new value tells peers this is a restart.
+uint64_t worker_incarnation (worker_t *self);
+
 //  The libzmq socket, for zmq_poll.
 void *worker_handle (worker_t *self);
 

@@ -8,6 +8,7 @@
 
 #define BATCH_MAX 1024          //  requests handled per group commit
 #define JOURNAL_REPLY_MAX 10000 //  trades per JOURNAL reply
+#define BEACON_MS 100           //  sequence beacon on the PUB socket
 
 struct _catalog_t {
     store_t *store;
@@ -16,6 +17,8 @@ struct _catalog_t {
     batch_t *batch;
     uint64_t incarnation;
     uint64_t seq;              //  last INVALIDATE sequence sent
+    int64_t beacon_at;
+    bool failed;               //  memory is ahead of the journal: stop
     msg_t *changed;            //  INVALIDATEs to publish after the sync
     size_t changed_count;
     msgpack_sbuffer buffer;
@@ -39,7 +42,9 @@ catalog_new (store_t **store_p, const char *broker, const char *pub)
     self->batch = batch_new ();
     self->changed = calloc (BATCH_MAX, sizeof (msg_t));
     assert (self->worker && self->batch && self->changed);
-    self->incarnation = ((uint64_t) zclock_time () << 20) ^ (uint64_t) getpid ();
+    self->incarnation = worker_incarnation (self->worker);
+    //  Invalidations are dropped at the HWM; beacons reveal the loss.
+    zsock_set_sndhwm (self->pub, 100000);
     msgpack_sbuffer_init (&self->buffer);
     worker_set_ready (self->worker, true);
     return self;
@@ -74,7 +79,7 @@ s_stock_reply (msg_t *reply, uint64_t req_id, const store_stock_t *stock)
 
 //  Commits a trade; queues an invalidation if it changed a stock.
 static msg_error_t
-s_apply (catalog_t *self, const msg_t *request, msg_t *reply)
+s_handle_apply (catalog_t *self, const msg_t *request, msg_t *reply)
 {
     const store_stock_t *stock = NULL;
     uint64_t number, before = store_trade_count (self->store);
@@ -124,7 +129,7 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
     }
     else
     if (request->type == MSG_APPLY)
-        rc = s_apply (self, request, &reply);
+        rc = s_handle_apply (self, request, &reply);
     else
     if (request->type == MSG_JOURNAL) {
         msg_init (&reply, MSG_TRADES);
@@ -138,6 +143,8 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
         log_warn ("dropped %s: not a catalog request", msg_type_name (request->type));
         rc = MSG_ERR_BAD_MESSAGE;
     }
+    if (rc == MSG_ERR_INTERNAL && request->type == MSG_APPLY)
+        self->failed = true;   //  a number may be used with no record behind it
     if (rc == MSG_ERR_OK)
         batch_add (self->batch, envelope, &reply);
     else
@@ -155,11 +162,29 @@ s_publish (catalog_t *self)
     self->changed_count = 0;
 }
 
+//  The current sequence, not a new one: a gateway that missed the last
+//  invalidations of a burst sees the gap here, and silence means trouble.
+static void
+s_beacon (catalog_t *self)
+{
+    msg_t beacon;
+    msg_init (&beacon, MSG_INVALIDATE);
+    beacon.incarnation = self->incarnation;
+    beacon.seq = self->seq;
+    if (msg_encode (&beacon, &self->buffer) == 0)
+        zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
+    self->beacon_at = zclock_mono () + BEACON_MS;
+}
+
 //  One group commit: every waiting request, one sync, every reply.
 static int
 s_serve_batch (catalog_t *self)
 {
     worker_drain (self->worker, BATCH_MAX, s_handle, self);
+    if (self->failed) {
+        log_error ("journal append failed; stopping before acknowledging");
+        return -1;
+    }
     if (store_sync (self->store)) {
         log_error ("journal sync failed: %s; stopping before acknowledging", strerror (errno));
         return -1;
@@ -175,6 +200,9 @@ catalog_run (catalog_t *self)
     zmq_pollitem_t items[] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0}};
     while (!zsys_interrupted) {
         int64_t timeout = worker_tick (self->worker);
+        int64_t until_beacon = self->beacon_at - zclock_mono ();
+        if (until_beacon < timeout)
+            timeout = until_beacon > 0 ? until_beacon : 0;
         if (zmq_poll (items, 1, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -182,6 +210,8 @@ catalog_run (catalog_t *self)
         }
         if ((items[0].revents & ZMQ_POLLIN) && s_serve_batch (self))
             return -1;
+        if (zclock_mono () >= self->beacon_at)
+            s_beacon (self);
     }
     return 0;
 }

@@ -2,7 +2,9 @@
 
     Each turn of the loop handles every request waiting, makes the trades
     among them durable with one journal sync (group commit), then sends
-    the replies and publishes one INVALIDATE per changed stock.
+    the replies and publishes one INVALIDATE per changed stock. Every
+    100 ms it also publishes a beacon: an INVALIDATE with an empty name and
+    the current (not a new) sequence number.
 */
 #ifndef BAZAAR_CATALOG_H
 #define BAZAAR_CATALOG_H

@@ -21,20 +21,17 @@ main (int argc, char **argv)
                           s_options, argc, argv, &exit_code);
     if (!cli)
         return exit_code;
-    const char *sync = cli_get (cli, "sync");
-    if (!streq (sync, "data") && !streq (sync, "none")) {
-        fprintf (stderr, "bazaar-catalog: --sync must be 'data' or 'none', not '%s'\n", sync);
+    bool sync;
+    if (cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
     }
-    if (streq (sync, "none"))
-        log_warn ("--sync=none: trades are NOT durable, a crash can lose acknowledged orders");
     zsys_init ();
     zsys_set_logstream (NULL);
     char error[512] = "";
     const char *stocks = cli_get (cli, "stocks");
     store_t *store = store_open (cli_get (cli, "data"), *stocks ? stocks : NULL,
-                                 streq (sync, "data"), error, sizeof (error));
+                                 sync, error, sizeof (error));
     if (!store) {
         log_error ("%s", error);
         cli_destroy (&cli);

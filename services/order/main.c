@@ -23,19 +23,12 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     int64_t id, timeout;
-    const char *sync = cli_get (cli, "sync");
+    bool sync;
     if (cli_get_int (cli, "id", 1, 1000, &id)
-        || cli_get_int (cli, "catalog-timeout", 10, 60000, &timeout)) {
+        || cli_get_int (cli, "catalog-timeout", 10, 60000, &timeout) || cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
     }
-    if (!streq (sync, "data") && !streq (sync, "none")) {
-        fprintf (stderr, "bazaar-order: --sync must be 'data' or 'none', not '%s'\n", sync);
-        cli_destroy (&cli);
-        return 2;
-    }
-    if (streq (sync, "none"))
-        log_warn ("--sync=none: orders are NOT durable, a crash can lose acknowledged orders");
     char pub[64], rep[64];
     snprintf (pub, sizeof (pub), "tcp://127.0.0.1:%d", 5600 + (int) id);
     snprintf (rep, sizeof (rep), "tcp://127.0.0.1:%d", 5700 + (int) id);
@@ -48,7 +41,7 @@ main (int argc, char **argv)
     zsys_set_logstream (NULL);
     char error[512] = "";
     order_log_t *log = order_log_open (cli_get (cli, "data"), config.replica_id,
-                                       streq (sync, "data"), error, sizeof (error));
+                                       sync, error, sizeof (error));
     if (!log) {
         log_error ("%s", error);
         cli_destroy (&cli);
