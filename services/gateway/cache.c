@@ -2,13 +2,16 @@
 
     Sockets: a SUB to the catalog PUB (subscribed to everything) and a
     PAIR reading the SUB's monitor (HANDSHAKE_SUCCEEDED / DISCONNECTED
-    events: the cache goes live when a connection to the catalog is
-    complete, off when it is lost), both woken by the h2o loop (zwatch).
+    events: a connection to the catalog is complete, or lost), both woken
+    by the h2o loop (zwatch).
 
     State: the LRU of bodies; marks, name -> highest version seen in an
     invalidation (never lowered, versions only grow even across catalog
     restarts); the catalog incarnation and last seq; generation, raised by
-    every flush.
+    every flush; connected (the monitor's view) and hearing (a catalog
+    message came less than CACHE_SILENCE_MS ago, kept by the silence
+    timer, which every message re-arms). The cache serves and stores only
+    while both are true.
 */
 #include "cache.h"
 #include "log.h"
@@ -24,6 +27,10 @@
 #include <string.h>
 #include <zmq.h>
 
+//  The catalog beacons every 100 ms: this long without any message means
+//  it is stalled or its messages are not reaching us.
+#define CACHE_SILENCE_MS 1000
+
 struct _cache_t {
     lru_t *lru;
     zhashx_t *marks;            //  name -> uint64_t * highest invalidated version
@@ -31,7 +38,12 @@ struct _cache_t {
     void *monitor;
     h2o_socket_t *sub_watch;
     h2o_socket_t *monitor_watch;
-    bool live;
+    h2o_evloop_t *loop;
+    h2o_timeout_t silence;      //  CACHE_SILENCE_MS
+    h2o_timeout_entry_t silence_timer;  //  re-armed by every message while connected
+    bool timers_ready;          //  silence is initialised
+    bool connected;             //  the SUB has a connection to the catalog
+    bool hearing;               //  a message came within CACHE_SILENCE_MS
     bool have_incarnation;
     uint64_t incarnation;
     uint64_t last_seq;
@@ -56,6 +68,13 @@ s_flush (cache_t *self, const char *why)
     log_debug ("cache: flush (%s), dropped %zu entries", why, dropped);
 }
 
+//  True while lookups may be served from and stored into the cache.
+static bool
+s_serving (cache_t *self)
+{
+    return self->connected && self->hearing;
+}
+
 static uint64_t
 s_mark (cache_t *self, const char *name)
 {
@@ -73,18 +92,22 @@ s_raise_mark (cache_t *self, const char *name, uint64_t version)
         return;
     }
     mark = malloc (sizeof (uint64_t));
-    if (!mark) {
+    if (mark)
+        *mark = version;
+    if (!mark || zhashx_insert (self->marks, name, mark)) {
+        free (mark);
+        //  Without the mark a racing older reply could be stored.
         s_flush (self, "out of memory for marks");
         return;
     }
-    *mark = version;
-    zhashx_insert (self->marks, name, mark);
+    //  The table frees the mark (plain free) when it is destroyed.
+    zhashx_freefn (self->marks, name, free);
 }
 
 const char *
 cache_get (cache_t *self, const char *name, size_t *size)
 {
-    const char *body = self->live ? lru_get (self->lru, name, size, NULL) : NULL;
+    const char *body = s_serving (self) ? lru_get (self->lru, name, size, NULL) : NULL;
     if (body) {
         self->hits++;
         log_debug ("cache: hit %s", name);
@@ -106,8 +129,10 @@ cache_generation (cache_t *self)
 static const char *
 s_refusal (cache_t *self, const char *name, uint64_t version, uint64_t generation)
 {
-    if (!self->live)
-        return "not subscribed";
+    if (!self->connected)
+        return "not connected to the catalog";
+    if (!self->hearing)
+        return "the catalog is silent";
     if (generation != self->generation)
         return "raced a flush";
     if (version < s_mark (self, name))
@@ -163,15 +188,61 @@ cache_stats (cache_t *self, cache_stats_t *stats)
     stats->flushes = self->flushes;
     stats->entries = lru_size (self->lru);
     stats->capacity = lru_capacity (self->lru);
-    stats->live = self->live;
+    stats->live = s_serving (self);
 }
 
 //  ---------------------------------------------------------------------
 //  The invalidation stream
 
+//  No catalog message for CACHE_SILENCE_MS while connected.
+static void
+s_on_silence (h2o_timeout_entry_t *entry)
+{
+    cache_t *self = H2O_STRUCT_FROM_MEMBER (cache_t, silence_timer, entry);
+    if (!self->hearing) {
+        //  Connected but never heard since: nothing is cached, nothing to do.
+        log_info ("cache: connected, but no message from the catalog in %d ms "
+                  "(is it sending beacons?): cache off until one arrives",
+                  CACHE_SILENCE_MS);
+        return;
+    }
+    log_info ("cache: nothing from the catalog for %d ms, cache off until it speaks",
+              CACHE_SILENCE_MS);
+    s_flush (self, "catalog silent");
+    self->hearing = false;
+}
+
+//  (Re)starts the silence timer.
+static void
+s_arm_silence (cache_t *self)
+{
+    if (h2o_timeout_is_linked (&self->silence_timer))
+        h2o_timeout_unlink (&self->silence_timer);
+    h2o_timeout_link (self->loop, &self->silence, &self->silence_timer);
+}
+
+//  Any well-formed message from the catalog: it is alive and reaching us.
+static void
+s_heard (cache_t *self)
+{
+    if (self->connected)
+        s_arm_silence (self);
+    if (!self->hearing) {
+        //  Lookups sent while deaf may have raced changes we never heard
+        //  of: their replies must not be stored. (Nothing is cached now.)
+        self->generation++;
+        self->hearing = true;
+        log_debug ("cache: hearing from the catalog, serving");
+    }
+}
+
+//  INVALIDATE, or a beacon (empty name: seq is the catalog's last seq,
+//  not a new one; nothing changed).
 static void
 s_on_invalidate (cache_t *self, const msg_t *msg)
 {
+    bool beacon = msg->name[0] == '\0';
+    s_heard (self);
     if (!self->have_incarnation || msg->incarnation != self->incarnation) {
         if (self->have_incarnation)
             log_info ("cache: catalog restarted (incarnation %" PRIx64 "), flushing",
@@ -181,13 +252,21 @@ s_on_invalidate (cache_t *self, const msg_t *msg)
         self->incarnation = msg->incarnation;
     }
     else
-    if (msg->seq != self->last_seq + 1) {
+    if (beacon && msg->seq != self->last_seq) {
+        log_info ("cache: beacon at seq %" PRIu64 ", last invalidation seen %" PRIu64
+                  ": missed some, flushing",
+                  msg->seq, self->last_seq);
+        s_flush (self, "beacon shows missed invalidations");
+    }
+    else
+    if (!beacon && msg->seq != self->last_seq + 1) {
         log_info ("cache: invalidation gap (seq %" PRIu64 " after %" PRIu64 "), flushing",
                   msg->seq, self->last_seq);
         s_flush (self, "sequence gap");
     }
     self->last_seq = msg->seq;
-    cache_invalidate (self, msg->name, msg->version);
+    if (!beacon)
+        cache_invalidate (self, msg->name, msg->version);
 }
 
 static void
@@ -232,15 +311,20 @@ static void
 s_on_event (cache_t *self, uint16_t event)
 {
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        log_info ("cache: connected to the catalog invalidations");
+        log_info ("cache: connected to the catalog invalidations, serving from its first message");
         s_flush (self, "subscriber connected");
-        self->live = true;
+        self->connected = true;
+        self->hearing = false;
+        s_arm_silence (self);
     }
     else
     if (event == ZMQ_EVENT_DISCONNECTED) {
         log_info ("cache: lost the catalog invalidations, cache off until reconnected");
         s_flush (self, "subscriber disconnected");
-        self->live = false;
+        self->connected = false;
+        self->hearing = false;
+        if (h2o_timeout_is_linked (&self->silence_timer))
+            h2o_timeout_unlink (&self->silence_timer);
     }
 }
 
@@ -275,17 +359,14 @@ s_on_monitor_ready (h2o_socket_t *watch, const char *err)
 //  ---------------------------------------------------------------------
 //  Construction
 
-static void
-s_free_mark (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
 //  Creates the SUB, its monitor and their watches. Returns 0 or -1.
 static int
 s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *endpoint)
 {
+    self->loop = loop;
+    h2o_timeout_init (loop, &self->silence, CACHE_SILENCE_MS);
+    self->silence_timer.cb = s_on_silence;
+    self->timers_ready = true;
     int zero = 0, reconnect_ms = 50;
     char monitor_endpoint[64];
     snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://gateway-cache-%p",
@@ -319,7 +400,6 @@ cache_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, size_t c
     self->marks = zhashx_new ();
     if (!self->lru || !self->marks)
         goto error;
-    zhashx_set_destructor (self->marks, s_free_mark);
     if (capacity > 0 && s_connect (self, zmq_context, loop, endpoint))
         goto error;
     return self;
@@ -339,6 +419,11 @@ cache_destroy (cache_t **self_p)
     cache_t *self = *self_p;
     zwatch_destroy (&self->sub_watch);
     zwatch_destroy (&self->monitor_watch);
+    if (self->timers_ready) {
+        if (h2o_timeout_is_linked (&self->silence_timer))
+            h2o_timeout_unlink (&self->silence_timer);
+        h2o_timeout_dispose (self->loop, &self->silence);
+    }
     if (self->sub) {
         zmq_socket_monitor (self->sub, NULL, 0);
         zmq_close (self->sub);

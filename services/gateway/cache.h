@@ -7,11 +7,17 @@
     - INVALIDATE (incarnation, seq, name, version) drops a cached copy
       older than version and raises the name's mark to version; a lookup
       reply older than the mark is never stored (it raced the change).
-    - A sequence gap, a new catalog incarnation, or the SUB connecting or
+    - A beacon is an INVALIDATE with an empty name, sent every 100 ms,
+      whose seq is the catalog's last seq (not a new one): a seq other
+      than the last one seen means invalidations were lost.
+    - A sequence gap (an invalidation's seq is not last + 1, a beacon's
+      is not last), a new catalog incarnation, or the SUB connecting or
       disconnecting flushes everything and starts a new generation; a
       lookup sent in an older generation is never stored.
-    - While the SUB is not connected nothing is served or stored: without
-      invalidations the cache cannot know what went stale.
+    - Nothing is served or stored while the SUB is not connected, from
+      connecting until the first message, and after 1 s without any
+      message (beacon or invalidation; that also flushes) until the next:
+      without invalidations the cache cannot know what went stale.
     - The gateway's own COMMITTED replies go through cache_invalidate too,
       so a client always sees its own trade.
 */
@@ -33,7 +39,7 @@ typedef struct {
     uint64_t flushes;
     size_t entries;
     size_t capacity;
-    bool live;                  //  subscribed and connected to the catalog
+    bool live;                  //  serving: connected, catalog heard within 1 s
 } cache_stats_t;
 
 //  Create a cache of capacity entries fed by the catalog PUB at endpoint.

@@ -23,7 +23,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define GATEWAY_MAX_ENTITY (16 * 1024 * 1024)  //  h2o's own 413 limit: far above ours
+//  h2o's own 413 limit, and so the most a connection buffers for a body.
+//  Bodies up to it reach routes.c, which refuses those over 64 KiB with
+//  its JSON 413; larger ones get h2o's plain-text 413.
+#define GATEWAY_MAX_ENTITY (4 * 1024 * 1024)
 #define GATEWAY_DRAIN_MS 500
 
 typedef struct {

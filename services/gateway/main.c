@@ -17,7 +17,8 @@ static const cli_option_t s_options[] = {
     {"broker", "tcp://127.0.0.1:5555", "broker ROUTER endpoint"},
     {"catalog-pub", "tcp://127.0.0.1:5556", "catalog invalidation PUB endpoint"},
     {"cache-size", "8", "stock cache entries, 0 disables the cache"},
-    {"timeout", "2000", "milliseconds to wait for a reply before answering 503"},
+    //  1800: the 503 lands within SPEC's 2 s with room for scheduling.
+    {"timeout", "1800", "milliseconds to wait for a reply before answering 503"},
     {NULL, NULL, NULL}};
 
 static void

@@ -91,7 +91,7 @@ s_render_cache (FILE *out, const cache_stats_t *cache)
              "# TYPE bazaar_cache_invalidations_total counter\n"
              "bazaar_cache_invalidations_total %" PRIu64 "\n"
              "# HELP bazaar_cache_flushes_total Whole-cache flushes (gap, restart, "
-             "reconnect).\n"
+             "reconnect, silent catalog).\n"
              "# TYPE bazaar_cache_flushes_total counter\n"
              "bazaar_cache_flushes_total %" PRIu64 "\n"
              "# HELP bazaar_cache_entries Entries in the cache now.\n"
@@ -100,7 +100,8 @@ s_render_cache (FILE *out, const cache_stats_t *cache)
              "# HELP bazaar_cache_capacity Maximum entries (--cache-size).\n"
              "# TYPE bazaar_cache_capacity gauge\n"
              "bazaar_cache_capacity %zu\n"
-             "# HELP bazaar_cache_live 1 while subscribed to catalog invalidations.\n"
+             "# HELP bazaar_cache_live 1 while the cache serves: connected to the "
+             "catalog and heard from it within 1 s.\n"
              "# TYPE bazaar_cache_live gauge\n"
              "bazaar_cache_live %d\n",
              cache->hits, cache->misses, cache->evictions, cache->invalidations,

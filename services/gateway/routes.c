@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define ROUTES_BODY_MAX (64 * 1024)     //  larger POST bodies get 413
+#define ROUTES_OVERFLOWS_MAX 16         //  numbers too big for jansson, per body
 
 //  One HTTP request waiting for its bus reply.
 typedef struct {
@@ -193,29 +194,18 @@ s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t n
 //  ---------------------------------------------------------------------
 //  GET /stocks
 
-static int
-s_compare_stocks (const void *a, const void *b)
-{
-    return strcmp (((const msg_stock_t *) a)->name, ((const msg_stock_t *) b)->name);
-}
-
+//  The catalog sends the list sorted by name (PROTOCOL-NOTES): kept as is.
 static void
 s_on_stocks (bus_call_t *call, const msg_t *reply)
 {
     s_pending_t *pending = (s_pending_t *) call;
     if (s_answered_failure (pending, reply, MSG_STOCKS))
         return;
-    //  The reply is the bus's to keep: sort a copy.
-    size_t count = reply->stock_count;
-    msg_stock_t *stocks = h2o_mem_alloc_pool (&pending->req->pool,
-                                              (count ? count : 1) * sizeof (msg_stock_t));
-    if (count)
-        memcpy (stocks, reply->stocks, count * sizeof (msg_stock_t));
-    qsort (stocks, count, sizeof (msg_stock_t), s_compare_stocks);
     json_t *list = json_array ();
-    for (size_t i = 0; list && i < count; i++)
-        json_array_append_new (
-            list, s_stock_json (stocks[i].name, stocks[i].price, stocks[i].stock_qty));
+    for (size_t i = 0; list && i < reply->stock_count; i++) {
+        const msg_stock_t *stock = &reply->stocks[i];
+        json_array_append_new (list, s_stock_json (stock->name, stock->price, stock->stock_qty));
+    }
     s_answer_data (pending, list);
 }
 
@@ -242,20 +232,11 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
                                        (json_int_t) reply->number));
 }
 
-//  Reads a quantity: an integer in 1..MSG_QUANTITY_MAX. When the body
-//  had to be read with every number as a real (see s_parse_order), an
-//  integral real in range is accepted instead.
+//  Reads a quantity: a JSON integer in 1..MSG_QUANTITY_MAX (1.0 is a
+//  real, and refused like any real).
 static bool
-s_parse_quantity (const json_t *quantity, bool as_real, uint64_t *value)
+s_parse_quantity (const json_t *quantity, uint64_t *value)
 {
-    if (as_real) {
-        double real = json_real_value (quantity);
-        if (!json_is_real (quantity) || !(real >= 1 && real <= (double) MSG_QUANTITY_MAX)
-            || real != (double) (uint64_t) real)
-            return false;
-        *value = (uint64_t) real;
-        return true;
-    }
     json_int_t integer = json_integer_value (quantity);
     if (!json_is_integer (quantity) || integer <= 0 || integer > (json_int_t) MSG_QUANTITY_MAX)
         return false;
@@ -277,20 +258,56 @@ s_parse_side (const json_t *type, uint8_t *side)
     return true;
 }
 
+//  Blanks out the number jansson could not represent (error says where it
+//  ends) with null and spaces. Returns false if it is not found there.
+static bool
+s_blank_number (char *text, size_t size, const json_error_t *error)
+{
+    if (error->position <= 0 || (size_t) error->position > size)
+        return false;
+    size_t end = (size_t) error->position, start = end;
+    while (start > 0 && strchr ("0123456789+-.eE", text[start - 1]) && text[start - 1])
+        start--;
+    //  Overflowing numbers are at least 5 characters (1e400), null is 4.
+    if (end - start < 4 || !(text[start] == '-' || (text[start] >= '0' && text[start] <= '9')))
+        return false;
+    memcpy (text + start, "null", 4);
+    memset (text + start + 4, ' ', end - start - 4);
+    return true;
+}
+
+//  Parses body. jansson refuses a whole document for one number it cannot
+//  hold (an integer beyond 64 bits, a real beyond double): such numbers
+//  read as null instead, so the field they are in is judged by the usual
+//  rules (a huge quantity is an invalid quantity, a huge extra field is
+//  ignored). Returns NULL if body is not JSON.
+static json_t *
+s_load_json (h2o_iovec_t body)
+{
+    json_error_t error;
+    json_t *root = json_loadb (body.base, body.len, 0, &error);
+    if (root || json_error_code (&error) != json_error_numeric_overflow)
+        return root;
+    char *text = malloc (body.len ? body.len : 1);
+    if (!text)
+        return NULL;
+    memcpy (text, body.base, body.len);
+    for (int tries = 0; !root && tries < ROUTES_OVERFLOWS_MAX; tries++) {
+        if (json_error_code (&error) != json_error_numeric_overflow
+            || !s_blank_number (text, body.len, &error))
+            break;
+        root = json_loadb (text, body.len, 0, &error);
+    }
+    free (text);
+    return root;
+}
+
 //  Reads name, type and quantity from a JSON body into trade, in the
 //  order SPEC section 2 checks them. Returns MSG_ERR_OK or the error.
 static msg_error_t
 s_parse_order (h2o_iovec_t body, msg_t *trade)
 {
-    json_error_t error;
-    bool as_real = false;
-    json_t *root = json_loadb (body.base, body.len, 0, &error);
-    if (!root && json_error_code (&error) == json_error_numeric_overflow) {
-        //  An integer too big for jansson: read numbers as reals, so a
-        //  huge quantity is reported as such and not as malformed JSON.
-        root = json_loadb (body.base, body.len, JSON_DECODE_INT_AS_REAL, &error);
-        as_real = true;
-    }
+    json_t *root = s_load_json (body);
     json_t *name = json_object_get (root, "name");
     msg_error_t code = MSG_ERR_OK;
     if (!json_is_object (root) || !json_is_string (name))
@@ -299,7 +316,7 @@ s_parse_order (h2o_iovec_t body, msg_t *trade)
     if (!s_parse_side (json_object_get (root, "type"), &trade->side))
         code = MSG_ERR_INVALID_TYPE;
     else
-    if (!s_parse_quantity (json_object_get (root, "quantity"), as_real, &trade->quantity))
+    if (!s_parse_quantity (json_object_get (root, "quantity"), &trade->quantity))
         code = MSG_ERR_INVALID_QUANTITY;
     else
     if (json_string_length (name) > MSG_NAME_MAX)

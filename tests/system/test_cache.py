@@ -2,15 +2,16 @@
 
 Observed through /metrics: bazaar_cache_hits_total, _misses_total,
 _evictions_total, _invalidations_total, _flushes_total, _entries and
-bazaar_cache_live (1 while the gateway is subscribed to the catalog's
-invalidations; the cache serves nothing while it is 0).
+bazaar_cache_live (1 while the gateway is connected to the catalog's PUB
+and has heard from it within 1 s; the cache serves nothing while it is 0).
 
 Part one runs the real system: hits, invalidation by a trade, a writer
 always reading its own trades, replacement, a catalog killed and restarted,
 two gateways on one catalog.  Part two points the gateway's subscriber at a
-fake catalog publisher (a minimal ZMTP 3.0 PUB written below) to check each
-invalidation rule on its own: the per-name version mark, sequence gaps, a
-new incarnation, and a reconnect.
+fake catalog publisher (a minimal ZMTP 3.0 PUB written below, beaconing
+every 100 ms like the catalog) to check each invalidation rule on its own:
+the per-name version mark, sequence gaps, beacons revealing lost
+invalidations, a silent publisher, a new incarnation, and a reconnect.
 """
 
 import os
@@ -297,15 +298,38 @@ def invalidate_frame(incarnation, seq, name, version):
     return _pack([1, 60, incarnation, seq, name, version])
 
 
+def beacon_frame(incarnation, seq):
+    """The catalog's beacon: an INVALIDATE with an empty name, version 0,
+    and seq the last one published (not a new one)."""
+    return invalidate_frame(incarnation, seq, "", 0)
+
+
+BEACON_INTERVAL = 0.1   # as the catalog
+SILENCE = 1.0           # the gateway's limit without a message
+
+
 class FakePublisher:
     """Listens like the catalog's PUB; speaks ZMTP 3.0 (NULL) to one
-    subscriber at a time and sends it whatever frames the test asks for."""
+    subscriber at a time and sends it whatever frames the test asks for.
+
+    Like the catalog it beacons every 100 ms (once beating) with its
+    current (incarnation, seq), which publish() advances; lose() advances
+    seq without sending, as if the invalidations had been dropped. One lock
+    orders beacons and the test's frames on the wire."""
 
     def __init__(self):
         self.port = free_ports(1)[0]
         self.relisten()
         self.peer = None
         self.accepts = 0
+        self.incarnation = 5
+        self.seq = 0
+        self.beating = False
+        self.beacons = 0
+        self.lock = threading.RLock()
+        self.closing = threading.Event()
+        self.beater = threading.Thread(target=self._beat, daemon=True)
+        self.beater.start()
 
     @property
     def endpoint(self):
@@ -330,31 +354,69 @@ class FakePublisher:
         assert len(body) < 256
         self.peer.sendall(bytes([0x04 if command else 0x00, len(body)]) + body)
 
-    def accept(self):
-        """Accept the gateway's SUB and complete the handshake."""
-        self.peer, _ = self.listener.accept()
-        self.peer.settimeout(DEADLINE)
-        self.accepts += 1
-        self.peer.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00"
-                          + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31)
-        greeting = self._recv_exact(64)
-        assert greeting[0] == 0xff and greeting[9] == 0x7f, greeting
-        props = b"\x0bSocket-Type" + struct.pack(">I", 3) + b"PUB"
-        self._send_frame(b"\x05READY" + props, command=True)
-        flags, body = self._recv_frame()
-        assert flags & 0x04 and body.startswith(b"\x05READY"), body
-        flags, body = self._recv_frame()       # the subscription to everything
-        assert body[:1] == b"\x01" or b"SUBSCRIBE" in body, body
+    def _beat(self):
+        while not self.closing.wait(BEACON_INTERVAL):
+            with self.lock:
+                if self.beating and self.peer:
+                    try:
+                        self._send_frame(beacon_frame(self.incarnation, self.seq))
+                        self.beacons += 1
+                    except OSError:
+                        pass
+
+    def accept(self, beat=True):
+        """Accept the gateway's SUB and complete the handshake; then beacon
+        unless beat is False."""
+        with self.lock:
+            self.peer, _ = self.listener.accept()
+            self.peer.settimeout(DEADLINE)
+            self.accepts += 1
+            self.peer.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00"
+                              + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31)
+            greeting = self._recv_exact(64)
+            assert greeting[0] == 0xff and greeting[9] == 0x7f, greeting
+            props = b"\x0bSocket-Type" + struct.pack(">I", 3) + b"PUB"
+            self._send_frame(b"\x05READY" + props, command=True)
+            flags, body = self._recv_frame()
+            assert flags & 0x04 and body.startswith(b"\x05READY"), body
+            flags, body = self._recv_frame()       # the subscription to everything
+            assert body[:1] == b"\x01" or b"SUBSCRIBE" in body, body
+            self.beating = beat
 
     def send(self, frame):
-        self._send_frame(frame)
+        """Send any frame, the beacon state unchanged."""
+        with self.lock:
+            self._send_frame(frame)
+
+    def publish(self, incarnation, seq, name, version):
+        """Send an invalidation; later beacons carry its incarnation and seq."""
+        with self.lock:
+            self.incarnation, self.seq = incarnation, seq
+            self._send_frame(invalidate_frame(incarnation, seq, name, version))
+
+    def lose(self, count):
+        """Publish count invalidations that never reach the subscriber."""
+        with self.lock:
+            self.seq += count
+
+    def beat(self, on):
+        """Start or stop beaconing; no beacon is sent after beat(False)."""
+        with self.lock:
+            self.beating = on
+
+    def wait_beacons(self, count):
+        """Wait until count more beacons have been sent."""
+        with self.lock:
+            target = self.beacons + count
+        wait_until(lambda: self.beacons >= target, DEADLINE, "%d beacons" % count)
 
     def drop(self):
         """Close the subscriber's connection and stop listening, so its
         reconnection attempts are refused until relisten."""
-        self.peer.close()
-        self.peer = None
-        self.listener.close()
+        with self.lock:
+            self.peer.close()
+            self.peer = None
+            self.listener.close()
 
     def relisten(self):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -364,6 +426,8 @@ class FakePublisher:
         self.listener.settimeout(DEADLINE)
 
     def close(self):
+        self.closing.set()
+        self.beater.join()
         if self.peer:
             self.peer.close()
         self.listener.close()
@@ -371,10 +435,11 @@ class FakePublisher:
 
 @pytest.fixture
 def fake_pub(bazaar_factory):
-    """(system, publisher): the gateway subscribes to the fake publisher."""
+    """(system, publisher): the gateway (-v) subscribes to the fake
+    publisher, which beacons (incarnation 5, seq 0) until told otherwise."""
     pub = FakePublisher()
     try:
-        bz = bazaar_factory(start=False, gateway_args=["--catalog-pub", pub.endpoint])
+        bz = bazaar_factory(start=False, gateway_args=["--catalog-pub", pub.endpoint, "-v"])
         bz.start_all()
         pub.accept()
         bz.wait_ready()
@@ -385,10 +450,18 @@ def fake_pub(bazaar_factory):
 
 
 def send_and_wait(bz, pub, frame, counter="invalidations_total"):
-    """Publish a frame and wait until the gateway has counted it."""
+    """Send a frame and wait until the gateway has counted it."""
     before = cache_counter(bz.port, counter)
     pub.send(frame)
     wait_until(lambda: cache_counter(bz.port, counter) > before, DEADLINE,
+               "the gateway to apply the invalidation")
+
+
+def publish_and_wait(bz, pub, incarnation, seq, name, version):
+    """Publish an invalidation and wait until the gateway has applied it."""
+    before = cache_counter(bz.port, "invalidations_total")
+    pub.publish(incarnation, seq, name, version)
+    wait_until(lambda: cache_counter(bz.port, "invalidations_total") > before, DEADLINE,
                "the gateway to apply the invalidation")
 
 
@@ -397,28 +470,28 @@ def test_reply_older_than_invalidation_is_never_cached(fake_pub):
     warm(bz.port, "tesla")
     #  "tesla is now at version 1000": the catalog's replies (version 0,
     #  nothing traded) are older, as if they had raced that change.
-    send_and_wait(bz, pub, invalidate_frame(77, 1, "tesla", 1000))
+    publish_and_wait(bz, pub, 77, 1, "tesla", 1000)
     for _ in range(3):
         assert not is_hit(bz.port, "tesla")
     assert cache_counter(bz.port, "flushes_total") >= 1
     #  other names are unaffected
     warm(bz.port, "ford")
     #  an invalidation with an older version than the mark changes nothing
-    send_and_wait(bz, pub, invalidate_frame(77, 2, "tesla", 5))
+    publish_and_wait(bz, pub, 77, 2, "tesla", 5)
     assert not is_hit(bz.port, "tesla")
     assert is_hit(bz.port, "ford")
 
 
 def test_sequence_gap_flushes(fake_pub):
     bz, pub = fake_pub
-    send_and_wait(bz, pub, invalidate_frame(5, 1, "nothing-cached", 1))
+    publish_and_wait(bz, pub, 5, 1, "nothing-cached", 1)
     warm(bz.port, "ford")
     warm(bz.port, "nike")
     flushes = cache_counter(bz.port, "flushes_total")
-    send_and_wait(bz, pub, invalidate_frame(5, 2, "nothing-cached", 2))   # in order
+    publish_and_wait(bz, pub, 5, 2, "nothing-cached", 2)    # in order
     assert cache_counter(bz.port, "flushes_total") == flushes
     assert is_hit(bz.port, "ford")
-    send_and_wait(bz, pub, invalidate_frame(5, 4, "nothing-cached", 3))   # 3 is missing
+    publish_and_wait(bz, pub, 5, 4, "nothing-cached", 3)    # 3 is missing
     assert cache_counter(bz.port, "flushes_total") == flushes + 1
     assert cache_counter(bz.port, "entries") == 0
     assert not is_hit(bz.port, "ford")
@@ -426,12 +499,126 @@ def test_sequence_gap_flushes(fake_pub):
     assert is_hit(bz.port, "ford")
 
 
-def test_new_incarnation_flushes(fake_pub):
+def test_beacon_with_skipped_seq_flushes(fake_pub):
+    """The last invalidations of a burst are lost: no later invalidation
+    shows the gap, the next beacon does."""
     bz, pub = fake_pub
-    send_and_wait(bz, pub, invalidate_frame(5, 1, "nothing-cached", 1))
+    publish_and_wait(bz, pub, 5, 1, "nothing-cached", 1)
+    warm(bz.port, "ford")
+    warm(bz.port, "nike")
+    flushes = cache_counter(bz.port, "flushes_total")
+    log_from = bz.log_size("gateway")
+    pub.lose(2)                                   # seq 2 and 3 never arrive
+    wait_until(lambda: cache_counter(bz.port, "flushes_total") > flushes, DEADLINE,
+               "a beacon to reveal the lost invalidations")
+    pub.wait_beacons(3)                           # more beacons at seq 3: no more flushes
+    assert cache_counter(bz.port, "flushes_total") == flushes + 1
+    assert cache_counter(bz.port, "entries") == 0
+    assert cache_counter(bz.port, "live") == 1
+    assert not is_hit(bz.port, "ford")
+    assert is_hit(bz.port, "ford")
+    bz.wait_log("gateway", r"flush \(beacon shows missed invalidations\)", since=log_from)
+    #  and the next invalidation follows the beacon's seq
+    publish_and_wait(bz, pub, 5, 4, "nothing-cached", 2)
+    assert cache_counter(bz.port, "flushes_total") == flushes + 1
+    assert is_hit(bz.port, "ford")
+
+
+def test_beacon_with_same_seq_does_not_flush(fake_pub):
+    """Beacons repeating the last seq change nothing, and keep the cache
+    serving well past the silence limit."""
+    bz, pub = fake_pub
+    publish_and_wait(bz, pub, 5, 1, "nothing-cached", 1)
     warm(bz.port, "amc")
     flushes = cache_counter(bz.port, "flushes_total")
-    send_and_wait(bz, pub, invalidate_frame(6, 1, "nothing-cached", 1))   # restarted
+    invalidations = cache_counter(bz.port, "invalidations_total")
+    pub.send(beacon_frame(5, 1))                  # one more, right now
+    pub.wait_beacons(int(1.5 * SILENCE / BEACON_INTERVAL))
+    m = metrics(bz.port)
+    assert m["bazaar_cache_flushes_total"] == flushes, m
+    assert m["bazaar_cache_invalidations_total"] == invalidations, m    # not counted
+    assert m["bazaar_cache_live"] == 1, m
+    assert is_hit(bz.port, "amc")
+
+
+def test_silent_publisher_stops_hits(fake_pub):
+    """No message for more than 1 s: flush, serve and store nothing until
+    the publisher speaks again."""
+    bz, pub = fake_pub
+    publish_and_wait(bz, pub, 5, 1, "nothing-cached", 1)
+    warm(bz.port, "meta")
+    flushes = cache_counter(bz.port, "flushes_total")
+    log_from = bz.log_size("gateway")
+    pub.beat(False)
+    wait_until(lambda: cache_counter(bz.port, "live") == 0, DEADLINE,
+               "the gateway to notice the silent publisher")
+    assert cache_counter(bz.port, "flushes_total") == flushes + 1
+    assert cache_counter(bz.port, "entries") == 0
+    for _ in range(3):                            # nothing served or stored
+        assert not is_hit(bz.port, "meta")
+    assert cache_counter(bz.port, "entries") == 0
+    bz.wait_log("gateway", r"flush \(catalog silent\)", since=log_from)
+    pub.beat(True)                                # it speaks again
+    wait_live(bz.port)
+    warm(bz.port, "meta")
+    expect_stock(bz, bz.port, "meta")
+
+
+def test_invalidations_alone_keep_the_cache_serving(fake_pub):
+    """Any message counts, not only beacons."""
+    bz, pub = fake_pub
+    warm(bz.port, "nike")
+    flushes = cache_counter(bz.port, "flushes_total")
+    pub.beat(False)
+    deadline = time.monotonic() + 2 * SILENCE
+    seq = 0
+    while time.monotonic() < deadline:
+        seq += 1
+        publish_and_wait(bz, pub, 5, seq, "nothing-cached", seq)
+        time.sleep(SILENCE / 4)
+    assert cache_counter(bz.port, "flushes_total") == flushes
+    assert cache_counter(bz.port, "live") == 1
+    assert is_hit(bz.port, "nike")
+
+
+def test_nothing_cached_before_the_first_message(bazaar_factory):
+    """Connected to a publisher that never speaks: the cache stays off."""
+    pub = FakePublisher()
+    try:
+        bz = bazaar_factory(start=False, gateway_args=["--catalog-pub", pub.endpoint])
+        bz.start_all()
+        pub.accept(beat=False)
+        bz.wait_ready()
+        for _ in range(3):
+            assert not is_hit(bz.port, "apple")
+        m = metrics(bz.port)
+        assert m["bazaar_cache_live"] == 0 and m["bazaar_cache_entries"] == 0, m
+        pub.beat(True)
+        wait_live(bz.port)
+        warm(bz.port, "apple")
+    finally:
+        pub.close()
+
+
+def test_new_incarnation_flushes(fake_pub):
+    bz, pub = fake_pub
+    publish_and_wait(bz, pub, 5, 1, "nothing-cached", 1)
+    warm(bz.port, "amc")
+    flushes = cache_counter(bz.port, "flushes_total")
+    publish_and_wait(bz, pub, 6, 1, "nothing-cached", 1)    # restarted
+    assert cache_counter(bz.port, "flushes_total") == flushes + 1
+    assert not is_hit(bz.port, "amc")
+
+
+def test_new_incarnation_in_a_beacon_flushes(fake_pub):
+    bz, pub = fake_pub
+    warm(bz.port, "amc")
+    flushes = cache_counter(bz.port, "flushes_total")
+    with pub.lock:
+        pub.incarnation, pub.seq = 6, 0           # restarted, nothing traded yet
+    wait_until(lambda: cache_counter(bz.port, "flushes_total") > flushes, DEADLINE,
+               "a beacon from the new incarnation to flush")
+    pub.wait_beacons(3)
     assert cache_counter(bz.port, "flushes_total") == flushes + 1
     assert not is_hit(bz.port, "amc")
 
