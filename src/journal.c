@@ -165,6 +165,39 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     return self;
 }
 
+typedef struct {
+    journal_record_fn *fn;
+    void *arg;
+    int64_t count;
+} s_counter_t;
+
+static int
+s_count_record (const void *data, size_t size, void *arg)
+{
+    s_counter_t *counter = arg;
+    counter->count++;
+    return counter->fn ? counter->fn (data, size, counter->arg) : 0;
+}
+
+int64_t
+journal_read (const char *path, journal_record_fn *fn, void *arg)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unsigned char *data = NULL;
+    size_t size;
+    s_counter_t counter = {fn, arg, 0};
+    int64_t good = -1;
+    if (s_read_all (fd, &data, &size) == 0)
+        good = s_replay (data, size, s_count_record, &counter);
+    int saved = errno;
+    free (data);
+    close (fd);
+    errno = saved;
+    return good < 0 ? -1 : counter.count;
+}
+
 void
 journal_destroy (journal_t **self_p)
 {

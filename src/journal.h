@@ -34,6 +34,13 @@ typedef int (journal_record_fn) (const void *data, size_t size, void *arg);
 //  sits before good ones (corruption, not a torn tail: nothing is cut).
 journal_t *journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg);
 
+//  Read the records of the journal at path without opening it for
+//  writing: no lock, nothing truncated, safe while a service has it open.
+//  Each whole record is passed to fn (a torn tail is skipped). Returns
+//  the number of records read, or -1 with errno set (EBADMSG if fn
+//  stopped, EUCLEAN for a bad record followed by good ones).
+int64_t journal_read (const char *path, journal_record_fn *fn, void *arg);
+
 //  Close the journal (without syncing pending appends).
 void journal_destroy (journal_t **self_p);
 
