@@ -14,6 +14,7 @@
 #include <czmq.h>
 
 #define PENDING_MAX 65536        //  APPLYs in flight; a power of two
+#define HELD_MAX 4096            //  commits waiting for a gap to fill; more time out
 #define BATCH_MAX 1024
 #define JOURNAL_CHUNK 10000
 #define CATCH_UP_INTERVAL_MS 1000
@@ -87,7 +88,7 @@ order_new (order_log_t **log_p, const order_config_t *config)
     self->catalog = zsock_new (ZMQ_DEALER);
     self->batch = batch_new ();
     self->pending = calloc (PENDING_MAX, sizeof (s_pending_t));
-    self->held = calloc (PENDING_MAX, sizeof (s_held_t));
+    self->held = calloc (HELD_MAX, sizeof (s_held_t));
     self->queries = calloc (QUERIES_MAX, sizeof (s_query_t));
     assert (self->worker && self->catalog && self->batch && self->pending && self->held
             && self->queries);
@@ -250,7 +251,7 @@ s_on_committed (order_t *self, s_pending_t *pending, msg_t *reply)
         return;
     }
     //  The catalog committed trades we have not seen: fetch them first.
-    if (self->held_count < PENDING_MAX) {
+    if (self->held_count < HELD_MAX) {
         self->held[self->held_count].pending = *pending;
         self->held[self->held_count++].reply = *reply;
     }
