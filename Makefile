@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system asan clean format
+.PHONY: all deps build run test unit system asan verify clean format
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -77,6 +77,14 @@ unit: $(UNIT)
 
 system: build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/system
+
+#  make verify: check a system started by "make run" / "bazaar up" (./data,
+#  gateway on :8080) against SPEC §4: VERIFY_DATA=DIR VERIFY_URL=URL for
+#  another one, VERIFY_URL= for the files alone.
+VERIFY_DATA ?= data
+VERIFY_URL ?= http://127.0.0.1:8080
+verify: build
+	$(BUILD)/bin/bazaar-client verify --data $(VERIFY_DATA) $(if $(VERIFY_URL),--url $(VERIFY_URL)) --wait 5
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "http.h"
 #include "samples.h"
+#include "verify.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -189,27 +190,6 @@ s_check_committed (json_t *json, uint64_t *number)
     return NULL;
 }
 
-static const char *
-s_check_order (json_t *json, const placed_t *order)
-{
-    json_t *data = json_object_get (json, "data");
-    if (!json_is_object (data))
-        return "reply has no \"data\" object";
-    json_t *number = json_object_get (data, "number");
-    const char *name = json_string_value (json_object_get (data, "name"));
-    const char *type = json_string_value (json_object_get (data, "type"));
-    json_t *quantity = json_object_get (data, "quantity");
-    if (!json_is_integer (number) || (uint64_t) json_integer_value (number) != order->number)
-        return "number differs";
-    if (!name || strcmp (name, order->name) != 0)
-        return "name differs";
-    if (!type || strcmp (type, order->sell ? "sell" : "buy") != 0)
-        return "type differs";
-    if (!json_is_integer (quantity) || json_integer_value (quantity) != order->quantity)
-        return "quantity differs";
-    return NULL;
-}
-
 //  ---------------------------------------------------------------------
 //  The three operations
 
@@ -290,7 +270,8 @@ s_query (session_t *self, const placed_t *order)
     json_t *json = NULL;
     int status = s_request (self, OP_QUERY, "GET", path, NULL, &json);
     if (status == 200 && json) {
-        const char *why = s_check_order (json, order);
+        const char *why = verify_check_order (json, order->number, order->name, order->sell,
+                                              order->quantity);
         if (why) {
             char *got = json_dumps (json, JSON_COMPACT);
             s_problem (self, "GET %s: mismatch (%s): placed %s %d %s, got %s", path, why,
@@ -558,9 +539,12 @@ s_finish (run_t *run, session_t *sessions, int64_t started, const char *csv)
 int
 main (int argc, char **argv)
 {
+    if (argc > 1 && strcmp (argv[1], "verify") == 0)
+        return verify_main (argc - 1, argv + 1);
     int exit_code = 0;
     cli_t *cli = cli_new ("client", "Bazaar lab client and load generator: look up, trade, "
-                          "then check every order placed.",
+                          "then check every order placed. 'bazaar-client verify --help': "
+                          "check a data directory and a live system against the invariants.",
                           s_options, argc, argv, &exit_code);
     if (!cli)
         return exit_code;
