@@ -186,6 +186,12 @@ def assert_json(got, expected, context=""):
             (context + ": ") if context else "", diff, json.dumps(expected), got))
 
 
+def assert_error(r, code, message, what=""):
+    """r is an exact SPEC error response: status code and its JSON body."""
+    assert r.status == code, "%s: expected %d %r, got %r" % (what, code, message, r)
+    assert_json(r.body, error_body(code, message), what)
+
+
 class Response(tuple):
     """(status, headers, body) with .raw bytes and .elapsed seconds."""
 

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from conftest import (BIN, INITIAL, INITIAL_QTY, SERVICES, Bazaar, assert_json,
-                      error_body)
+from conftest import (BIN, INITIAL, INITIAL_QTY, SERVICES, Bazaar, assert_error,
+                      assert_json, error_body)
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")
@@ -27,11 +27,6 @@ NOT_FOUND = (404, "not found")
 @pytest.fixture(scope="module")
 def bz(shared_bazaar):
     return shared_bazaar
-
-
-def assert_error(r, code, message, what=""):
-    assert r.status == code, "%s: expected %d %r, got %r" % (what, code, message, r)
-    assert_json(r.body, error_body(code, message), what)
 
 
 def order_body(name="apple", type_="buy", quantity=1):

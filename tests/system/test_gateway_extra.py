@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import assert_json, error_body, http_request
+from conftest import assert_error, assert_json, error_body, http_request
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")
@@ -30,11 +30,6 @@ BIG_REAL = "1e400"                          # > DBL_MAX
 @pytest.fixture(scope="module")
 def bz(shared_bazaar):
     return shared_bazaar
-
-
-def assert_error(r, code, message, what=""):
-    assert r.status == code, "%s: expected %d %r, got %r" % (what, code, message, r)
-    assert_json(r.body, error_body(code, message), what)
 
 
 def order(quantity, name='"apple"', type_='"buy"', extra=""):
