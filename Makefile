@@ -86,11 +86,26 @@ VERIFY_URL ?= http://127.0.0.1:8080
 verify: build
 	$(BUILD)/bin/bazaar-client verify --data $(VERIFY_DATA) $(if $(VERIFY_URL),--url $(VERIFY_URL)) --wait 5
 
+#  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
+#  real system and their ratios in one run; see docs/PERFORMANCE.md.
+BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
+.PHONY: bench bench-build
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench-build: build $(BENCH_BINS)
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build
 
 format:
-	clang-format -i $(LIB_SRC) $(wildcard src/*.h msgs/*.h broker/*.[ch] services/*/*.[ch] tools/*/*.[ch] tests/unit/*.c)
+	clang-format -i $(LIB_SRC) $(wildcard src/*.h msgs/*.h broker/*.[ch] services/*/*.[ch] tools/*/*.[ch] tests/unit/*.c tests/bench/*.c)
 
 clean:
 	rm -rf build
