@@ -40,6 +40,13 @@ def assert_continues(bz):
     assert_all(bz)
 
 
+def crash_and_recover(bz, victim):
+    """kill -9 victim, start it again on the same data, check nothing was lost."""
+    bz.restart(victim)
+    bz.wait_ready()
+    assert_continues(bz)
+
+
 def data_files(bz, prefix):
     return sorted(p for p in glob.glob(os.path.join(bz.data, prefix + "*")) if os.path.isfile(p))
 
@@ -77,15 +84,9 @@ def test_kill9_restart_continues(bazaar, victim):
     bz = bazaar
     place_trades(bz)
     assert_all(bz)
-    bz.kill(victim)
-    bz.start(victim)
-    bz.wait_ready()
-    assert_continues(bz)
+    crash_and_recover(bz, victim)
     #  and once more, with the trades made after the first restart
-    bz.kill(victim)
-    bz.start(victim)
-    bz.wait_ready()
-    assert_continues(bz)
+    crash_and_recover(bz, victim)
 
 
 def test_kill9_everything_restart_in_reverse_order(bazaar):
@@ -207,10 +208,7 @@ def test_torn_tail_recovery(bazaar, victim, prefix, garbage):
     bz.wait_ready()
     assert_continues(bz)
     #  appends after the truncated tail must survive the next crash too
-    bz.kill(victim)
-    bz.start(victim)
-    bz.wait_ready()
-    assert_continues(bz)
+    crash_and_recover(bz, victim)
 
 
 @pytest.mark.parametrize("victim", SERVICES)
