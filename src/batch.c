@@ -77,12 +77,6 @@ batch_add_error (batch_t *self, const worker_envelope_t *envelope, uint64_t req_
     return batch_add (self, envelope, &reply);
 }
 
-size_t
-batch_size (batch_t *self)
-{
-    return self->count;
-}
-
 void
 batch_send (batch_t *self, worker_t *worker)
 {

@@ -22,9 +22,6 @@ int batch_add (batch_t *self, const worker_envelope_t *envelope, const msg_t *re
 int batch_add_error (batch_t *self, const worker_envelope_t *envelope, uint64_t req_id,
                      msg_error_t code);
 
-//  Number of replies held.
-size_t batch_size (batch_t *self);
-
 //  Send every held reply through worker and empty the batch.
 void batch_send (batch_t *self, worker_t *worker);
 
