@@ -58,6 +58,7 @@ msg_reset (msg_t *self)
 {
     free (self->stocks);
     free (self->trades);
+    free (self->peers);
     msg_init (self, 0);
 }
 
@@ -183,6 +184,25 @@ s_pack_trades (msgpack_packer *pk, const msg_t *self)
 }
 
 static int
+s_pack_peers (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->peer_count > MSG_PEERS_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->peer_count);
+    for (size_t i = 0; i < self->peer_count; i++) {
+        const msg_peer_t *peer = &self->peers[i];
+        msgpack_pack_array (pk, 5);
+        msgpack_pack_uint64 (pk, peer->replica_id);
+        msgpack_pack_uint8 (pk, peer->role);
+        msgpack_pack_uint64 (pk, peer->number);
+        msgpack_pack_uint64 (pk, peer->epoch);
+        if (s_pack_str (pk, peer->rep, MSG_ENDPOINT_MAX))
+            return -1;
+    }
+    return 0;
+}
+
+static int
 s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
 {
     switch (field) {
@@ -205,7 +225,9 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'R': return msgpack_pack_uint64 (pk, self->replica_id);
         case 'c': return msgpack_pack_uint64 (pk, self->code);
         case 'L': return s_pack_stocks (pk, self);
+        case 'o': return msgpack_pack_uint8 (pk, self->role);
         case 'T': return s_pack_trades (pk, self);
+        case 'P': return s_pack_peers (pk, self);
         default: return -1;
     }
 }
@@ -267,13 +289,13 @@ s_get_double (const msgpack_object *obj, double *value)
     return MSG_DECODE_OK;
 }
 
-//  Checks obj is an array of arrays of `width`; returns its length.
+//  Checks obj is an array of at most max arrays of `width`; returns its length.
 static int
-s_get_list (const msgpack_object *obj, uint32_t width, size_t *count)
+s_get_list (const msgpack_object *obj, uint32_t width, size_t max, size_t *count)
 {
     if (obj->type != MSGPACK_OBJECT_ARRAY)
         return MSG_DECODE_FIELD;
-    if (obj->via.array.size > MSG_LIST_MAX)
+    if (obj->via.array.size > max)
         return MSG_DECODE_TOO_LONG;
     for (uint32_t i = 0; i < obj->via.array.size; i++) {
         const msgpack_object *item = &obj->via.array.ptr[i];
@@ -287,7 +309,7 @@ s_get_list (const msgpack_object *obj, uint32_t width, size_t *count)
 static int
 s_get_stocks (const msgpack_object *obj, msg_t *self)
 {
-    int rc = s_get_list (obj, 4, &self->stock_count);
+    int rc = s_get_list (obj, 4, MSG_LIST_MAX, &self->stock_count);
     if (rc || self->stock_count == 0)
         return rc;
     self->stocks = calloc (self->stock_count, sizeof (msg_stock_t));
@@ -310,7 +332,7 @@ s_get_stocks (const msgpack_object *obj, msg_t *self)
 static int
 s_get_trades (const msgpack_object *obj, msg_t *self)
 {
-    int rc = s_get_list (obj, 5, &self->trade_count);
+    int rc = s_get_list (obj, 5, MSG_LIST_MAX, &self->trade_count);
     if (rc || self->trade_count == 0)
         return rc;
     self->trades = calloc (self->trade_count, sizeof (msg_trade_t));
@@ -330,6 +352,33 @@ s_get_trades (const msgpack_object *obj, msg_t *self)
         if (!rc)
             rc = s_get_str (&f[4], trade->key, MSG_KEY_MAX);
         trade->side = (uint8_t) side;
+    }
+    return rc;
+}
+
+static int
+s_get_peers (const msgpack_object *obj, msg_t *self)
+{
+    int rc = s_get_list (obj, 5, MSG_PEERS_MAX, &self->peer_count);
+    if (rc || self->peer_count == 0)
+        return rc;
+    self->peers = calloc (self->peer_count, sizeof (msg_peer_t));
+    if (!self->peers)
+        return MSG_DECODE_TOO_LONG;
+    for (size_t i = 0; i < self->peer_count && !rc; i++) {
+        const msgpack_object *f = obj->via.array.ptr[i].via.array.ptr;
+        msg_peer_t *peer = &self->peers[i];
+        uint64_t role = 0;
+        rc = s_get_uint (&f[0], UINT64_MAX, &peer->replica_id);
+        if (!rc)
+            rc = s_get_uint (&f[1], MSG_ROLE_MAX, &role);
+        if (!rc)
+            rc = s_get_uint (&f[2], UINT64_MAX, &peer->number);
+        if (!rc)
+            rc = s_get_uint (&f[3], UINT64_MAX, &peer->epoch);
+        if (!rc)
+            rc = s_get_str (&f[4], peer->rep, MSG_ENDPOINT_MAX);
+        peer->role = (uint8_t) role;
     }
     return rc;
 }
@@ -362,7 +411,12 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'R': return s_get_uint (obj, UINT64_MAX, &self->replica_id);
         case 'c': return s_get_uint (obj, MSG_ERR_COUNT - 1, &self->code);
         case 'L': return s_get_stocks (obj, self);
+        case 'o':
+            rc = s_get_uint (obj, MSG_ROLE_MAX, &side);
+            self->role = (uint8_t) side;
+            return rc;
         case 'T': return s_get_trades (obj, self);
+        case 'P': return s_get_peers (obj, self);
         default: return MSG_DECODE_FIELD;
     }
 }

@@ -24,8 +24,15 @@
       i  incarnation  uint   random per process start; a change means restart
       R  replica_id   uint   order replica id (0 for other workers)
       c  code         uint   msg_error_t
+      o  role         uint   MSG_ROLE_*: what an order replica is doing
       L  stocks       array of [name, price, stock_qty, version]
       T  trades       array of [number, name, side, quantity, key]
+      P  peers        array of [replica_id, role, number, epoch, rep]
+
+    Peer link: every order replica binds a ROUTER on its --rep endpoint.
+    Peers (replicas, the catalog healing) reach it from a DEALER with REQ
+    framing, [empty][RANGE], and get [empty][TRADES] back; followers send
+    [empty][ACK] to the leader's, which is not answered.
 
     Routing: a client (gateway, or an order replica asking the catalog)
     sends one frame to the broker's ROUTER. The broker picks a worker by
@@ -54,24 +61,44 @@
 #define MSG_SIDE_BUY 0
 #define MSG_SIDE_SELL 1
 
+//  What an order replica reports in its heartbeats. The broker elects the
+//  highest id among replicas that are not catching up.
+#define MSG_ROLE_CATCHING_UP 0   //  (re)started: copying what peers hold
+#define MSG_ROLE_FOLLOWER 1      //  caught up, applying the leader's PUB
+#define MSG_ROLE_CANDIDATE 2     //  elected: catching up, claiming an epoch
+#define MSG_ROLE_LEADER 3        //  holds an epoch granted by the catalog
+#define MSG_ROLE_MAX 3
+
+//  Timing and sizes both ends of a link rely on.
+#define MSG_HEARTBEAT_MS 250     //  worker <-> broker, and LEADER announcements
+#define MSG_RANGE_CHUNK 10000    //  trades per RANGE / JOURNAL reply at most
+#define MSG_PEERS_MAX 64
+
 //  X (NAME, code, fields, service, what it is)
 #define MSG_TABLE(X)                                                         \
-    X (HEARTBEAT, 1, "sRiab", "", "worker <-> broker: alive; first one registers") \
+    X (HEARTBEAT, 1, "sRiabNeo", "", "worker -> broker: alive, position N, epoch, role; first one registers") \
+    X (LEADER, 2, "ReabP", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica") \
     X (LOOKUP, 10, "rn", "catalog", "look up one stock")                     \
     X (LIST, 11, "r", "catalog", "list every stock")                         \
-    X (APPLY, 12, "rndqke", "catalog", "order leader -> catalog: commit a trade") \
+    X (APPLY, 12, "rndqkeN", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
     X (JOURNAL, 13, "rNq", "catalog", "committed trades from number N, at most q") \
+    X (CLAIM, 14, "rRN", "catalog", "new order leader -> catalog: grant me the next epoch") \
     X (TRADE, 20, "rndqk", "order", "place an order")                        \
     X (QUERY, 21, "rN", "order", "read order number N")                      \
+    X (RANGE, 22, "rNq", "", "peer -> replica REP: its durable trades from N, at most q") \
     X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
     X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
     X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
+    X (EPOCH, 45, "re", "", "reply: epoch granted")                          \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
+    X (REPLICATE, 61, "eNndqk", "", "leader PUB: committed order N under epoch e") \
+    X (ACK, 62, "ReN", "", "follower -> leader REP: I hold N orders durably") \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
-    X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade")
+    X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
+    X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted")
 
 typedef enum {
 #define MSG_ENUM(NAME, CODE, FIELDS, SERVICE, DOC) MSG_##NAME = CODE,
@@ -90,6 +117,7 @@ typedef enum {
     X (MALFORMED, 400, "malformed request")                      \
     X (UNAVAILABLE, 503, "service unavailable")                  \
     X (STALE_EPOCH, 503, "service unavailable")                  \
+    X (REFUSED, 503, "service unavailable")                      \
     X (BAD_MESSAGE, 400, "malformed request")                    \
     X (INTERNAL, 500, "internal error")
 
@@ -118,6 +146,14 @@ typedef struct {
     uint64_t stock_qty;
     uint64_t version;
 } msg_stock_t;
+
+typedef struct {
+    uint64_t replica_id;
+    uint8_t role;
+    uint64_t number;
+    uint64_t epoch;
+    char rep[MSG_ENDPOINT_MAX + 1];
+} msg_peer_t;
 
 typedef struct {
     uint64_t number;
@@ -149,10 +185,13 @@ typedef struct {
     uint64_t incarnation;
     uint64_t replica_id;
     uint64_t code;
+    uint8_t role;
     msg_stock_t *stocks;
     size_t stock_count;
     msg_trade_t *trades;
     size_t trade_count;
+    msg_peer_t *peers;
+    size_t peer_count;
 } msg_t;
 
 //  Zero a message and set its type. Does not free lists: use msg_reset.
@@ -189,6 +228,9 @@ const char *msg_service (int type);
 
 //  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, ERROR).
 bool msg_is_reply (int type);
+
+//  "leader", "follower"... for a MSG_ROLE_* value.
+const char *msg_role_name (int role);
 
 //  HTTP status and text of an error code (500 "internal error" if unknown).
 int msg_error_http (uint64_t code);

@@ -61,6 +61,40 @@ s_out_str (s_out_t *out, const char *str, bool json)
     s_out (out, "\"");
 }
 
+const char *
+msg_role_name (int role)
+{
+    switch (role) {
+        case MSG_ROLE_CATCHING_UP: return "catching-up";
+        case MSG_ROLE_FOLLOWER: return "follower";
+        case MSG_ROLE_CANDIDATE: return "candidate";
+        case MSG_ROLE_LEADER: return "leader";
+        default: return "unknown";
+    }
+}
+
+//  Peers in full: they are few, and the tap is where people watch them.
+static void
+s_out_peers (s_out_t *out, const msg_t *self, bool json)
+{
+    s_out (out, "[");
+    for (size_t i = 0; i < self->peer_count; i++) {
+        const msg_peer_t *peer = &self->peers[i];
+        s_out (out, i ? (json ? "," : " ") : "");
+        if (json) {
+            s_out (out, "{\"replica_id\":%" PRIu64 ",\"role\":\"%s\",\"number\":%" PRIu64
+                   ",\"epoch\":%" PRIu64 ",\"rep\":", peer->replica_id,
+                   msg_role_name (peer->role), peer->number, peer->epoch);
+            s_out_str (out, peer->rep, true);
+            s_out (out, "}");
+        }
+        else
+            s_out (out, "%" PRIu64 ":%s@%" PRIu64 "/e%" PRIu64, peer->replica_id,
+                   msg_role_name (peer->role), peer->number, peer->epoch);
+    }
+    s_out (out, "]");
+}
+
 static const char *
 s_field_name (char field)
 {
@@ -85,6 +119,8 @@ s_field_name (char field)
         case 'c': return "code";
         case 'L': return "stocks";
         case 'T': return "trades";
+        case 'o': return "role";
+        case 'P': return "peers";
         default: return "?";
     }
 }
@@ -113,6 +149,8 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'c': s_out (out, "%" PRIu64, self->code); break;
         case 'L': s_out (out, "%zu", self->stock_count); break;
         case 'T': s_out (out, "%zu", self->trade_count); break;
+        case 'o': s_out (out, json ? "\"%s\"" : "%s", msg_role_name (self->role)); break;
+        case 'P': s_out_peers (out, self, json); break;
         default: s_out (out, "null"); break;
     }
 }

@@ -91,6 +91,21 @@ s_build_trades (msg_t *msg, fx_variant_t variant)
 }
 
 static void
+s_build_peers (msg_t *msg, fx_variant_t variant)
+{
+    msg->peer_count = s_list_length (variant);
+    msg->peers = msg->peer_count ? calloc (msg->peer_count, sizeof (msg_peer_t)) : NULL;
+    for (size_t i = 0; i < msg->peer_count; i++) {
+        msg_peer_t *peer = &msg->peers[i];
+        peer->replica_id = variant == FX_MAX ? UINT64_MAX - i : 1 + i;
+        peer->role = (uint8_t)(i % (MSG_ROLE_MAX + 1));
+        peer->number = variant == FX_MAX ? UINT64_MAX : 100 + i;
+        peer->epoch = variant == FX_MAX ? UINT64_MAX : 7;
+        s_fill (peer->rep, MSG_ENDPOINT_MAX, (char)(11 + i), variant, "tcp://127.0.0.1:5702");
+    }
+}
+
+static void
 s_build_field (msg_t *msg, char field, fx_variant_t variant)
 {
     switch (field) {
@@ -155,6 +170,14 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
             break;
         case 'T':
             s_build_trades (msg, variant);
+            break;
+        case 'o':
+            msg->role = variant == FX_MAX   ? MSG_ROLE_MAX
+                        : variant == FX_MIN ? 0
+                                            : MSG_ROLE_FOLLOWER;
+            break;
+        case 'P':
+            s_build_peers (msg, variant);
             break;
         default:
             fail_msg ("fixtures: unknown field letter '%c'", field);
@@ -224,6 +247,15 @@ fx_assert_same (const msg_t *a, const msg_t *b)
     assert_int_equal (a->code, b->code);
     s_assert_same_stocks (a, b);
     s_assert_same_trades (a, b);
+    assert_int_equal (a->role, b->role);
+    assert_int_equal (a->peer_count, b->peer_count);
+    for (size_t i = 0; i < a->peer_count; i++) {
+        assert_int_equal (a->peers[i].replica_id, b->peers[i].replica_id);
+        assert_int_equal (a->peers[i].role, b->peers[i].role);
+        assert_int_equal (a->peers[i].number, b->peers[i].number);
+        assert_int_equal (a->peers[i].epoch, b->peers[i].epoch);
+        assert_string_equal (a->peers[i].rep, b->peers[i].rep);
+    }
 }
 
 void
@@ -246,8 +278,10 @@ fx_expect_decode (const void *data, size_t size, int expected, const char *what)
     if (rc != MSG_DECODE_OK) {
         assert_null (msg.stocks);
         assert_null (msg.trades);
+        assert_null (msg.peers);
         assert_int_equal (msg.stock_count, 0);
         assert_int_equal (msg.trade_count, 0);
+        assert_int_equal (msg.peer_count, 0);
     }
     msg_reset (&msg);
 }

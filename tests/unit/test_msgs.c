@@ -59,6 +59,88 @@ test_round_trip_list_at_max_length (void **state)
     fx_assert_same (&msg, &decoded);
     msg_reset (&decoded);
     msg_reset (&msg);
+
+    msg_init (&msg, MSG_LEADER);
+    msg.peer_count = MSG_PEERS_MAX;
+    msg.peers = calloc (MSG_PEERS_MAX, sizeof (msg_peer_t));
+    assert_non_null (msg.peers);
+    for (size_t i = 0; i < MSG_PEERS_MAX; i++) {
+        msg.peers[i].replica_id = 1 + i;
+        msg.peers[i].role = (uint8_t)(i % (MSG_ROLE_MAX + 1));
+        msg.peers[i].number = 1000 + i;
+        msg.peers[i].epoch = i / 2;
+        memset (msg.peers[i].rep, 'a' + (int)(i % 26), MSG_ENDPOINT_MAX);
+    }
+    fx_encode (&msg, &buffer);
+    assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+    assert_int_equal (decoded.peer_count, MSG_PEERS_MAX);
+    fx_assert_same (&msg, &decoded);
+    msg_reset (&decoded);
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  The broker's LEADER announcement, with a peer in every role: each
+//  value comes back in its own place.
+static void
+test_round_trip_leader_with_peers (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_LEADER);
+    msg.replica_id = 3;
+    msg.epoch = 9;
+    strcpy (msg.pub, "tcp://127.0.0.1:5603");
+    strcpy (msg.rep, "tcp://127.0.0.1:5703");
+    msg.peer_count = MSG_ROLE_MAX + 1;
+    msg.peers = calloc (msg.peer_count, sizeof (msg_peer_t));
+    assert_non_null (msg.peers);
+    for (size_t i = 0; i < msg.peer_count; i++) {
+        msg.peers[i].replica_id = 10 + i;
+        msg.peers[i].role = (uint8_t)(MSG_ROLE_MAX - i);
+        msg.peers[i].number = 100 * (i + 1);
+        msg.peers[i].epoch = 9 - i;
+        snprintf (msg.peers[i].rep, sizeof (msg.peers[i].rep), "tcp://10.0.0.%zu:57%02zu", i, i);
+    }
+    //  Fields of other types must not travel.
+    msg.req_id = 77;
+    msg.role = MSG_ROLE_LEADER;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    fx_encode (&msg, &buffer);
+    msg_t decoded;
+    msg_init (&decoded, 0);
+    assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+    assert_int_equal (decoded.type, MSG_LEADER);
+    assert_int_equal (decoded.replica_id, 3);
+    assert_int_equal (decoded.epoch, 9);
+    assert_string_equal (decoded.pub, "tcp://127.0.0.1:5603");
+    assert_string_equal (decoded.rep, "tcp://127.0.0.1:5703");
+    assert_int_equal (decoded.req_id, 0);
+    assert_int_equal (decoded.role, 0);
+    assert_int_equal (decoded.peer_count, MSG_ROLE_MAX + 1);
+    assert_non_null (decoded.peers);
+    for (size_t i = 0; i < decoded.peer_count; i++) {
+        char rep[64];
+        snprintf (rep, sizeof (rep), "tcp://10.0.0.%zu:57%02zu", i, i);
+        assert_int_equal (decoded.peers[i].replica_id, 10 + i);
+        assert_int_equal (decoded.peers[i].role, MSG_ROLE_MAX - i);
+        assert_int_equal (decoded.peers[i].number, 100 * (i + 1));
+        assert_int_equal (decoded.peers[i].epoch, 9 - i);
+        assert_string_equal (decoded.peers[i].rep, rep);
+    }
+    msg_reset (&decoded);
+
+    //  No peers: an empty array, and no allocation.
+    msg_reset (&msg);
+    msg_init (&msg, MSG_LEADER);
+    msg.replica_id = 0;
+    fx_encode (&msg, &buffer);
+    assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+    assert_int_equal (decoded.peer_count, 0);
+    assert_null (decoded.peers);
+    msg_reset (&decoded);
+    msg_reset (&msg);
     msgpack_sbuffer_destroy (&buffer);
 }
 
@@ -78,6 +160,33 @@ test_encode_wire_bytes (void **state)
     const unsigned char expected[] = {0x94, 0x01, 0x0a, 0x07, 0xa2, 'a', 'b'};
     assert_int_equal (buffer.size, sizeof (expected));
     assert_memory_equal (buffer.data, expected, sizeof (expected));
+
+    //  LEADER "ReabP": a peer is [replica_id, role, number, epoch, rep].
+    msg_init (&msg, MSG_LEADER);
+    msg.replica_id = 3;
+    msg.epoch = 4;
+    msg_peer_t peer = {3, MSG_ROLE_LEADER, 5, 4, "x"};
+    msg.peers = &peer;
+    msg.peer_count = 1;
+    fx_encode (&msg, &buffer);
+    const unsigned char leader[] = {0x97, 0x01, 0x02, 0x03, 0x04, 0xa0, 0xa0, 0x91,
+                                    0x95, 0x03, 0x03, 0x05, 0x04, 0xa1, 'x'};
+    assert_int_equal (buffer.size, sizeof (leader));
+    assert_memory_equal (buffer.data, leader, sizeof (leader));
+
+    //  HEARTBEAT "sRiabNeo": the role is last.
+    msg_init (&msg, MSG_HEARTBEAT);
+    strcpy (msg.service, "order");
+    msg.replica_id = 1;
+    msg.incarnation = 2;
+    msg.number = 6;
+    msg.epoch = 4;
+    msg.role = MSG_ROLE_CANDIDATE;
+    fx_encode (&msg, &buffer);
+    const unsigned char heartbeat[] = {0x9a, 0x01, 0x01, 0xa5, 'o',  'r',  'd',  'e',
+                                       'r',  0x01, 0x02, 0xa0, 0xa0, 0x06, 0x04, 0x02};
+    assert_int_equal (buffer.size, sizeof (heartbeat));
+    assert_memory_equal (buffer.data, heartbeat, sizeof (heartbeat));
     msgpack_sbuffer_destroy (&buffer);
 }
 
@@ -165,6 +274,19 @@ test_encode_rejects_overlong_list_strings (void **state)
     memset (msg.trades[0].key, 'x', MSG_KEY_MAX + 1);
     assert_int_equal (msg_encode (&msg, &buffer), -1);
     msg_reset (&msg);
+
+    //  A peer's rep at its limit encodes; one byte more does not, in the
+    //  first peer or a later one.
+    for (size_t i = 0; i < 2; i++) {
+        fx_build (&msg, MSG_LEADER, FX_TYPICAL);
+        assert_int_equal (msg.peer_count, 2);
+        memset (msg.peers[i].rep, 'x', MSG_ENDPOINT_MAX);
+        msg.peers[i].rep[MSG_ENDPOINT_MAX] = '\0';
+        assert_int_equal (msg_encode (&msg, &buffer), 0);
+        msg.peers[i].rep[MSG_ENDPOINT_MAX] = 'x';
+        assert_int_equal (msg_encode (&msg, &buffer), -1);
+        msg_reset (&msg);
+    }
     msgpack_sbuffer_destroy (&buffer);
 }
 
@@ -186,6 +308,16 @@ test_encode_rejects_overlong_lists (void **state)
     msg.trades = calloc (msg.trade_count, sizeof (msg_trade_t));
     assert_int_equal (msg_encode (&msg, &buffer), -1);
     msg_reset (&msg);
+
+    //  Peers have their own, much smaller, limit.
+    msg_init (&msg, MSG_LEADER);
+    msg.peers = calloc (MSG_PEERS_MAX + 1, sizeof (msg_peer_t));
+    assert_non_null (msg.peers);
+    msg.peer_count = MSG_PEERS_MAX;
+    assert_int_equal (msg_encode (&msg, &buffer), 0);
+    msg.peer_count = MSG_PEERS_MAX + 1;
+    assert_int_equal (msg_encode (&msg, &buffer), -1);
+    msg_reset (&msg);
     msgpack_sbuffer_destroy (&buffer);
 }
 
@@ -195,11 +327,21 @@ test_encode_rejects_unknown_type (void **state)
     (void)state;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    const int unknown[] = {0, 2, 45, 99, 255, 256, -1};
+    const int unknown[] = {0, 3, 15, 23, 46, 63, 73, 99, 255, 256, MSG_LOOKUP + 256, -1};
     for (size_t i = 0; i < sizeof (unknown) / sizeof (unknown[0]); i++) {
         msg_t msg;
         msg_init (&msg, (msg_type_t)unknown[i]);
         assert_int_equal (msg_encode (&msg, &buffer), -1);
+    }
+    //  Every code a byte can hold: encoded exactly when it is in MSG_TABLE.
+    for (int code = 0; code <= 256; code++) {
+        bool known = false;
+        for (size_t t = 0; t < fx_type_count; t++)
+            known |= fx_types[t] == code;
+        msg_t msg;
+        msg_init (&msg, (msg_type_t)code);
+        if (msg_encode (&msg, &buffer) != (known ? 0 : -1))
+            fail_msg ("msg_encode of type code %d: expected %s", code, known ? "0" : "-1");
     }
     msgpack_sbuffer_destroy (&buffer);
 }
@@ -241,6 +383,50 @@ test_format_json_exact (void **state)
     msg_format (&msg, true, line, sizeof (line));
     assert_string_equal (line, "{\"type\":\"TRADE\",\"req_id\":7,\"name\":\"apple\","
                                "\"side\":\"sell\",\"quantity\":10,\"key\":\"k\"}");
+}
+
+static void
+test_format_roles_and_peers_exact (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_HEARTBEAT);
+    strcpy (msg.service, "order");
+    msg.replica_id = 2;
+    msg.incarnation = 5;
+    msg.number = 8;
+    msg.epoch = 1;
+    msg.role = MSG_ROLE_CATCHING_UP;
+    char line[512];
+    msg_format (&msg, false, line, sizeof (line));
+    assert_string_equal (line, "HEARTBEAT service=\"order\" replica_id=2 incarnation=5 pub=\"\" "
+                               "rep=\"\" number=8 epoch=1 role=catching-up");
+    msg.role = MSG_ROLE_LEADER;
+    msg_format (&msg, true, line, sizeof (line));
+    assert_string_equal (line, "{\"type\":\"HEARTBEAT\",\"service\":\"order\",\"replica_id\":2,"
+                               "\"incarnation\":5,\"pub\":\"\",\"rep\":\"\",\"number\":8,"
+                               "\"epoch\":1,\"role\":\"leader\"}");
+
+    msg_peer_t peers[2] = {{2, MSG_ROLE_LEADER, 8, 1, "tcp://a"},
+                           {1, MSG_ROLE_FOLLOWER, 7, 1, "tcp://\"b\""}};
+    msg_init (&msg, MSG_LEADER);
+    msg.replica_id = 2;
+    msg.epoch = 1;
+    msg.peers = peers;
+    msg.peer_count = 2;
+    msg_format (&msg, false, line, sizeof (line));
+    assert_string_equal (line, "LEADER replica_id=2 epoch=1 pub=\"\" rep=\"\" "
+                               "peers=[2:leader@8/e1 1:follower@7/e1]");
+    msg_format (&msg, true, line, sizeof (line));
+    assert_string_equal (line, "{\"type\":\"LEADER\",\"replica_id\":2,\"epoch\":1,\"pub\":\"\","
+                               "\"rep\":\"\",\"peers\":["
+                               "{\"replica_id\":2,\"role\":\"leader\",\"number\":8,"
+                               "\"epoch\":1,\"rep\":\"tcp://a\"},"
+                               "{\"replica_id\":1,\"role\":\"follower\",\"number\":7,"
+                               "\"epoch\":1,\"rep\":\"tcp://\\\"b\\\"\"}]}");
+    msg.peer_count = 0;
+    msg_format (&msg, false, line, sizeof (line));
+    assert_string_equal (line, "LEADER replica_id=2 epoch=1 pub=\"\" rep=\"\" peers=[]");
 }
 
 //  The human line starts with the type name and is one line.
@@ -370,8 +556,15 @@ static const s_type_case_t s_type_cases[] = {
     {MSG_INVALIDATE, "INVALIDATE", NULL, false},
     {MSG_STOCKDEF, "STOCKDEF", NULL, false},
     {MSG_TRADEREC, "TRADEREC", NULL, false},
+    {MSG_LEADER, "LEADER", NULL, false},
+    {MSG_CLAIM, "CLAIM", "catalog", false},
+    {MSG_RANGE, "RANGE", NULL, false},
+    {MSG_EPOCH, "EPOCH", NULL, true},
+    {MSG_REPLICATE, "REPLICATE", NULL, false},
+    {MSG_ACK, "ACK", NULL, false},
+    {MSG_EPOCHREC, "EPOCHREC", NULL, false},
     {0, "UNKNOWN", NULL, false},
-    {45, "UNKNOWN", NULL, false},
+    {47, "UNKNOWN", NULL, false},
     {99, "UNKNOWN", NULL, false},
     {-1, "UNKNOWN", NULL, false},
 };
@@ -407,6 +600,23 @@ test_type_cases_cover_table (void **state)
 }
 
 static void
+test_role_names (void **state)
+{
+    (void)state;
+    assert_string_equal (msg_role_name (MSG_ROLE_CATCHING_UP), "catching-up");
+    assert_string_equal (msg_role_name (MSG_ROLE_FOLLOWER), "follower");
+    assert_string_equal (msg_role_name (MSG_ROLE_CANDIDATE), "candidate");
+    assert_string_equal (msg_role_name (MSG_ROLE_LEADER), "leader");
+    assert_string_equal (msg_role_name (MSG_ROLE_MAX + 1), "unknown");
+    assert_string_equal (msg_role_name (255), "unknown");
+    assert_string_equal (msg_role_name (-1), "unknown");
+    //  Every legal role has its own name.
+    for (int a = 0; a <= MSG_ROLE_MAX; a++)
+        for (int b = a + 1; b <= MSG_ROLE_MAX; b++)
+            assert_string_not_equal (msg_role_name (a), msg_role_name (b));
+}
+
+static void
 test_error_http_and_text (void **state)
 {
     (void)state;
@@ -424,6 +634,7 @@ test_error_http_and_text (void **state)
         {MSG_ERR_MALFORMED, 400, "malformed request"},
         {MSG_ERR_UNAVAILABLE, 503, "service unavailable"},
         {MSG_ERR_STALE_EPOCH, 503, "service unavailable"},
+        {MSG_ERR_REFUSED, 503, "service unavailable"},
         {MSG_ERR_BAD_MESSAGE, 400, "malformed request"},
         {MSG_ERR_INTERNAL, 500, "internal error"},
         {MSG_ERR_COUNT, 500, "internal error"},
@@ -458,6 +669,7 @@ test_msgs_run (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_round_trip_list_at_max_length),
+        cmocka_unit_test (test_round_trip_leader_with_peers),
         cmocka_unit_test (test_encode_wire_bytes),
         cmocka_unit_test (test_encode_rejects_overlong_strings),
         cmocka_unit_test (test_encode_rejects_overlong_list_strings),
@@ -465,12 +677,14 @@ test_msgs_run (void)
         cmocka_unit_test (test_encode_rejects_unknown_type),
         cmocka_unit_test (test_format_human_exact),
         cmocka_unit_test (test_format_json_exact),
+        cmocka_unit_test (test_format_roles_and_peers_exact),
         cmocka_unit_test (test_format_every_type),
         cmocka_unit_test (test_format_json_escapes_hostile_strings),
         cmocka_unit_test (test_format_truncates_like_snprintf),
         cmocka_unit_test (test_format_unknown_type),
         cmocka_unit_test (test_type_names_services_replies),
         cmocka_unit_test (test_type_cases_cover_table),
+        cmocka_unit_test (test_role_names),
         cmocka_unit_test (test_error_http_and_text),
         cmocka_unit_test (test_decode_strerror),
     };

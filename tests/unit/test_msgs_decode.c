@@ -223,8 +223,12 @@ test_decode_unknown_type (void **state)
 {
     (void)state;
     const s_value_t types[] = {UINT (0),
-                               UINT (2),
-                               UINT (45),
+                               UINT (3),
+                               UINT (15),
+                               UINT (23),
+                               UINT (46),
+                               UINT (63),
+                               UINT (73),
                                UINT (99),
                                UINT (255),
                                UINT (256),
@@ -235,6 +239,20 @@ test_decode_unknown_type (void **state)
                                NIL};
     for (size_t i = 0; i < sizeof (types) / sizeof (types[0]); i++)
         s_expect_replaced (MSG_LOOKUP, 1, types[i], MSG_DECODE_TYPE);
+    //  Every byte that is not a code in MSG_TABLE, in the place of a type
+    //  with fields (LEADER) and of one with a single field (EPOCHREC).
+    size_t unknown = 0;
+    for (uint64_t code = 0; code <= UINT8_MAX; code++) {
+        bool known = false;
+        for (size_t t = 0; t < fx_type_count; t++)
+            known |= (uint64_t)fx_types[t] == code;
+        if (known)
+            continue;
+        s_expect_replaced (MSG_LEADER, 1, UINT (code), MSG_DECODE_TYPE);
+        s_expect_replaced (MSG_EPOCHREC, 1, UINT (code), MSG_DECODE_TYPE);
+        unknown++;
+    }
+    assert_int_equal (unknown, 256 - fx_type_count);
 }
 
 static void
@@ -264,7 +282,7 @@ static size_t
 s_wrong_values (char field, s_value_t *values)
 {
     size_t count = 0;
-    if (strchr ("rdqQNveSiRc", field)) {
+    if (strchr ("rdqQNveSiRco", field)) {
         values[count++] = STR (1, "7");
         values[count++] = NEG (1);
         values[count++] = FLOAT (1.0);
@@ -280,11 +298,13 @@ s_wrong_values (char field, s_value_t *values)
         values[count++] = UINT (20);
         values[count++] = NEG (1);
         values[count++] = NIL;
-    } else if (field == 'L' || field == 'T') {
+    } else if (field == 'L' || field == 'T' || field == 'P') {
         values[count++] = UINT (0);
         values[count++] = STR (1, NULL);
         values[count++] = MAP;
         values[count++] = NIL;
+        values[count++] = BIN (0);
+        values[count++] = ARRAY (1); //  an item that is not an array
     } else
         fail_msg ("no wrong values for field letter '%c'", field);
     return count;
@@ -325,15 +345,53 @@ static void
 test_decode_uint_ranges (void **state)
 {
     (void)state;
-    assert_int_equal (s_expect_every ('d', UINT (2), MSG_DECODE_FIELD), 5);
-    assert_int_equal (s_expect_every ('d', UINT (255), MSG_DECODE_FIELD), 5);
-    assert_int_equal (s_expect_every ('d', UINT (MSG_SIDE_SELL), MSG_DECODE_OK), 5);
-    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX + 1), MSG_DECODE_FIELD), 6);
-    assert_int_equal (s_expect_every ('q', UINT (UINT64_MAX), MSG_DECODE_FIELD), 6);
-    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX), MSG_DECODE_OK), 6);
+    //  The counts are how many types of MSG_TABLE carry the letter.
+    assert_int_equal (s_expect_every ('d', UINT (2), MSG_DECODE_FIELD), 6);
+    assert_int_equal (s_expect_every ('d', UINT (255), MSG_DECODE_FIELD), 6);
+    assert_int_equal (s_expect_every ('d', UINT (MSG_SIDE_SELL), MSG_DECODE_OK), 6);
+    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX + 1), MSG_DECODE_FIELD), 8);
+    assert_int_equal (s_expect_every ('q', UINT (UINT64_MAX), MSG_DECODE_FIELD), 8);
+    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX), MSG_DECODE_OK), 8);
     assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_COUNT), MSG_DECODE_FIELD), 1);
     assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_COUNT - 1), MSG_DECODE_OK), 1);
+    assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_REFUSED), MSG_DECODE_OK), 1);
     assert_int_equal (s_expect_every ('Q', UINT (UINT64_MAX), MSG_DECODE_OK), 3);
+    //  role: MSG_ROLE_*, nothing above (a uint8 must not wrap either).
+    assert_int_equal (s_expect_every ('o', UINT (MSG_ROLE_MAX + 1), MSG_DECODE_FIELD), 1);
+    assert_int_equal (s_expect_every ('o', UINT (255), MSG_DECODE_FIELD), 1);
+    assert_int_equal (s_expect_every ('o', UINT (256), MSG_DECODE_FIELD), 1);
+    assert_int_equal (s_expect_every ('o', UINT (UINT64_MAX), MSG_DECODE_FIELD), 1);
+    assert_int_equal (s_expect_every ('o', UINT (MSG_ROLE_MAX), MSG_DECODE_OK), 1);
+    assert_int_equal (s_expect_every ('o', UINT (MSG_ROLE_CATCHING_UP), MSG_DECODE_OK), 1);
+    //  Numbers and epochs take all of uint64.
+    assert_int_equal (s_expect_every ('e', UINT (UINT64_MAX), MSG_DECODE_OK), 7);
+    assert_int_equal (s_expect_every ('R', UINT (UINT64_MAX), MSG_DECODE_OK), 4);
+}
+
+//  The role that decodes is the role on the wire (no wrap into uint8).
+static void
+test_decode_role_values (void **state)
+{
+    (void)state;
+    size_t index = s_index_of (MSG_HEARTBEAT, 'o');
+    assert_true (index > 0);
+    for (uint64_t role = 0; role <= MSG_ROLE_MAX; role++) {
+        msg_t msg;
+        fx_build (&msg, MSG_HEARTBEAT, FX_TYPICAL);
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        s_value_t value = UINT (role);
+        s_change_t change = {index, &value, 0, 0};
+        s_repack (&msg, &change, &buffer);
+        msg_t decoded;
+        msg_init (&decoded, 0);
+        assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+        assert_int_equal (decoded.role, role);
+        assert_int_equal (decoded.epoch, msg.epoch);
+        msg_reset (&decoded);
+        msgpack_sbuffer_destroy (&buffer);
+        msg_reset (&msg);
+    }
 }
 
 static size_t
@@ -452,6 +510,7 @@ s_check_garbage (const unsigned char *data, size_t size)
     } else {
         assert_null (msg.stocks);
         assert_null (msg.trades);
+        assert_null (msg.peers);
     }
     msg_reset (&msg);
 }
@@ -511,6 +570,7 @@ test_msgs_decode_run (void)
         cmocka_unit_test (test_decode_wrong_field_count),
         cmocka_unit_test (test_decode_wrong_field_types),
         cmocka_unit_test (test_decode_uint_ranges),
+        cmocka_unit_test (test_decode_role_values),
         cmocka_unit_test (test_decode_string_limits),
         cmocka_unit_test (test_decode_float32_price),
         cmocka_unit_test (test_decode_rejects_non_finite_price),
