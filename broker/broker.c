@@ -7,6 +7,18 @@
     Anything else is logged and dropped. Frames are moved with zmq_msg_t
     so forwarding copies no payload.
 
+    Leadership: the order leader is the replica with the highest id among
+    those that are not catching up (a restarted replica first copies what
+    its peers hold). The broker announces it to every worker with LEADER
+    (leader id, its epoch, its endpoints, and every replica's role and
+    position) whenever something changes and every heartbeat interval; the
+    announcement doubles as the broker's heartbeat. The broker decides who
+    leads; the catalog decides epochs (CLAIM), so epochs only grow even
+    across broker restarts.
+
+    One catalog at a time: a catalog heartbeat from a second peer while
+    the first is still reachable is refused with ERROR REFUSED.
+
     Workers are few (a catalog, three replicas), so they live in a small
     array searched linearly; that is simpler than a hash and as fast.
 */
@@ -16,7 +28,7 @@
 
 #include <czmq.h>
 
-#define HEARTBEAT_INTERVAL_MS 250
+#define HEARTBEAT_INTERVAL_MS MSG_HEARTBEAT_MS
 #define WORKERS_MAX 64
 #define IDENTITY_MAX 256
 #define FRAMES_MAX 4
@@ -27,6 +39,11 @@ typedef struct {
     char service[MSG_SERVICE_MAX + 1];
     uint64_t replica_id;
     uint64_t incarnation;
+    char pub[MSG_ENDPOINT_MAX + 1];
+    char rep[MSG_ENDPOINT_MAX + 1];
+    uint64_t number;         //  position: log count (replica), trade count (catalog)
+    uint64_t epoch;          //  replica: its epoch; catalog: highest granted
+    uint8_t role;            //  MSG_ROLE_* (order replicas)
     int64_t expiry;          //  zclock_mono () after which it is dead
     uint64_t dispatched;     //  for round robin: requests sent so far
 } worker_t;
@@ -40,6 +57,8 @@ struct _broker_t {
     worker_t workers[WORKERS_MAX];
     size_t worker_count;
     uint64_t leader_id;      //  highest live order replica id, 0 if none
+    uint64_t leader_epoch;   //  the epoch the leader reports
+    bool announce;           //  leadership or a role changed: tell everyone now
     msgpack_sbuffer buffer;  //  for messages the broker makes itself
     msg_t msg;
 };
@@ -102,16 +121,39 @@ s_worker_find (broker_t *self, const void *identity, size_t size)
     return NULL;
 }
 
+static worker_t *
+s_replica_find (broker_t *self, uint64_t replica_id)
+{
+    for (size_t i = 0; i < self->worker_count; i++)
+        if (streq (self->workers[i].service, "order")
+            && self->workers[i].replica_id == replica_id)
+            return &self->workers[i];
+    return NULL;
+}
+
+//  Elects the highest id among replicas that are not catching up.
 static void
 s_leader_update (broker_t *self)
 {
     uint64_t leader_id = 0;
-    for (size_t i = 0; i < self->worker_count; i++)
-        if (streq (self->workers[i].service, "order") && self->workers[i].replica_id > leader_id)
-            leader_id = self->workers[i].replica_id;
+    for (size_t i = 0; i < self->worker_count; i++) {
+        worker_t *worker = &self->workers[i];
+        if (streq (worker->service, "order") && worker->role != MSG_ROLE_CATCHING_UP
+            && worker->replica_id > leader_id)
+            leader_id = worker->replica_id;
+    }
+    worker_t *leader = s_replica_find (self, leader_id);
+    uint64_t epoch = leader ? leader->epoch : 0;
     if (leader_id != self->leader_id)
-        log_info ("order leader is now %s%" PRIu64, leader_id ? "replica " : "none ", leader_id);
+        log_info ("order leader is now %s%" PRIu64 " (was %" PRIu64 ")",
+                  leader_id ? "replica " : "none ", leader_id, self->leader_id);
+    else
+    if (leader && leader->role == MSG_ROLE_LEADER && epoch != self->leader_epoch)
+        log_info ("order leader %" PRIu64 " holds epoch %" PRIu64, leader_id, epoch);
+    if (leader_id != self->leader_id || epoch != self->leader_epoch)
+        self->announce = true;
     self->leader_id = leader_id;
+    self->leader_epoch = epoch;
 }
 
 static void
@@ -119,7 +161,39 @@ s_worker_delete (broker_t *self, worker_t *worker, const char *why)
 {
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
     *worker = self->workers[--self->worker_count];
+    self->announce = true;
     s_leader_update (self);
+}
+
+static int s_send_own (broker_t *self, const void *identity, size_t identity_size,
+                       const msg_t *msg);
+
+//  A second catalog may register only if the first is gone: a send to it
+//  fails at once (ROUTER_MANDATORY) when its connection closed.
+static bool
+s_catalog_refused (broker_t *self, zmq_msg_t *identity)
+{
+    for (size_t i = 0; i < self->worker_count; i++) {
+        worker_t *other = &self->workers[i];
+        if (!streq (other->service, "catalog"))
+            continue;
+        msg_t probe;
+        msg_init (&probe, MSG_HEARTBEAT);
+        snprintf (probe.service, sizeof (probe.service), "broker");
+        if (s_send_own (self, other->identity, other->identity_size, &probe)
+            && errno == EHOSTUNREACH) {
+            s_worker_delete (self, other, "disconnected");
+            return false;
+        }
+        log_error ("refused a second catalog worker: one is already registered");
+        msg_t refusal;
+        msg_init (&refusal, MSG_ERROR);
+        refusal.code = MSG_ERR_REFUSED;
+        snprintf (refusal.text, sizeof (refusal.text), "another catalog is serving");
+        s_send_own (self, zmq_msg_data (identity), zmq_msg_size (identity), &refusal);
+        return true;
+    }
+    return false;
 }
 
 //  Registers or refreshes the worker that sent a HEARTBEAT.
@@ -137,6 +211,8 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
             log_warn ("cannot register another worker, dropped heartbeat");
             return;
         }
+        if (streq (msg->service, "catalog") && s_catalog_refused (self, identity))
+            return;
         worker = &self->workers[self->worker_count++];
         memset (worker, 0, sizeof (*worker));
         memcpy (worker->identity, zmq_msg_data (identity), size);
@@ -144,10 +220,19 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
         snprintf (worker->service, sizeof (worker->service), "%s", msg->service);
         worker->replica_id = msg->replica_id;
         worker->incarnation = msg->incarnation;
-        log_info ("worker %s/%" PRIu64 " ready", worker->service, worker->replica_id);
-        s_leader_update (self);
+        snprintf (worker->pub, sizeof (worker->pub), "%s", msg->pub);
+        snprintf (worker->rep, sizeof (worker->rep), "%s", msg->rep);
+        log_info ("worker %s/%" PRIu64 " ready (%s)", worker->service, worker->replica_id,
+                  msg_role_name (msg->role));
+        self->announce = true;
     }
+    if (worker->role != msg->role || worker->epoch != msg->epoch)
+        self->announce = true;
+    worker->number = msg->number;
+    worker->epoch = msg->epoch;
+    worker->role = msg->role;
     worker->expiry = zclock_mono () + self->expiry_ms;
+    s_leader_update (self);
 }
 
 //  The worker a request for service goes to, or NULL.
@@ -203,33 +288,73 @@ s_tap (broker_t *self, const char *topic, const void *data, size_t size)
     }
 }
 
-//  Sends a message the broker made itself to one peer.
-static void
+//  Sends a message the broker made itself to one peer. Returns 0, or -1
+//  with errno set (EHOSTUNREACH: the peer is gone).
+static int
 s_send_own (broker_t *self, const void *identity, size_t identity_size, const msg_t *msg)
 {
     if (msg_encode (msg, &self->buffer))
-        return;
-    if (zmq_send (self->router_handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send (self->router_handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT) < 0)
-        log_debug ("could not send %s: %s", msg_type_name (msg->type), zmq_strerror (errno));
+        return -1;
     s_tap (self, "broker", self->buffer.data, self->buffer.size);
+    if (zmq_send (self->router_handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send (self->router_handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT) < 0) {
+        log_debug ("could not send %s: %s", msg_type_name (msg->type), zmq_strerror (errno));
+        return -1;
+    }
+    return 0;
 }
 
+//  LEADER: who leads, with which epoch, and every replica's position.
 static void
-s_workers_heartbeat (broker_t *self)
+s_leader_message (broker_t *self, msg_t *msg)
 {
-    msg_t heartbeat;
-    msg_init (&heartbeat, MSG_HEARTBEAT);
-    snprintf (heartbeat.service, sizeof (heartbeat.service), "broker");
+    msg_init (msg, MSG_LEADER);
+    msg->peers = calloc (WORKERS_MAX, sizeof (msg_peer_t));
+    assert (msg->peers);
+    worker_t *leader = s_replica_find (self, self->leader_id);
+    if (leader) {
+        msg->replica_id = leader->replica_id;
+        msg->epoch = leader->epoch;
+        snprintf (msg->pub, sizeof (msg->pub), "%s", leader->pub);
+        snprintf (msg->rep, sizeof (msg->rep), "%s", leader->rep);
+    }
+    for (size_t i = 0; i < self->worker_count && msg->peer_count < MSG_PEERS_MAX; i++) {
+        worker_t *worker = &self->workers[i];
+        if (!streq (worker->service, "order"))
+            continue;
+        msg_peer_t *peer = &msg->peers[msg->peer_count++];
+        peer->replica_id = worker->replica_id;
+        peer->role = worker->role;
+        peer->number = worker->number;
+        peer->epoch = worker->epoch;
+        snprintf (peer->rep, sizeof (peer->rep), "%s", worker->rep);
+    }
+}
+
+//  Announces the leader to every worker; also their heartbeat. Only
+//  changes go to the tap: the periodic repeats would drown it.
+static void
+s_workers_announce (broker_t *self, bool changed)
+{
+    msg_t announcement;
+    s_leader_message (self, &announcement);
+    int rc = msg_encode (&announcement, &self->buffer);
+    msg_reset (&announcement);
+    self->announce = false;
+    if (rc)
+        return;
+    if (changed)
+        s_tap (self, "broker", self->buffer.data, self->buffer.size);
     for (size_t i = self->worker_count; i-- > 0;) {
         worker_t *worker = &self->workers[i];
-        if (msg_encode (&heartbeat, &self->buffer) == 0
-            && (zmq_send (self->router_handle, worker->identity, worker->identity_size,
-                          ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-                || zmq_send (self->router_handle, self->buffer.data, self->buffer.size,
-                             ZMQ_DONTWAIT) < 0)
-            && errno == EHOSTUNREACH)
+        if ((zmq_send (self->router_handle, worker->identity, worker->identity_size,
+                       ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+             || zmq_send (self->router_handle, self->buffer.data, self->buffer.size,
+                          ZMQ_DONTWAIT) < 0)
+            && errno == EHOSTUNREACH) {
             s_worker_delete (self, worker, "disconnected");
+            self->announce = true;   //  tell the others at once
+        }
     }
 }
 
@@ -302,15 +427,23 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
 static void
 s_handle_reply (broker_t *self, zmq_msg_t *frames)
 {
+    //  A worker just expired (paused past its heartbeats) may still answer:
+    //  the reply needs only the client's identity, so it is forwarded.
     worker_t *worker = s_worker_find (self, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
-    if (!worker) {
-        log_warn ("dropped 3-frame message from an unregistered peer");
-        return;
+    if (worker)
+        worker->expiry = zclock_mono () + self->expiry_ms;
+    s_tap (self, worker ? worker->service : "broker", zmq_msg_data (&frames[2]),
+           zmq_msg_size (&frames[2]));
+    if (s_send_frames (self, &frames[1], 2)) {
+        if (worker)
+            log_debug ("reply to a gone client dropped: %s", zmq_strerror (errno));
+        else
+            log_warn ("dropped 3-frame message from an unregistered peer: %s",
+                      zmq_strerror (errno));
     }
-    worker->expiry = zclock_mono () + self->expiry_ms;
-    s_tap (self, worker->service, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]));
-    if (s_send_frames (self, &frames[1], 2))
-        log_debug ("reply to a gone client dropped: %s", zmq_strerror (errno));
+    else
+    if (!worker)
+        log_info ("forwarded a reply from an unregistered (expired) worker");
 }
 
 //  Reads one whole message (up to FRAMES_MAX frames, the rest dropped).
@@ -383,11 +516,13 @@ broker_run (broker_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN)
             s_drain (self);
-        if (zclock_mono () >= self->heartbeat_at) {
+        bool periodic = zclock_mono () >= self->heartbeat_at;
+        if (periodic) {
             s_workers_purge (self);
-            s_workers_heartbeat (self);
             self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
         }
+        if (self->announce || periodic)
+            s_workers_announce (self, self->announce);
     }
     return 0;
 }

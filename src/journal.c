@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define HEADER_SIZE 8
+#define HEADER_SIZE JOURNAL_HEADER_SIZE
 
 struct _journal_t {
     int fd;
@@ -211,6 +211,17 @@ journal_destroy (journal_t **self_p)
 }
 
 int
+journal_frame (const void *data, size_t size, unsigned char *frame)
+{
+    if (size == 0 || size > JOURNAL_RECORD_MAX)
+        return -1;
+    s_put_u32 (frame, (uint32_t) size);
+    s_put_u32 (frame + 4, s_crc (data, size));
+    memcpy (frame + HEADER_SIZE, data, size);
+    return 0;
+}
+
+int
 journal_append (journal_t *self, const void *data, size_t size)
 {
     if (size == 0 || size > JOURNAL_RECORD_MAX)
@@ -226,10 +237,7 @@ journal_append (journal_t *self, const void *data, size_t size)
         self->buffer = buffer;
         self->buffer_size = new_size;
     }
-    unsigned char *frame = self->buffer + self->buffer_used;
-    s_put_u32 (frame, (uint32_t) size);
-    s_put_u32 (frame + 4, s_crc (data, size));
-    memcpy (frame + HEADER_SIZE, data, size);
+    journal_frame (data, size, self->buffer + self->buffer_used);
     self->buffer_used = need;
     self->pending++;
     return 0;

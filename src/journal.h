@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #define JOURNAL_RECORD_MAX (1 << 20)
+#define JOURNAL_HEADER_SIZE 8      //  [u32 length][u32 crc32] before each payload
 
 typedef struct _journal_t journal_t;
 
@@ -43,6 +44,13 @@ int64_t journal_read (const char *path, journal_record_fn *fn, void *arg);
 
 //  Close the journal (without syncing pending appends).
 void journal_destroy (journal_t **self_p);
+
+//  Frame one record exactly as the file holds it: [u32 length][u32 crc32]
+//  then the payload, little endian. frame must hold JOURNAL_HEADER_SIZE +
+//  size bytes. Returns 0, or -1 (nothing written) if size is 0 or over
+//  JOURNAL_RECORD_MAX. journal_append frames with it; tools that rebuild
+//  a file from its records use it too.
+int journal_frame (const void *data, size_t size, unsigned char *frame);
 
 //  Queue one record. Returns 0, or -1 if it is too large or memory ran out.
 int journal_append (journal_t *self, const void *data, size_t size);

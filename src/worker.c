@@ -10,6 +10,7 @@ struct _worker_t {
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
+    int64_t broker_heard_at;     //  0: never
     msgpack_sbuffer buffer;
 };
 
@@ -66,6 +67,22 @@ worker_handle (worker_t *self)
 }
 
 void
+worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t role)
+{
+    if (role != self->heartbeat.role || epoch != self->heartbeat.epoch)
+        self->heartbeat_at = 0;
+    self->heartbeat.number = number;
+    self->heartbeat.epoch = epoch;
+    self->heartbeat.role = role;
+}
+
+int64_t
+worker_broker_silence (worker_t *self)
+{
+    return self->broker_heard_at ? zclock_mono () - self->broker_heard_at : -1;
+}
+
+void
 worker_set_ready (worker_t *self, bool ready)
 {
     self->ready = ready;
@@ -106,8 +123,16 @@ worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg)
         count++;
         zmq_msg_close (&frame);
     }
-    if (count == 1)
-        goto done;   //  broker heartbeat: the connection is alive
+    if (count == 1) {
+        //  The broker's own: a heartbeat (nothing to do) or an announcement.
+        self->broker_heard_at = zclock_mono ();
+        if (msg_decode (msg, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0])) == 0
+            && (msg->type == MSG_LEADER || msg->type == MSG_ERROR)) {
+            envelope->size = 0;
+            rc = 1;
+        }
+        goto done;
+    }
     if (count != 2 || zmq_msg_size (&frames[0]) > WORKER_ENVELOPE_MAX) {
         log_warn ("dropped message of %d frames", count);
         goto done;
@@ -139,7 +164,7 @@ worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
         if (rc == 0)
             break;
         if (rc == 1) {
-            handler (arg, &envelope, &request);
+            handler (arg, envelope.size ? &envelope : NULL, &request);
             handled++;
         }
     }

@@ -3,7 +3,9 @@
     A DEALER connected to the broker. worker_tick sends a HEARTBEAT
     (which also registers the worker) every WORKER_HEARTBEAT_MS; requests
     arrive as [client envelope][request] and are answered with the same
-    envelope. The envelope is opaque: keep it, hand it back.
+    envelope. The envelope is opaque: keep it, hand it back. The broker's
+    own messages (LEADER announcements, a REFUSED error) arrive as one
+    frame and reach the handler with no envelope.
 */
 #ifndef BAZAAR_WORKER_H
 #define BAZAAR_WORKER_H
@@ -13,7 +15,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
-#define WORKER_HEARTBEAT_MS 250
+#define WORKER_HEARTBEAT_MS MSG_HEARTBEAT_MS
 #define WORKER_ENVELOPE_MAX 256
 
 typedef struct {
@@ -43,11 +45,21 @@ int64_t worker_tick (worker_t *self);
 //  yet stays unregistered and lets the broker expire it.
 void worker_set_ready (worker_t *self, bool ready);
 
-//  Receive one request without blocking. Returns 1 and fills envelope and
-//  msg, 0 if nothing is waiting, or -1 for a message that was dropped
-//  (undecodable, or a broker heartbeat): call again.
+//  Set what heartbeats report: position (log or trade count), epoch and
+//  role (MSG_ROLE_*). A change of role or epoch is sent at once.
+void worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t role);
+
+//  Milliseconds since the broker was last heard (any message), or -1 if
+//  never.
+int64_t worker_broker_silence (worker_t *self);
+
+//  Receive one message without blocking. Returns 1 and fills envelope and
+//  msg (envelope->size 0 for a broker's own message), 0 if nothing is
+//  waiting, or -1 for a message that was dropped (undecodable, or a
+//  broker heartbeat): call again.
 int worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg);
 
+//  envelope is NULL for a message from the broker itself (LEADER, ERROR).
 typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
                                   const msg_t *request);
 

@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "batch.h"
 #include "log.h"
+#include "peers.h"
 #include "worker.h"
 
 #include <czmq.h>
@@ -9,9 +10,20 @@
 #define BATCH_MAX 1024          //  requests handled per group commit
 #define JOURNAL_REPLY_MAX 10000 //  trades per JOURNAL reply
 #define BEACON_MS 100           //  sequence beacon on the PUB socket
+#define HEAL_TIMEOUT_MS 500     //  a replica that does not answer a range in time
+#define HEAL_RETRY_MS 200
+#define POLL_MAX (1 + MSG_PEERS_MAX)
 
 struct _catalog_t {
     store_t *store;
+    epochs_t *epochs;
+    peers_t *peers;            //  the replicas, to heal from
+    bool announced;            //  the broker told us who the replicas are
+    bool healing;              //  a round of RANGE requests is running
+    bool behind;               //  a replica holds trades the journal lacks
+    uint64_t heal_from;
+    int64_t heal_at;
+    bool refused;              //  the broker refused us: another catalog serves
     worker_t *worker;
     zsock_t *pub;
     batch_t *batch;
@@ -25,7 +37,7 @@ struct _catalog_t {
 };
 
 catalog_t *
-catalog_new (store_t **store_p, const char *broker, const char *pub)
+catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const char *pub)
 {
     catalog_t *self = calloc (1, sizeof (catalog_t));
     assert (self);
@@ -36,9 +48,17 @@ catalog_new (store_t **store_p, const char *broker, const char *pub)
         free (self);
         return NULL;
     }
+    self->worker = worker_new (broker, "catalog", 0, pub, "");
+    if (!self->worker) {
+        zsock_destroy (&self->pub);
+        free (self);
+        return NULL;
+    }
     self->store = *store_p;
     *store_p = NULL;
-    self->worker = worker_new (broker, "catalog", 0, pub, "");
+    self->epochs = *epochs_p;
+    *epochs_p = NULL;
+    self->peers = peers_new (0, HEAL_TIMEOUT_MS);
     self->batch = batch_new ();
     self->changed = calloc (BATCH_MAX, sizeof (msg_t));
     assert (self->worker && self->batch && self->changed);
@@ -60,6 +80,8 @@ catalog_destroy (catalog_t **self_p)
     zsock_destroy (&self->pub);
     batch_destroy (&self->batch);
     store_destroy (&self->store);
+    epochs_destroy (&self->epochs);
+    peers_destroy (&self->peers);
     free (self->changed);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
@@ -77,10 +99,113 @@ s_stock_reply (msg_t *reply, uint64_t req_id, const store_stock_t *stock)
     reply->version = stock->version;
 }
 
+//  ---------------------------------------------------------------------
+//  Healing from the replicas
+
+static void
+s_heal_start (catalog_t *self)
+{
+    if (self->healing || zclock_mono () < self->heal_at)
+        return;
+    self->healing = true;
+    self->heal_from = store_trade_count (self->store);
+    log_info ("the journal holds %" PRIu64 " trades, a replica holds %" PRIu64
+              ": healing from %zu replicas", self->heal_from, peers_highest (self->peers),
+              peers_count (self->peers));
+    peers_round_start (self->peers, self->heal_from, 0);
+}
+
+static int64_t
+s_heal_trades (void *arg, uint64_t replica_id, const msg_t *reply)
+{
+    catalog_t *self = arg;
+    for (size_t i = 0; i < reply->trade_count; i++) {
+        const msg_trade_t *trade = &reply->trades[i];
+        if (trade->number != store_trade_count (self->store))
+            continue;
+        msg_error_t rc = store_restore (self->store, trade);
+        if (rc != MSG_ERR_OK) {
+            log_error ("trade %" PRIu64 " from replica %" PRIu64 " does not apply (%s)",
+                       trade->number, replica_id, msg_error_text (rc));
+            return -1;
+        }
+    }
+    return (int64_t) store_trade_count (self->store);
+}
+
+//  A round ended: healed if nothing a replica reported is missing.
+static int
+s_heal_done (catalog_t *self)
+{
+    self->healing = false;
+    if (store_sync (self->store)) {
+        log_error ("journal sync failed: %s; stopping", strerror (errno));
+        return -1;
+    }
+    uint64_t count = store_trade_count (self->store);
+    if (count > self->heal_from)
+        log_info ("healed: restored trades [%" PRIu64 ", %" PRIu64 ") from the replicas",
+                  self->heal_from, count);
+    self->behind = count < peers_highest (self->peers);
+    if (self->behind)
+        self->heal_at = zclock_mono () + HEAL_RETRY_MS;
+    return 0;
+}
+
+//  The broker's LEADER announcement: who the replicas are, where they are.
+static void
+s_on_announcement (catalog_t *self, const msg_t *announcement)
+{
+    peers_update (self->peers, announcement);
+    self->announced = true;
+    if (peers_highest (self->peers) > store_trade_count (self->store))
+        self->behind = true;
+}
+
+//  True while the catalog must not serve: it may lack what replicas hold.
+static bool
+s_unready (catalog_t *self)
+{
+    return !self->announced || self->behind || self->healing;
+}
+
+//  ---------------------------------------------------------------------
+//  Requests
+
+static msg_error_t
+s_handle_claim (catalog_t *self, const msg_t *request, msg_t *reply)
+{
+    if (request->number > store_trade_count (self->store)) {
+        self->behind = true;
+        return MSG_ERR_UNAVAILABLE;
+    }
+    uint64_t epoch = epochs_grant (self->epochs);
+    if (!epoch) {
+        log_error ("cannot write catalog.epoch: %s", strerror (errno));
+        return MSG_ERR_UNAVAILABLE;
+    }
+    log_info ("granted epoch %" PRIu64 " to replica %" PRIu64 " (it holds %" PRIu64
+              " orders, the journal %" PRIu64 ")", epoch, request->replica_id, request->number,
+              store_trade_count (self->store));
+    msg_init (reply, MSG_EPOCH);
+    reply->req_id = request->req_id;
+    reply->epoch = epoch;
+    return MSG_ERR_OK;
+}
+
 //  Commits a trade; queues an invalidation if it changed a stock.
 static msg_error_t
 s_handle_apply (catalog_t *self, const msg_t *request, msg_t *reply)
 {
+    if (request->epoch < epochs_highest (self->epochs)) {
+        log_info ("refused APPLY from epoch %" PRIu64 ": epoch %" PRIu64 " was granted",
+                  request->epoch, epochs_highest (self->epochs));
+        return MSG_ERR_STALE_EPOCH;
+    }
+    if (request->number > store_trade_count (self->store)) {
+        self->behind = true;
+        return MSG_ERR_UNAVAILABLE;
+    }
     const store_stock_t *stock = NULL;
     uint64_t number, before = store_trade_count (self->store);
     msg_error_t rc = store_apply (self->store, request->name, request->side, request->quantity,
@@ -110,9 +235,22 @@ static void
 s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
     catalog_t *self = arg;
+    if (!envelope) {
+        if (request->type == MSG_LEADER)
+            s_on_announcement (self, request);
+        else
+        if (request->type == MSG_ERROR && request->code == MSG_ERR_REFUSED) {
+            log_error ("the broker refused this catalog: %s", request->text);
+            self->refused = true;
+        }
+        return;
+    }
     msg_t reply;
     msg_init (&reply, MSG_ERROR);
     msg_error_t rc = MSG_ERR_OK;
+    if (request->type != MSG_JOURNAL && s_unready (self))
+        rc = MSG_ERR_UNAVAILABLE;
+    else
     if (request->type == MSG_LOOKUP) {
         const store_stock_t *stock = store_lookup (self->store, request->name);
         if (stock)
@@ -130,6 +268,9 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
     else
     if (request->type == MSG_APPLY)
         rc = s_handle_apply (self, request, &reply);
+    else
+    if (request->type == MSG_CLAIM)
+        rc = s_handle_claim (self, request, &reply);
     else
     if (request->type == MSG_JOURNAL) {
         msg_init (&reply, MSG_TRADES);
@@ -181,6 +322,8 @@ static int
 s_serve_batch (catalog_t *self)
 {
     worker_drain (self->worker, BATCH_MAX, s_handle, self);
+    if (self->refused)
+        return -1;
     if (self->failed) {
         log_error ("journal append failed; stopping before acknowledging");
         return -1;
@@ -194,21 +337,41 @@ s_serve_batch (catalog_t *self)
     return 0;
 }
 
+//  Runs healing rounds while a replica holds more than the journal.
+static int
+s_heal (catalog_t *self)
+{
+    if (self->healing) {
+        peers_drain (self->peers, s_heal_trades, self);
+        if (peers_round_done (self->peers))
+            return s_heal_done (self);
+    }
+    else
+    if (self->behind)
+        s_heal_start (self);
+    return 0;
+}
+
 int
 catalog_run (catalog_t *self)
 {
-    zmq_pollitem_t items[] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0}};
     while (!zsys_interrupted) {
+        zmq_pollitem_t items[POLL_MAX] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0}};
+        size_t count = 1 + peers_poll_items (self->peers, items + 1, POLL_MAX - 1);
         int64_t timeout = worker_tick (self->worker);
         int64_t until_beacon = self->beacon_at - zclock_mono ();
         if (until_beacon < timeout)
             timeout = until_beacon > 0 ? until_beacon : 0;
-        if (zmq_poll (items, 1, (long) timeout) < 0) {
+        if (self->behind || self->healing)
+            timeout = timeout < 20 ? timeout : 20;
+        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if ((items[0].revents & ZMQ_POLLIN) && s_serve_batch (self))
+            return -1;
+        if (s_heal (self))
             return -1;
         if (zclock_mono () >= self->beacon_at)
             s_beacon (self);

@@ -37,12 +37,22 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("%" PRIu64 " trades in the journal under %s", store_trade_count (store),
-              cli_get (cli, "data"));
-    catalog_t *catalog = catalog_new (&store, cli_get (cli, "broker"), cli_get (cli, "pub"));
-    if (!catalog) {
-        log_error ("cannot bind %s: %s", cli_get (cli, "pub"), zmq_strerror (errno));
+    epochs_t *epochs = epochs_open (cli_get (cli, "data"), error, sizeof (error));
+    if (!epochs) {
+        log_error ("%s", error);
         store_destroy (&store);
+        cli_destroy (&cli);
+        return 1;
+    }
+    log_info ("%" PRIu64 " trades in the journal, epoch %" PRIu64 " granted last, under %s",
+              store_trade_count (store), epochs_highest (epochs), cli_get (cli, "data"));
+    catalog_t *catalog = catalog_new (&store, &epochs, cli_get (cli, "broker"),
+                                      cli_get (cli, "pub"));
+    if (!catalog) {
+        log_error ("cannot bind %s or reach %s: %s", cli_get (cli, "pub"),
+                   cli_get (cli, "broker"), zmq_strerror (errno));
+        store_destroy (&store);
+        epochs_destroy (&epochs);
         cli_destroy (&cli);
         return 1;
     }

@@ -1,10 +1,13 @@
 /*  store.c - stocks replayed from the initial list and the trade journal.
 
     Invariant: for every stock, quantity = initial - buys + sells over
-    trades[0 .. trade_count), and trades[i].number == i.
+    the trades of log (0 .. tradelog_count), and version = 1 + the number
+    of the last of them on that stock. The trades themselves, their keys
+    and catalog.journal belong to the tradelog.
 */
 #include "store.h"
 #include "journal.h"
+#include "tradelog.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -13,22 +16,11 @@
 //  Quantities stay far from overflow however many sells arrive.
 #define QUANTITY_LIMIT (UINT64_MAX / 4)
 
-typedef struct {
-    uint32_t stock;       //  index into stocks
-    uint8_t side;
-    uint32_t quantity;
-    char *key;            //  owned, NULL if none
-} s_trade_t;
-
 struct _store_t {
     store_stock_t *stocks;
     size_t stock_count;
     zhashx_t *by_name;    //  name -> store_stock_t *
-    s_trade_t *trades;
-    uint64_t trade_count;
-    uint64_t trade_size;
-    zhashx_t *by_key;     //  key -> (number + 1) as a pointer
-    journal_t *journal;
+    tradelog_t *log;      //  catalog.journal: the committed trades
     msgpack_sbuffer buffer;
     char *error;          //  where replay reports why it stopped
     size_t error_size;
@@ -180,73 +172,73 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
 //  ---------------------------------------------------------------------
 //  Trades
 
-static int
-s_trades_reserve (store_t *self)
-{
-    if (self->trade_count < self->trade_size)
-        return 0;
-    uint64_t size = self->trade_size ? self->trade_size * 2 : 1024;
-    s_trade_t *trades = realloc (self->trades, size * sizeof (s_trade_t));
-    if (!trades)
-        return -1;
-    self->trades = trades;
-    self->trade_size = size;
-    return 0;
-}
-
-//  Checks and applies a trade in memory; the record is the caller's job.
+//  Whether a trade of quantity on stock may apply: MSG_ERR_OK or why not.
 static msg_error_t
-s_apply (store_t *self, store_stock_t *stock, int side, uint64_t quantity, const char *key)
+s_check (const store_stock_t *stock, int side, uint64_t quantity)
 {
     if (quantity == 0 || quantity > MSG_QUANTITY_MAX)
         return MSG_ERR_INVALID_QUANTITY;
+    if (side != MSG_SIDE_BUY && side != MSG_SIDE_SELL)
+        return MSG_ERR_MALFORMED;
     if (side == MSG_SIDE_BUY && stock->quantity < quantity)
         return MSG_ERR_NOT_ENOUGH;
     if (side == MSG_SIDE_SELL && stock->quantity + quantity > QUANTITY_LIMIT)
         return MSG_ERR_INVALID_QUANTITY;
-    if (s_trades_reserve (self))
-        return MSG_ERR_INTERNAL;
-    s_trade_t *trade = &self->trades[self->trade_count];
-    trade->stock = (uint32_t) (stock - self->stocks);
-    trade->side = (uint8_t) side;
-    trade->quantity = (uint32_t) quantity;
-    trade->key = key && *key ? strdup (key) : NULL;
-    if (trade->key)
-        zhashx_insert (self->by_key, trade->key, (void *) (uintptr_t) (self->trade_count + 1));
-    stock->quantity = side == MSG_SIDE_BUY ? stock->quantity - quantity
-                                           : stock->quantity + quantity;
-    stock->version = ++self->trade_count;
     return MSG_ERR_OK;
 }
 
-static int
-s_on_trade (const void *data, size_t size, void *arg)
+//  Changes the stock by trade number, which s_check passed.
+static void
+s_update (store_stock_t *stock, int side, uint64_t quantity, uint64_t number)
 {
-    store_t *self = arg;
-    msg_t msg;
-    msg_init (&msg, 0);
-    int rc = msg_decode (&msg, data, size);
-    store_stock_t *stock = rc ? NULL : zhashx_lookup (self->by_name, msg.name);
-    if (!stock || msg.type != MSG_TRADEREC || msg.number != self->trade_count
-        || s_apply (self, stock, msg.side, msg.quantity, msg.key) != MSG_ERR_OK) {
-        snprintf (self->error, self->error_size,
-                  "catalog.journal record %" PRIu64 " does not apply: refusing to start",
-                  self->trade_count);
-        rc = -1;
+    stock->quantity = side == MSG_SIDE_BUY ? stock->quantity - quantity
+                                           : stock->quantity + quantity;
+    stock->version = number + 1;
+}
+
+//  Appends trade (numbered, checked) to the log, then changes its stock:
+//  both or neither.
+static msg_error_t
+s_commit (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
+{
+    if (tradelog_append (self->log, trade))
+        return MSG_ERR_INTERNAL;
+    s_update (stock, trade->side, trade->quantity, trade->number);
+    return MSG_ERR_OK;
+}
+
+//  Applies every trade of the log to the stocks, as at open.
+static int
+s_replay_trades (store_t *self)
+{
+    uint64_t count = tradelog_count (self->log);
+    for (uint64_t number = 0; number < count; number++) {
+        msg_trade_t trade;
+        store_stock_t *stock = NULL;
+        if (tradelog_get (self->log, number, &trade) == 0)
+            stock = zhashx_lookup (self->by_name, trade.name);
+        if (!stock || s_check (stock, trade.side, trade.quantity) != MSG_ERR_OK) {
+            snprintf (self->error, self->error_size,
+                      "catalog.journal record %" PRIu64 " does not apply: refusing to start",
+                      number);
+            return -1;
+        }
+        s_update (stock, trade.side, trade.quantity, number);
     }
-    msg_reset (&msg);
-    return rc;
+    return 0;
 }
 
 store_t *
 store_open (const char *dir, const char *stocks_file, bool sync, char *error, size_t error_size)
 {
     store_t *self = calloc (1, sizeof (store_t));
-    assert (self);
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
     self->error = error;
     self->error_size = error_size;
     self->by_name = zhashx_new ();
-    self->by_key = zhashx_new ();
     msgpack_sbuffer_init (&self->buffer);
     if (journal_make_dir (dir)) {
         snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
@@ -256,12 +248,9 @@ store_open (const char *dir, const char *stocks_file, bool sync, char *error, si
         goto failed;
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/catalog.journal", dir);
-    self->journal = journal_open (path, sync, s_on_trade, self);
-    if (!self->journal) {
-        if (errno != EBADMSG)
-            snprintf (error, error_size, "cannot open %s: %s", path, journal_strerror (errno));
+    self->log = tradelog_open (path, sync, error, error_size);
+    if (!self->log || s_replay_trades (self))
         goto failed;
-    }
     return self;
 failed:
     store_destroy (&self);
@@ -274,13 +263,9 @@ store_destroy (store_t **self_p)
     if (!*self_p)
         return;
     store_t *self = *self_p;
-    journal_destroy (&self->journal);
-    for (uint64_t i = 0; i < self->trade_count; i++)
-        free (self->trades[i].key);
-    free (self->trades);
+    tradelog_destroy (&self->log);
     free (self->stocks);
     zhashx_destroy (&self->by_name);
-    zhashx_destroy (&self->by_key);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -324,56 +309,67 @@ store_apply (store_t *self, const char *name, int side, uint64_t quantity, const
     if (!stock)
         return MSG_ERR_STOCK_NOT_FOUND;
     *stock_p = stock;
-    uintptr_t seen = key && *key ? (uintptr_t) zhashx_lookup (self->by_key, key) : 0;
-    if (seen) {
-        *number = seen - 1;
-        *stock_p = &self->stocks[self->trades[*number].stock];
+    int64_t seen = key ? tradelog_find_key (self->log, key) : -1;
+    if (seen >= 0) {
+        msg_trade_t earlier;
+        if (tradelog_get (self->log, (uint64_t) seen, &earlier)
+            || !(stock = zhashx_lookup (self->by_name, earlier.name)))
+            return MSG_ERR_INTERNAL;
+        *number = (uint64_t) seen;
+        *stock_p = stock;
         return MSG_ERR_OK;
     }
-    msg_error_t rc = s_apply (self, stock, side, quantity, key);
+    msg_error_t rc = s_check (stock, side, quantity);
     if (rc != MSG_ERR_OK)
         return rc;
-    *number = self->trade_count - 1;
-    msg_trade_t trade;
-    msg_t record;
-    store_trade (self, *number, &trade);
-    msg_set_trade (&record, MSG_TRADEREC, &trade);
-    if (msg_encode (&record, &self->buffer)
-        || journal_append (self->journal, self->buffer.data, self->buffer.size))
-        return MSG_ERR_INTERNAL;
-    return MSG_ERR_OK;
+    msg_trade_t trade = {.number = tradelog_count (self->log),
+                         .side = (uint8_t) side,
+                         .quantity = quantity};
+    snprintf (trade.name, sizeof (trade.name), "%s", stock->name);
+    if (key && strlen (key) > MSG_KEY_MAX)
+        return MSG_ERR_MALFORMED;
+    snprintf (trade.key, sizeof (trade.key), "%s", key ? key : "");
+    rc = s_commit (self, stock, &trade);
+    if (rc == MSG_ERR_OK)
+        *number = trade.number;
+    return rc;
+}
+
+msg_error_t
+store_restore (store_t *self, const msg_trade_t *trade)
+{
+    store_stock_t *stock = zhashx_lookup (self->by_name, trade->name);
+    if (!stock)
+        return MSG_ERR_STOCK_NOT_FOUND;
+    if (trade->number != tradelog_count (self->log) || tradelog_find_key (self->log, trade->key) >= 0)
+        return MSG_ERR_MALFORMED;
+    msg_error_t rc = s_check (stock, trade->side, trade->quantity);
+    return rc == MSG_ERR_OK ? s_commit (self, stock, trade) : rc;
 }
 
 int
 store_sync (store_t *self)
 {
-    return journal_sync (self->journal);
+    return tradelog_sync (self->log);
 }
 
 uint64_t
 store_trade_count (store_t *self)
 {
-    return self->trade_count;
+    return tradelog_count (self->log);
 }
 
 int
-store_trade (store_t *self, uint64_t number, msg_trade_t *out)
+store_trade (store_t *self, uint64_t number, msg_trade_t *trade)
 {
-    if (number >= self->trade_count)
-        return -1;
-    const s_trade_t *trade = &self->trades[number];
-    out->number = number;
-    snprintf (out->name, sizeof (out->name), "%s", self->stocks[trade->stock].name);
-    out->side = trade->side;
-    out->quantity = trade->quantity;
-    snprintf (out->key, sizeof (out->key), "%s", trade->key ? trade->key : "");
-    return 0;
+    return tradelog_get (self->log, number, trade);
 }
 
 int
 store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
 {
-    uint64_t count = from < self->trade_count ? self->trade_count - from : 0;
+    uint64_t trade_count = tradelog_count (self->log);
+    uint64_t count = from < trade_count ? trade_count - from : 0;
     if (count > max)
         count = max;
     msg->trade_count = count;

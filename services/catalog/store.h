@@ -4,7 +4,7 @@
       catalog.stocks   STOCKDEF records: the initial list, written once
                        (tmp file, fdatasync, rename, fsync of the dir)
       catalog.journal  TRADEREC records: every committed trade, numbered
-                       0, 1, 2, ... with no gap
+                       0, 1, 2, ... with no gap (a tradelog, tradelog.h)
     The quantities are never written: they are the initial list replayed
     with the journal, so they cannot disagree with it.
 
@@ -50,6 +50,14 @@ int store_list (store_t *self, msg_t *msg);
 //  INTERNAL. *stock points at the stock after the trade.
 msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t quantity,
                          const char *key, uint64_t *number, const store_stock_t **stock);
+
+//  Append a trade committed earlier and found on a replica (healing a
+//  lost or truncated journal): its number must be store_trade_count and
+//  it must apply to the stocks. Returns MSG_ERR_OK or an error:
+//  STOCK_NOT_FOUND; MALFORMED for the wrong number, a key seen before or
+//  a side neither buy nor sell; NOT_ENOUGH; INVALID_QUANTITY; INTERNAL.
+//  On error nothing changed. Durable only after store_sync.
+msg_error_t store_restore (store_t *self, const msg_trade_t *trade);
 
 //  Make applied trades durable. Returns 0 or -1 (errno set). On failure
 //  the process must stop: memory is ahead of the disk.

@@ -1,5 +1,6 @@
 /*  bazaar-order - an order replica. */
 #include "cli.h"
+#include "journal.h"
 #include "log.h"
 #include "order.h"
 
@@ -40,21 +41,29 @@ main (int argc, char **argv)
     zsys_init ();
     zsys_set_logstream (NULL);
     char error[512] = "";
-    order_log_t *log = order_log_open (cli_get (cli, "data"), config.replica_id,
-                                       sync, error, sizeof (error));
+    const char *data = cli_get (cli, "data");
+    if (journal_make_dir (data)) {
+        log_error ("cannot create %s: %s", data, strerror (errno));
+        cli_destroy (&cli);
+        return 1;
+    }
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/order-%" PRIu64 ".log", data, config.replica_id);
+    tradelog_t *log = tradelog_open (path, sync, error, sizeof (error));
     if (!log) {
         log_error ("%s", error);
         cli_destroy (&cli);
         return 1;
     }
-    order_t *order = order_new (&log, &config);
+    order_t *order = order_new (&log, &config, error, sizeof (error));
     if (!order) {
-        log_error ("cannot bind %s: %s", config.pub, zmq_strerror (errno));
-        order_log_destroy (&log);
+        log_error ("%s", error);
+        tradelog_destroy (&log);
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("replica %" PRId64 " via %s, orders published on %s", id, config.broker, config.pub);
+    log_info ("replica %" PRId64 " via %s, orders published on %s, ranges on %s", id,
+              config.broker, config.pub, config.rep);
     int rc = order_run (order);
     log_info ("exiting");
     order_destroy (&order);

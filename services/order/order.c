@@ -1,105 +1,101 @@
-/*  order.c - the order replica loop.
+/*  order.c - the order replica loop: roles, catch-up, client requests.
 
-    Two sockets: `worker` (DEALER, service "order") where TRADE and QUERY
-    arrive, and `catalog` (DEALER, a client of the broker) where APPLY and
-    JOURNAL go. A TRADE becomes an APPLY kept in `pending` until the
-    catalog answers or its deadline passes. Each turn of the loop syncs
-    the log once for everything appended, then sends the held replies.
+    Sockets: `worker` (DEALER to the broker, service "order": TRADE and
+    QUERY in, LEADER announcements too), `upstream` (the catalog link),
+    `peers` (DEALERs to the other replicas' REP) and `replication` (our
+    PUB, REP and the SUB to the leader). Each turn of the loop receives
+    everything waiting, syncs the log once, then sends what the sync
+    made safe to send: the group commit.
 */
 #include "order.h"
 #include "batch.h"
 #include "log.h"
+#include "peers.h"
+#include "replication.h"
+#include "upstream.h"
 #include "worker.h"
 
 #include <czmq.h>
 
-#define PENDING_MAX 65536        //  APPLYs in flight; a power of two
-#define HELD_MAX 4096            //  commits waiting for a gap to fill; more time out
+#define HELD_MAX 4096            //  commits waiting for a gap to fill; more get 503
+#define QUERIES_MAX 4096         //  queries waiting for a catch-up; more get 503
 #define BATCH_MAX 1024
-#define JOURNAL_CHUNK 10000
-#define CATCH_UP_INTERVAL_MS 1000
 #define TICK_MS 50
 #define RETRY_MS 100
-#define QUERIES_MAX 4096
+#define POLL_MAX (4 + MSG_PEERS_MAX)
 
+//  A commit numbered beyond the log: answered once the gap is filled.
 typedef struct {
-    uint64_t req_id;             //  our APPLY's id; 0 = free slot
-    uint64_t client_req_id;
-    worker_envelope_t envelope;
-    int64_t deadline;
-} s_pending_t;
-
-typedef struct {
-    s_pending_t pending;
-    msg_t reply;                 //  COMMITTED, number beyond the log
+    upstream_call_t call;
+    msg_t reply;
 } s_held_t;
 
 //  A query for a number beyond the log: the order may be committed and
-//  acknowledged by another replica, so catch up before answering 404.
+//  acknowledged elsewhere, so ask the catalog before answering 404.
 typedef struct {
     worker_envelope_t envelope;
     uint64_t req_id;
     uint64_t number;
-    uint64_t after_req_id;       //  answer once a catch-up sent from here is done
+    uint64_t journal_needed;     //  answer once this JOURNAL round is done
     int64_t deadline;
 } s_query_t;
 
 struct _order_t {
     order_config_t config;
-    order_log_t *log;
+    tradelog_t *log;
     worker_t *worker;
-    zsock_t *catalog;
-    zsock_t *pub;
+    upstream_t *upstream;
+    peers_t *peers;
+    replication_t *replication;
     batch_t *batch;
-    s_pending_t *pending;        //  ring indexed by req_id % PENDING_MAX
-    uint64_t next_req_id;
-    uint64_t oldest_req_id;      //  no live pending below this
-    s_held_t *held;              //  replies waiting for a gap to fill
+    uint8_t role;                //  MSG_ROLE_*
+    uint64_t epoch;              //  ours when leading, the leader's otherwise
+    uint64_t leader_id;          //  as the broker announced it
+    bool announced;              //  a LEADER announcement arrived
+    bool catching_up;            //  a round over peers and catalog is running
+    bool catalog_pending;        //  ... and its JOURNAL part is not done
+    int64_t claim_at;            //  candidate: when to claim (again)
+    uint64_t journal_rounds;     //  JOURNAL rounds started
+    uint64_t journal_done;       //  JOURNAL rounds finished
+    bool journal_again;          //  a query came while a JOURNAL was out
+    s_held_t *held;
     size_t held_count;
-    s_query_t *queries;          //  queries waiting for a catch-up
+    s_query_t *queries;
     size_t query_count;
-    bool catch_up_again;         //  a query came while a JOURNAL was out
-    bool failed;                 //  log and catalog disagree: stop
-    uint64_t journal_req_id;     //  outstanding JOURNAL, 0 if none
-    int64_t journal_deadline;
-    int64_t catch_up_at;
-    bool serving;
-    uint64_t published;          //  orders published on pub so far
-    msgpack_sbuffer buffer;
+    int64_t round_started;
+    uint64_t round_from;
+    bool failed;
 };
 
 order_t *
-order_new (order_log_t **log_p, const order_config_t *config)
+order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t error_size)
 {
     order_t *self = calloc (1, sizeof (order_t));
     assert (self);
     self->config = *config;
-    self->pub = zsock_new (ZMQ_PUB);
-    assert (self->pub);
-    if (zsock_bind (self->pub, "%s", config->pub) < 0) {
-        zsock_destroy (&self->pub);
+    self->log = *log_p;
+    self->replication = replication_new (self->log, config->replica_id, config->pub, config->rep,
+                                         error, error_size);
+    self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
+                               config->rep);
+    self->upstream = upstream_new (config->broker, config->catalog_timeout_ms);
+    if (!self->replication || !self->worker || !self->upstream) {
+        if (self->replication)
+            snprintf (error, error_size, "cannot connect to the broker at %s", config->broker);
+        replication_destroy (&self->replication);
+        worker_destroy (&self->worker);
+        upstream_destroy (&self->upstream);
         free (self);
         return NULL;
     }
-    self->log = *log_p;
     *log_p = NULL;
-    self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
-                               config->rep);
-    self->catalog = zsock_new (ZMQ_DEALER);
+    self->peers = peers_new (config->replica_id, config->catalog_timeout_ms / 4);
     self->batch = batch_new ();
-    self->pending = calloc (PENDING_MAX, sizeof (s_pending_t));
     self->held = calloc (HELD_MAX, sizeof (s_held_t));
     self->queries = calloc (QUERIES_MAX, sizeof (s_query_t));
-    assert (self->worker && self->catalog && self->batch && self->pending && self->held
-            && self->queries);
-    //  Fail fast while the broker is down rather than queue stale work.
-    zsock_set_immediate (self->catalog, 1);
-    zsock_set_sndhwm (self->catalog, 100000);
-    zsock_set_rcvhwm (self->catalog, 100000);
-    zsock_connect (self->catalog, "%s", config->broker);
-    self->next_req_id = self->oldest_req_id = 1;
-    self->published = order_log_count (self->log);
-    msgpack_sbuffer_init (&self->buffer);
+    assert (self->peers && self->batch && self->held && self->queries);
+    self->role = MSG_ROLE_CATCHING_UP;
+    worker_set_ready (self->worker, true);
     return self;
 }
 
@@ -110,94 +106,174 @@ order_destroy (order_t **self_p)
         return;
     order_t *self = *self_p;
     worker_destroy (&self->worker);
-    zsock_destroy (&self->catalog);
-    zsock_destroy (&self->pub);
+    upstream_destroy (&self->upstream);
+    peers_destroy (&self->peers);
+    replication_destroy (&self->replication);
     batch_destroy (&self->batch);
-    order_log_destroy (&self->log);
-    free (self->pending);
+    tradelog_destroy (&self->log);
     free (self->held);
     free (self->queries);
-    msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
 }
 
 //  ---------------------------------------------------------------------
-//  Talking to the catalog
-
-static int
-s_catalog_send (order_t *self, msg_t *request)
-{
-    request->req_id = self->next_req_id++;
-    if (msg_encode (request, &self->buffer))
-        return -1;
-    return zmq_send (zsock_resolve (self->catalog), self->buffer.data, self->buffer.size,
-                     ZMQ_DONTWAIT) < 0 ? -1 : 0;
-}
-
-//  Asks the catalog for committed trades the log does not have yet.
-static void
-s_catch_up (order_t *self)
-{
-    int64_t now = zclock_mono ();
-    if (self->journal_req_id && now < self->journal_deadline)
-        return;
-    msg_t request;
-    msg_init (&request, MSG_JOURNAL);
-    request.number = order_log_count (self->log);
-    request.quantity = JOURNAL_CHUNK;
-    self->journal_req_id = s_catalog_send (self, &request) ? 0 : request.req_id;
-    self->journal_deadline = now + self->config.catalog_timeout_ms;
-    //  A send fails while the broker connection is not up yet: retry soon.
-    self->catch_up_at = now + (self->journal_req_id ? CATCH_UP_INTERVAL_MS : RETRY_MS);
-}
-
-static void
-s_reply_committed (order_t *self, const s_pending_t *pending, msg_t *reply)
-{
-    reply->req_id = pending->client_req_id;
-    batch_add (self->batch, &pending->envelope, reply);
-}
+//  The log: every append goes through here, so a leader publishes it
 
 static int
 s_append (order_t *self, const msg_trade_t *trade)
 {
-    if (trade->number < order_log_count (self->log))
+    if (trade->number < tradelog_count (self->log))
         return 0;
-    if (order_log_append (self->log, trade)) {
-        log_error ("cannot append order %" PRIu64, trade->number);
+    if (tradelog_append (self->log, trade)) {
+        log_error ("cannot append order %" PRIu64 ": stopping before acknowledging",
+                   trade->number);
+        self->failed = true;
         return -1;
     }
+    if (self->role == MSG_ROLE_LEADER)
+        replication_publish (self->replication, trade);
     return 0;
 }
 
-//  Appends the trades of a JOURNAL reply; true if more may follow.
-static bool
-s_on_trades (order_t *self, const msg_t *reply)
+//  Appends what fits of a TRADES reply; returns the new count.
+static uint64_t
+s_append_trades (order_t *self, const msg_t *reply)
 {
-    for (size_t i = 0; i < reply->trade_count; i++)
-        if (reply->trades[i].number == order_log_count (self->log))
+    for (size_t i = 0; i < reply->trade_count && !self->failed; i++)
+        if (reply->trades[i].number == tradelog_count (self->log))
             s_append (self, &reply->trades[i]);
-    self->journal_req_id = 0;
-    //  Held replies whose number the log now has can go out.
-    size_t kept = 0;
-    for (size_t i = 0; i < self->held_count; i++) {
-        s_held_t *held = &self->held[i];
-        if (held->reply.number < order_log_count (self->log))
-            s_reply_committed (self, &held->pending, &held->reply);
-        else
-            self->held[kept++] = *held;
-    }
-    self->held_count = kept;
-    return reply->trade_count == JOURNAL_CHUNK || kept > 0;
+    return tradelog_count (self->log);
 }
+
+//  ---------------------------------------------------------------------
+//  Roles
+
+static void
+s_set_role (order_t *self, uint8_t role, const char *why)
+{
+    if (role == self->role)
+        return;
+    log_info ("%s -> %s (%s; epoch %" PRIu64 ", leader %" PRIu64 ", %" PRIu64 " orders)",
+              msg_role_name (self->role), msg_role_name (role), why, self->epoch,
+              self->leader_id, tradelog_count (self->log));
+    self->role = role;
+}
+
+//  A round: every peer (or one) by RANGE, and the catalog by JOURNAL.
+static void
+s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
+{
+    self->catching_up = true;
+    self->round_started = zclock_mono ();
+    self->round_from = tradelog_count (self->log);
+    peers_round_start (self->peers, self->round_from, only_peer);
+    self->catalog_pending = with_catalog;
+    if (with_catalog) {
+        self->journal_rounds++;
+        if (upstream_journal (self->upstream, self->round_from))
+            self->catalog_pending = false;
+    }
+}
+
+static void
+s_on_announcement (order_t *self, const msg_t *announcement)
+{
+    bool first = !self->announced;
+    self->announced = true;
+    if (announcement->replica_id != self->leader_id)
+        log_info ("leader is replica %" PRIu64 " (was %" PRIu64 "), epoch %" PRIu64,
+                  announcement->replica_id, self->leader_id, announcement->epoch);
+    self->leader_id = announcement->replica_id;
+    peers_update (self->peers, announcement);
+    bool named = announcement->replica_id == self->config.replica_id;
+    if (first) {
+        log_info ("catching up from %zu peers and the catalog, from order %" PRIu64,
+                  peers_count (self->peers), tradelog_count (self->log));
+        s_round_start (self, 0, true);
+        return;
+    }
+    if (self->role == MSG_ROLE_CATCHING_UP)
+        return;
+    if (named && self->role == MSG_ROLE_FOLLOWER) {
+        s_set_role (self, MSG_ROLE_CANDIDATE, "named leader");
+        s_round_start (self, 0, true);
+        return;
+    }
+    if (!named && (self->role == MSG_ROLE_LEADER || self->role == MSG_ROLE_CANDIDATE)) {
+        s_set_role (self, MSG_ROLE_FOLLOWER, "another replica is named leader");
+        replication_follow (self->replication, 0, 0, "");
+    }
+    if (self->role != MSG_ROLE_FOLLOWER)
+        return;
+    if (announcement->epoch > self->epoch)
+        self->epoch = announcement->epoch;
+    replication_follow (self->replication, announcement->replica_id, announcement->epoch,
+                        announcement->pub);
+    //  The PUB may have dropped the tail: the leader's position shows it.
+    for (size_t i = 0; i < announcement->peer_count; i++) {
+        const msg_peer_t *peer = &announcement->peers[i];
+        if (peer->replica_id == self->leader_id && peer->number > tradelog_count (self->log)
+            && !self->catching_up)
+            s_round_start (self, self->leader_id, false);
+    }
+}
+
+//  A round just ended: what the role does next.
+static void
+s_round_done (order_t *self)
+{
+    self->catching_up = false;
+    uint64_t count = tradelog_count (self->log);
+    int64_t elapsed = zclock_mono () - self->round_started;
+    if (count > self->round_from)
+        log_info ("caught up %" PRIu64 " orders [%" PRIu64 ", %" PRIu64 ") in %" PRId64
+                  " ms (%.0f orders/s)", count - self->round_from, self->round_from, count,
+                  elapsed, (double) (count - self->round_from) * 1000.0 / (elapsed ? elapsed : 1));
+    if (self->role == MSG_ROLE_CATCHING_UP)
+        //  The next announcement subscribes us to the leader.
+        s_set_role (self, MSG_ROLE_FOLLOWER, "caught up");
+    else
+    if (self->role == MSG_ROLE_CANDIDATE)
+        self->claim_at = 0;
+}
+
+static void
+s_claim (order_t *self)
+{
+    if (self->role != MSG_ROLE_CANDIDATE || self->catching_up || zclock_mono () < self->claim_at)
+        return;
+    if (upstream_claim (self->upstream, self->config.replica_id, tradelog_count (self->log)))
+        self->claim_at = zclock_mono () + RETRY_MS;
+    else
+        self->claim_at = INT64_MAX;   //  until the reply or its timeout
+}
+
+static void
+s_on_granted (order_t *self, uint64_t epoch)
+{
+    if (self->role != MSG_ROLE_CANDIDATE)
+        return;
+    uint64_t previous = self->epoch;
+    self->epoch = epoch;
+    replication_lead (self->replication, epoch);
+    s_set_role (self, MSG_ROLE_LEADER, "epoch granted by the catalog");
+    log_info ("leading with epoch %" PRIu64 " (previous epoch %" PRIu64 ") at %" PRIu64
+              " orders", epoch, previous, tradelog_count (self->log));
+    //  What an old leader committed before the grant fenced it.
+    self->journal_rounds++;
+    upstream_journal (self->upstream, tradelog_count (self->log));
+}
+
+//  ---------------------------------------------------------------------
+//  Replies from the catalog
 
 static void
 s_answer_query (order_t *self, const worker_envelope_t *envelope, uint64_t req_id,
                 uint64_t number)
 {
     msg_trade_t trade;
-    if (order_log_get (self->log, number, &trade)) {
+    if (tradelog_get (self->log, number, &trade)) {
         batch_add_error (self->batch, envelope, req_id, MSG_ERR_TXN_NOT_FOUND);
         return;
     }
@@ -207,16 +283,16 @@ s_answer_query (order_t *self, const worker_envelope_t *envelope, uint64_t req_i
     batch_add (self->batch, envelope, &reply);
 }
 
-//  Answers the queries held before a catch-up that just completed
-//  (reply_req_id), or whose deadline passed (reply_req_id 0).
+//  Answers queries whose JOURNAL round is done, and 503 past deadlines.
 static void
-s_answer_queries (order_t *self, uint64_t reply_req_id)
+s_answer_queries (order_t *self)
 {
     int64_t now = zclock_mono ();
     size_t kept = 0;
     for (size_t i = 0; i < self->query_count; i++) {
         s_query_t *query = &self->queries[i];
-        if (reply_req_id && reply_req_id >= query->after_req_id)
+        if (query->number < tradelog_count (self->log)
+            || self->journal_done >= query->journal_needed)
             s_answer_query (self, &query->envelope, query->req_id, query->number);
         else
         if (now >= query->deadline)
@@ -228,14 +304,65 @@ s_answer_queries (order_t *self, uint64_t reply_req_id)
 }
 
 static void
-s_on_committed (order_t *self, s_pending_t *pending, msg_t *reply)
+s_reply_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
 {
-    uint64_t count = order_log_count (self->log);
+    reply->req_id = call->client_req_id;
+    if (self->role == MSG_ROLE_LEADER) {
+        if (replication_hold (self->replication, &call->envelope, reply))
+            batch_add_error (self->batch, &call->envelope, call->client_req_id,
+                             MSG_ERR_UNAVAILABLE);
+    }
+    else
+        batch_add (self->batch, &call->envelope, reply);
+}
+
+//  Held commits the log now covers can be answered.
+static void
+s_release_held (order_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->held_count; i++) {
+        s_held_t *held = &self->held[i];
+        if (held->reply.number < tradelog_count (self->log))
+            s_reply_committed (self, &held->call, &held->reply);
+        else
+            self->held[kept++] = *held;
+    }
+    self->held_count = kept;
+}
+
+static void
+s_on_journal (order_t *self, const msg_t *reply)
+{
+    if (reply && reply->type == MSG_TRADES) {
+        if (reply->number < tradelog_count (self->log))
+            log_warn ("the catalog has %" PRIu64 " trades, this log %" PRIu64
+                      ": the catalog must heal from the replicas", reply->number,
+                      tradelog_count (self->log));
+        uint64_t count = s_append_trades (self, reply);
+        s_release_held (self);
+        if (reply->trade_count > 0 && reply->number > count
+            && upstream_journal (self->upstream, count) == 0)
+            return;
+    }
+    self->journal_done = self->journal_rounds;
+    self->catalog_pending = false;
+    if (self->journal_again || self->held_count) {
+        self->journal_again = false;
+        self->journal_rounds++;
+        upstream_journal (self->upstream, tradelog_count (self->log));
+    }
+}
+
+static void
+s_on_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
+{
+    uint64_t count = tradelog_count (self->log);
     msg_trade_t trade, logged;
     msg_get_trade (reply, &trade);
     if (reply->number < count) {
         //  A repeated idempotency key: the log must hold the same trade.
-        order_log_get (self->log, reply->number, &logged);
+        tradelog_get (self->log, reply->number, &logged);
         if (strcmp (logged.name, trade.name) || logged.side != trade.side
             || logged.quantity != trade.quantity) {
             log_error ("catalog trade %" PRIu64 " differs from this replica's log: stopping",
@@ -245,225 +372,193 @@ s_on_committed (order_t *self, s_pending_t *pending, msg_t *reply)
         }
     }
     if (reply->number <= count) {
-        if (reply->number == count)
-            s_append (self, &trade);
-        s_reply_committed (self, pending, reply);
+        if (reply->number == count && s_append (self, &trade))
+            return;
+        s_reply_committed (self, call, reply);
         return;
     }
     //  The catalog committed trades we have not seen: fetch them first.
-    if (self->held_count < HELD_MAX) {
-        self->held[self->held_count].pending = *pending;
-        self->held[self->held_count++].reply = *reply;
+    if (self->held_count == HELD_MAX) {
+        batch_add_error (self->batch, &call->envelope, call->client_req_id, MSG_ERR_UNAVAILABLE);
+        return;
     }
-    self->journal_deadline = 0;
-    s_catch_up (self);
+    self->held[self->held_count].call = *call;
+    self->held[self->held_count++].reply = *reply;
+    if (!upstream_journal_busy (self->upstream)) {
+        self->journal_rounds++;
+        upstream_journal (self->upstream, count);
+    }
 }
 
 static void
-s_on_catalog_reply (order_t *self, msg_t *reply)
+s_on_upstream (void *arg, const upstream_call_t *call, const msg_t *reply)
 {
-    if (reply->type == MSG_TRADES && reply->req_id == self->journal_req_id) {
-        if (reply->number < order_log_count (self->log)) {
-            log_error ("the catalog has %" PRIu64 " trades but this replica's log has %" PRIu64
-                       ": the catalog lost data; refusing to serve", reply->number,
-                       order_log_count (self->log));
-            self->failed = true;
-            return;
-        }
-        bool more = s_on_trades (self, reply);
-        if (more || self->catch_up_again) {
-            self->catch_up_again = false;
-            self->journal_deadline = 0;
-            s_catch_up (self);
-        }
-        if (!more)
-            s_answer_queries (self, reply->req_id);
-        if (!more && !self->serving) {
-            self->serving = true;
-            worker_set_ready (self->worker, true);
-            log_info ("caught up with the catalog at %" PRIu64 " orders; serving",
-                      order_log_count (self->log));
-        }
+    order_t *self = arg;
+    if (call->kind == UPSTREAM_JOURNAL) {
+        s_on_journal (self, reply);
         return;
     }
-    if (reply->type == MSG_ERROR && reply->req_id == self->journal_req_id) {
-        //  No catalog yet: ask again soon rather than wait for the deadline.
-        self->journal_req_id = 0;
-        self->catch_up_at = zclock_mono () + RETRY_MS;
+    if (call->kind == UPSTREAM_CLAIM) {
+        if (reply && reply->type == MSG_EPOCH)
+            s_on_granted (self, reply->epoch);
+        else
+            self->claim_at = zclock_mono () + RETRY_MS;
         return;
     }
-    s_pending_t *pending = &self->pending[reply->req_id % PENDING_MAX];
-    if (pending->req_id != reply->req_id || reply->req_id == 0) {
-        log_debug ("late %s %" PRIu64 " dropped", msg_type_name (reply->type), reply->req_id);
-        return;
+    if (!reply) {
+        log_warn ("catalog did not answer trade %" PRIu64 " in time", call->req_id);
+        batch_add_error (self->batch, &call->envelope, call->client_req_id, MSG_ERR_UNAVAILABLE);
     }
+    else
     if (reply->type == MSG_COMMITTED)
-        s_on_committed (self, pending, reply);
-    else
-    if (reply->type == MSG_ERROR)
-        batch_add_error (self->batch, &pending->envelope, pending->client_req_id, reply->code);
-    else
-        batch_add_error (self->batch, &pending->envelope, pending->client_req_id,
-                         MSG_ERR_INTERNAL);
-    pending->req_id = 0;
+        s_on_committed (self, call, (msg_t *) reply);
+    else {
+        uint64_t code = reply->type == MSG_ERROR ? reply->code : MSG_ERR_INTERNAL;
+        if (code == MSG_ERR_STALE_EPOCH && self->role == MSG_ROLE_LEADER) {
+            s_set_role (self, MSG_ROLE_FOLLOWER, "the catalog granted a newer epoch");
+            replication_follow (self->replication, 0, 0, "");
+        }
+        batch_add_error (self->batch, &call->envelope, call->client_req_id, code);
+    }
 }
 
 //  ---------------------------------------------------------------------
 //  Requests from clients
 
 static void
-s_on_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
-{
-    if (request->quantity == 0) {
-        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_INVALID_QUANTITY);
-        return;
-    }
-    msg_t apply;
-    msg_init (&apply, MSG_APPLY);
-    snprintf (apply.name, sizeof (apply.name), "%s", request->name);
-    apply.side = request->side;
-    apply.quantity = request->quantity;
-    snprintf (apply.key, sizeof (apply.key), "%s", request->key);
-    s_pending_t *slot = &self->pending[self->next_req_id % PENDING_MAX];
-    if (slot->req_id || s_catalog_send (self, &apply)) {
-        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
-        return;
-    }
-    slot->req_id = apply.req_id;
-    slot->client_req_id = request->req_id;
-    slot->envelope = *envelope;
-    slot->deadline = zclock_mono () + self->config.catalog_timeout_ms;
-}
-
-static void
 s_on_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
-    if (request->number < order_log_count (self->log) || self->query_count == QUERIES_MAX) {
+    if (request->number < tradelog_count (self->log)) {
         s_answer_query (self, envelope, request->req_id, request->number);
+        return;
+    }
+    if (self->query_count == QUERIES_MAX) {
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
         return;
     }
     s_query_t *query = &self->queries[self->query_count++];
     query->envelope = *envelope;
     query->req_id = request->req_id;
     query->number = request->number;
-    query->after_req_id = self->next_req_id;
     query->deadline = zclock_mono () + self->config.catalog_timeout_ms;
-    if (self->journal_req_id)
-        self->catch_up_again = true;   //  that JOURNAL may predate the order
-    else
-        s_catch_up (self);
+    if (upstream_journal_busy (self->upstream)) {
+        //  That JOURNAL may predate the order: the next one decides.
+        self->journal_again = true;
+        query->journal_needed = self->journal_rounds + 1;
+    }
+    else {
+        query->journal_needed = ++self->journal_rounds;
+        upstream_journal (self->upstream, tradelog_count (self->log));
+    }
 }
 
 static void
 s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
     order_t *self = arg;
-    if (!self->serving)
-        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
+    if (!envelope) {
+        if (request->type == MSG_LEADER)
+            s_on_announcement (self, request);
+        return;
+    }
+    //  A candidate that caught up may answer queries; trades need an epoch.
+    bool can_query = self->role == MSG_ROLE_LEADER
+                  || (self->role == MSG_ROLE_CANDIDATE && !self->catching_up);
+    if (request->type == MSG_TRADE && self->role == MSG_ROLE_LEADER) {
+        if (request->quantity == 0)
+            batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_INVALID_QUANTITY);
+        else
+        if (upstream_apply (self->upstream, envelope, request, self->epoch,
+                            tradelog_count (self->log)))
+            batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
+    }
     else
-    if (request->type == MSG_TRADE)
-        s_on_trade (self, envelope, request);
-    else
-    if (request->type == MSG_QUERY)
+    if (request->type == MSG_QUERY && can_query)
         s_on_query (self, envelope, request);
+    else
+    if (request->type == MSG_TRADE || request->type == MSG_QUERY)
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
     else {
         log_warn ("dropped %s: not an order request", msg_type_name (request->type));
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_BAD_MESSAGE);
     }
 }
 
-static void
-s_drain_catalog (order_t *self)
+//  ---------------------------------------------------------------------
+//  The loop
+
+static int64_t
+s_on_range (void *arg, uint64_t replica_id, const msg_t *reply)
 {
-    msg_t reply;
-    msg_init (&reply, 0);
-    for (int handled = 0; handled < BATCH_MAX; handled++) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, zsock_resolve (self->catalog), ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            break;
-        }
-        int rc = msg_decode (&reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
-        zmq_msg_close (&frame);
-        if (rc)
-            log_warn ("dropped undecodable catalog reply: %s", msg_decode_strerror (rc));
-        else
-            s_on_catalog_reply (self, &reply);
-    }
-    msg_reset (&reply);
+    order_t *self = arg;
+    (void) replica_id;
+    uint64_t count = s_append_trades (self, reply);
+    s_release_held (self);
+    return self->failed ? -1 : (int64_t) count;
 }
 
-//  Answers 503 for APPLYs the catalog did not answer in time. The trade
-//  may still have committed: the next catch-up brings it into the log.
+//  Receives from every socket.
 static void
-s_expire (order_t *self)
+s_receive (order_t *self)
 {
-    int64_t now = zclock_mono ();
-    while (self->oldest_req_id < self->next_req_id) {
-        s_pending_t *pending = &self->pending[self->oldest_req_id % PENDING_MAX];
-        if (pending->req_id == self->oldest_req_id) {
-            if (pending->deadline > now)
-                break;
-            log_warn ("catalog did not answer trade %" PRIu64 " in time", pending->req_id);
-            batch_add_error (self->batch, &pending->envelope, pending->client_req_id,
-                             MSG_ERR_UNAVAILABLE);
-            pending->req_id = 0;
-        }
-        self->oldest_req_id++;
-    }
+    upstream_drain (self->upstream, s_on_upstream, self);
+    peers_drain (self->peers, s_on_range, self);
+    bool gap = false;
+    if (replication_drain (self->replication, &gap) < 0)
+        self->failed = true;
+    if (gap && !self->catching_up && self->role == MSG_ROLE_FOLLOWER)
+        s_round_start (self, self->leader_id, false);
+    worker_drain (self->worker, BATCH_MAX, s_on_request, self);
+    upstream_expire (self->upstream, s_on_upstream, self);
+    if (self->catching_up && !self->catalog_pending && peers_round_done (self->peers))
+        s_round_done (self);
+    s_claim (self);
+    s_answer_queries (self);
 }
 
-//  Publishes committed orders for followers (and the tap).
-static void
-s_publish (order_t *self)
+//  Sync once, then send what the sync made safe.
+static int
+s_commit (order_t *self)
 {
-    msg_trade_t trade;
-    while (self->published < order_log_count (self->log)
-           && order_log_get (self->log, self->published, &trade) == 0) {
-        msg_t record;
-        msg_set_trade (&record, MSG_TRADEREC, &trade);
-        if (msg_encode (&record, &self->buffer) == 0)
-            zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size,
-                      ZMQ_DONTWAIT);
-        self->published++;
+    if (self->failed)
+        return -1;
+    if (tradelog_sync (self->log)) {
+        log_error ("order log sync failed: %s; stopping before acknowledging", strerror (errno));
+        return -1;
     }
+    if (self->role == MSG_ROLE_LEADER)
+        replication_release (self->replication, self->batch);
+    else
+        replication_ack (self->replication, self->peers);
+    batch_send (self->batch, self->worker);
+    worker_set_position (self->worker, tradelog_durable (self->log), self->epoch, self->role);
+    return 0;
 }
 
 int
 order_run (order_t *self)
 {
-    zmq_pollitem_t items[] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0},
-                              {zsock_resolve (self->catalog), 0, ZMQ_POLLIN, 0}};
-    log_info ("catching up with the catalog from order %" PRIu64, order_log_count (self->log));
-    s_catch_up (self);
+    log_info ("waiting for the broker's leader announcement, %" PRIu64 " orders in the log",
+              tradelog_count (self->log));
+    worker_set_position (self->worker, tradelog_durable (self->log), 0, self->role);
     while (!zsys_interrupted) {
+        zmq_pollitem_t items[POLL_MAX];
+        size_t count = 0;
+        items[count++] = (zmq_pollitem_t) {worker_handle (self->worker), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t) {upstream_handle (self->upstream), 0, ZMQ_POLLIN, 0};
+        count += replication_poll_items (self->replication, items + count, POLL_MAX - count);
+        count += peers_poll_items (self->peers, items + count, POLL_MAX - count);
         int64_t timeout = worker_tick (self->worker);
         if (timeout > TICK_MS)
             timeout = TICK_MS;
-        if (zmq_poll (items, 2, (long) timeout) < 0) {
+        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (items[1].revents & ZMQ_POLLIN)
-            s_drain_catalog (self);
-        if (items[0].revents & ZMQ_POLLIN)
-            worker_drain (self->worker, BATCH_MAX, s_on_request, self);
-        s_expire (self);
-        s_answer_queries (self, 0);
-        if (zclock_mono () >= self->catch_up_at || (self->journal_req_id
-                                                    && zclock_mono () >= self->journal_deadline))
-            s_catch_up (self);
-        if (self->failed)
+        s_receive (self);
+        if (s_commit (self))
             return -1;
-        if (order_log_sync (self->log)) {
-            log_error ("order log sync failed: %s; stopping before acknowledging",
-                       strerror (errno));
-            return -1;
-        }
-        batch_send (self->batch, self->worker);
-        s_publish (self);
     }
     return 0;
 }

@@ -1,18 +1,25 @@
-/*  order.h - an order replica: places trades through the catalog, keeps
-    every committed order in its log, answers order queries.
+/*  order.h - an order replica: leads or follows, keeps every committed
+    order in its log, answers order queries.
 
-    The catalog is the commit point and assigns transaction numbers: a
-    trade is committed once the catalog's journal holds it. The replica
-    then appends it to its own log, syncs, and only then acknowledges.
-    A replica that starts, or finds a gap (a trade committed while it was
-    down or after its own request timed out), copies the missing trades
-    from the catalog's journal (JOURNAL requests) before it serves, so its
-    log and the catalog never disagree and numbers are never reused.
+    The catalog is the commit point and numbers trades. The broker names
+    the leader (the highest id not catching up); the leader claims an
+    epoch from the catalog (CLAIM), sends APPLY under it, appends what
+    the catalog committed, publishes it to the followers (replication.h)
+    and answers once its own sync and an in-sync follower's ACK cover it.
+
+    Roles, as heartbeats report them (MSG_ROLE_*):
+      catching-up  started: copies from every peer (RANGE) and then the
+                   catalog (JOURNAL) what they hold beyond its log
+      follower     applies the leader's PUB in order, fills gaps by range
+      candidate    named leader: catches up from every peer and the
+                   catalog again, then claims an epoch
+      leader       serves trades under its epoch; steps down when the
+                   broker names another or the catalog says it is stale
 */
 #ifndef BAZAAR_ORDER_H
 #define BAZAAR_ORDER_H
 
-#include "order_log.h"
+#include "tradelog.h"
 
 typedef struct _order_t order_t;
 
@@ -24,13 +31,15 @@ typedef struct {
     int64_t catalog_timeout_ms;   //  APPLY without an answer -> 503
 } order_config_t;
 
-//  Serve log (the replica takes ownership). Returns NULL if pub cannot bind.
-order_t *order_new (order_log_t **log_p, const order_config_t *config);
+//  Serve log (the replica takes ownership). Returns NULL and a reason in
+//  error if an endpoint cannot be bound or connected.
+order_t *order_new (tradelog_t **log_p, const order_config_t *config, char *error,
+                    size_t error_size);
 
 void order_destroy (order_t **self_p);
 
-//  Catch up with the catalog, then serve until interrupted. Returns 0, or
-//  -1 if the log could not be synced (the process must exit).
+//  Catch up, then follow or lead until interrupted. Returns 0, or -1 if
+//  the log could not be written or synced (the process must exit).
 int order_run (order_t *self);
 
 #endif

@@ -40,8 +40,9 @@ class Replica:
             self.proc.wait(timeout=10)
 
     def serving(self):
+        """How many times this replica has caught up since it started."""
         with open(self.log_path, "rb") as log:
-            return log.read().count(b"serving")
+            return log.read().count(b"catching-up -> follower")
 
 
 def _read_order_through_failover(bz, order):

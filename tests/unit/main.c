@@ -16,6 +16,7 @@ static const s_group_t s_groups[] = {
     {"cli", test_cli_run},
     {"lru", test_lru_run},
     {"store", test_store_run},
+    {"tradelog", test_tradelog_run},
 };
 
 int

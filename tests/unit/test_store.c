@@ -291,12 +291,60 @@ test_store_refuses_a_journal_that_does_not_apply (void **state)
     store_destroy (&store);
     s_journal_trade (tmp, 0, "apple");
     s_journal_trade (tmp, 5, "apple"); //  a gap
-    s_open_fails (tmp, NULL, "record 1 does not apply", "a gap");
+    s_open_fails (tmp, NULL, "record 1 out of order: refusing to start", "a gap");
     char path[160];
     snprintf (path, sizeof (path), "%s/catalog.journal", tmp->data);
     assert_int_equal (unlink (path), 0);
     s_journal_trade (tmp, 0, "pear"); //  unknown stock
     s_open_fails (tmp, NULL, "record 0 does not apply", "unknown stock");
+}
+
+//  store_restore appends a trade found on a replica: the next number, a
+//  stock that exists, a quantity that applies, a key not seen; a refusal
+//  changes nothing. A restored trade is replayed like any other.
+static void
+test_store_restore (void **state)
+{
+    s_tmp_t *tmp = *state;
+    store_t *store = s_open (tmp, NULL);
+    s_trade (store, "amc", MSG_SIDE_BUY, 5, "first", 0);
+    msg_trade_t trade = {.number = 1, .side = MSG_SIDE_BUY, .quantity = 7};
+    snprintf (trade.name, sizeof (trade.name), "amc");
+    snprintf (trade.key, sizeof (trade.key), "healed");
+
+    msg_trade_t bad = trade;
+    bad.number = 2;
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_MALFORMED);
+    bad.number = 0;
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_MALFORMED);
+    bad = trade;
+    snprintf (bad.key, sizeof (bad.key), "first");
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_MALFORMED);
+    bad = trade;
+    snprintf (bad.name, sizeof (bad.name), "pear");
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_STOCK_NOT_FOUND);
+    bad = trade;
+    bad.quantity = 996;
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_NOT_ENOUGH);
+    bad.quantity = 0;
+    assert_int_equal (store_restore (store, &bad), MSG_ERR_INVALID_QUANTITY);
+    assert_int_equal (store_trade_count (store), 1);
+    s_expect_stock (store, "amc", 995, 1);
+
+    assert_int_equal (store_restore (store, &trade), MSG_ERR_OK);
+    s_expect_stock (store, "amc", 988, 2);
+    assert_int_equal (store_trade_count (store), 2);
+    s_trade (store, "amc", MSG_SIDE_BUY, 1, "healed", 1); //  its key is known
+    assert_int_equal (store_sync (store), 0);
+    store_destroy (&store);
+
+    store = s_open (tmp, NULL);
+    s_expect_stock (store, "amc", 988, 2);
+    msg_trade_t got;
+    assert_int_equal (store_trade (store, 1, &got), 0);
+    assert_string_equal (got.key, "healed");
+    assert_int_equal (got.quantity, 7);
+    store_destroy (&store);
 }
 
 static void
@@ -408,6 +456,7 @@ test_store_run (void)
         STORE_TEST (test_store_unsynced_trades_are_not_kept),
         STORE_TEST (test_store_torn_journal),
         STORE_TEST (test_store_refuses_a_journal_that_does_not_apply),
+        STORE_TEST (test_store_restore),
         STORE_TEST (test_store_trades_range),
         STORE_TEST (test_store_stocks_file),
         STORE_TEST (test_store_bad_stocks_files),

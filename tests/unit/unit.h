@@ -22,5 +22,6 @@ int test_journal_run (void);
 int test_cli_run (void);
 int test_lru_run (void);
 int test_store_run (void);
+int test_tradelog_run (void);
 
 #endif

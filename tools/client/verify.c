@@ -11,9 +11,9 @@
     Only the last round is printed. The live checks are in
     verify_live.c; verify_int.h holds what both files share.
 
-    The journal's bytes are rebuilt from the records journal_read passes:
-    a frame is [u32 length][u32 crc32][payload], both little endian, both
-    fixed by the payload, so this is the file up to its last whole record,
+    The journal's bytes are rebuilt from the records journal_read passes,
+    each framed by journal_frame (the framing journal_append writes, fixed
+    by the payload), so this is the file up to its last whole record,
     read in one pass while the catalog may be appending. Each order log is
     compared with it byte for byte as it is on disk, torn tail included.
 */
@@ -39,11 +39,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define VERIFY_SHOWN_MAX 10        //  problems printed per check; the rest counted
 #define VERIFY_RETRY_MS 100
-#define FRAME_HEADER 8
 
 struct _v_log_t {
     char name[32];           //  "order-2.log"
@@ -274,17 +272,13 @@ static void
 s_keep_trade (v_replay_t *replay, const msg_t *msg, bool valid, const void *data, size_t size)
 {
     verify_t *self = replay->verify;
-    size_t need = self->journal_used + FRAME_HEADER + size;
+    size_t need = self->journal_used + JOURNAL_HEADER_SIZE + size;
     if (need > self->journal_size) {
         self->journal_size = need * 2;
         self->journal = verify_realloc (self->journal, self->journal_size);
     }
-    unsigned char *frame = self->journal + self->journal_used;
-    uint32_t words[2] = {(uint32_t) size, (uint32_t) crc32 (crc32 (0L, Z_NULL, 0), data,
-                                                             (uInt) size)};
-    for (int i = 0; i < 8; i++)
-        frame[i] = (unsigned char) (words[i / 4] >> (8 * (i % 4)));
-    memcpy (frame + FRAME_HEADER, data, size);
+    //  journal_read passes only whole records (1 .. JOURNAL_RECORD_MAX).
+    journal_frame (data, size, self->journal + self->journal_used);
     self->journal_used = need;
 
     if (self->trade_count == self->trade_size) {

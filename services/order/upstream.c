@@ -1,0 +1,222 @@
+/*  upstream.c - APPLY, JOURNAL and CLAIM calls to the catalog.
+
+    Invariant: pending[id % PENDING_MAX] holds the APPLY with that id, or
+    req_id 0; no live APPLY is older than oldest_req_id.
+*/
+#include "upstream.h"
+#include "log.h"
+
+#include <czmq.h>
+
+#define PENDING_MAX 65536        //  APPLYs in flight; a power of two
+#define RECEIVE_MAX 4096
+
+struct _upstream_t {
+    zsock_t *dealer;
+    int64_t timeout_ms;
+    upstream_call_t *pending;
+    int64_t *deadlines;
+    uint64_t next_req_id;
+    uint64_t oldest_req_id;
+    upstream_call_t journal;     //  req_id 0 if none out
+    int64_t journal_deadline;
+    upstream_call_t claim;
+    int64_t claim_deadline;
+    msgpack_sbuffer buffer;
+};
+
+upstream_t *
+upstream_new (const char *broker, int64_t timeout_ms)
+{
+    upstream_t *self = calloc (1, sizeof (upstream_t));
+    assert (self);
+    self->timeout_ms = timeout_ms;
+    self->pending = calloc (PENDING_MAX, sizeof (upstream_call_t));
+    self->deadlines = calloc (PENDING_MAX, sizeof (int64_t));
+    self->dealer = zsock_new (ZMQ_DEALER);
+    assert (self->pending && self->deadlines && self->dealer);
+    //  Fail fast while the broker is down rather than queue stale work.
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_sndhwm (self->dealer, 100000);
+    zsock_set_rcvhwm (self->dealer, 100000);
+    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+        upstream_destroy (&self);
+        return NULL;
+    }
+    self->next_req_id = self->oldest_req_id = 1;
+    self->journal.kind = UPSTREAM_JOURNAL;
+    self->claim.kind = UPSTREAM_CLAIM;
+    msgpack_sbuffer_init (&self->buffer);
+    return self;
+}
+
+void
+upstream_destroy (upstream_t **self_p)
+{
+    if (!*self_p)
+        return;
+    upstream_t *self = *self_p;
+    zsock_destroy (&self->dealer);
+    free (self->pending);
+    free (self->deadlines);
+    msgpack_sbuffer_destroy (&self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+void *
+upstream_handle (upstream_t *self)
+{
+    return zsock_resolve (self->dealer);
+}
+
+//  Numbers request and sends it. Returns 0 or -1.
+static int
+s_send (upstream_t *self, msg_t *request)
+{
+    request->req_id = self->next_req_id++;
+    if (msg_encode (request, &self->buffer))
+        return -1;
+    return zmq_send (zsock_resolve (self->dealer), self->buffer.data, self->buffer.size,
+                     ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+int
+upstream_apply (upstream_t *self, const worker_envelope_t *envelope, const msg_t *request,
+                uint64_t epoch, uint64_t count)
+{
+    upstream_call_t *slot = &self->pending[self->next_req_id % PENDING_MAX];
+    if (slot->req_id)
+        return -1;
+    msg_t apply;
+    msg_init (&apply, MSG_APPLY);
+    snprintf (apply.name, sizeof (apply.name), "%s", request->name);
+    apply.side = request->side;
+    apply.quantity = request->quantity;
+    snprintf (apply.key, sizeof (apply.key), "%s", request->key);
+    apply.epoch = epoch;
+    apply.number = count;
+    if (s_send (self, &apply))
+        return -1;
+    slot->kind = UPSTREAM_APPLY;
+    slot->req_id = apply.req_id;
+    slot->client_req_id = request->req_id;
+    slot->envelope = *envelope;
+    self->deadlines[apply.req_id % PENDING_MAX] = zclock_mono () + self->timeout_ms;
+    return 0;
+}
+
+int
+upstream_journal (upstream_t *self, uint64_t from)
+{
+    if (self->journal.req_id)
+        return 0;
+    msg_t request;
+    msg_init (&request, MSG_JOURNAL);
+    request.number = from;
+    request.quantity = MSG_RANGE_CHUNK;
+    if (s_send (self, &request))
+        return -1;
+    self->journal.req_id = request.req_id;
+    self->journal_deadline = zclock_mono () + self->timeout_ms;
+    return 0;
+}
+
+bool
+upstream_journal_busy (upstream_t *self)
+{
+    return self->journal.req_id != 0;
+}
+
+int
+upstream_claim (upstream_t *self, uint64_t replica_id, uint64_t count)
+{
+    if (self->claim.req_id)
+        return 0;
+    msg_t request;
+    msg_init (&request, MSG_CLAIM);
+    request.replica_id = replica_id;
+    request.number = count;
+    if (s_send (self, &request))
+        return -1;
+    self->claim.req_id = request.req_id;
+    self->claim_deadline = zclock_mono () + self->timeout_ms;
+    return 0;
+}
+
+//  Hands a reply to fn and forgets the call it answers.
+static void
+s_on_reply (upstream_t *self, const msg_t *reply, upstream_fn *fn, void *arg)
+{
+    upstream_call_t call;
+    if (reply->req_id == 0)
+        return;
+    if (reply->req_id == self->journal.req_id) {
+        call = self->journal;
+        self->journal.req_id = 0;
+    }
+    else
+    if (reply->req_id == self->claim.req_id) {
+        call = self->claim;
+        self->claim.req_id = 0;
+    }
+    else {
+        upstream_call_t *slot = &self->pending[reply->req_id % PENDING_MAX];
+        if (slot->req_id != reply->req_id) {
+            log_debug ("late %s %" PRIu64 " dropped", msg_type_name (reply->type), reply->req_id);
+            return;
+        }
+        call = *slot;
+        slot->req_id = 0;
+    }
+    fn (arg, &call, reply);
+}
+
+void
+upstream_drain (upstream_t *self, upstream_fn *fn, void *arg)
+{
+    msg_t reply;
+    msg_init (&reply, 0);
+    for (int handled = 0; handled < RECEIVE_MAX; handled++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, zsock_resolve (self->dealer), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        int rc = msg_decode (&reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+        if (rc)
+            log_warn ("dropped undecodable catalog reply: %s", msg_decode_strerror (rc));
+        else
+            s_on_reply (self, &reply, fn, arg);
+    }
+    msg_reset (&reply);
+}
+
+void
+upstream_expire (upstream_t *self, upstream_fn *fn, void *arg)
+{
+    int64_t now = zclock_mono ();
+    while (self->oldest_req_id < self->next_req_id) {
+        upstream_call_t *slot = &self->pending[self->oldest_req_id % PENDING_MAX];
+        if (slot->req_id == self->oldest_req_id) {
+            if (self->deadlines[self->oldest_req_id % PENDING_MAX] > now)
+                break;
+            upstream_call_t call = *slot;
+            slot->req_id = 0;
+            fn (arg, &call, NULL);
+        }
+        self->oldest_req_id++;
+    }
+    if (self->journal.req_id && now >= self->journal_deadline) {
+        upstream_call_t call = self->journal;
+        self->journal.req_id = 0;
+        fn (arg, &call, NULL);
+    }
+    if (self->claim.req_id && now >= self->claim_deadline) {
+        upstream_call_t call = self->claim;
+        self->claim.req_id = 0;
+        fn (arg, &call, NULL);
+    }
+}

@@ -1,0 +1,74 @@
+/*  tradelog.h - a log of committed trades: one file, replayed into memory.
+
+    The one owner of the trade record on disk. The file is a journal
+    (journal.h) of TRADEREC records (msgs.h), numbered 0, 1, 2, ... with
+    no gap. The catalog's catalog.journal and every replica's
+    order-N.log are tradelogs, so a replica that appends the catalog's
+    trades in order writes the same bytes: "byte-identical" holds by
+    construction.
+
+    Every trade is also kept in memory (stock names interned, a key only
+    when there is one), so reading a trade never touches the file.
+    Appends are queued; tradelog_sync makes them durable with one write
+    and one fdatasync (the group commit). Nothing may be acknowledged
+    before tradelog_sync returned 0.
+*/
+#ifndef BAZAAR_TRADELOG_H
+#define BAZAAR_TRADELOG_H
+
+#include "msgs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _tradelog_t tradelog_t;
+
+//  Open or create the log at path (its directory must exist), replaying
+//  every record into memory; a torn tail is truncated. If sync is false,
+//  tradelog_sync only writes (no fdatasync). Returns NULL and a reason in
+//  error ("path: record 3 out of order: refusing to start", or the
+//  journal_strerror text).
+tradelog_t *tradelog_open (const char *path, bool sync, char *error, size_t error_size);
+
+//  Close the log without syncing queued trades. Nothing on NULL.
+void tradelog_destroy (tradelog_t **self_p);
+
+//  Number of trades appended, replayed ones included (the next number).
+uint64_t tradelog_count (tradelog_t *self);
+
+//  Number of trades made durable by tradelog_sync; every replayed trade
+//  counts as durable.
+uint64_t tradelog_durable (tradelog_t *self);
+
+//  Bytes of torn tail cut off the file when it was opened (0 if none),
+//  for the caller to log what recovery did.
+uint64_t tradelog_truncated (tradelog_t *self);
+
+//  Append trade, whose number must be tradelog_count, whose side is buy
+//  or sell and whose quantity is at most MSG_QUANTITY_MAX. Memory and
+//  the journal's queue change together or not at all (a refusal or a
+//  failed allocation leaves both as they were). Returns 0 or -1. The
+//  trade is durable only after tradelog_sync.
+int tradelog_append (tradelog_t *self, const msg_trade_t *trade);
+
+//  Make appended trades durable (journal_sync: one write + one
+//  fdatasync). Returns 0, or -1 with errno set. On failure the process
+//  must stop: memory is ahead of the disk.
+int tradelog_sync (tradelog_t *self);
+
+//  Fill trade with trade number. Returns 0, or -1 if there is none.
+//  Never touches the file.
+int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);
+
+//  The number of the (first) trade with idempotency key, or -1 if none
+//  has it or key is empty.
+int64_t tradelog_find_key (tradelog_t *self, const char *key);
+
+//  Encode trade as the exact bytes the log writes for it (one framed
+//  journal record), appending them to out: for tools that rebuild or
+//  compare files. Returns 0, or -1 (out unchanged) if it cannot be
+//  encoded.
+int tradelog_record (const msg_trade_t *trade, msgpack_sbuffer *out);
+
+#endif

@@ -1,0 +1,310 @@
+/*  test_tradelog.c - the trade log: append, replay, keys, a torn tail,
+    refusals that change nothing, and the file's exact bytes.
+
+    Trade i is always s_make (i, ...), so a test can rebuild the bytes
+    the file must hold with tradelog_record and compare.
+*/
+#include "journal.h"
+#include "tradelog.h"
+#include "unit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    char error[256];
+} s_tmp_t;
+
+static int
+s_setup (void **state)
+{
+    s_tmp_t *tmp = calloc (1, sizeof (s_tmp_t));
+    if (!tmp)
+        return -1;
+    strcpy (tmp->dir, "/tmp/bazaar-tradelog-XXXXXX");
+    if (!mkdtemp (tmp->dir)) {
+        free (tmp);
+        return -1;
+    }
+    snprintf (tmp->path, sizeof (tmp->path), "%s/trades.log", tmp->dir);
+    *state = tmp;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_tmp_t *tmp = *state;
+    unlink (tmp->path);
+    int rc = rmdir (tmp->dir);
+    free (tmp);
+    return rc;
+}
+
+static tradelog_t *
+s_open (s_tmp_t *tmp)
+{
+    tmp->error[0] = '\0';
+    tradelog_t *log = tradelog_open (tmp->path, true, tmp->error, sizeof (tmp->error));
+    if (!log)
+        fail_msg ("tradelog_open: %s", tmp->error);
+    return log;
+}
+
+//  Trade number on one of three stocks; every third has a key.
+static msg_trade_t
+s_make (uint64_t number)
+{
+    static const char *names[] = {"apple", "tesla", "ford"};
+    msg_trade_t trade = {.number = number,
+                         .side = (uint8_t) (number % 2),
+                         .quantity = 1 + number * 7};
+    snprintf (trade.name, sizeof (trade.name), "%s", names[number % 3]);
+    if (number % 3 == 0)
+        snprintf (trade.key, sizeof (trade.key), "key-%" PRIu64, number);
+    return trade;
+}
+
+static void
+s_append (tradelog_t *log, uint64_t from, uint64_t to)
+{
+    for (uint64_t number = from; number < to; number++) {
+        msg_trade_t trade = s_make (number);
+        assert_int_equal (tradelog_append (log, &trade), 0);
+    }
+}
+
+static void
+s_expect_trades (tradelog_t *log, uint64_t count)
+{
+    assert_int_equal (tradelog_count (log), count);
+    for (uint64_t number = 0; number < count; number++) {
+        msg_trade_t want = s_make (number), got;
+        memset (&got, 0x5a, sizeof (got));
+        assert_int_equal (tradelog_get (log, number, &got), 0);
+        assert_int_equal (got.number, number);
+        assert_string_equal (got.name, want.name);
+        assert_int_equal (got.side, want.side);
+        assert_int_equal (got.quantity, want.quantity);
+        assert_string_equal (got.key, want.key);
+    }
+    msg_trade_t none;
+    assert_int_equal (tradelog_get (log, count, &none), -1);
+}
+
+//  The file must hold exactly the records of trades 0 .. count.
+static void
+s_expect_file (s_tmp_t *tmp, uint64_t count)
+{
+    msgpack_sbuffer want;
+    msgpack_sbuffer_init (&want);
+    for (uint64_t number = 0; number < count; number++) {
+        msg_trade_t trade = s_make (number);
+        assert_int_equal (tradelog_record (&trade, &want), 0);
+    }
+    FILE *file = fopen (tmp->path, "rb");
+    assert_non_null (file);
+    char *got = malloc (want.size + 1);
+    assert_non_null (got);
+    size_t size = fread (got, 1, want.size + 1, file);
+    fclose (file);
+    assert_int_equal (size, want.size);
+    assert_memory_equal (got, want.data, want.size);
+    free (got);
+    msgpack_sbuffer_destroy (&want);
+}
+
+//  ---------------------------------------------------------------------
+
+static void
+test_tradelog_append_get_count_durable (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    assert_int_equal (tradelog_count (log), 0);
+    assert_int_equal (tradelog_durable (log), 0);
+    s_append (log, 0, 5);
+    s_expect_trades (log, 5);
+    assert_int_equal (tradelog_durable (log), 0);
+    s_expect_file (tmp, 0); //  queued, not written
+    assert_int_equal (tradelog_sync (log), 0);
+    assert_int_equal (tradelog_durable (log), 5);
+    s_expect_file (tmp, 5);
+    s_append (log, 5, 7);
+    assert_int_equal (tradelog_count (log), 7);
+    assert_int_equal (tradelog_durable (log), 5);
+    assert_int_equal (tradelog_sync (log), 0);
+    assert_int_equal (tradelog_durable (log), 7);
+    s_expect_file (tmp, 7);
+    tradelog_destroy (&log);
+    assert_null (log);
+    tradelog_destroy (&log);
+}
+
+static void
+test_tradelog_reopen_replays (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    s_append (log, 0, 2000); //  past the first array growth
+    assert_int_equal (tradelog_sync (log), 0);
+    s_append (log, 2000, 2003); //  never synced: lost
+    tradelog_destroy (&log);
+    log = s_open (tmp);
+    s_expect_trades (log, 2000);
+    assert_int_equal (tradelog_durable (log), 2000);
+    assert_int_equal (tradelog_truncated (log), 0);
+    s_append (log, 2000, 2001);
+    assert_int_equal (tradelog_sync (log), 0);
+    tradelog_destroy (&log);
+    s_expect_file (tmp, 2001);
+    log = s_open (tmp);
+    s_expect_trades (log, 2001);
+    tradelog_destroy (&log);
+}
+
+static void
+test_tradelog_key_lookup (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    s_append (log, 0, 10);
+    assert_int_equal (tradelog_find_key (log, "key-0"), 0);
+    assert_int_equal (tradelog_find_key (log, "key-6"), 6);
+    assert_int_equal (tradelog_find_key (log, "key-1"), -1);
+    assert_int_equal (tradelog_find_key (log, ""), -1);
+    assert_int_equal (tradelog_find_key (log, NULL), -1);
+    //  A repeated key keeps its first number.
+    msg_trade_t again = s_make (10);
+    snprintf (again.key, sizeof (again.key), "key-3");
+    assert_int_equal (tradelog_append (log, &again), 0);
+    assert_int_equal (tradelog_find_key (log, "key-3"), 3);
+    assert_int_equal (tradelog_sync (log), 0);
+    tradelog_destroy (&log);
+    log = s_open (tmp);
+    assert_int_equal (tradelog_find_key (log, "key-9"), 9);
+    assert_int_equal (tradelog_find_key (log, "key-3"), 3);
+    assert_int_equal (tradelog_find_key (log, "key-10"), -1);
+    tradelog_destroy (&log);
+}
+
+static void
+test_tradelog_torn_tail_truncated (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    s_append (log, 0, 3);
+    assert_int_equal (tradelog_sync (log), 0);
+    tradelog_destroy (&log);
+    struct stat st;
+    assert_int_equal (stat (tmp->path, &st), 0);
+    assert_int_equal (truncate (tmp->path, st.st_size - 1), 0);
+    log = s_open (tmp);
+    s_expect_trades (log, 2);
+    assert_true (tradelog_truncated (log) > 0);
+    s_expect_file (tmp, 2); //  the tail is gone from the file too
+    s_append (log, 2, 4);
+    assert_int_equal (tradelog_sync (log), 0);
+    tradelog_destroy (&log);
+    s_expect_file (tmp, 4);
+}
+
+static void
+test_tradelog_refusals_change_nothing (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    s_append (log, 0, 2);
+    msg_trade_t trade = s_make (3); //  a gap
+    assert_int_equal (tradelog_append (log, &trade), -1);
+    trade = s_make (1); //  a number already taken
+    assert_int_equal (tradelog_append (log, &trade), -1);
+    trade = s_make (2);
+    trade.side = 2;
+    assert_int_equal (tradelog_append (log, &trade), -1);
+    trade = s_make (2);
+    trade.quantity = MSG_QUANTITY_MAX + 1;
+    assert_int_equal (tradelog_append (log, &trade), -1);
+    trade = s_make (5); //  keyed and refused: the key stays unknown
+    trade.number = 2;
+    trade.quantity = 0;
+    trade.side = 9;
+    assert_int_equal (tradelog_append (log, &trade), -1);
+    assert_int_equal (tradelog_find_key (log, "key-5"), -1);
+    s_expect_trades (log, 2);
+    assert_int_equal (tradelog_sync (log), 0);
+    s_expect_file (tmp, 2); //  nothing refused reached the queue
+    tradelog_destroy (&log);
+}
+
+//  A file whose numbers are not dense is refused, and says where.
+static void
+test_tradelog_refuses_records_out_of_order (void **state)
+{
+    s_tmp_t *tmp = *state;
+    msgpack_sbuffer bytes;
+    msgpack_sbuffer_init (&bytes);
+    msg_trade_t trade = s_make (0);
+    assert_int_equal (tradelog_record (&trade, &bytes), 0);
+    trade = s_make (2);
+    assert_int_equal (tradelog_record (&trade, &bytes), 0);
+    FILE *file = fopen (tmp->path, "wb");
+    assert_non_null (file);
+    assert_int_equal (fwrite (bytes.data, 1, bytes.size, file), bytes.size);
+    assert_int_equal (fclose (file), 0);
+    msgpack_sbuffer_destroy (&bytes);
+    assert_null (tradelog_open (tmp->path, true, tmp->error, sizeof (tmp->error)));
+    if (!strstr (tmp->error, "record 1 out of order: refusing to start")
+        || !strstr (tmp->error, tmp->path))
+        fail_msg ("unexpected reason '%s'", tmp->error);
+    //  Nothing was cut: the records are still there.
+    struct stat st;
+    assert_int_equal (stat (tmp->path, &st), 0);
+    assert_true (st.st_size > 0);
+}
+
+//  journal_frame is what journal_append writes.
+static void
+test_tradelog_frame_matches_journal (void **state)
+{
+    s_tmp_t *tmp = *state;
+    unsigned char frame[JOURNAL_HEADER_SIZE + 5];
+    assert_int_equal (journal_frame ("hello", 5, frame), 0);
+    assert_int_equal (journal_frame ("", 0, frame), -1);
+    journal_t *journal = journal_open (tmp->path, true, NULL, NULL);
+    assert_non_null (journal);
+    assert_int_equal (journal_append (journal, "hello", 5), 0);
+    assert_int_equal (journal_sync (journal), 0);
+    journal_destroy (&journal);
+    unsigned char got[sizeof (frame) + 1];
+    FILE *file = fopen (tmp->path, "rb");
+    assert_non_null (file);
+    assert_int_equal (fread (got, 1, sizeof (got), file), sizeof (frame));
+    fclose (file);
+    assert_memory_equal (got, frame, sizeof (frame));
+}
+
+int
+test_tradelog_run (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_tradelog_append_get_count_durable, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_reopen_replays, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_key_lookup, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_torn_tail_truncated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_refusals_change_nothing, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_refuses_records_out_of_order, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_frame_matches_journal, s_setup,
+                                         s_teardown),
+    };
+    return cmocka_run_group_tests_name ("tradelog", tests, NULL, NULL);
+}
