@@ -130,11 +130,23 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
     self->sub = zsock_new (ZMQ_SUB);
     assert (self->sub);
     zsock_set_rcvhwm (self->sub, 100000);
-    zsock_set_subscribe (self->sub, "");
+    //  Only REPLICATE: the PUB also shows ACKs and RANGEs to the tap.
+    msg_t replicate;
+    msg_init (&replicate, MSG_REPLICATE);
+    msg_encode (&replicate, &self->buffer);
+    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, self->buffer.data, 3);
     if (zsock_connect (self->sub, "%s", pub) < 0) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", leader_id, pub);
         zsock_destroy (&self->sub);
     }
+}
+
+//  Copies a message the REP endpoint received to the PUB, for the tap.
+static void
+s_show (replication_t *self, const zmq_msg_t *frame)
+{
+    zmq_send (zsock_resolve (self->pub), zmq_msg_data ((zmq_msg_t *) frame),
+              zmq_msg_size ((zmq_msg_t *) frame), ZMQ_DONTWAIT);
 }
 
 void
@@ -338,6 +350,7 @@ s_drain_rep (replication_t *self)
             else
             if (msg.type == MSG_ACK)
                 s_on_ack (self, &msg);
+            s_show (self, &frames[2]);
         }
         else
         if (count)

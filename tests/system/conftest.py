@@ -7,14 +7,17 @@ dir (data + logs); a failing test always keeps its dir and prints the path.
 Reusable pieces (import them with `from conftest import ...`):
 
   Bazaar(cache_size=None, timeout_ms=None, gateway_args=(), broker_args=(),
-         catalog_args=(), order_args=(), start=True, create_data_dir=True)
-      One whole system: broker, catalog, order replica --id 1 and gateway on a
+         catalog_args=(), order_args=(), start=True, create_data_dir=True,
+         replicas=1)
+      One whole system: broker, catalog, order replicas 1..replicas and gateway on a
       fresh block of free loopback ports, with a fresh data dir
       (bz.data; created empty unless create_data_dir=False) and one log
       file per process (bz.logdir/<name>.log, every start appends).  With start=True (default) it starts everything and
       waits until the API answers.  Use it as a context manager or call
       bz.close() (stops everything: SIGTERM, then SIGKILL after a grace).
-      Names: "broker", "catalog", "order", "gateway".
+      Names: "broker", "catalog", "order" (replica 1), "order-2", "order-3"...,
+      "gateway"; bz.services lists them, bz.replica_names the replicas,
+      bz.replica_id(name) / bz.replica_name(id) map between them.
         bz.ports / bz.endpoints  {"broker","tap","catalog_pub","order_pub",
                                   "order_rep","http"} -> port / tcp://...
         bz.argv(name)            the exact command line of a process
@@ -297,7 +300,7 @@ def free_ports(count):
 class Bazaar:
     def __init__(self, cache_size=None, timeout_ms=None, gateway_args=(), broker_args=(),
                  catalog_args=(), order_args=(), start=True, bin_dir=None,
-                 create_data_dir=True):
+                 create_data_dir=True, replicas=1):
         self.bin = bin_dir or BIN
         self.tmp = tempfile.mkdtemp(prefix="bazaar-test-")
         self.data = os.path.join(self.tmp, "data")
@@ -307,7 +310,13 @@ class Bazaar:
             #  The processes create it if missing, but catalog and order
             #  racing to mkdir it is a test of its own (test_crash.py).
             os.makedirs(self.data)
-        names = ("broker", "tap", "catalog_pub", "order_pub", "order_rep", "http")
+        #  Replica 1 is "order" (order_pub, order_rep); replica N > 1 is
+        #  "order-N" (order-N_pub, order-N_rep).
+        self.replica_names = ["order"] + ["order-%d" % n for n in range(2, replicas + 1)]
+        self.services = ("broker", "catalog") + tuple(self.replica_names) + ("gateway",)
+        names = ["broker", "tap", "catalog_pub", "http"]
+        for name in self.replica_names:
+            names += [name + "_pub", name + "_rep"]
         self.ports = dict(zip(names, free_ports(len(names))))
         self.endpoints = {k: "tcp://127.0.0.1:%d" % p for k, p in self.ports.items()}
         gw = list(gateway_args)
@@ -316,10 +325,12 @@ class Bazaar:
         if timeout_ms is not None:
             gw += ["--timeout", str(timeout_ms)]
         self.extra = {"broker": list(broker_args), "catalog": list(catalog_args),
-                      "order": list(order_args), "gateway": gw}
+                      "gateway": gw}
+        for name in self.replica_names:
+            self.extra[name] = list(order_args)
         self.procs = {}
         self.logs = {}
-        self.down = set(SERVICES)      # not running, or stopped on purpose
+        self.down = set(self.services)  # not running, or stopped on purpose
         self.keep = bool(os.environ.get("BAZAAR_KEEP"))
         self.closed = False
         self.qty = {name: INITIAL_QTY for name in INITIAL}
@@ -356,15 +367,24 @@ class Bazaar:
             args = ["--bind", e["broker"], "--tap", e["tap"]]
         elif name == "catalog":
             args = ["--broker", e["broker"], "--pub", e["catalog_pub"], "--data", self.data]
-        elif name == "order":
-            args = ["--id", "1", "--broker", e["broker"], "--pub", e["order_pub"],
-                    "--rep", e["order_rep"], "--data", self.data]
+        elif name in self.replica_names:
+            exe = os.path.join(self.bin, "bazaar-order")
+            args = ["--id", str(self.replica_id(name)), "--broker", e["broker"],
+                    "--pub", e[name + "_pub"], "--rep", e[name + "_rep"], "--data", self.data]
         elif name == "gateway":
             args = ["--host", "127.0.0.1", "--port", str(self.ports["http"]),
                     "--broker", e["broker"], "--catalog-pub", e["catalog_pub"]]
         else:
             raise ValueError(name)
         return [exe] + args + self.extra[name]
+
+    @staticmethod
+    def replica_id(name):
+        """order -> 1, order-3 -> 3."""
+        return 1 if name == "order" else int(name.split("-")[1])
+
+    def replica_name(self, replica_id):
+        return "order" if replica_id == 1 else "order-%d" % replica_id
 
     def log_path(self, name):
         return os.path.join(self.logdir, name + ".log")
@@ -387,8 +407,8 @@ class Bazaar:
         self.down.discard(name)
         return self.procs[name]
 
-    def start_all(self, order=SERVICES):
-        for name in order:
+    def start_all(self, order=None):
+        for name in order or self.services:
             self.start(name)
 
     def alive(self, name):
@@ -443,7 +463,7 @@ class Bazaar:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(STOP_GRACE)
-        self.down.update(SERVICES)
+        self.down.update(self.services)
 
     def close(self):
         if self.closed:
@@ -487,7 +507,7 @@ class Bazaar:
 
     def log_tails(self, lines=40):
         out = ["bazaar temp dir: %s" % self.tmp]
-        for name in SERVICES:
+        for name in self.services:
             state = "running" if self.alive(name) else (
                 "exited %s" % self.procs[name].returncode if name in self.procs else "never started")
             out.append("----- %s (%s), last %d lines -----" % (name, state, lines))
@@ -503,13 +523,13 @@ class Bazaar:
 
     def check_healthy(self):
         problems = []
-        for name in SERVICES:
+        for name in self.services:
             if name in self.down:
                 continue
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is not None:
                 problems.append("%s exited unexpectedly with status %s" % (name, proc.returncode))
-        for name in SERVICES:
+        for name in self.services:
             text = self.log_text(name)
             for marker in SANITIZER_MARKERS:
                 if marker in text:
