@@ -58,6 +58,7 @@ struct _broker_t {
     size_t worker_count;
     uint64_t leader_id;      //  highest live order replica id, 0 if none
     uint64_t leader_epoch;   //  the epoch the leader reports
+    int64_t elect_after;     //  a new broker hears every replica before electing
     bool announce;           //  leadership or a role changed: tell everyone now
     msgpack_sbuffer buffer;  //  for messages the broker makes itself
     msg_t msg;
@@ -90,6 +91,9 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms)
         }
     }
     self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
+    //  After a broker restart the old leader is still leading: electing the
+    //  first replica heard would make needless epochs and failovers.
+    self->elect_after = zclock_mono () + HEARTBEAT_INTERVAL_MS + HEARTBEAT_INTERVAL_MS / 4;
     return self;
 }
 
@@ -136,7 +140,7 @@ static void
 s_leader_update (broker_t *self)
 {
     uint64_t leader_id = 0;
-    for (size_t i = 0; i < self->worker_count; i++) {
+    for (size_t i = 0; i < self->worker_count && zclock_mono () >= self->elect_after; i++) {
         worker_t *worker = &self->workers[i];
         if (streq (worker->service, "order") && worker->role != MSG_ROLE_CATCHING_UP
             && worker->replica_id > leader_id)
@@ -518,6 +522,7 @@ broker_run (broker_t *self)
             s_drain (self);
         bool periodic = zclock_mono () >= self->heartbeat_at;
         if (periodic) {
+            s_leader_update (self);
             s_workers_purge (self);
             self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
         }

@@ -14,6 +14,7 @@ static const cli_option_t s_options[] = {
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
     {"catalog-timeout", "1500", "ms to wait for the catalog before answering 503"},
+    {"follower-ack", "on", "on: answer a trade only after an in-sync follower holds it; off: leader's own sync only (benchmarks)"},
     {NULL, NULL, NULL}};
 
 int
@@ -30,6 +31,12 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
+    const char *follower_ack = cli_get (cli, "follower-ack");
+    if (!streq (follower_ack, "on") && !streq (follower_ack, "off")) {
+        fprintf (stderr, "order: --follower-ack must be on or off, not '%s'\n", follower_ack);
+        cli_destroy (&cli);
+        return 2;
+    }
     char pub[64], rep[64];
     snprintf (pub, sizeof (pub), "tcp://127.0.0.1:%d", 5600 + (int) id);
     snprintf (rep, sizeof (rep), "tcp://127.0.0.1:%d", 5700 + (int) id);
@@ -37,7 +44,8 @@ main (int argc, char **argv)
                              .broker = cli_get (cli, "broker"),
                              .pub = *cli_get (cli, "pub") ? cli_get (cli, "pub") : pub,
                              .rep = *cli_get (cli, "rep") ? cli_get (cli, "rep") : rep,
-                             .catalog_timeout_ms = timeout};
+                             .catalog_timeout_ms = timeout,
+                             .follower_ack = streq (follower_ack, "on")};
     zsys_init ();
     zsys_set_logstream (NULL);
     char error[512] = "";

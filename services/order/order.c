@@ -89,6 +89,7 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
         return NULL;
     }
     *log_p = NULL;
+    replication_set_require_ack (self->replication, config->follower_ack);
     self->peers = peers_new (config->replica_id, config->catalog_timeout_ms / 4);
     self->batch = batch_new ();
     self->held = calloc (HELD_MAX, sizeof (s_held_t));
@@ -526,9 +527,8 @@ s_commit (order_t *self)
         log_error ("order log sync failed: %s; stopping before acknowledging", strerror (errno));
         return -1;
     }
-    if (self->role == MSG_ROLE_LEADER)
-        replication_release (self->replication, self->batch);
-    else
+    replication_release (self->replication, self->batch);
+    if (self->role != MSG_ROLE_LEADER)
         replication_ack (self->replication, self->peers);
     batch_send (self->batch, self->worker);
     worker_set_position (self->worker, tradelog_durable (self->log), self->epoch, self->role);

@@ -29,6 +29,7 @@ typedef struct {
     const char *pub;
     const char *rep;
     int64_t catalog_timeout_ms;   //  APPLY without an answer -> 503
+    bool follower_ack;            //  wait for an in-sync follower's ACK (default)
 } order_config_t;
 
 //  Serve log (the replica takes ownership). Returns NULL and a reason in

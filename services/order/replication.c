@@ -39,6 +39,7 @@ struct _replication_t {
     size_t follower_count;
     s_held_t *held;           //  ring of held replies
     size_t held_size, held_head, held_count;
+    bool require_ack;         //  false: answer after our own sync (benchmarks)
     bool alone;               //  last release had no follower in sync
     uint64_t acked_sent;      //  follower: last count acknowledged
     int64_t acked_sent_at;
@@ -54,6 +55,7 @@ replication_new (tradelog_t *log, uint64_t replica_id, const char *pub, const ch
     assert (self);
     self->log = log;
     self->replica_id = replica_id;
+    self->require_ack = true;
     msgpack_sbuffer_init (&self->buffer);
     self->pub = zsock_new (ZMQ_PUB);
     self->rep = zsock_new (ZMQ_ROUTER);
@@ -201,7 +203,10 @@ s_on_ack (replication_t *self, const msg_t *ack)
     if (ack->number > follower->acked)
         follower->acked = ack->number;
     follower->acked_at = zclock_mono ();
-    if (follower->acked >= tradelog_durable (self->log))
+    //  Caught up: it holds all we hold, or all a held reply waits for.
+    bool covers_held = self->held_count
+                    && follower->acked > self->held[self->held_head].reply.number;
+    if (follower->acked >= tradelog_durable (self->log) || covers_held)
         s_set_in_sync (self, follower, true, "caught up");
 }
 
@@ -261,7 +266,9 @@ replication_release (replication_t *self, batch_t *batch)
     s_expire_followers (self, now);
     uint64_t acked = 0;
     size_t in_sync = 0;
-    for (size_t i = 0; i < self->follower_count; i++)
+    //  Not leading any more: what we hold is committed and durable here
+    //  and in the catalog journal; nobody acknowledges to us now.
+    for (size_t i = 0; i < self->follower_count && self->leading && self->require_ack; i++)
         if (self->followers[i].in_sync) {
             in_sync++;
             if (self->followers[i].acked > acked)
@@ -273,7 +280,7 @@ replication_release (replication_t *self, batch_t *batch)
         uint64_t number = held->reply.number;
         if (number >= durable || (in_sync && number >= acked))
             break;
-        if (!in_sync) {
+        if (!in_sync && self->leading && self->require_ack) {
             self->stats.answered_alone++;
             if (!self->alone)
                 log_warn ("no follower in sync: answering alone (the catalog journal is the "
@@ -431,6 +438,12 @@ replication_ack (replication_t *self, peers_t *peers)
         self->acked_sent = durable;
         self->acked_sent_at = now;
     }
+}
+
+void
+replication_set_require_ack (replication_t *self, bool require_ack)
+{
+    self->require_ack = require_ack;
 }
 
 const replication_stats_t *

@@ -64,6 +64,7 @@ int replication_hold (replication_t *self, const worker_envelope_t *envelope,
                       const msg_t *reply);
 
 //  Leader: after a sync, move every held reply the rule allows to batch.
+//  Not leading (stepped down): every reply the log holds durably goes.
 void replication_release (replication_t *self, batch_t *batch);
 
 //  Receive everything waiting: answer RANGE requests, record ACKs, and
@@ -75,6 +76,10 @@ int replication_drain (replication_t *self, bool *gap);
 //  Follower: after a sync, acknowledge the durable count to the leader
 //  through peers, if it grew or REPLICATION_ACK_MS passed.
 void replication_ack (replication_t *self, peers_t *peers);
+
+//  With false, the leader answers after its own sync alone (for
+//  benchmarks: measures what the follower acknowledgement costs).
+void replication_set_require_ack (replication_t *self, bool require_ack);
 
 //  Leader: number of followers in sync now.
 size_t replication_in_sync (replication_t *self);
