@@ -27,6 +27,8 @@ struct _journal_t {
     size_t buffer_used;
     size_t buffer_size;
     size_t pending;         //  records in buffer
+    uint64_t syncs;         //  batches written (each one fdatasync if sync)
+    uint64_t synced;        //  records in them
 };
 
 static void
@@ -260,6 +262,13 @@ s_write_all (journal_t *self)
     return 0;
 }
 
+void
+journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records)
+{
+    *syncs = self->syncs;
+    *records = self->synced;
+}
+
 int
 journal_sync (journal_t *self)
 {
@@ -268,8 +277,11 @@ journal_sync (journal_t *self)
     int rc = s_write_all (self);
     if (rc == 0 && self->sync)
         rc = fdatasync (self->fd);
-    if (rc == 0)
+    if (rc == 0) {
         self->size += self->buffer_used;
+        self->syncs++;
+        self->synced += self->pending;
+    }
     else {
         int saved = errno;
         //  Leave no half-written batch for a later append to follow.

@@ -60,6 +60,10 @@ int journal_append (journal_t *self, const void *data, size_t size);
 //  truncated back to its last durable size.
 int journal_sync (journal_t *self);
 
+//  Batches written by journal_sync since open (one fdatasync each when
+//  syncing) and the records in them: group commit at work.
+void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);
+
 //  Number of records queued but not yet synced.
 size_t journal_pending (journal_t *self);
 

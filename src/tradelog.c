@@ -7,6 +7,7 @@
     the trade and is also the key in by_key (which copies nothing).
 */
 #include "tradelog.h"
+#include "log.h"
 #include "journal.h"
 
 #include <czmq.h>
@@ -195,6 +196,15 @@ tradelog_append (tradelog_t *self, const msg_trade_t *trade)
     }
     s_commit (self, &entry);
     return 0;
+}
+
+void
+tradelog_log_counts (tradelog_t *self, const char *what)
+{
+    uint64_t syncs, records;
+    journal_counts (self->journal, &syncs, &records);
+    log_info ("%s: %" PRIu64 " trades written in %" PRIu64 " syncs (%.2f per sync)", what,
+              records, syncs, syncs ? (double) records / (double) syncs : 0.0);
 }
 
 int

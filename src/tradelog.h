@@ -57,6 +57,11 @@ int tradelog_append (tradelog_t *self, const msg_trade_t *trade);
 //  must stop: memory is ahead of the disk.
 int tradelog_sync (tradelog_t *self);
 
+//  Log how many trades were written in how many syncs since open (at
+//  exit: the benchmark reads fdatasyncs per trade from it). what names
+//  the log.
+void tradelog_log_counts (tradelog_t *self, const char *what);
+
 //  Fill trade with trade number. Returns 0, or -1 if there is none.
 //  Never touches the file.
 int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);

@@ -79,6 +79,7 @@ catalog_destroy (catalog_t **self_p)
     worker_destroy (&self->worker);
     zsock_destroy (&self->pub);
     batch_destroy (&self->batch);
+    store_log_counts (self->store);
     store_destroy (&self->store);
     epochs_destroy (&self->epochs);
     peers_destroy (&self->peers);

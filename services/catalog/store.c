@@ -347,6 +347,12 @@ store_restore (store_t *self, const msg_trade_t *trade)
     return rc == MSG_ERR_OK ? s_commit (self, stock, trade) : rc;
 }
 
+void
+store_log_counts (store_t *self)
+{
+    tradelog_log_counts (self->log, "catalog.journal");
+}
+
 int
 store_sync (store_t *self)
 {

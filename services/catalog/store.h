@@ -59,6 +59,9 @@ msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t qua
 //  On error nothing changed. Durable only after store_sync.
 msg_error_t store_restore (store_t *self, const msg_trade_t *trade);
 
+//  Log trades written and syncs since open (see tradelog_log_counts).
+void store_log_counts (store_t *self);
+
 //  Make applied trades durable. Returns 0 or -1 (errno set). On failure
 //  the process must stop: memory is ahead of the disk.
 int store_sync (store_t *self);

@@ -111,6 +111,7 @@ order_destroy (order_t **self_p)
     peers_destroy (&self->peers);
     replication_destroy (&self->replication);
     batch_destroy (&self->batch);
+    tradelog_log_counts (self->log, "order log");
     tradelog_destroy (&self->log);
     free (self->held);
     free (self->queries);
