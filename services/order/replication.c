@@ -123,9 +123,12 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
         return;
     }
     //  A new socket, so nothing the old leader sent is still queued.
+    //  Epochs only grow: a leader announced with an older one than we
+    //  know is stale, and neither its REPLICATEs nor our ACKs will match.
     zsock_destroy (&self->sub);
     self->leader_id = leader_id;
-    self->epoch = epoch;
+    if (epoch > self->epoch)
+        self->epoch = epoch;
     self->acked_sent_at = 0;
     if (!leader_id || !*pub)
         return;
