@@ -87,7 +87,9 @@ verify: build
 	$(BUILD)/bin/bazaar-client verify --data $(VERIFY_DATA) $(if $(VERIFY_URL),--url $(VERIFY_URL)) --wait 5
 
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
-#  real system and their ratios in one run; see docs/PERFORMANCE.md.
+#  real system and their ratios in one run (run.sh), then three replicas:
+#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh);
+#  see docs/PERFORMANCE.md.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
 .PHONY: bench bench-build
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
@@ -100,6 +102,7 @@ bench-build: build $(BENCH_BINS)
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build

@@ -1,0 +1,261 @@
+#!/bin/sh
+#  replication.sh - SPEC section 7's replication numbers, in one run.
+#
+#  Starts on free loopback ports a broker, the catalog, order replicas 1, 2
+#  and 3 (replica 3, the highest id, leads) and a gateway (--cache-size 8),
+#  all on one fresh data dir that every later restart reuses, then:
+#   1. trades (POST /orders, wrk and run.sh's trade.lua) at TRADE_CONNECTIONS
+#      with --follower-ack on: trades/s (2xx answers), p50, p99, CPU of
+#      all the server side's processes per answer; SIGTERM the catalog and
+#      the replicas, restart them with --follower-ack off (same data dir)
+#      and measure the same rows; ratio on/off at 64 connections against
+#      "the follower acknowledgement costs <= 20%" (>= 0.80);
+#   2. fdatasyncs per trade of the catalog and of each replica in each of
+#      those two runs, from the lines they log at SIGTERM ("N trades
+#      written in M syncs"): M / N, N being what that process committed
+#      in the run (warm-ups included);
+#   3. failover, FAILOVERS rounds (10), replicas restarted with
+#      --follower-ack on: under a light load (failover.py: a trade every
+#      10 ms), kill -9 the leader the broker names, time from the kill to
+#      the end of the first trade sent after it that answers 200; restart
+#      the killed replica and wait until the broker names it leader again.
+#      Prints each round and the median, target < 500 ms;
+#   4. catch-up: SIGTERM replica 1, place CATCHUP (100000) trades (wrk at
+#      64 connections until GET /orders/<last> answers 200), start replica
+#      1 and print its "caught up K orders [a, b) in T ms" line: target
+#      T < 2000 ms (K is a little over CATCHUP: wrk stops late).
+#
+#  A benchmark, not a test: it prints numbers and fails only if something
+#  does not start or answer. Builds nothing: expects build/bin (make build).
+#  Everything it starts is killed at exit.
+#
+#  Environment: BAZAAR_BIN (default build/bin), DURATION seconds per
+#  measured row (5), WARMUP seconds (1), TRADE_CONNECTIONS ("1 5 64"),
+#  THREADS (wrk threads, 1), FAILOVERS (10), CATCHUP (100000), KEEP=1 keeps
+#  the temp dir (logs of every process start, data, wrk output).
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+TRADE_CONNECTIONS=${TRADE_CONNECTIONS:-1 5 64}
+FAILOVERS=${FAILOVERS:-10}
+CATCHUP=${CATCHUP:-100000}
+
+need "$BIN/bazaar-broker" "$BIN/bazaar-catalog" "$BIN/bazaar-order" "$BIN/bazaar-gateway"
+need_wrk
+bench_tmp
+DATA=$TMP/data
+
+set -- $(free_ports 10)
+GW=http://127.0.0.1:$1
+BROKER=$L:$2 TAP=$L:$3 CATALOG_PUB=$L:$4
+PUB_1=$L:$5 REP_1=$L:$6 PUB_2=$L:$7 REP_2=$L:$8 PUB_3=$L:$9 REP_3=$L:${10}
+
+#  Catalog and replicas log at the default level: their exit lines (trades
+#  per sync), the replicas' "caught up" and the broker's "order leader is
+#  now replica N" lines are info. Each start has its own log, NAME.TAG.log.
+start_catalog () {   # start_catalog TAG
+    start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" --data "$DATA"
+    CATALOG_PID=$LAST_PID
+}
+start_replica () {   # start_replica ID on|off TAG
+    eval "pub=\$PUB_$1 rep=\$REP_$1"
+    start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --broker "$BROKER" --pub "$pub" \
+        --rep "$rep" --data "$DATA" --follower-ack "$2"
+    eval "ORDER_PID_$1=\$LAST_PID"
+}
+start_services () {   # start_services on|off TAG: catalog and the three replicas
+    start_catalog "$2"
+    for id in 1 2 3; do start_replica "$id" "$1" "$2"; done
+    SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
+}
+
+#  up on|off TAG: start catalog and replicas, wait until replica 3 leads
+#  and a trade succeeds.
+up () {
+    times=$(named 3)
+    start_services "$1" "$2"
+    wait_leader 3 $((times + 1))
+    wait_trade
+}
+
+#  gone PID: reaps the exited child PID and forgets it.
+gone () {
+    wait "$1" 2>/dev/null || true
+    PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
+}
+#  stop PID...: SIGTERM, then wait (at most 10 s, then SIGKILL) until each exits.
+stop () {
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        i=0
+        while [ -e "/proc/$pid" ] && [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" != Z ]
+        do
+            i=$((i + 1))
+            [ $i -le 100 ] || { echo "bench: $pid ignored SIGTERM for 10 s" >&2; kill -9 "$pid"; }
+            sleep 0.1
+        done
+        gone "$pid"
+    done
+}
+
+since () {   # since T: seconds since T (a date +%s.%N)
+    awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", n - t }'
+}
+post_trade () {   # post_trade: status of one POST /orders (1 share of apple)
+    curl -s -o /dev/null -m 2 -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d '{"name":"apple","type":"buy","quantity":1}' "$GW/orders" || true
+}
+wait_trade () {   # wait_trade: until a trade answers 200, at most 20 s
+    i=0
+    until [ "$(post_trade)" = 200 ]; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { echo "bench: no trade succeeds (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+leader () {   # leader: the replica id the broker named last (0: none)
+    sed -n 's/.*order leader is now [a-z]* \([0-9]*\) .*/\1/p' "$TMP/broker.log" | tail -n 1
+}
+named () {   # named ID: how many times the broker named replica ID leader
+    grep -c "order leader is now replica $1 " "$TMP/broker.log" || true
+}
+#  wait_leader ID COUNT: until the broker has named replica ID leader COUNT
+#  times and names no other since, at most 30 s.
+wait_leader () {
+    i=0
+    until [ "$(named "$1")" -ge "$2" ] && [ "$(leader)" = "$1" ]; do
+        i=$((i + 1))
+        [ $i -le 300 ] || { echo "bench: replica $1 never leads (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+#  order_count: how many orders exist (GET /orders/N answers 200 below it).
+order_count () {
+    lo=0 hi=1
+    while [ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/orders/$((hi - 1))")" = 200 ]; do
+        lo=$hi hi=$((hi * 2))
+    done
+    while [ $((hi - lo)) -gt 1 ]; do   # /orders/(lo-1) is 200, /orders/(hi-1) is not
+        mid=$(((lo + hi) / 2))
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/orders/$((mid - 1))")" = 200 ]
+        then lo=$mid; else hi=$mid; fi
+    done
+    echo "$lo"
+}
+#  syncs NAME LOG: appends NAME's exit line, as "NAME trades syncs", to $TMP/syncs.txt.
+syncs () {
+    set -- "$1" "$(sed -n 's/.*: \([0-9]*\) trades written in \([0-9]*\) syncs.*/\1 \2/p' "$2" \
+        | tail -n 1)"
+    echo "$1 ${2:-- -}" >>"$TMP/syncs.txt"
+}
+#  stop_services TAG: SIGTERM catalog and replicas, collect their exit lines.
+stop_services () {
+    stop "$CATALOG_PID" "$ORDER_PID_1" "$ORDER_PID_2" "$ORDER_PID_3"
+    syncs "catalog, ack $1" "$TMP/catalog.$1.log"
+    for id in 1 2 3; do syncs "replica $id, ack $1" "$TMP/order-$id.$1.log"; done
+}
+
+start broker "$BIN/bazaar-broker" --bind "$BROKER" --tap "$TAP"
+BROKER_PID=$LAST_PID
+start gateway "$BIN/bazaar-gateway" --port "${GW##*:}" --broker "$BROKER" \
+    --catalog-pub "$CATALOG_PUB" --cache-size 8 -q
+GATEWAY_PID=$LAST_PID
+up on on
+wait_status 200 "$GW/stocks/apple"
+trade_lua
+
+echo "bench: replication, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row," \
+     "$(nproc) cores, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(three replicas, one data dir for the whole run: ack off restarts catalog and replicas on it)"
+printf "$HEAD" "POST /orders, 3 replicas" "trades/s" "p50" "p99" "cpu us/req" "errors"
+: >"$TMP/syncs.txt"
+for ack in on off; do
+    if [ $ack = off ]; then
+        up off off
+    fi
+    for conns in $TRADE_CONNECTIONS; do
+        measure "trades-$ack-$conns" "$GW/orders" "$conns" "$SERVER_PIDS" -s "$TMP/trade.lua"
+        row "follower ack $ack, $conns connections"
+        [ "$conns" != 64 ] || eval "RPS_$ack=\$RPS"
+    done
+    stop_services $ack
+done
+
+echo
+printf '%-34s %10s %10s %12s\n' "fdatasyncs per trade (at SIGTERM)" "trades" "syncs" "syncs/trade"
+awk '{ n = $(NF - 1); m = $NF; $(NF - 1) = $NF = ""; sub(/ +$/, "")
+       if (n == "-") printf "%-34s %10s %10s %12s\n", $0, "-", "-", "no exit line"
+       else printf "%-34s %10d %10d %12.3f\n", $0, n, m, (n > 0 ? m / n : 0) }' "$TMP/syncs.txt"
+
+#  3. Failover, follower ack on again.
+up on failover
+echo
+echo "failover: kill -9 the leader under a trade every 10 ms ($FAILOVERS rounds)"
+printf '%-8s %8s %10s %14s %18s\n' "round" "killed" "ms to 200" "failed trades" "s until it leads"
+: >"$TMP/failover.txt"
+round=1
+while [ "$round" -le "$FAILOVERS" ]; do
+    id=$(leader)
+    eval "pid=\$ORDER_PID_$id"
+    times=$(named "$id")
+    bounded 20 "$TMP/failover-$round.txt" /usr/bin/python3 "$HERE/failover.py" "$GW" "$pid" 10 \
+        || { echo "bench: failover round $round failed (logs: KEEP=1)" >&2; exit 1; }
+    gone "$pid"
+    set -- $(cat "$TMP/failover-$round.txt")
+    echo "$1" >>"$TMP/failover.txt"
+    restarted=$(date +%s.%N)
+    start_replica "$id" on "r$round"
+    wait_leader "$id" $((times + 1))
+    printf '%-8s %8s %10s %14s %18.1f\n' "$round" "replica $id" "$1" "$2" \
+        "$(since "$restarted")"
+    round=$((round + 1))
+done
+SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
+
+#  4. Catch-up: replica 1 misses CATCHUP trades.
+echo
+wait_trade
+stop "$ORDER_PID_1"
+base=$(order_count)
+last=$((base + CATCHUP - 1))
+timeout 90 wrk -t"$THREADS" -c64 -d80s -s "$TMP/trade.lua" "$GW/orders" >"$TMP/wrk-catchup.txt" &
+WRK_PID=$!
+placed=$(date +%s.%N)
+i=0
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/orders/$last" || true)" = 200 ]; do
+    i=$((i + 1))
+    [ $i -le 600 ] || { echo "bench: order $last never placed (logs: KEEP=1)" >&2; exit 1; }
+    sleep 0.1
+done
+placed=$(since "$placed")
+kill "$WRK_PID" 2>/dev/null || true
+wait "$WRK_PID" 2>/dev/null || true
+WRK_PID=""
+start_replica 1 on catchup
+i=0
+until grep -q " caught up [0-9]" "$TMP/order-1.catchup.log"; do
+    i=$((i + 1))
+    [ $i -le 300 ] || { echo "bench: replica 1 never caught up (logs: KEEP=1)" >&2; exit 1; }
+    sleep 0.1
+done
+sleep 0.5   #  a second round, if any, for the tail
+echo "catch-up: replica 1 stopped at $base orders, $CATCHUP trades placed in ${placed}s, restarted:"
+grep " caught up [0-9]" "$TMP/order-1.catchup.log" | sed 's/^/  /'
+
+echo
+ratio "trades/s ack on / ack off, 64 conn" 0.80 "$(div "${RPS_on:-0}" "${RPS_off:-0}")"
+awk -v r="${RPS_on:-0}" 'BEGIN {
+    printf "%-34s %10d   target >= 10000: %s\n", "trades/s, 3 replicas ack on, 64 c", r,
+           (r >= 10000 ? "met" : "NOT met") }'
+sort -g "$TMP/failover.txt" | awk '
+    $1 != "-" { v[++n] = $1 } { all = all " " $1 }
+    END {
+        m = n == 0 ? -1 : (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
+        if (m < 0) printf "%-34s %10s   target < 500 ms: NOT met (no round recovered)\n", "failover ms, median", "-"
+        else printf "%-34s %10.0f   target < 500 ms: %s  (sorted:%s)\n", "failover ms, median of " NR, m,
+                    (m < 500 && n == NR ? "met" : "NOT met"), all }'
+sed -n 's/.*caught up \([0-9]*\) orders .* in \([0-9]*\) ms.*/\1 \2/p' "$TMP/order-1.catchup.log" \
+    | head -n 1 | awk -v want="$CATCHUP" '{
+    printf "%-34s %10d   target < 2000 ms for %d orders: %s  (%d orders)\n",
+           "catch-up ms, replica 1", $2, want, ($2 < 2000 && $1 >= want ? "met" : "NOT met"), $1 }'
