@@ -92,7 +92,11 @@ def frames(path):
 def start_replica_2(bz):
     replica = Replica(bz, 2)
     replica.start()
-    wait_until(replica.serving, READY_TIMEOUT, "replica 2 to serve")
+    try:
+        wait_until(replica.serving, READY_TIMEOUT, "replica 2 to serve")
+    except BaseException:
+        replica.kill()
+        raise
     return replica
 
 
