@@ -23,6 +23,7 @@
 #define TICK_MS 50
 #define RETRY_MS 100
 #define POLL_MAX (4 + MSG_PEERS_MAX)
+#define SOURCES_MAX 8            //  sources named in a catch-up's log line
 
 //  A commit numbered beyond the log: answered once the gap is filled.
 typedef struct {
@@ -64,6 +65,11 @@ struct _order_t {
     size_t query_count;
     int64_t round_started;
     uint64_t round_from;
+    struct {
+        uint64_t replica_id;     //  0: the catalog
+        uint64_t orders;
+    } sources[SOURCES_MAX];      //  who the round's orders came from
+    size_t source_count;
     bool failed;
 };
 
@@ -138,14 +144,41 @@ s_append (order_t *self, const msg_trade_t *trade)
     return 0;
 }
 
-//  Appends what fits of a TRADES reply; returns the new count.
+//  Appends what fits of a TRADES reply from replica_id (0: the catalog)
+//  and counts it for the catch-up's log line; returns the new count.
 static uint64_t
-s_append_trades (order_t *self, const msg_t *reply)
+s_append_trades (order_t *self, const msg_t *reply, uint64_t replica_id)
 {
+    uint64_t before = tradelog_count (self->log);
     for (size_t i = 0; i < reply->trade_count && !self->failed; i++)
         if (reply->trades[i].number == tradelog_count (self->log))
             s_append (self, &reply->trades[i]);
+    uint64_t added = tradelog_count (self->log) - before;
+    size_t i = 0;
+    while (i < self->source_count && self->sources[i].replica_id != replica_id)
+        i++;
+    if (added && i < SOURCES_MAX) {
+        if (i == self->source_count)
+            self->sources[self->source_count++].replica_id = replica_id;
+        self->sources[i].orders += added;
+    }
     return tradelog_count (self->log);
+}
+
+//  "replica 2: 600, the catalog: 3" for the sources counted this round.
+static void
+s_sources_text (order_t *self, char *text, size_t size)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < self->source_count && used < size; i++) {
+        char name[32] = "the catalog";
+        if (self->sources[i].replica_id)
+            snprintf (name, sizeof (name), "replica %" PRIu64, self->sources[i].replica_id);
+        int len = snprintf (text + used, size - used, "%s%s: %" PRIu64, i ? ", " : "", name,
+                            self->sources[i].orders);
+        used += len > 0 ? (size_t) len : 0;
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -169,6 +202,7 @@ s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
     self->catching_up = true;
     self->round_started = zclock_mono ();
     self->round_from = tradelog_count (self->log);
+    self->source_count = 0;
     peers_round_start (self->peers, self->round_from, only_peer);
     self->catalog_pending = with_catalog;
     if (with_catalog) {
@@ -228,10 +262,14 @@ s_round_done (order_t *self)
     self->catching_up = false;
     uint64_t count = tradelog_count (self->log);
     int64_t elapsed = zclock_mono () - self->round_started;
-    if (count > self->round_from)
+    if (count > self->round_from) {
+        char sources[256];
+        s_sources_text (self, sources, sizeof (sources));
         log_info ("caught up %" PRIu64 " orders [%" PRIu64 ", %" PRIu64 ") in %" PRId64
-                  " ms (%.0f orders/s)", count - self->round_from, self->round_from, count,
-                  elapsed, (double) (count - self->round_from) * 1000.0 / (elapsed ? elapsed : 1));
+                  " ms (%.0f orders/s) from %s", count - self->round_from, self->round_from,
+                  count, elapsed,
+                  (double) (count - self->round_from) * 1000.0 / (elapsed ? elapsed : 1), sources);
+    }
     if (self->role == MSG_ROLE_CATCHING_UP)
         //  The next announcement subscribes us to the leader.
         s_set_role (self, MSG_ROLE_FOLLOWER, "caught up");
@@ -341,7 +379,7 @@ s_on_journal (order_t *self, const msg_t *reply)
             log_warn ("the catalog has %" PRIu64 " trades, this log %" PRIu64
                       ": the catalog must heal from the replicas", reply->number,
                       tradelog_count (self->log));
-        uint64_t count = s_append_trades (self, reply);
+        uint64_t count = s_append_trades (self, reply, 0);
         s_release_held (self);
         if (reply->trade_count > 0 && reply->number > count
             && upstream_journal (self->upstream, count) == 0)
@@ -493,8 +531,7 @@ static int64_t
 s_on_range (void *arg, uint64_t replica_id, const msg_t *reply)
 {
     order_t *self = arg;
-    (void) replica_id;
-    uint64_t count = s_append_trades (self, reply);
+    uint64_t count = s_append_trades (self, reply, replica_id);
     s_release_held (self);
     return self->failed ? -1 : (int64_t) count;
 }

@@ -483,7 +483,7 @@ def test_tap_without_endpoints_refuses(spawn):
 #  its default broker :5555, tap :5557, catalog PUB :5556, order 1 PUB :5601
 #  and REP :5701 (only --port, the gateway's HTTP port, can be chosen).
 LAUNCHER_ZMQ_PORTS = (5555, 5556, 5557, 5601, 5701)
-LAUNCHER_NAMES = ("broker", "catalog", "order-1", "gateway")
+LAUNCHER_NAMES = ("broker", "catalog", "order-1", "order-2", "order-3", "gateway")
 
 
 def test_launcher_up_status_and_sigint(spawn, tmp_path):
@@ -534,7 +534,7 @@ def test_launcher_up_status_and_sigint(spawn, tmp_path):
                              status.stdout, re.M), status.stdout
         assert "dead" not in status.stdout, status.stdout
         assert re.search(r"^launcher\s+pid %d\b" % up.pid, status.stdout, re.M), status.stdout
-        assert "leader: order-1" in status.stdout, status.stdout
+        assert "leader: order-3" in status.stdout, status.stdout
 
         os.kill(up.pid, signal.SIGINT)
         rc = up.wait(DEADLINE)
