@@ -1,5 +1,9 @@
 /*  fixtures.c - builds and compares messages for the msgs tests. */
 #include "fixtures.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "unit.h"
 
 #include <float.h>
@@ -284,4 +288,30 @@ fx_expect_decode (const void *data, size_t size, int expected, const char *what)
         assert_int_equal (msg.peer_count, 0);
     }
     msg_reset (&msg);
+}
+
+int
+fx_tmp_setup (void **state, const char *prefix, const char *file)
+{
+    fx_tmp_t *tmp = calloc (1, sizeof (fx_tmp_t));
+    if (!tmp)
+        return -1;
+    snprintf (tmp->dir, sizeof (tmp->dir), "/tmp/bazaar-%s-XXXXXX", prefix);
+    if (!mkdtemp (tmp->dir)) {
+        free (tmp);
+        return -1;
+    }
+    snprintf (tmp->path, sizeof (tmp->path), "%s/%s", tmp->dir, file);
+    *state = tmp;
+    return 0;
+}
+
+int
+fx_tmp_teardown (void **state)
+{
+    fx_tmp_t *tmp = *state;
+    unlink (tmp->path);
+    int rc = rmdir (tmp->dir);
+    free (tmp);
+    return rc;
 }

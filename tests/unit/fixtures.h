@@ -38,4 +38,17 @@ void fx_encode (const msg_t *msg, msgpack_sbuffer *out);
 //  names the case in the failure) and, if it refused, left no allocation.
 void fx_expect_decode (const void *data, size_t size, int expected, const char *what);
 
+//  A temporary directory with one file path in it, for journal-backed
+//  tests: fx_tmp_setup makes /tmp/bazaar-<prefix>-XXXXXX and names the
+//  file <file> inside it; fx_tmp_teardown removes both. Use as cmocka
+//  setup/teardown through a wrapper that passes prefix and file.
+typedef struct {
+    char dir[64];
+    char path[128];
+    char error[256];
+} fx_tmp_t;
+
+int fx_tmp_setup (void **state, const char *prefix, const char *file);
+int fx_tmp_teardown (void **state);
+
 #endif

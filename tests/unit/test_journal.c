@@ -6,6 +6,7 @@
 */
 #include "journal.h"
 #include "unit.h"
+#include "fixtures.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,35 +18,18 @@
 
 #define HEADER 8 //  [u32 length][u32 crc32] before every payload
 
-typedef struct {
-    char dir[64];
-    char path[128];
-} s_tmp_t;
+typedef fx_tmp_t s_tmp_t;
 
 static int
 s_setup (void **state)
 {
-    s_tmp_t *tmp = calloc (1, sizeof (s_tmp_t));
-    if (!tmp)
-        return -1;
-    strcpy (tmp->dir, "/tmp/bazaar-journal-XXXXXX");
-    if (!mkdtemp (tmp->dir)) {
-        free (tmp);
-        return -1;
-    }
-    snprintf (tmp->path, sizeof (tmp->path), "%s/test.journal", tmp->dir);
-    *state = tmp;
-    return 0;
+    return fx_tmp_setup (state, "journal", "test.journal");
 }
 
 static int
 s_teardown (void **state)
 {
-    s_tmp_t *tmp = *state;
-    unlink (tmp->path);
-    int rc = rmdir (tmp->dir);
-    free (tmp);
-    return rc;
+    return fx_tmp_teardown (state);
 }
 
 //  ---------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include "journal.h"
 #include "tradelog.h"
 #include "unit.h"
+#include "fixtures.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,36 +16,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    char error[256];
-} s_tmp_t;
+typedef fx_tmp_t s_tmp_t;
 
 static int
 s_setup (void **state)
 {
-    s_tmp_t *tmp = calloc (1, sizeof (s_tmp_t));
-    if (!tmp)
-        return -1;
-    strcpy (tmp->dir, "/tmp/bazaar-tradelog-XXXXXX");
-    if (!mkdtemp (tmp->dir)) {
-        free (tmp);
-        return -1;
-    }
-    snprintf (tmp->path, sizeof (tmp->path), "%s/trades.log", tmp->dir);
-    *state = tmp;
-    return 0;
+    return fx_tmp_setup (state, "tradelog", "trades.log");
 }
 
 static int
 s_teardown (void **state)
 {
-    s_tmp_t *tmp = *state;
-    unlink (tmp->path);
-    int rc = rmdir (tmp->dir);
-    free (tmp);
-    return rc;
+    return fx_tmp_teardown (state);
 }
 
 static tradelog_t *
