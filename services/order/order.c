@@ -56,9 +56,9 @@ struct _order_t {
     bool catching_up;            //  a round over peers and catalog is running
     bool catalog_pending;        //  ... and its JOURNAL part is not done
     int64_t claim_at;            //  candidate: when to claim (again)
-    uint64_t journal_rounds;     //  JOURNAL rounds started
-    uint64_t journal_done;       //  JOURNAL rounds finished
-    bool journal_again;          //  a query came while a JOURNAL was out
+    uint64_t journal_rounds;     //  JOURNAL rounds sent (one may take many chunks)
+    uint64_t journal_done;       //  the last round the catalog answered in full
+    bool journal_again;          //  something came while a JOURNAL was out
     s_held_t *held;
     size_t held_count;
     s_query_t *queries;
@@ -195,6 +195,18 @@ s_set_role (order_t *self, uint8_t role, const char *why)
     self->role = role;
 }
 
+//  Asks the catalog for what it holds beyond the log. A JOURNAL already
+//  out may predate what the caller needs: then the next round follows it.
+static void
+s_journal_start (order_t *self)
+{
+    if (upstream_journal_busy (self->upstream))
+        self->journal_again = true;
+    else
+    if (upstream_journal (self->upstream, tradelog_count (self->log)) == 0)
+        self->journal_rounds++;
+}
+
 //  A round: every peer (or one) by RANGE, and the catalog by JOURNAL.
 static void
 s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
@@ -204,12 +216,9 @@ s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
     self->round_from = tradelog_count (self->log);
     self->source_count = 0;
     peers_round_start (self->peers, self->round_from, only_peer);
-    self->catalog_pending = with_catalog;
-    if (with_catalog) {
-        self->journal_rounds++;
-        if (upstream_journal (self->upstream, self->round_from))
-            self->catalog_pending = false;
-    }
+    if (with_catalog)
+        s_journal_start (self);
+    self->catalog_pending = with_catalog && upstream_journal_busy (self->upstream);
 }
 
 static void
@@ -301,8 +310,7 @@ s_on_granted (order_t *self, uint64_t epoch)
     log_info ("leading with epoch %" PRIu64 " (previous epoch %" PRIu64 ") at %" PRIu64
               " orders", epoch, previous, tradelog_count (self->log));
     //  What an old leader committed before the grant fenced it.
-    self->journal_rounds++;
-    upstream_journal (self->upstream, tradelog_count (self->log));
+    s_journal_start (self);
 }
 
 //  ---------------------------------------------------------------------
@@ -384,13 +392,14 @@ s_on_journal (order_t *self, const msg_t *reply)
         if (reply->trade_count > 0 && reply->number > count
             && upstream_journal (self->upstream, count) == 0)
             return;
+        //  Only a full answer may turn a waiting query into a 404; after a
+        //  timeout or a refusal the queries wait for their deadline (503).
+        self->journal_done = self->journal_rounds;
     }
-    self->journal_done = self->journal_rounds;
     self->catalog_pending = false;
     if (self->journal_again || self->held_count) {
         self->journal_again = false;
-        self->journal_rounds++;
-        upstream_journal (self->upstream, tradelog_count (self->log));
+        s_journal_start (self);
     }
 }
 
@@ -424,10 +433,7 @@ s_on_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
     }
     self->held[self->held_count].call = *call;
     self->held[self->held_count++].reply = *reply;
-    if (!upstream_journal_busy (self->upstream)) {
-        self->journal_rounds++;
-        upstream_journal (self->upstream, count);
-    }
+    s_journal_start (self);
 }
 
 static void
@@ -481,15 +487,12 @@ s_on_query (order_t *self, const worker_envelope_t *envelope, const msg_t *reque
     query->req_id = request->req_id;
     query->number = request->number;
     query->deadline = zclock_mono () + self->config.catalog_timeout_ms;
-    if (upstream_journal_busy (self->upstream)) {
-        //  That JOURNAL may predate the order: the next one decides.
-        self->journal_again = true;
-        query->journal_needed = self->journal_rounds + 1;
-    }
-    else {
-        query->journal_needed = ++self->journal_rounds;
-        upstream_journal (self->upstream, tradelog_count (self->log));
-    }
+    //  A JOURNAL already out may predate the order, and one that could not
+    //  be sent answers nothing: then a later one decides (or the deadline).
+    uint64_t before = self->journal_rounds;
+    s_journal_start (self);
+    query->journal_needed = self->journal_rounds > before ? self->journal_rounds
+                                                         : self->journal_rounds + 1;
 }
 
 static void
