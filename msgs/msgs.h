@@ -119,7 +119,8 @@ typedef enum {
     X (STALE_EPOCH, 503, "service unavailable")                  \
     X (REFUSED, 503, "service unavailable")                      \
     X (BAD_MESSAGE, 400, "malformed request")                    \
-    X (INTERNAL, 500, "internal error")
+    X (INTERNAL, 500, "internal error")                          \
+    X (KEY_REUSED, 422, "idempotency key reused with a different request")
 
 typedef enum {
 #define MSG_ERR_ENUM(NAME, HTTP, TEXT) MSG_ERR_##NAME,

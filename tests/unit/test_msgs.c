@@ -637,6 +637,7 @@ test_error_http_and_text (void **state)
         {MSG_ERR_REFUSED, 503, "service unavailable"},
         {MSG_ERR_BAD_MESSAGE, 400, "malformed request"},
         {MSG_ERR_INTERNAL, 500, "internal error"},
+        {MSG_ERR_KEY_REUSED, 422, "idempotency key reused with a different request"},
         {MSG_ERR_COUNT, 500, "internal error"},
         {UINT64_MAX, 500, "internal error"},
     };
