@@ -65,7 +65,8 @@ struct _broker_t {
 };
 
 broker_t *
-broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms)
+broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, char *error,
+            size_t error_size)
 {
     broker_t *self = calloc (1, sizeof (broker_t));
     assert (self);
@@ -78,6 +79,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms)
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     if (zsock_bind (self->router, "%s", endpoint) < 0) {
+        snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,
+                  zmq_strerror (errno));
         broker_destroy (&self);
         return NULL;
     }
@@ -86,6 +89,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms)
         self->tap = zsock_new (ZMQ_PUB);
         assert (self->tap);
         if (zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+            snprintf (error, error_size, "cannot bind the tap to %s (--tap): %s", tap_endpoint,
+                      zmq_strerror (errno));
             broker_destroy (&self);
             return NULL;
         }

@@ -10,13 +10,15 @@
 #ifndef BAZAAR_BROKER_H
 #define BAZAAR_BROKER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct _broker_t broker_t;
 
 //  Bind the ROUTER to endpoint and the tap PUB to tap_endpoint (NULL or
-//  "" for none). Returns NULL (errno set) if a bind fails.
-broker_t *broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms);
+//  "" for none). Returns NULL and a reason in error if a bind fails.
+broker_t *broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms,
+                      char *error, size_t error_size);
 
 void broker_destroy (broker_t **self_p);
 

@@ -27,14 +27,21 @@ main (int argc, char **argv)
     }
     zsys_init ();
     zsys_set_logstream (NULL);
-    const char *bind = *cli_get (cli, "broker") ? cli_get (cli, "broker") : cli_get (cli, "bind");
-    broker_t *broker = broker_new (bind, cli_get (cli, "tap"), expiry_ms);
+    const char *bind = *cli_get (cli, "broker") ? cli_get_endpoint (cli, "broker", false)
+                                                : cli_get_endpoint (cli, "bind", false);
+    const char *tap = cli_get_endpoint (cli, "tap", true);
+    if (!bind || !tap) {
+        cli_destroy (&cli);
+        return 2;
+    }
+    char error[512];
+    broker_t *broker = broker_new (bind, tap, expiry_ms, error, sizeof (error));
     if (!broker) {
-        log_error ("cannot bind %s or %s: %s", bind, cli_get (cli, "tap"), zmq_strerror (errno));
+        log_error ("%s", error);
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("routing on %s, tap on %s", bind, cli_get (cli, "tap"));
+    log_info ("routing on %s, tap on %s", bind, *tap ? tap : "(none)");
     broker_run (broker);
     log_info ("interrupted, exiting");
     broker_destroy (&broker);

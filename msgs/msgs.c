@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     int type;
@@ -81,6 +82,20 @@ msg_get_trade (const msg_t *self, msg_trade_t *trade)
     trade->side = self->side;
     trade->quantity = self->quantity;
     snprintf (trade->key, sizeof (trade->key), "%s", self->key);
+}
+
+uint64_t
+msg_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+}
+
+bool
+msg_expired (const msg_t *self, uint64_t now_ms)
+{
+    return self->deadline != 0 && self->deadline <= now_ms;
 }
 
 const char *
@@ -228,6 +243,7 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'o': return msgpack_pack_uint8 (pk, self->role);
         case 'T': return s_pack_trades (pk, self);
         case 'P': return s_pack_peers (pk, self);
+        case 'D': return msgpack_pack_uint64 (pk, self->deadline);
         default: return -1;
     }
 }
@@ -417,6 +433,7 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
             return rc;
         case 'T': return s_get_trades (obj, self);
         case 'P': return s_get_peers (obj, self);
+        case 'D': return s_get_uint (obj, UINT64_MAX, &self->deadline);
         default: return MSG_DECODE_FIELD;
     }
 }

@@ -28,6 +28,18 @@
       L  stocks       array of [name, price, stock_qty, version]
       T  trades       array of [number, name, side, quantity, key]
       P  peers        array of [replica_id, role, number, epoch, rep]
+      D  deadline     uint   when the request stops being worth doing: ms
+                             since the Unix epoch on the sender's wall
+                             clock (msg_now_ms); 0 means none
+
+    Deadlines: every request the broker routes carries one. A worker
+    drops a request whose deadline has passed before doing anything for
+    it (worker.c), because its client has given up and answered 503. The
+    deadline is absolute wall-clock time, not a budget converted at each
+    hop: the case it exists for is a request that waited in the queue of
+    a paused or slow process, and only an absolute time shows the wait.
+    So the hosts' clocks must agree (NTP); docs/DESIGN.md says what skew
+    costs.
 
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
     Peers (replicas, the catalog healing) reach it from a DEALER with REQ
@@ -78,13 +90,13 @@
 #define MSG_TABLE(X)                                                         \
     X (HEARTBEAT, 1, "sRiabNeo", "", "worker -> broker: alive, position N, epoch, role; first one registers") \
     X (LEADER, 2, "ReabP", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica") \
-    X (LOOKUP, 10, "rn", "catalog", "look up one stock")                     \
-    X (LIST, 11, "r", "catalog", "list every stock")                         \
-    X (APPLY, 12, "rndqkeN", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
-    X (JOURNAL, 13, "rNq", "catalog", "committed trades from number N, at most q") \
-    X (CLAIM, 14, "rRN", "catalog", "new order leader -> catalog: grant me the next epoch") \
-    X (TRADE, 20, "rndqk", "order", "place an order")                        \
-    X (QUERY, 21, "rN", "order", "read order number N")                      \
+    X (LOOKUP, 10, "rnD", "catalog", "look up one stock")                    \
+    X (LIST, 11, "rD", "catalog", "list every stock")                        \
+    X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
+    X (JOURNAL, 13, "rNqD", "catalog", "committed trades from number N, at most q") \
+    X (CLAIM, 14, "rRND", "catalog", "new order leader -> catalog: grant me the next epoch") \
+    X (TRADE, 20, "rndqkD", "order", "place an order")                       \
+    X (QUERY, 21, "rND", "order", "read order number N")                     \
     X (RANGE, 22, "rNq", "", "peer -> replica REP: its durable trades from N, at most q") \
     X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
@@ -119,7 +131,8 @@ typedef enum {
     X (STALE_EPOCH, 503, "service unavailable")                  \
     X (REFUSED, 503, "service unavailable")                      \
     X (BAD_MESSAGE, 400, "malformed request")                    \
-    X (INTERNAL, 500, "internal error")
+    X (INTERNAL, 500, "internal error")                          \
+    X (KEY_REUSED, 422, "idempotency key reused with a different request")
 
 typedef enum {
 #define MSG_ERR_ENUM(NAME, HTTP, TEXT) MSG_ERR_##NAME,
@@ -186,6 +199,7 @@ typedef struct {
     uint64_t replica_id;
     uint64_t code;
     uint8_t role;
+    uint64_t deadline;
     msg_stock_t *stocks;
     size_t stock_count;
     msg_trade_t *trades;
@@ -218,6 +232,12 @@ int msg_decode (msg_t *self, const void *data, size_t size);
 
 //  Text for a msg_decode error.
 const char *msg_decode_strerror (int rc);
+
+//  The clock deadlines are measured on: wall-clock ms since the Unix epoch.
+uint64_t msg_now_ms (void);
+
+//  True if self carries a deadline (not 0) that is at or before now_ms.
+bool msg_expired (const msg_t *self, uint64_t now_ms);
 
 //  "LOOKUP", or "UNKNOWN" for a code not in the table.
 const char *msg_type_name (int type);

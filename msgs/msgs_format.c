@@ -121,6 +121,7 @@ s_field_name (char field)
         case 'T': return "trades";
         case 'o': return "role";
         case 'P': return "peers";
+        case 'D': return "deadline";
         default: return "?";
     }
 }
@@ -147,6 +148,7 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'i': s_out (out, "%" PRIu64, self->incarnation); break;
         case 'R': s_out (out, "%" PRIu64, self->replica_id); break;
         case 'c': s_out (out, "%" PRIu64, self->code); break;
+        case 'D': s_out (out, "%" PRIu64, self->deadline); break;
         case 'L': s_out (out, "%zu", self->stock_count); break;
         case 'T': s_out (out, "%zu", self->trade_count); break;
         case 'o': s_out (out, json ? "\"%s\"" : "%s", msg_role_name (self->role)); break;

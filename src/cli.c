@@ -208,3 +208,60 @@ cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *v
     *value = parsed;
     return 0;
 }
+
+//  ---------------------------------------------------------------------
+//  Endpoints: refused here with a clear message, rather than by libzmq
+//  with EINVAL (or not at all: it takes port 99999) deep in a constructor.
+
+static bool
+s_port_valid (const char *port)
+{
+    if (streq (port, "*"))
+        return true;
+    size_t length = strlen (port);
+    if (length == 0 || length > 5 || strspn (port, "0123456789") != length)
+        return false;
+    return atoi (port) <= 65535;
+}
+
+bool
+cli_endpoint_valid (const char *endpoint)
+{
+    if (!endpoint)
+        return false;
+    if (strncmp (endpoint, "ipc://", 6) == 0)
+        return endpoint[6] != '\0';
+    if (strncmp (endpoint, "inproc://", 9) == 0)
+        return endpoint[9] != '\0';
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *host = endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon || colon == host || !s_port_valid (colon + 1))
+        return false;
+    if (*host == '[')           //  [::1]:5555
+        return colon[-1] == ']' && colon - host > 2;
+    for (const char *c = host; c < colon; c++)
+        if (*c == ':' || *c == '/' || *c <= ' ')
+            return false;
+    return true;
+}
+
+void
+cli_endpoint_error (const char *program, const char *name, const char *value)
+{
+    fprintf (stderr,
+             "bazaar-%s: --%s: '%s' is not an endpoint (expected tcp://HOST:PORT, e.g. "
+             "tcp://127.0.0.1:5555, or ipc://PATH or inproc://NAME)\n",
+             program, name, value);
+}
+
+const char *
+cli_get_endpoint (cli_t *self, const char *name, bool allow_empty)
+{
+    const char *value = cli_get (self, name);
+    if ((allow_empty && *value == '\0') || cli_endpoint_valid (value))
+        return value;
+    cli_endpoint_error (self->program, name, value);
+    return NULL;
+}

@@ -45,6 +45,20 @@ bool cli_flag (cli_t *self, const char *name);
 //  printing a message naming the option.
 int cli_get_int (cli_t *self, const char *name, int64_t min, int64_t max, int64_t *value);
 
+//  True if endpoint is a ZeroMQ endpoint this project accepts:
+//  tcp://HOST:PORT (HOST a name, an address, [an IPv6 address] or *;
+//  PORT 0 to 65535 or *), ipc://PATH or inproc://NAME.
+bool cli_endpoint_valid (const char *endpoint);
+
+//  Read an option that is a ZeroMQ endpoint (cli_endpoint_valid), or ""
+//  if allow_empty. Returns the value, or NULL after printing a message
+//  that names the option, the value and the expected form.
+const char *cli_get_endpoint (cli_t *self, const char *name, bool allow_empty);
+
+//  Print the message cli_get_endpoint prints, for programs that split an
+//  option's value into several endpoints themselves.
+void cli_endpoint_error (const char *program, const char *name, const char *value);
+
 //  Read the --sync option: "data" (fdatasync every commit, *sync true) or
 //  "none" (*sync false, with a loud warning). Returns 0, or -1 after
 //  printing a message for any other value.

@@ -4,6 +4,8 @@
 
 #include <czmq.h>
 
+#define EXPIRED_LOG_MS 1000      //  at most one line a second about dropped requests
+
 struct _worker_t {
     zsock_t *dealer;
     void *handle;
@@ -11,6 +13,9 @@ struct _worker_t {
     bool ready;
     int64_t heartbeat_at;
     int64_t broker_heard_at;     //  0: never
+    uint64_t expired;            //  requests dropped because their deadline passed
+    uint64_t expired_logged;     //  ... of which the log has told
+    int64_t expired_log_at;      //  no line about them before this
     msgpack_sbuffer buffer;
 };
 
@@ -48,6 +53,9 @@ worker_destroy (worker_t **self_p)
     if (!*self_p)
         return;
     worker_t *self = *self_p;
+    if (self->expired)
+        log_info ("%" PRIu64 " requests dropped in all because their deadline had passed",
+                  self->expired);
     zsock_destroy (&self->dealer);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
@@ -89,10 +97,29 @@ worker_set_ready (worker_t *self, bool ready)
     self->heartbeat_at = 0;
 }
 
+uint64_t
+worker_expired (worker_t *self)
+{
+    return self->expired;
+}
+
+//  Tells the log about dropped requests, at most once a second.
+static void
+s_log_expired (worker_t *self, int64_t now)
+{
+    if (self->expired == self->expired_logged || now < self->expired_log_at)
+        return;
+    log_warn ("dropped %" PRIu64 " requests whose deadline had passed (%" PRIu64 " in all)",
+              self->expired - self->expired_logged, self->expired);
+    self->expired_logged = self->expired;
+    self->expired_log_at = now + EXPIRED_LOG_MS;
+}
+
 int64_t
 worker_tick (worker_t *self)
 {
     int64_t now = zclock_mono ();
+    s_log_expired (self, now);
     if (self->ready && now >= self->heartbeat_at) {
         if (msg_encode (&self->heartbeat, &self->buffer) == 0)
             zmq_send (self->handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
@@ -152,6 +179,23 @@ done:
     return rc;
 }
 
+//  The client of an expired request has answered 503 already: the work
+//  is not done, and the ERROR only frees the caller's slot sooner.
+static void
+s_drop_expired (worker_t *self, const worker_envelope_t *envelope, const msg_t *request)
+{
+    self->expired++;
+    log_debug ("dropped %s %" PRIu64 ": its deadline passed %" PRIu64 " ms ago",
+               msg_type_name (request->type), request->req_id,
+               msg_now_ms () - request->deadline);
+    msg_t reply;
+    msg_init (&reply, MSG_ERROR);
+    reply.req_id = request->req_id;
+    reply.code = MSG_ERR_UNAVAILABLE;
+    snprintf (reply.text, sizeof (reply.text), "deadline passed");
+    worker_send (self, envelope, &reply);
+}
+
 int
 worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
 {
@@ -164,10 +208,14 @@ worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
         if (rc == 0)
             break;
         if (rc == 1) {
-            handler (arg, envelope.size ? &envelope : NULL, &request);
+            if (envelope.size && msg_expired (&request, msg_now_ms ()))
+                s_drop_expired (self, &envelope, &request);
+            else
+                handler (arg, envelope.size ? &envelope : NULL, &request);
             handled++;
         }
     }
+    s_log_expired (self, zclock_mono ());
     msg_reset (&request);
     return handled;
 }

@@ -63,9 +63,15 @@ int worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg);
 typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
                                   const msg_t *request);
 
-//  Receive every waiting request, at most max, passing each to handler.
-//  Returns the number handled.
+//  Receive every waiting request, at most max, passing each to handler,
+//  except a request whose deadline has passed (msg_expired): that one is
+//  dropped before any work, counted, answered ERROR UNAVAILABLE ("deadline
+//  passed") and logged (one warning a second at most, with the count).
+//  Returns the number received.
 int worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg);
+
+//  Requests dropped so far because their deadline had passed.
+uint64_t worker_expired (worker_t *self);
 
 //  Send reply to the client behind envelope. Returns 0 or -1.
 int worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply);

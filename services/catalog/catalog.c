@@ -37,19 +37,24 @@ struct _catalog_t {
 };
 
 catalog_t *
-catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const char *pub)
+catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const char *pub,
+             char *error, size_t error_size)
 {
     catalog_t *self = calloc (1, sizeof (catalog_t));
     assert (self);
     self->pub = zsock_new (ZMQ_PUB);
     assert (self->pub);
     if (zsock_bind (self->pub, "%s", pub) < 0) {
+        snprintf (error, error_size, "cannot bind the invalidations PUB to %s (--pub): %s", pub,
+                  zmq_strerror (errno));
         zsock_destroy (&self->pub);
         free (self);
         return NULL;
     }
     self->worker = worker_new (broker, "catalog", 0, pub, "");
     if (!self->worker) {
+        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
+                  zmq_strerror (errno));
         zsock_destroy (&self->pub);
         free (self);
         return NULL;

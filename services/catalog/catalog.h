@@ -24,9 +24,10 @@ typedef struct _catalog_t catalog_t;
 
 //  Serve store and epochs (the catalog takes ownership of both) as
 //  service "catalog" through broker, publishing invalidations on pub.
-//  Returns NULL if pub cannot bind.
+//  Returns NULL and a reason in error if pub cannot bind or broker is
+//  not an endpoint; then store and epochs are still the caller's.
 catalog_t *catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker,
-                        const char *pub);
+                        const char *pub, char *error, size_t error_size);
 
 void catalog_destroy (catalog_t **self_p);
 

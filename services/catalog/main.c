@@ -22,7 +22,9 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     bool sync;
-    if (cli_get_sync (cli, &sync)) {
+    const char *broker = cli_get_endpoint (cli, "broker", false);
+    const char *pub = cli_get_endpoint (cli, "pub", false);
+    if (!broker || !pub || cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
     }
@@ -46,18 +48,15 @@ main (int argc, char **argv)
     }
     log_info ("%" PRIu64 " trades in the journal, epoch %" PRIu64 " granted last, under %s",
               store_trade_count (store), epochs_highest (epochs), cli_get (cli, "data"));
-    catalog_t *catalog = catalog_new (&store, &epochs, cli_get (cli, "broker"),
-                                      cli_get (cli, "pub"));
+    catalog_t *catalog = catalog_new (&store, &epochs, broker, pub, error, sizeof (error));
     if (!catalog) {
-        log_error ("cannot bind %s or reach %s: %s", cli_get (cli, "pub"),
-                   cli_get (cli, "broker"), zmq_strerror (errno));
+        log_error ("%s", error);
         store_destroy (&store);
         epochs_destroy (&epochs);
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("serving catalog via %s, invalidations on %s", cli_get (cli, "broker"),
-              cli_get (cli, "pub"));
+    log_info ("serving catalog via %s, invalidations on %s", broker, pub);
     int rc = catalog_run (catalog);
     log_info ("exiting");
     catalog_destroy (&catalog);

@@ -46,8 +46,9 @@ int store_list (store_t *self, msg_t *msg);
 
 //  Apply one trade. On success fills *number and returns MSG_ERR_OK;
 //  a trade with a key seen before returns the earlier number and changes
-//  nothing. Errors: STOCK_NOT_FOUND, NOT_ENOUGH, INVALID_QUANTITY,
-//  INTERNAL. *stock points at the stock after the trade.
+//  nothing if it is the same request (name, side, quantity), and is
+//  refused with KEY_REUSED otherwise. Errors: KEY_REUSED, STOCK_NOT_FOUND,
+//  NOT_ENOUGH, INVALID_QUANTITY, INTERNAL. *stock points at the stock after the trade.
 msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t quantity,
                          const char *key, uint64_t *number, const store_stock_t **stock);
 

@@ -34,6 +34,7 @@ struct _bus_t {
     h2o_timeout_t deadline;         //  for a first send: timeout_ms
     h2o_timeout_t late_deadline;    //  for a retry: what is left of timeout_ms
     uint64_t retry_window;          //  ms after the first send to retry in
+    uint64_t work_window;           //  ms after the first send a worker may start it
     h2o_timeout_t retry_pause;
     h2o_timeout_t soon;             //  0 ms: end of this loop iteration
     h2o_timeout_entry_t drain_soon; //  linked to soon after a send
@@ -188,6 +189,8 @@ int
 bus_send (bus_t *self, bus_call_t *call)
 {
     call->retry_until = call->retry ? h2o_now (self->loop) + self->retry_window : 0;
+    //  Retries keep it: the whole call has one deadline.
+    call->request.deadline = msg_now_ms () + self->work_window;
     int rc = s_send (self, call, &self->deadline);
     s_drain_soon (self);
     return rc;
@@ -368,6 +371,10 @@ bus_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, uint64_t t
     self->mask = BUS_TABLE_MIN - 1;
     msgpack_sbuffer_init (&self->buffer);
     self->retry_window = timeout_ms / 4;
+    //  Workers drop a request after three quarters of the timeout; the
+    //  last quarter lets a commit that started in time finish and answer
+    //  before the 503, which shrinks the window where a 503 hides a trade.
+    self->work_window = timeout_ms - timeout_ms / 4;
     h2o_timeout_init (loop, &self->deadline, timeout_ms);
     h2o_timeout_init (loop, &self->late_deadline, timeout_ms - self->retry_window);
     h2o_timeout_init (loop, &self->retry_pause, BUS_RETRY_PAUSE_MS);

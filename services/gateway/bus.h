@@ -8,6 +8,11 @@
     the reply frame with that req_id arrives (on_reply gets it), the
     deadline passes (on_reply gets NULL), or the caller cancels.
 
+    bus_send also sets request.deadline (msgs.h): three quarters of
+    timeout_ms from now on the wall clock. A worker drops the request
+    after it; the last quarter is left for a commit that started in time
+    to finish and answer before the caller's 503.
+
     If call->retry is set, a reply ERROR with code UNAVAILABLE or
     STALE_EPOCH (no live worker, a leader change) during the first quarter
     of the deadline is not passed on: the bus sends the same request again

@@ -43,8 +43,10 @@ s_read_config (cli_t *cli, gateway_config_t *config)
         return -1;
     config->host = cli_get (cli, "host");
     config->port = (int) port;
-    config->broker = cli_get (cli, "broker");
-    config->catalog_pub = cli_get (cli, "catalog-pub");
+    config->broker = cli_get_endpoint (cli, "broker", false);
+    config->catalog_pub = cli_get_endpoint (cli, "catalog-pub", false);
+    if (!config->broker || !config->catalog_pub)
+        return -1;
     config->cache_size = (size_t) cache_size;
     config->timeout_ms = (uint64_t) timeout;
     return 0;

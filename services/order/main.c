@@ -31,6 +31,11 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
+    if (!cli_get_endpoint (cli, "broker", false) || !cli_get_endpoint (cli, "pub", true)
+        || !cli_get_endpoint (cli, "rep", true)) {
+        cli_destroy (&cli);
+        return 2;
+    }
     const char *follower_ack = cli_get (cli, "follower-ack");
     if (!streq (follower_ack, "on") && !streq (follower_ack, "off")) {
         fprintf (stderr, "order: --follower-ack must be on or off, not '%s'\n", follower_ack);

@@ -87,7 +87,7 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
     self->upstream = upstream_new (config->broker, config->catalog_timeout_ms);
     if (!self->replication || !self->worker || !self->upstream) {
         if (self->replication)
-            snprintf (error, error_size, "cannot connect to the broker at %s", config->broker);
+            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", config->broker, zmq_strerror (errno));
         replication_destroy (&self->replication);
         worker_destroy (&self->worker);
         upstream_destroy (&self->upstream);

@@ -64,12 +64,12 @@ replication_new (tradelog_t *log, uint64_t replica_id, const char *pub, const ch
     zsock_set_sndhwm (self->pub, 100000);
     zsock_set_rcvhwm (self->rep, 100000);
     if (zsock_bind (self->pub, "%s", pub) < 0) {
-        snprintf (error, error_size, "cannot bind %s: %s", pub, zmq_strerror (errno));
+        snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub, zmq_strerror (errno));
         replication_destroy (&self);
         return NULL;
     }
     if (zsock_bind (self->rep, "%s", rep) < 0) {
-        snprintf (error, error_size, "cannot bind %s: %s", rep, zmq_strerror (errno));
+        snprintf (error, error_size, "cannot bind the REP endpoint %s (--rep): %s", rep, zmq_strerror (errno));
         replication_destroy (&self);
         return NULL;
     }

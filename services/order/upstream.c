@@ -70,11 +70,15 @@ upstream_handle (upstream_t *self)
     return zsock_resolve (self->dealer);
 }
 
-//  Numbers request and sends it. Returns 0 or -1.
+//  Numbers request, gives it a deadline (ours, or the client's if that
+//  is sooner) and sends it. Returns 0 or -1.
 static int
 s_send (upstream_t *self, msg_t *request)
 {
     request->req_id = self->next_req_id++;
+    uint64_t ours = msg_now_ms () + (uint64_t) self->timeout_ms;
+    if (request->deadline == 0 || request->deadline > ours)
+        request->deadline = ours;
     if (msg_encode (request, &self->buffer))
         return -1;
     return zmq_send (zsock_resolve (self->dealer), self->buffer.data, self->buffer.size,
@@ -96,6 +100,7 @@ upstream_apply (upstream_t *self, const worker_envelope_t *envelope, const msg_t
     snprintf (apply.key, sizeof (apply.key), "%s", request->key);
     apply.epoch = epoch;
     apply.number = count;
+    apply.deadline = request->deadline;
     if (s_send (self, &apply))
         return -1;
     slot->kind = UPSTREAM_APPLY;

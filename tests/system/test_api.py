@@ -416,6 +416,27 @@ def test_idempotency_key(bz):
     bz.assert_orders()
 
 
+def test_idempotency_key_reused_with_a_different_request(bz):
+    """A used key with another name, type or quantity is 422 and changes
+    nothing; the same request with it still returns the first number."""
+    key = "reuse-%d" % os.getpid()
+    r = bz.post("/orders", order_body("apple", "buy", 5), {"Idempotency-Key": key})
+    assert r.status == 200, r
+    n = r.body["data"]["transaction_number"]
+    bz.record(n, "apple", "buy", 5)
+    for other in (order_body("tesla", "sell", 700), order_body("apple", "buy", 999999),
+                  order_body("apple", "sell", 5), order_body("apple", "buy", 6),
+                  order_body("dogecoin", "buy", 5)):
+        r = bz.post("/orders", other, {"Idempotency-Key": key})
+        assert_error(r, 422, "idempotency key reused with a different request", repr(other))
+        bz.assert_unchanged()
+    r = bz.post("/orders", order_body("apple", "buy", 5), {"Idempotency-Key": key})
+    assert r.status == 200, r
+    assert_json(r.body, {"data": {"transaction_number": n}}, "the same request again")
+    bz.assert_unchanged()
+    bz.assert_orders()
+
+
 def test_concurrent_trades_dense_numbers(bz):
     threads_n, per_thread = 16, 5
     start = len(bz.orders)

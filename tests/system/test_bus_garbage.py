@@ -22,6 +22,7 @@ MSG_VERSION = 1
 HEARTBEAT, LOOKUP, LIST, APPLY, JOURNAL, TRADE, QUERY = 1, 10, 11, 12, 13, 20, 21
 STOCK, STOCKS, COMMITTED, ORDER, TRADES, ERROR = 40, 41, 42, 43, 44, 49
 ERR_STOCK_NOT_FOUND, ERR_TXN_NOT_FOUND = 1, 2
+NO_DEADLINE = 0   # requests end with a deadline field (ms since the epoch, 0: none)
 
 #  What a log line about a dropped message looks like.
 DROP_RE = r"drop|discard|ignor|reject|refus|invalid|malformed|bad|garbage|decod|unexpected"
@@ -247,7 +248,7 @@ class Zmtp:
 
 
 def lookup_frame(req_id, name):
-    return packb([MSG_VERSION, LOOKUP, req_id, name])
+    return packb([MSG_VERSION, LOOKUP, req_id, name, NO_DEADLINE])
 
 
 def request_reply(z, frame, req_id, timeout=10.0):
@@ -296,9 +297,9 @@ def test_fake_client_roundtrip(bz):
         assert reply[4] == 152.59 and reply[5] == bz.qty["apple"], reply
         reply, _ = request_reply(z, lookup_frame(8, "nosuch"), 8)
         assert reply[:4] == [MSG_VERSION, ERROR, 8, ERR_STOCK_NOT_FOUND], reply
-        reply, _ = request_reply(z, packb([MSG_VERSION, QUERY, 9, 999999999]), 9)
+        reply, _ = request_reply(z, packb([MSG_VERSION, QUERY, 9, 999999999, NO_DEADLINE]), 9)
         assert reply[:4] == [MSG_VERSION, ERROR, 9, ERR_TXN_NOT_FOUND], reply
-        reply, _ = request_reply(z, packb([MSG_VERSION, LIST, 10]), 10)
+        reply, _ = request_reply(z, packb([MSG_VERSION, LIST, 10, NO_DEADLINE]), 10)
         assert reply[:3] == [MSG_VERSION, STOCKS, 10], reply
         assert [s[0] for s in reply[3]] == sorted(INITIAL), reply
     finally:
@@ -315,17 +316,17 @@ GARBAGE = [
     ("msgpack-string", [packb("hello")]),
     ("msgpack-int", [packb(5)]),
     ("empty-array", [packb([])]),
-    ("wrong-field-types", [packb([MSG_VERSION, LOOKUP, "x", 5])]),
+    ("wrong-field-types", [packb([MSG_VERSION, LOOKUP, "x", 5, 0])]),
     ("trailing-bytes", [lookup_frame(1, "apple") + b"\x00"]),
-    ("unknown-version", [packb([99, LOOKUP, 1, "apple"])]),
+    ("unknown-version", [packb([99, LOOKUP, 1, "apple", 0])]),
     ("unknown-type", [packb([MSG_VERSION, 250, 1])]),
     ("too-few-fields", [packb([MSG_VERSION, LOOKUP])]),
-    ("too-many-fields", [packb([MSG_VERSION, LOOKUP, 1, "apple", "extra"])]),
-    ("name-too-long", [packb([MSG_VERSION, LOOKUP, 1, "a" * 1000])]),
-    ("negative-req-id", [packb([MSG_VERSION, LOOKUP, -1, "apple"])]),
-    ("float-req-id", [packb([MSG_VERSION, LOOKUP, 1.5, "apple"])]),
-    ("nil-fields", [packb([MSG_VERSION, LOOKUP, None, None])]),
-    ("bin-name", [packb([MSG_VERSION, LOOKUP, 1, b"apple"])]),
+    ("too-many-fields", [packb([MSG_VERSION, LOOKUP, 1, "apple", 0, "extra"])]),
+    ("name-too-long", [packb([MSG_VERSION, LOOKUP, 1, "a" * 1000, 0])]),
+    ("negative-req-id", [packb([MSG_VERSION, LOOKUP, -1, "apple", 0])]),
+    ("float-req-id", [packb([MSG_VERSION, LOOKUP, 1.5, "apple", 0])]),
+    ("nil-fields", [packb([MSG_VERSION, LOOKUP, None, None, None])]),
+    ("bin-name", [packb([MSG_VERSION, LOOKUP, 1, b"apple", 0])]),
     ("reply-from-client", [packb([MSG_VERSION, STOCK, 1, "apple", 1.5, 1, 1])]),
     ("error-from-client", [packb([MSG_VERSION, ERROR, 1, 7, "service unavailable"])]),
     ("array-len-4G", [b"\xdd\xff\xff\xff\xff\x01"]),
@@ -336,10 +337,10 @@ GARBAGE = [
     ("one-mib-random", [os.urandom(1 << 20)]),
     ("heartbeat-wrong-types", [packb([MSG_VERSION, HEARTBEAT, 5, "x", "y", 1, 2])]),
     ("heartbeat-unknown-service", [packb([MSG_VERSION, HEARTBEAT, "a" * 100, 0, 1, "", ""])]),
-    ("apply-bad-side", [packb([MSG_VERSION, APPLY, 1, "amc", 7, 1, "", 0])]),
-    ("apply-zero-quantity", [packb([MSG_VERSION, APPLY, 1, "amc", 0, 0, "", 0])]),
-    ("trade-bad-side", [packb([MSG_VERSION, TRADE, 1, "amc", 2, 1, ""])]),
-    ("trade-huge-quantity", [packb([MSG_VERSION, TRADE, 1, "amc", 0, 1 << 40, ""])]),
+    ("apply-bad-side", [packb([MSG_VERSION, APPLY, 1, "amc", 7, 1, "", 0, 0, 0])]),
+    ("apply-zero-quantity", [packb([MSG_VERSION, APPLY, 1, "amc", 0, 0, "", 0, 0, 0])]),
+    ("trade-bad-side", [packb([MSG_VERSION, TRADE, 1, "amc", 2, 1, "", 0])]),
+    ("trade-huge-quantity", [packb([MSG_VERSION, TRADE, 1, "amc", 0, 1 << 40, "", 0])]),
 ]
 
 
@@ -410,7 +411,7 @@ def test_garbage_to_order_replica_rep(bz):
     since = bz.log_size("order")
     for junk in (b"", b"\xc1", os.urandom(50), packb({"a": 1}),
                  lookup_frame(1, "apple") + b"\x00", packb([MSG_VERSION, 250, 1]),
-                 packb([MSG_VERSION, JOURNAL, "x", -1, None]), b"\x91" * 50000):
+                 packb([MSG_VERSION, JOURNAL, "x", -1, None, 0]), b"\x91" * 50000):
         z = Zmtp(bz.ports["order_rep"], socket_type="REQ")
         try:
             z.send(junk)

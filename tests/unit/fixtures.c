@@ -183,6 +183,9 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'P':
             s_build_peers (msg, variant);
             break;
+        case 'D':
+            msg->deadline = s_number (variant, 1767225600000ULL);
+            break;
         default:
             fail_msg ("fixtures: unknown field letter '%c'", field);
     }

@@ -381,6 +381,28 @@ test_cli_get_int_default (void **state)
     cli_destroy (&cli);
 }
 
+//  The endpoints every program's address flags accept.
+static void
+test_cli_endpoint_valid (void **state)
+{
+    (void)state;
+    const char *good[] = {"tcp://127.0.0.1:5555", "tcp://*:5555", "tcp://localhost:1",
+                          "tcp://[::1]:5555", "tcp://127.0.0.1:*", "tcp://10.0.0.2:0",
+                          "ipc:///tmp/bazaar.sock", "inproc://bus"};
+    const char *bad[] = {"", "127.0.0.1:5555", "tcp://127.0.0.1", "tcp://127.0.0.1:",
+                         "tcp://127.0.0.1:99999", "tcp://127.0.0.1:65536", "tcp://:5555",
+                         "tcp://", "tcp://127.0.0.1:55x5", "udp://127.0.0.1:5555",
+                         "tcp://a b:5555", "tcp://[]:5555", "ipc://", "inproc://",
+                         "tcp://1:2:3", "tcp://127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++)
+        if (!cli_endpoint_valid (good[i]))
+            fail_msg ("'%s' refused", good[i]);
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
+        if (cli_endpoint_valid (bad[i]))
+            fail_msg ("'%s' accepted", bad[i]);
+    assert_false (cli_endpoint_valid (NULL));
+}
+
 int
 test_cli_run (void)
 {
@@ -399,6 +421,7 @@ test_cli_run (void)
         CLI_TEST (test_cli_parses_twice),
         CLI_TEST (test_cli_get_int),
         CLI_TEST (test_cli_get_int_default),
+        cmocka_unit_test (test_cli_endpoint_valid),
     };
 #undef CLI_TEST
     int failed = cmocka_run_group_tests_name ("cli", tests, NULL, NULL);

@@ -153,11 +153,12 @@ test_encode_wire_bytes (void **state)
     msg_init (&msg, MSG_LOOKUP);
     msg.req_id = 7;
     strcpy (msg.name, "ab");
+    msg.deadline = 1000;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
     fx_encode (&msg, &buffer);
     fx_encode (&msg, &buffer); //  replaces, does not append
-    const unsigned char expected[] = {0x94, 0x01, 0x0a, 0x07, 0xa2, 'a', 'b'};
+    const unsigned char expected[] = {0x95, 0x01, 0x0a, 0x07, 0xa2, 'a', 'b', 0xcd, 0x03, 0xe8};
     assert_int_equal (buffer.size, sizeof (expected));
     assert_memory_equal (buffer.data, expected, sizeof (expected));
 
@@ -358,7 +359,7 @@ test_format_human_exact (void **state)
     msg.req_id = 7;
     strcpy (msg.name, "apple");
     char line[256];
-    const char *expected = "LOOKUP req_id=7 name=\"apple\"";
+    const char *expected = "LOOKUP req_id=7 name=\"apple\" deadline=0";
     assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (expected));
     assert_string_equal (line, expected);
 
@@ -382,7 +383,8 @@ test_format_json_exact (void **state)
     char line[256];
     msg_format (&msg, true, line, sizeof (line));
     assert_string_equal (line, "{\"type\":\"TRADE\",\"req_id\":7,\"name\":\"apple\","
-                               "\"side\":\"sell\",\"quantity\":10,\"key\":\"k\"}");
+                               "\"side\":\"sell\",\"quantity\":10,\"key\":\"k\","
+                               "\"deadline\":0}");
 }
 
 static void
@@ -507,7 +509,7 @@ test_format_truncates_like_snprintf (void **state)
     msg_init (&msg, MSG_LOOKUP);
     msg.req_id = 7;
     strcpy (msg.name, "apple");
-    const char *full = "LOOKUP req_id=7 name=\"apple\"";
+    const char *full = "LOOKUP req_id=7 name=\"apple\" deadline=0";
     char line[10];
     memset (line, '#', sizeof (line));
     assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (full));
@@ -637,6 +639,7 @@ test_error_http_and_text (void **state)
         {MSG_ERR_REFUSED, 503, "service unavailable"},
         {MSG_ERR_BAD_MESSAGE, 400, "malformed request"},
         {MSG_ERR_INTERNAL, 500, "internal error"},
+        {MSG_ERR_KEY_REUSED, 422, "idempotency key reused with a different request"},
         {MSG_ERR_COUNT, 500, "internal error"},
         {UINT64_MAX, 500, "internal error"},
     };
@@ -663,6 +666,24 @@ test_decode_strerror (void **state)
     assert_string_equal (msg_decode_strerror (1), "unknown error");
 }
 
+//  A deadline is wall-clock ms; 0 means none; "at or before now" expired.
+static void
+test_deadline_expiry (void **state)
+{
+    (void)state;
+    uint64_t now = msg_now_ms ();
+    assert_true (now > 1600000000000ULL); //  after 2020: the Unix epoch, in ms
+    msg_t msg;
+    msg_init (&msg, MSG_TRADE);
+    assert_false (msg_expired (&msg, now));
+    assert_false (msg_expired (&msg, UINT64_MAX));
+    msg.deadline = now;
+    assert_true (msg_expired (&msg, now));
+    assert_false (msg_expired (&msg, now - 1));
+    msg.deadline = now + 1000;
+    assert_false (msg_expired (&msg, msg_now_ms ()));
+}
+
 int
 test_msgs_run (void)
 {
@@ -687,6 +708,7 @@ test_msgs_run (void)
         cmocka_unit_test (test_role_names),
         cmocka_unit_test (test_error_http_and_text),
         cmocka_unit_test (test_decode_strerror),
+        cmocka_unit_test (test_deadline_expiry),
     };
     return cmocka_run_group_tests_name ("msgs", tests, NULL, NULL);
 }

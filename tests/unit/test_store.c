@@ -211,6 +211,20 @@ test_store_idempotency_key (void **state)
     s_trade (store, "nike", MSG_SIDE_BUY, 10, "", 1);
     s_trade (store, "apple", MSG_SIDE_BUY, 10, "retry-1", 0); //  the retry
     s_expect_stock (store, "apple", 990, 1);
+    //  The key with another request: refused, whatever it asks for.
+    uint64_t number = 4242;
+    const store_stock_t *stock = NULL;
+    assert_int_equal (store_apply (store, "tesla", MSG_SIDE_SELL, 700, "retry-1", &number, &stock),
+                      MSG_ERR_KEY_REUSED);
+    assert_int_equal (store_apply (store, "apple", MSG_SIDE_BUY, 999999, "retry-1", &number,
+                                   &stock), MSG_ERR_KEY_REUSED);
+    assert_int_equal (store_apply (store, "apple", MSG_SIDE_SELL, 10, "retry-1", &number, &stock),
+                      MSG_ERR_KEY_REUSED);
+    assert_int_equal (store_apply (store, "nosuch", MSG_SIDE_BUY, 10, "retry-1", &number, &stock),
+                      MSG_ERR_KEY_REUSED);
+    assert_int_equal (number, 4242);
+    s_expect_stock (store, "apple", 990, 1);
+    s_expect_stock (store, "tesla", 1000, 0);
     assert_int_equal (store_trade_count (store), 2);
     assert_int_equal (store_sync (store), 0);
     store_destroy (&store);
@@ -334,7 +348,7 @@ test_store_restore (void **state)
     assert_int_equal (store_restore (store, &trade), MSG_ERR_OK);
     s_expect_stock (store, "amc", 988, 2);
     assert_int_equal (store_trade_count (store), 2);
-    s_trade (store, "amc", MSG_SIDE_BUY, 1, "healed", 1); //  its key is known
+    s_trade (store, "amc", MSG_SIDE_BUY, 7, "healed", 1); //  its key is known
     assert_int_equal (store_sync (store), 0);
     store_destroy (&store);
 

@@ -144,6 +144,12 @@ s_add_type (const char *item, void *arg)
 static int
 s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
 {
+    if (!cli_endpoint_valid (endpoint)) {
+        cli_endpoint_error ("tap", kind == SOURCE_TAP       ? "tap"
+                                   : kind == SOURCE_CATALOG ? "catalog-pub"
+                                                            : "order-pub", endpoint);
+        return -1;
+    }
     if (self->source_count == TAP_SOURCES_MAX) {
         fprintf (stderr, "bazaar-tap: too many endpoints (at most %d)\n", TAP_SOURCES_MAX);
         return -1;
