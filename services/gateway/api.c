@@ -26,6 +26,40 @@ static const s_route_t s_routes[] = {
     {"/metrics", false, "GET", ROUTE_METRICS},
 };
 
+static bool
+s_is (h2o_iovec_t text, const char *literal)
+{
+    return text.len == strlen (literal) && memcmp (text.base, literal, text.len) == 0;
+}
+
+//  Length of an absolute-form target's "scheme://authority", or 0.
+static size_t
+s_scheme_authority (h2o_iovec_t target)
+{
+    size_t skip = 0;
+    if (target.len >= 7 && h2o_lcstris (target.base, 7, H2O_STRLIT ("http://")))
+        skip = 7;
+    else
+    if (target.len >= 8 && h2o_lcstris (target.base, 8, H2O_STRLIT ("https://")))
+        skip = 8;
+    else
+        return 0;
+    const char *slash = memchr (target.base + skip, '/', target.len - skip);
+    return slash ? (size_t) (slash - target.base) : target.len;
+}
+
+h2o_iovec_t
+api_target_path (h2o_iovec_t target)
+{
+    const char *query = memchr (target.base, '?', target.len);
+    if (query)
+        target.len = (size_t) (query - target.base);
+    size_t skip = s_scheme_authority (target);
+    if (skip == target.len && skip > 0)
+        return h2o_iovec_init ("/", 1);
+    return h2o_iovec_init (target.base + skip, target.len - skip);
+}
+
 //  Finds the route for path; sets *rest to what follows a prefix.
 static const s_route_t *
 s_route_find (h2o_iovec_t path, h2o_iovec_t *rest)
@@ -49,12 +83,13 @@ api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match)
     const s_route_t *route = s_route_find (path, &match->rest);
     match->route = route ? route->route : ROUTE_OTHER;
     match->allow = NULL;
+    bool get = route && strcmp (route->method, "GET") == 0;
     if (!route)
         match->status = 404;
     else
-    if (method.len != strlen (route->method) || memcmp (method.base, route->method, method.len)) {
+    if (!s_is (method, route->method) && !(get && s_is (method, "HEAD"))) {
         match->status = 405;
-        match->allow = route->method;
+        match->allow = get ? "GET, HEAD" : route->method;
     }
     else
         match->status = 0;
@@ -78,14 +113,20 @@ int
 api_order_number (h2o_iovec_t text, uint64_t *number)
 {
     if (text.len == 0)
-        return -1;
+        return 400;
     uint64_t value = 0;
+    bool too_big = false;
     for (size_t i = 0; i < text.len; i++) {
         unsigned digit = (unsigned) (text.base[i] - '0');
-        if (digit > 9 || value > (UINT64_MAX - digit) / 10)
-            return -1;
-        value = value * 10 + digit;
+        if (digit > 9)
+            return 400;
+        if (value > (UINT64_MAX - digit) / 10)
+            too_big = true;
+        else
+            value = value * 10 + digit;
     }
+    if (too_big)
+        return 404;
     *number = value;
     return 0;
 }

@@ -25,16 +25,23 @@ typedef struct {
     h2o_iovec_t rest;           //  what follows a prefix route's path ("apple")
 } api_match_t;
 
-//  Route a request by method and path (the query already cut off).
-//  Returns match->status.
+//  The path a request target names: the query cut off, and an
+//  absolute-form target ("http://host/stocks/apple", RFC 7230 5.3.2)
+//  reduced to its path ("/stocks/apple"; "/" if it has none).
+h2o_iovec_t api_target_path (h2o_iovec_t target);
+
+//  Route a request by method and path (from api_target_path). HEAD is
+//  served wherever GET is (h2o sends no body for it); the Allow of a GET
+//  route says "GET, HEAD". Returns match->status.
 int api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match);
 
 //  Copy a stock name from a path into key (NUL-terminated). Returns
 //  false if no stock can have that name (empty, too long, a NUL in it).
 bool api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1]);
 
-//  Read an order number: a non-empty string of ASCII digits that fits in
-//  64 bits. Returns 0 and sets *number, or -1.
+//  Read an order number, a non-empty string of ASCII digits. Returns 0
+//  and sets *number; 404 if it is beyond 64 bits (no order has it); 400
+//  if it is not digits.
 int api_order_number (h2o_iovec_t text, uint64_t *number);
 
 //  Read name, type and quantity from a JSON body into trade, in the

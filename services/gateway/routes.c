@@ -288,7 +288,12 @@ static void
 s_query (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t text)
 {
     uint64_t number;
-    if (api_order_number (text, &number)) {
+    int status = api_order_number (text, &number);
+    if (status == 404) {
+        s_answer_error (gateway, req, ROUTE_ORDER, started_ns, MSG_ERR_TXN_NOT_FOUND);
+        return;
+    }
+    if (status) {
         s_answer_status (gateway, req, ROUTE_ORDER, started_ns, 400, "invalid order number",
                          NULL);
         return;
@@ -325,9 +330,8 @@ int
 routes_handle (gateway_t *gateway, h2o_req_t *req)
 {
     uint64_t started_ns = metrics_now_ns ();
-    size_t path_len = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
     api_match_t match;
-    api_route (req->input.method, h2o_iovec_init (req->input.path.base, path_len), &match);
+    api_route (req->input.method, api_target_path (req->input.path), &match);
     if (match.status == 404)
         s_answer_status (gateway, req, ROUTE_OTHER, started_ns, 404, "not found", NULL);
     else
