@@ -7,6 +7,7 @@
     first cancels the call and a late reply finds nothing to write to.
 */
 #include "routes.h"
+#include "api.h"
 #include "http.h"
 #include "log.h"
 
@@ -14,9 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ROUTES_BODY_MAX (64 * 1024)     //  larger POST bodies get 413
-#define ROUTES_OVERFLOWS_MAX 16         //  numbers too big for jansson, per body
 
 //  One HTTP request waiting for its bus reply.
 typedef struct {
@@ -171,13 +169,11 @@ s_on_stock (bus_call_t *call, const msg_t *reply)
 static void
 s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t name)
 {
-    if (name.len == 0 || name.len > MSG_NAME_MAX || memchr (name.base, '\0', name.len)) {
+    char key[MSG_NAME_MAX + 1];
+    if (!api_stock_name (name, key)) {
         s_answer_error (gateway, req, ROUTE_STOCK, started_ns, MSG_ERR_STOCK_NOT_FOUND);
         return;
     }
-    char key[MSG_NAME_MAX + 1];
-    memcpy (key, name.base, name.len);
-    key[name.len] = '\0';
     size_t size;
     const char *body = cache_get (gateway->cache, key, &size);
     if (body) {
@@ -186,7 +182,7 @@ s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t n
     }
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STOCK, started_ns, MSG_LOOKUP,
                                           s_on_stock);
-    memcpy (pending->call.request.name, key, name.len + 1);
+    memcpy (pending->call.request.name, key, strlen (key) + 1);
     pending->generation = cache_generation (gateway->cache);
     s_pending_send (pending, true);
 }
@@ -232,101 +228,6 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
                                        (json_int_t) reply->number));
 }
 
-//  Reads a quantity: a JSON integer in 1..MSG_QUANTITY_MAX (1.0 is a
-//  real, and refused like any real).
-static bool
-s_parse_quantity (const json_t *quantity, uint64_t *value)
-{
-    json_int_t integer = json_integer_value (quantity);
-    if (!json_is_integer (quantity) || integer <= 0 || integer > (json_int_t) MSG_QUANTITY_MAX)
-        return false;
-    *value = (uint64_t) integer;
-    return true;
-}
-
-static bool
-s_parse_side (const json_t *type, uint8_t *side)
-{
-    const char *text = json_string_value (type);
-    if (text && strcmp (text, "buy") == 0)
-        *side = MSG_SIDE_BUY;
-    else
-    if (text && strcmp (text, "sell") == 0)
-        *side = MSG_SIDE_SELL;
-    else
-        return false;
-    return true;
-}
-
-//  Blanks out the number jansson could not represent (error says where it
-//  ends) with null and spaces. Returns false if it is not found there.
-static bool
-s_blank_number (char *text, size_t size, const json_error_t *error)
-{
-    if (error->position <= 0 || (size_t) error->position > size)
-        return false;
-    size_t end = (size_t) error->position, start = end;
-    while (start > 0 && strchr ("0123456789+-.eE", text[start - 1]) && text[start - 1])
-        start--;
-    //  Overflowing numbers are at least 5 characters (1e400), null is 4.
-    if (end - start < 4 || !(text[start] == '-' || (text[start] >= '0' && text[start] <= '9')))
-        return false;
-    memcpy (text + start, "null", 4);
-    memset (text + start + 4, ' ', end - start - 4);
-    return true;
-}
-
-//  Parses body. jansson refuses a whole document for one number it cannot
-//  hold (an integer beyond 64 bits, a real beyond double): such numbers
-//  read as null instead, so the field they are in is judged by the usual
-//  rules (a huge quantity is an invalid quantity, a huge extra field is
-//  ignored). Returns NULL if body is not JSON.
-static json_t *
-s_load_json (h2o_iovec_t body)
-{
-    json_error_t error;
-    json_t *root = json_loadb (body.base, body.len, 0, &error);
-    if (root || json_error_code (&error) != json_error_numeric_overflow)
-        return root;
-    char *text = malloc (body.len ? body.len : 1);
-    if (!text)
-        return NULL;
-    memcpy (text, body.base, body.len);
-    for (int tries = 0; !root && tries < ROUTES_OVERFLOWS_MAX; tries++) {
-        if (json_error_code (&error) != json_error_numeric_overflow
-            || !s_blank_number (text, body.len, &error))
-            break;
-        root = json_loadb (text, body.len, 0, &error);
-    }
-    free (text);
-    return root;
-}
-
-//  Reads name, type and quantity from a JSON body into trade, in the
-//  order SPEC section 2 checks them. Returns MSG_ERR_OK or the error.
-static msg_error_t
-s_parse_order (h2o_iovec_t body, msg_t *trade)
-{
-    json_t *root = s_load_json (body);
-    json_t *name = json_object_get (root, "name");
-    msg_error_t code = MSG_ERR_OK;
-    if (!json_is_object (root) || !json_is_string (name))
-        code = MSG_ERR_MALFORMED;
-    else
-    if (!s_parse_side (json_object_get (root, "type"), &trade->side))
-        code = MSG_ERR_INVALID_TYPE;
-    else
-    if (!s_parse_quantity (json_object_get (root, "quantity"), &trade->quantity))
-        code = MSG_ERR_INVALID_QUANTITY;
-    else
-    if (json_string_length (name) > MSG_NAME_MAX)
-        code = MSG_ERR_STOCK_NOT_FOUND;
-    else
-        memcpy (trade->name, json_string_value (name), json_string_length (name) + 1);
-    json_decref (root);
-    return code;
-}
-
 //  Copies the Idempotency-Key header into trade->key, or makes up a
 //  unique key so the bus may retry the trade safely. Returns MSG_ERR_OK
 //  or MSG_ERR_MALFORMED for a key over MSG_KEY_MAX.
@@ -350,14 +251,14 @@ s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 static void
 s_trade (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 {
-    if (req->entity.len > ROUTES_BODY_MAX) {
+    if (req->entity.len > API_BODY_MAX) {
         s_answer_status (gateway, req, ROUTE_TRADE, started_ns, 413, "request too large", NULL);
         return;
     }
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_TRADE, started_ns, MSG_TRADE,
                                           s_on_committed);
     msg_t *trade = &pending->call.request;
-    msg_error_t code = s_parse_order (req->entity, trade);
+    msg_error_t code = api_parse_order (req->entity, trade);
     if (code == MSG_ERR_OK)
         code = s_parse_key (gateway, req, trade);
     if (code != MSG_ERR_OK) {
@@ -383,28 +284,16 @@ s_on_order (bus_call_t *call, const msg_t *reply)
                               (json_int_t) reply->quantity));
 }
 
-//  Parses a non-empty string of ASCII digits that fits in uint64.
-static int
-s_parse_number (h2o_iovec_t text, uint64_t *number)
-{
-    if (text.len == 0)
-        return -1;
-    uint64_t value = 0;
-    for (size_t i = 0; i < text.len; i++) {
-        unsigned digit = (unsigned) (text.base[i] - '0');
-        if (digit > 9 || value > (UINT64_MAX - digit) / 10)
-            return -1;
-        value = value * 10 + digit;
-    }
-    *number = value;
-    return 0;
-}
-
 static void
 s_query (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t text)
 {
     uint64_t number;
-    if (s_parse_number (text, &number)) {
+    int status = api_order_number (text, &number);
+    if (status == 404) {
+        s_answer_error (gateway, req, ROUTE_ORDER, started_ns, MSG_ERR_TXN_NOT_FOUND);
+        return;
+    }
+    if (status) {
         s_answer_status (gateway, req, ROUTE_ORDER, started_ns, 400, "invalid order number",
                          NULL);
         return;
@@ -437,57 +326,24 @@ s_metrics (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 //  ---------------------------------------------------------------------
 //  Routing
 
-typedef struct {
-    const char *path;           //  the path, or its prefix if prefix
-    bool prefix;
-    const char *method;         //  the one method allowed
-    route_t route;
-} s_route_t;
-
-static const s_route_t s_routes[] = {
-    {"/stocks", false, "GET", ROUTE_STOCKS},
-    {"/stocks/", true, "GET", ROUTE_STOCK},
-    {"/orders", false, "POST", ROUTE_TRADE},
-    {"/orders/", true, "GET", ROUTE_ORDER},
-    {"/metrics", false, "GET", ROUTE_METRICS},
-};
-
-//  Finds the route for path; sets *rest to what follows a prefix.
-static const s_route_t *
-s_route_find (h2o_iovec_t path, h2o_iovec_t *rest)
-{
-    for (size_t i = 0; i < sizeof (s_routes) / sizeof (s_routes[0]); i++) {
-        const s_route_t *route = &s_routes[i];
-        size_t len = strlen (route->path);
-        if (route->prefix ? path.len >= len && memcmp (path.base, route->path, len) == 0
-                          : h2o_memis (path.base, path.len, route->path, len)) {
-            *rest = h2o_iovec_init (path.base + len, path.len - len);
-            return route;
-        }
-    }
-    return NULL;
-}
-
 int
 routes_handle (gateway_t *gateway, h2o_req_t *req)
 {
     uint64_t started_ns = metrics_now_ns ();
-    size_t path_len = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
-    h2o_iovec_t rest;
-    const s_route_t *route = s_route_find (h2o_iovec_init (req->input.path.base, path_len), &rest);
-    if (!route)
+    api_match_t match;
+    api_route (req->input.method, api_target_path (req->input.path), &match);
+    if (match.status == 404)
         s_answer_status (gateway, req, ROUTE_OTHER, started_ns, 404, "not found", NULL);
     else
-    if (!h2o_memis (req->input.method.base, req->input.method.len, route->method,
-                    strlen (route->method)))
-        s_answer_status (gateway, req, route->route, started_ns, 405, "method not allowed",
-                         route->method);
+    if (match.status == 405)
+        s_answer_status (gateway, req, match.route, started_ns, 405, "method not allowed",
+                         match.allow);
     else
-        switch (route->route) {
+        switch (match.route) {
             case ROUTE_STOCKS: s_list (gateway, req, started_ns); break;
-            case ROUTE_STOCK: s_lookup (gateway, req, started_ns, rest); break;
+            case ROUTE_STOCK: s_lookup (gateway, req, started_ns, match.rest); break;
             case ROUTE_TRADE: s_trade (gateway, req, started_ns); break;
-            case ROUTE_ORDER: s_query (gateway, req, started_ns, rest); break;
+            case ROUTE_ORDER: s_query (gateway, req, started_ns, match.rest); break;
             default: s_metrics (gateway, req, started_ns); break;
         }
     return 0;

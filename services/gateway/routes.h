@@ -1,8 +1,9 @@
 /*  routes.h - the gateway's HTTP API (SPEC section 2).
 
     GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n> and
-    GET /metrics; 405 with Allow for another method on those paths (HEAD
-    included), 404 for any other path. The query string is ignored.
+    GET /metrics, and HEAD of each GET; 405 with Allow for another method
+    on those paths, 404 for any other path. The query string is ignored;
+    an absolute-form target (http://host/path) routes by its path.
 */
 #ifndef BAZAAR_GATEWAY_ROUTES_H
 #define BAZAAR_GATEWAY_ROUTES_H

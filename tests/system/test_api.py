@@ -225,8 +225,8 @@ def test_quantity_integer_overflow(bz):
     bz.assert_unchanged()
 
 
-@pytest.mark.parametrize("number", ["-1", "abc", "99999999999999999999", "1.5", "0x1",
-                                    "1e3", "1a", "18446744073709551616"])
+#  Digits beyond 64 bits are 404 (test_http_details.py).
+@pytest.mark.parametrize("number", ["-1", "abc", "1.5", "0x1", "1e3", "1a"])
 def test_bad_order_number(bz, number):
     r = bz.get("/orders/" + number)
     assert_error(r, *BAD_ORDER, what="GET /orders/" + number)
