@@ -1,7 +1,8 @@
 /*  routes.h - the gateway's HTTP API (SPEC section 2).
 
-    GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n> and
-    GET /metrics; 405 with Allow for another method on those paths (HEAD
+    GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n>,
+    GET /metrics, GET /status (the broker's view and the gateway's) and
+    the dashboard page (GET / and /dashboard); 405 with Allow for another method on those paths (HEAD
     included), 404 for any other path. The query string is ignored.
 */
 #ifndef BAZAAR_GATEWAY_ROUTES_H
