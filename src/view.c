@@ -52,11 +52,20 @@ s_compare (const void *a, const void *b)
     return (x->replica_id > y->replica_id) - (x->replica_id < y->replica_id);
 }
 
+static int
+s_compare_id (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
 void
 view_sort (msg_t *view)
 {
     if (view->worker_count > 1)
         qsort (view->workers, view->worker_count, sizeof (msg_worker_t), s_compare);
+    if (view->in_sync_count > 1)
+        qsort (view->in_sync, view->in_sync_count, sizeof (uint64_t), s_compare_id);
 }
 
 static json_t *

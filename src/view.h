@@ -30,7 +30,8 @@ const char *view_state (const msg_worker_t *worker);
 //  when it is ahead).
 uint64_t view_lag (const msg_t *view, const msg_worker_t *worker);
 
-//  Sort view->workers in place: catalog first, then replicas by id.
+//  Sort view->workers in place (catalog first, then replicas by id) and
+//  the in-sync ids.
 void view_sort (msg_t *view);
 
 //  The JSON above for a VIEW (sorted first); NULL if out of memory. The
