@@ -55,6 +55,17 @@ $(BUILD)/bin/bazaar-$(call prog_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wi
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULE,$(p))))
 
+#  The dashboard page is compiled into the gateway.
+$(BUILD)/gen/dashboard_html.c: services/gateway/dashboard.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	@sh tools/embed.sh dashboard_html < $< > $@
+
+$(BUILD)/obj/gen/dashboard_html.o: $(BUILD)/gen/dashboard_html.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/bazaar-gateway: $(BUILD)/obj/gen/dashboard_html.o
+
 $(BUILD)/bin/bazaar: tools/bazaar
 	@mkdir -p $(dir $@)
 	cp $< $@ && chmod +x $@

@@ -19,6 +19,13 @@
     One catalog at a time: a catalog heartbeat from a second peer while
     the first is still reachable is refused with ERROR REFUSED.
 
+    Introspection (zguide's MMI in spirit): a STATUS request is for the
+    broker itself and answered with VIEW: every worker it knows (and the
+    ones that left, until they come back: people want to see who is
+    missing), heartbeat ages, roles, positions, the leader and its epoch,
+    the catalog's trade count and the leader's in-sync set, which the
+    leader reports in its heartbeats.
+
     Workers are few (a catalog, three replicas), so they live in a small
     array searched linearly; that is simpler than a hash and as fast.
 */
@@ -32,6 +39,7 @@
 #define WORKERS_MAX 64
 #define IDENTITY_MAX 256
 #define FRAMES_MAX 4
+#define GONE_MAX 16          //  departed workers remembered for STATUS
 
 typedef struct {
     unsigned char identity[IDENTITY_MAX];
@@ -45,7 +53,10 @@ typedef struct {
     uint64_t epoch;          //  replica: its epoch; catalog: highest granted
     uint8_t role;            //  MSG_ROLE_* (order replicas)
     int64_t expiry;          //  zclock_mono () after which it is dead
+    int64_t heard_at;        //  zclock_mono () of its last heartbeat
     uint64_t dispatched;     //  for round robin: requests sent so far
+    uint64_t in_sync[MSG_PEERS_MAX];   //  a leader's in-sync followers
+    size_t in_sync_count;
 } worker_t;
 
 struct _broker_t {
@@ -56,6 +67,8 @@ struct _broker_t {
     int64_t heartbeat_at;
     worker_t workers[WORKERS_MAX];
     size_t worker_count;
+    worker_t gone[GONE_MAX];  //  departed, until the same one registers again
+    size_t gone_count;
     uint64_t leader_id;      //  highest live order replica id, 0 if none
     uint64_t leader_epoch;   //  the epoch the leader reports
     int64_t elect_after;     //  a new broker hears every replica before electing
@@ -165,10 +178,33 @@ s_leader_update (broker_t *self)
     self->leader_epoch = epoch;
 }
 
+//  Forgets the departed worker with the same service and replica id.
+static void
+s_gone_forget (broker_t *self, const char *service, uint64_t replica_id)
+{
+    for (size_t i = self->gone_count; i-- > 0;)
+        if (streq (self->gone[i].service, service) && self->gone[i].replica_id == replica_id)
+            self->gone[i] = self->gone[--self->gone_count];
+}
+
+//  Remembers a departed worker for STATUS; the oldest goes when full.
+static void
+s_gone_remember (broker_t *self, const worker_t *worker)
+{
+    s_gone_forget (self, worker->service, worker->replica_id);
+    if (self->gone_count == GONE_MAX) {
+        memmove (&self->gone[0], &self->gone[1], (GONE_MAX - 1) * sizeof (worker_t));
+        self->gone_count--;
+    }
+    self->gone[self->gone_count] = *worker;
+    self->gone[self->gone_count++].in_sync_count = 0;
+}
+
 static void
 s_worker_delete (broker_t *self, worker_t *worker, const char *why)
 {
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
+    s_gone_remember (self, worker);
     *worker = self->workers[--self->worker_count];
     self->announce = true;
     s_leader_update (self);
@@ -231,6 +267,7 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
         worker->incarnation = msg->incarnation;
         snprintf (worker->pub, sizeof (worker->pub), "%s", msg->pub);
         snprintf (worker->rep, sizeof (worker->rep), "%s", msg->rep);
+        s_gone_forget (self, worker->service, worker->replica_id);
         log_info ("worker %s/%" PRIu64 " ready (%s)", worker->service, worker->replica_id,
                   msg_role_name (msg->role));
         self->announce = true;
@@ -240,7 +277,10 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
     worker->number = msg->number;
     worker->epoch = msg->epoch;
     worker->role = msg->role;
-    worker->expiry = zclock_mono () + self->expiry_ms;
+    worker->in_sync_count = msg->in_sync_count;
+    memcpy (worker->in_sync, msg->in_sync, msg->in_sync_count * sizeof (uint64_t));
+    worker->heard_at = zclock_mono ();
+    worker->expiry = worker->heard_at + self->expiry_ms;
     s_leader_update (self);
 }
 
@@ -368,6 +408,49 @@ s_workers_announce (broker_t *self, bool changed)
 }
 
 //  ---------------------------------------------------------------------
+//  Introspection: STATUS -> VIEW
+
+static void
+s_view_add (msg_t *view, const worker_t *worker, bool registered)
+{
+    if (view->worker_count == MSG_PEERS_MAX)
+        return;
+    msg_worker_t *entry = &view->workers[view->worker_count++];
+    snprintf (entry->service, sizeof (entry->service), "%s", worker->service);
+    entry->replica_id = worker->replica_id;
+    entry->incarnation = worker->incarnation;
+    entry->age_ms = (uint64_t) (zclock_mono () - worker->heard_at);
+    entry->registered = registered;
+    entry->role = worker->role;
+    entry->number = worker->number;
+    entry->epoch = worker->epoch;
+    if (streq (worker->service, "catalog") && (registered || !view->number))
+        view->number = worker->number;
+}
+
+//  Answers [client][VIEW]: every worker, the ones that left, the leader.
+static void
+s_status_reply (broker_t *self, zmq_msg_t *client, uint64_t req_id)
+{
+    msg_t view;
+    msg_init (&view, MSG_VIEW);
+    view.req_id = req_id;
+    view.workers = calloc (MSG_PEERS_MAX, sizeof (msg_worker_t));
+    assert (view.workers);
+    for (size_t i = 0; i < self->worker_count; i++)
+        s_view_add (&view, &self->workers[i], true);
+    for (size_t i = 0; i < self->gone_count; i++)
+        s_view_add (&view, &self->gone[i], false);
+    worker_t *leader = s_replica_find (self, self->leader_id);
+    view.replica_id = self->leader_id;
+    view.epoch = self->leader_epoch;
+    if (leader && leader->role == MSG_ROLE_LEADER)
+        msg_set_in_sync (&view, leader->in_sync, leader->in_sync_count);
+    s_send_own (self, zmq_msg_data (client), zmq_msg_size (client), &view);
+    msg_reset (&view);
+}
+
+//  ---------------------------------------------------------------------
 //  Receiving
 
 //  Sends [worker][client][request]; the caller keeps its frames.
@@ -411,6 +494,10 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
         return;
     }
     s_tap (self, service, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]));
+    if (streq (service, "broker")) {
+        s_status_reply (self, &frames[0], msg->req_id);
+        return;
+    }
     //  A worker that restarted may still be listed under its old identity:
     //  ROUTER_MANDATORY tells us, and the next one is tried.
     worker_t *worker;

@@ -60,7 +60,27 @@ msg_reset (msg_t *self)
     free (self->stocks);
     free (self->trades);
     free (self->peers);
+    free (self->workers);
+    free (self->in_sync);
     msg_init (self, 0);
+}
+
+int
+msg_set_in_sync (msg_t *self, const uint64_t *ids, size_t count)
+{
+    if (count > MSG_PEERS_MAX)
+        return -1;
+    uint64_t *copy = NULL;
+    if (count) {
+        copy = calloc (count, sizeof (uint64_t));
+        if (!copy)
+            return -1;
+        memcpy (copy, ids, count * sizeof (uint64_t));
+    }
+    free (self->in_sync);
+    self->in_sync = copy;
+    self->in_sync_count = count;
+    return 0;
 }
 
 void
@@ -218,6 +238,39 @@ s_pack_peers (msgpack_packer *pk, const msg_t *self)
 }
 
 static int
+s_pack_workers (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->worker_count > MSG_PEERS_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->worker_count);
+    for (size_t i = 0; i < self->worker_count; i++) {
+        const msg_worker_t *worker = &self->workers[i];
+        msgpack_pack_array (pk, 8);
+        if (s_pack_str (pk, worker->service, MSG_SERVICE_MAX))
+            return -1;
+        msgpack_pack_uint64 (pk, worker->replica_id);
+        msgpack_pack_uint64 (pk, worker->incarnation);
+        msgpack_pack_uint64 (pk, worker->age_ms);
+        msgpack_pack_uint8 (pk, worker->registered);
+        msgpack_pack_uint8 (pk, worker->role);
+        msgpack_pack_uint64 (pk, worker->number);
+        msgpack_pack_uint64 (pk, worker->epoch);
+    }
+    return 0;
+}
+
+static int
+s_pack_in_sync (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->in_sync_count > MSG_PEERS_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->in_sync_count);
+    for (size_t i = 0; i < self->in_sync_count; i++)
+        msgpack_pack_uint64 (pk, self->in_sync[i]);
+    return 0;
+}
+
+static int
 s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
 {
     switch (field) {
@@ -244,6 +297,8 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'T': return s_pack_trades (pk, self);
         case 'P': return s_pack_peers (pk, self);
         case 'D': return msgpack_pack_uint64 (pk, self->deadline);
+        case 'W': return s_pack_workers (pk, self);
+        case 'I': return s_pack_in_sync (pk, self);
         default: return -1;
     }
 }
@@ -400,6 +455,64 @@ s_get_peers (const msgpack_object *obj, msg_t *self)
 }
 
 static int
+s_get_worker (const msgpack_object *f, msg_worker_t *worker)
+{
+    uint64_t registered = 0, role = 0;
+    int rc = s_get_str (&f[0], worker->service, MSG_SERVICE_MAX);
+    if (!rc)
+        rc = s_get_uint (&f[1], UINT64_MAX, &worker->replica_id);
+    if (!rc)
+        rc = s_get_uint (&f[2], UINT64_MAX, &worker->incarnation);
+    if (!rc)
+        rc = s_get_uint (&f[3], UINT64_MAX, &worker->age_ms);
+    if (!rc)
+        rc = s_get_uint (&f[4], 1, &registered);
+    if (!rc)
+        rc = s_get_uint (&f[5], MSG_ROLE_MAX, &role);
+    if (!rc)
+        rc = s_get_uint (&f[6], UINT64_MAX, &worker->number);
+    if (!rc)
+        rc = s_get_uint (&f[7], UINT64_MAX, &worker->epoch);
+    worker->registered = (uint8_t) registered;
+    worker->role = (uint8_t) role;
+    return rc;
+}
+
+static int
+s_get_workers (const msgpack_object *obj, msg_t *self)
+{
+    int rc = s_get_list (obj, 8, MSG_PEERS_MAX, &self->worker_count);
+    if (rc || self->worker_count == 0)
+        return rc;
+    self->workers = calloc (self->worker_count, sizeof (msg_worker_t));
+    if (!self->workers)
+        return MSG_DECODE_TOO_LONG;
+    for (size_t i = 0; i < self->worker_count && !rc; i++)
+        rc = s_get_worker (obj->via.array.ptr[i].via.array.ptr, &self->workers[i]);
+    return rc;
+}
+
+//  A flat array of replica ids (not a list of arrays, so not s_get_list).
+static int
+s_get_in_sync (const msgpack_object *obj, msg_t *self)
+{
+    if (obj->type != MSGPACK_OBJECT_ARRAY)
+        return MSG_DECODE_FIELD;
+    if (obj->via.array.size > MSG_PEERS_MAX)
+        return MSG_DECODE_TOO_LONG;
+    self->in_sync_count = obj->via.array.size;
+    if (self->in_sync_count == 0)
+        return MSG_DECODE_OK;
+    self->in_sync = calloc (self->in_sync_count, sizeof (uint64_t));
+    if (!self->in_sync)
+        return MSG_DECODE_TOO_LONG;
+    int rc = MSG_DECODE_OK;
+    for (size_t i = 0; i < self->in_sync_count && !rc; i++)
+        rc = s_get_uint (&obj->via.array.ptr[i], UINT64_MAX, &self->in_sync[i]);
+    return rc;
+}
+
+static int
 s_get_field (const msgpack_object *obj, msg_t *self, char field)
 {
     uint64_t side = 0;
@@ -434,6 +547,8 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'T': return s_get_trades (obj, self);
         case 'P': return s_get_peers (obj, self);
         case 'D': return s_get_uint (obj, UINT64_MAX, &self->deadline);
+        case 'W': return s_get_workers (obj, self);
+        case 'I': return s_get_in_sync (obj, self);
         default: return MSG_DECODE_FIELD;
     }
 }

@@ -40,6 +40,9 @@
     a paused or slow process, and only an absolute time shows the wait.
     So the hosts' clocks must agree (NTP); docs/DESIGN.md says what skew
     costs.
+      W  workers      array of [service, replica_id, incarnation, age_ms,
+                      registered, role, number, epoch] (the broker's view)
+      I  in_sync      array of replica ids (a leader's in-sync followers)
 
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
     Peers (replicas, the catalog healing) reach it from a DEALER with REQ
@@ -88,13 +91,14 @@
 
 //  X (NAME, code, fields, service, what it is)
 #define MSG_TABLE(X)                                                         \
-    X (HEARTBEAT, 1, "sRiabNeo", "", "worker -> broker: alive, position N, epoch, role; first one registers") \
+    X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
     X (LEADER, 2, "ReabP", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica") \
     X (LOOKUP, 10, "rnD", "catalog", "look up one stock")                    \
     X (LIST, 11, "rD", "catalog", "list every stock")                        \
     X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
     X (JOURNAL, 13, "rNqD", "catalog", "committed trades from number N, at most q") \
     X (CLAIM, 14, "rRND", "catalog", "new order leader -> catalog: grant me the next epoch") \
+    X (STATUS, 15, "r", "broker", "ask the broker itself for its view (answered with VIEW)") \
     X (TRADE, 20, "rndqkD", "order", "place an order")                       \
     X (QUERY, 21, "rND", "order", "read order number N")                     \
     X (RANGE, 22, "rNq", "", "peer -> replica REP: its durable trades from N, at most q") \
@@ -104,6 +108,7 @@
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
     X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
     X (EPOCH, 45, "re", "", "reply: epoch granted")                          \
+    X (VIEW, 46, "rReNWI", "", "broker reply: leader R, epoch, catalog's trade count N, workers, in-sync set") \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
     X (REPLICATE, 61, "eNndqk", "", "leader PUB: committed order N under epoch e") \
@@ -168,6 +173,19 @@ typedef struct {
     char rep[MSG_ENDPOINT_MAX + 1];
 } msg_peer_t;
 
+//  One worker as the broker sees it (VIEW). registered is 0 for a worker
+//  that left recently (kept a while so people see who is missing).
+typedef struct {
+    char service[MSG_SERVICE_MAX + 1];
+    uint64_t replica_id;
+    uint64_t incarnation;
+    uint64_t age_ms;          //  since its last heartbeat
+    uint8_t registered;       //  0 or 1
+    uint8_t role;
+    uint64_t number;
+    uint64_t epoch;
+} msg_worker_t;
+
 typedef struct {
     uint64_t number;
     char name[MSG_NAME_MAX + 1];
@@ -206,6 +224,10 @@ typedef struct {
     size_t trade_count;
     msg_peer_t *peers;
     size_t peer_count;
+    msg_worker_t *workers;
+    size_t worker_count;
+    uint64_t *in_sync;
+    size_t in_sync_count;
 } msg_t;
 
 //  Zero a message and set its type. Does not free lists: use msg_reset.
@@ -220,6 +242,10 @@ void msg_set_trade (msg_t *self, msg_type_t type, const msg_trade_t *trade);
 
 //  Copy number, name, side, quantity and key out of a message.
 void msg_get_trade (const msg_t *self, msg_trade_t *trade);
+
+//  Replace self's in-sync list with a copy of ids[0..count). Returns 0,
+//  or -1 (list unchanged) if out of memory or count > MSG_PEERS_MAX.
+int msg_set_in_sync (msg_t *self, const uint64_t *ids, size_t count);
 
 //  Encode into out, replacing its contents. Returns 0, or -1 if a string
 //  or list is over its limit or the type is unknown.
@@ -242,11 +268,13 @@ bool msg_expired (const msg_t *self, uint64_t now_ms);
 //  "LOOKUP", or "UNKNOWN" for a code not in the table.
 const char *msg_type_name (int type);
 
-//  The service a request type is for ("catalog", "order"), or NULL if
-//  the type is not a request.
+//  The service a request type is for ("catalog", "order", or "broker" for
+//  the requests the broker answers itself), or NULL if the type is not a
+//  request.
 const char *msg_service (int type);
 
-//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, ERROR).
+//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, EPOCH,
+//  VIEW, ERROR).
 bool msg_is_reply (int type);
 
 //  "leader", "follower"... for a MSG_ROLE_* value.

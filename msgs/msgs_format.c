@@ -95,6 +95,43 @@ s_out_peers (s_out_t *out, const msg_t *self, bool json)
     s_out (out, "]");
 }
 
+//  Workers as the broker sees them (VIEW).
+static void
+s_out_workers (s_out_t *out, const msg_t *self, bool json)
+{
+    s_out (out, "[");
+    for (size_t i = 0; i < self->worker_count; i++) {
+        const msg_worker_t *worker = &self->workers[i];
+        s_out (out, i ? (json ? "," : " ") : "");
+        if (json) {
+            s_out (out, "{\"service\":");
+            s_out_str (out, worker->service, true);
+            s_out (out, ",\"replica_id\":%" PRIu64 ",\"incarnation\":%" PRIu64
+                   ",\"age_ms\":%" PRIu64 ",\"registered\":%s,\"role\":\"%s\""
+                   ",\"number\":%" PRIu64 ",\"epoch\":%" PRIu64 "}",
+                   worker->replica_id, worker->incarnation, worker->age_ms,
+                   worker->registered ? "true" : "false", msg_role_name (worker->role),
+                   worker->number, worker->epoch);
+        }
+        else {
+            s_out_str (out, worker->service, false);
+            s_out (out, "/%" PRIu64 ":%s@%" PRIu64 "/e%" PRIu64 "/%" PRIu64 "ms%s",
+                   worker->replica_id, msg_role_name (worker->role), worker->number,
+                   worker->epoch, worker->age_ms, worker->registered ? "" : "/gone");
+        }
+    }
+    s_out (out, "]");
+}
+
+static void
+s_out_in_sync (s_out_t *out, const msg_t *self, bool json)
+{
+    s_out (out, "[");
+    for (size_t i = 0; i < self->in_sync_count; i++)
+        s_out (out, "%s%" PRIu64, i ? (json ? "," : " ") : "", self->in_sync[i]);
+    s_out (out, "]");
+}
+
 static const char *
 s_field_name (char field)
 {
@@ -122,6 +159,8 @@ s_field_name (char field)
         case 'o': return "role";
         case 'P': return "peers";
         case 'D': return "deadline";
+        case 'W': return "workers";
+        case 'I': return "in_sync";
         default: return "?";
     }
 }
@@ -153,6 +192,8 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'T': s_out (out, "%zu", self->trade_count); break;
         case 'o': s_out (out, json ? "\"%s\"" : "%s", msg_role_name (self->role)); break;
         case 'P': s_out_peers (out, self, json); break;
+        case 'W': s_out_workers (out, self, json); break;
+        case 'I': s_out_in_sync (out, self, json); break;
         default: s_out (out, "null"); break;
     }
 }

@@ -265,6 +265,16 @@ lru_clear (lru_t *self)
 }
 
 size_t
+lru_keys (lru_t *self, const char **keys, size_t max)
+{
+    assert (self);
+    size_t count = 0;
+    for (node_t *node = self->head; node && count < max; node = node->next)
+        keys[count++] = node->key;
+    return count;
+}
+
+size_t
 lru_size (lru_t *self)
 {
     assert (self);

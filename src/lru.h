@@ -51,6 +51,11 @@ size_t lru_size (lru_t *self);
 //  Maximum number of entries.
 size_t lru_capacity (lru_t *self);
 
+//  The keys held now, most recently used first, at most max of them,
+//  into keys (pointers valid until the cache next changes). Returns the
+//  count. Does not touch the recency order.
+size_t lru_keys (lru_t *self, const char **keys, size_t max);
+
 //  Number of entries evicted to make room since the cache was created.
 uint64_t lru_evictions (lru_t *self);
 

@@ -58,6 +58,7 @@ worker_destroy (worker_t **self_p)
                   self->expired);
     zsock_destroy (&self->dealer);
     msgpack_sbuffer_destroy (&self->buffer);
+    msg_reset (&self->heartbeat);
     free (self);
     *self_p = NULL;
 }
@@ -82,6 +83,17 @@ worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t ro
     self->heartbeat.number = number;
     self->heartbeat.epoch = epoch;
     self->heartbeat.role = role;
+}
+
+void
+worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count)
+{
+    msg_t *heartbeat = &self->heartbeat;
+    if (count == heartbeat->in_sync_count
+        && (count == 0 || memcmp (ids, heartbeat->in_sync, count * sizeof (uint64_t)) == 0))
+        return;
+    if (msg_set_in_sync (heartbeat, ids, count) == 0)
+        self->heartbeat_at = 0;     //  tell the broker at once
 }
 
 int64_t

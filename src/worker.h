@@ -49,6 +49,10 @@ void worker_set_ready (worker_t *self, bool ready);
 //  role (MSG_ROLE_*). A change of role or epoch is sent at once.
 void worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t role);
 
+//  Set the in-sync set heartbeats report (a leader's followers in sync;
+//  count 0 otherwise). Copies ids; an unchanged set costs a compare.
+void worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count);
+
 //  Milliseconds since the broker was last heard (any message), or -1 if
 //  never.
 int64_t worker_broker_silence (worker_t *self);

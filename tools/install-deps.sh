@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages Bazaar needs to build and test.
-# Called by the Makefile when a pkg-config check fails; safe to run twice.
+# Called by the Makefile before every top-level target; safe to run twice.
+# chromium: the dashboard browser test; gnuplot-nox: make eval plots.
 set -eu
 
 PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
-python3 python3-pytest procps"
+python3 python3-pytest procps chromium gnuplot-nox"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -364,6 +364,9 @@ catalog_run (catalog_t *self)
     while (!zsys_interrupted) {
         zmq_pollitem_t items[POLL_MAX] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0}};
         size_t count = 1 + peers_poll_items (self->peers, items + 1, POLL_MAX - 1);
+        //  The broker shows the catalog's trade count and highest epoch.
+        worker_set_position (self->worker, store_trade_count (self->store),
+                             epochs_highest (self->epochs), MSG_ROLE_CATCHING_UP);
         int64_t timeout = worker_tick (self->worker);
         int64_t until_beacon = self->beacon_at - zclock_mono ();
         if (until_beacon < timeout)

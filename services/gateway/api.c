@@ -24,6 +24,9 @@ static const s_route_t s_routes[] = {
     {"/orders", false, "POST", ROUTE_TRADE},
     {"/orders/", true, "GET", ROUTE_ORDER},
     {"/metrics", false, "GET", ROUTE_METRICS},
+    {"/status", false, "GET", ROUTE_STATUS},
+    {"/", false, "GET", ROUTE_DASHBOARD},
+    {"/dashboard", false, "GET", ROUTE_DASHBOARD},
 };
 
 static bool

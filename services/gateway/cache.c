@@ -52,6 +52,7 @@ struct _cache_t {
     uint64_t misses;
     uint64_t invalidations;
     uint64_t flushes;
+    cache_flush_t recent[CACHE_FLUSHES_KEPT];   //  ring: the last flushes
     msg_t msg;                  //  reused for every decoded invalidation
 };
 
@@ -64,6 +65,10 @@ s_flush (cache_t *self, const char *why)
     size_t dropped = lru_size (self->lru);
     lru_clear (self->lru);
     self->generation++;
+    cache_flush_t *flush = &self->recent[self->flushes % CACHE_FLUSHES_KEPT];
+    flush->at_ms = zclock_time ();
+    snprintf (flush->reason, sizeof (flush->reason), "%s", why);
+    flush->dropped = dropped;
     self->flushes++;
     log_debug ("cache: flush (%s), dropped %zu entries", why, dropped);
 }
@@ -189,6 +194,21 @@ cache_stats (cache_t *self, cache_stats_t *stats)
     stats->entries = lru_size (self->lru);
     stats->capacity = lru_capacity (self->lru);
     stats->live = s_serving (self);
+}
+
+size_t
+cache_names (cache_t *self, const char **names, size_t max)
+{
+    return lru_keys (self->lru, names, max);
+}
+
+size_t
+cache_flushes (cache_t *self, cache_flush_t *flushes)
+{
+    size_t count = self->flushes < CACHE_FLUSHES_KEPT ? self->flushes : CACHE_FLUSHES_KEPT;
+    for (size_t i = 0; i < count; i++)
+        flushes[i] = self->recent[(self->flushes - count + i) % CACHE_FLUSHES_KEPT];
+    return count;
 }
 
 //  ---------------------------------------------------------------------

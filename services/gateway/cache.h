@@ -42,6 +42,15 @@ typedef struct {
     bool live;                  //  serving: connected, catalog heard within 1 s
 } cache_stats_t;
 
+//  One flush of the whole cache, for GET /status and the dashboard.
+#define CACHE_FLUSHES_KEPT 16
+#define CACHE_REASON_MAX 48
+typedef struct {
+    int64_t at_ms;              //  wall clock, ms since the Unix epoch
+    char reason[CACHE_REASON_MAX];
+    size_t dropped;             //  entries it dropped
+} cache_flush_t;
+
 //  Create a cache of capacity entries fed by the catalog PUB at endpoint.
 //  Capacity 0 disables caching (no SUB socket). Returns NULL and writes a
 //  reason into error on failure.
@@ -68,5 +77,13 @@ void cache_invalidate (cache_t *self, const char *name, uint64_t version);
 
 //  Counters for /metrics.
 void cache_stats (cache_t *self, cache_stats_t *stats);
+
+//  The names cached now, most recently used first, at most max (valid
+//  until the cache next changes). Returns the count.
+size_t cache_names (cache_t *self, const char **names, size_t max);
+
+//  The last CACHE_FLUSHES_KEPT flushes, oldest first, into flushes (room
+//  for CACHE_FLUSHES_KEPT). Returns the count.
+size_t cache_flushes (cache_t *self, cache_flush_t *flushes);
 
 #endif

@@ -12,6 +12,7 @@
 
 #define HTTP_JSON "application/json"
 #define HTTP_PROMETHEUS "text/plain; version=0.0.4"
+#define HTTP_HTML "text/html; charset=utf-8"
 
 //  Send status with body of the given content type.
 void http_send (h2o_req_t *req, int status, const char *content_type, const char *body,

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define METRICS_STATUS_MAX 600   //  statuses 0..599 are counted one by one
@@ -19,13 +20,21 @@ typedef struct {
     uint64_t sum_ns;
 } s_histogram_t;
 
+//  Answered requests per route in each of the last seconds: a ring
+//  indexed by monotonic second; a slot is reset when its second comes
+//  round again.
+#define METRICS_RATE_SLOTS (METRICS_RATE_WINDOW_S + 2)
+
 struct _metrics_t {
     uint64_t requests[ROUTE_COUNT][METRICS_STATUS_MAX];
     s_histogram_t latency[ROUTE_COUNT];
+    uint64_t per_second[METRICS_RATE_SLOTS][ROUTE_COUNT];
+    uint64_t slot_second[METRICS_RATE_SLOTS];
 };
 
 static const char *s_route_names[ROUTE_COUNT] = {
-    "/stocks/:name", "/stocks", "/orders", "/orders/:number", "/metrics", "other"};
+    "/stocks/:name", "/stocks", "/orders", "/orders/:number", "/metrics", "/status", "/",
+    "other"};
 
 const char *
 metrics_route_name (route_t route)
@@ -63,6 +72,13 @@ metrics_observe (metrics_t *self, route_t route, int status, uint64_t elapsed_ns
         route = ROUTE_OTHER;
     if (status >= 0 && status < METRICS_STATUS_MAX)
         self->requests[route][status]++;
+    uint64_t second = metrics_now_ns () / 1000000000ULL;
+    size_t slot = second % METRICS_RATE_SLOTS;
+    if (self->slot_second[slot] != second) {
+        memset (self->per_second[slot], 0, sizeof (self->per_second[slot]));
+        self->slot_second[slot] = second;
+    }
+    self->per_second[slot][route]++;
     s_histogram_t *histogram = &self->latency[route];
     size_t bucket = 0;
     double seconds = (double) elapsed_ns / 1e9;
@@ -106,6 +122,22 @@ s_render_cache (FILE *out, const cache_stats_t *cache)
              "bazaar_cache_live %d\n",
              cache->hits, cache->misses, cache->evictions, cache->invalidations,
              cache->flushes, cache->entries, cache->capacity, cache->live ? 1 : 0);
+}
+
+double
+metrics_rate (metrics_t *self, route_t route)
+{
+    uint64_t now = metrics_now_ns () / 1000000000ULL, total = 0;
+    //  Whole seconds only: the current one is still counting.
+    for (uint64_t second = now - METRICS_RATE_WINDOW_S; second < now; second++) {
+        size_t slot = second % METRICS_RATE_SLOTS;
+        if (self->slot_second[slot] != second)
+            continue;
+        for (int r = 0; r < ROUTE_COUNT; r++)
+            if (route == ROUTE_COUNT || r == (int) route)
+                total += self->per_second[slot][r];
+    }
+    return (double) total / METRICS_RATE_WINDOW_S;
 }
 
 static void

@@ -2,7 +2,8 @@
 
     Counts every answered HTTP request by route and status, and its
     latency (from h2o handing us the request to our answer) in a
-    histogram per route; renders them with the cache counters in the
+    histogram per route, and answered requests per second over the last
+    METRICS_RATE_WINDOW_S seconds; renders them with the cache counters in the
     Prometheus text format, version 0.0.4.
 */
 #ifndef BAZAAR_GATEWAY_METRICS_H
@@ -19,6 +20,8 @@ typedef enum {
     ROUTE_TRADE,        //  POST /orders
     ROUTE_ORDER,        //  GET /orders/<n>
     ROUTE_METRICS,      //  GET /metrics
+    ROUTE_STATUS,       //  GET /status
+    ROUTE_DASHBOARD,    //  GET / and /dashboard
     ROUTE_OTHER,        //  anything else
     ROUTE_COUNT
 } route_t;
@@ -32,6 +35,11 @@ void metrics_destroy (metrics_t **self_p);
 
 //  Record one answered request.
 void metrics_observe (metrics_t *self, route_t route, int status, uint64_t elapsed_ns);
+
+//  Requests per second answered for route (ROUTE_COUNT: all routes) over
+//  the last METRICS_RATE_WINDOW_S whole seconds.
+#define METRICS_RATE_WINDOW_S 5
+double metrics_rate (metrics_t *self, route_t route);
 
 //  Render every metric; returns a malloc'd string (the caller frees it)
 //  and its length in *size, or NULL if out of memory.

@@ -8,8 +8,10 @@
 */
 #include "routes.h"
 #include "api.h"
+#include "dashboard.h"
 #include "http.h"
 #include "log.h"
+#include "status.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -324,6 +326,45 @@ s_metrics (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 }
 
 //  ---------------------------------------------------------------------
+//  GET /status and the dashboard (GET / and /dashboard)
+
+//  Like s_answer_data, but the JSON is the whole body (no "data").
+static void
+s_on_view (bus_call_t *call, const msg_t *reply)
+{
+    s_pending_t *pending = (s_pending_t *) call;
+    if (s_answered_failure (pending, reply, MSG_VIEW))
+        return;
+    //  The bus owns reply and lets us read it during the call; sorting
+    //  its workers in place changes nothing the bus relies on.
+    json_t *json = status_json (pending->gateway, (msg_t *) reply);
+    h2o_iovec_t body = json ? http_encode (pending->req, json) : h2o_iovec_init (NULL, 0);
+    json_decref (json);
+    if (body.len == 0) {
+        s_answer_error (pending->gateway, pending->req, pending->route, pending->started_ns,
+                        MSG_ERR_INTERNAL);
+        return;
+    }
+    s_answer (pending->gateway, pending->req, pending->route, pending->started_ns, body.base,
+              body.len);
+}
+
+static void
+s_status (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
+{
+    s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STATUS, started_ns, MSG_STATUS,
+                                          s_on_view);
+    s_pending_send (pending, false);
+}
+
+static void
+s_dashboard (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
+{
+    http_send (req, 200, HTTP_HTML, dashboard_html, dashboard_html_size);
+    s_count (gateway, ROUTE_DASHBOARD, 200, started_ns);
+}
+
+//  ---------------------------------------------------------------------
 //  Routing
 
 int
@@ -344,6 +385,8 @@ routes_handle (gateway_t *gateway, h2o_req_t *req)
             case ROUTE_STOCK: s_lookup (gateway, req, started_ns, match.rest); break;
             case ROUTE_TRADE: s_trade (gateway, req, started_ns); break;
             case ROUTE_ORDER: s_query (gateway, req, started_ns, match.rest); break;
+            case ROUTE_STATUS: s_status (gateway, req, started_ns); break;
+            case ROUTE_DASHBOARD: s_dashboard (gateway, req, started_ns); break;
             default: s_metrics (gateway, req, started_ns); break;
         }
     return 0;

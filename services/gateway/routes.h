@@ -1,9 +1,11 @@
 /*  routes.h - the gateway's HTTP API (SPEC section 2).
 
-    GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n> and
-    GET /metrics, and HEAD of each GET; 405 with Allow for another method
-    on those paths, 404 for any other path. The query string is ignored;
-    an absolute-form target (http://host/path) routes by its path.
+    GET /stocks/<name>, GET /stocks, POST /orders, GET /orders/<n>,
+    GET /metrics, GET /status (the broker's view and the gateway's) and
+    the dashboard page (GET / and /dashboard), and HEAD of each GET; 405
+    with Allow for another method on those paths, 404 for any other path.
+    The query string is ignored; an absolute-form target
+    (http://host/path) routes by its path.
 */
 #ifndef BAZAAR_GATEWAY_ROUTES_H
 #define BAZAAR_GATEWAY_ROUTES_H

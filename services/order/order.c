@@ -573,6 +573,11 @@ s_commit (order_t *self)
         replication_ack (self->replication, self->peers);
     batch_send (self->batch, self->worker);
     worker_set_position (self->worker, tradelog_durable (self->log), self->epoch, self->role);
+    uint64_t in_sync[MSG_PEERS_MAX];
+    size_t count = self->role == MSG_ROLE_LEADER
+                 ? replication_in_sync_ids (self->replication, in_sync, MSG_PEERS_MAX)
+                 : 0;
+    worker_set_in_sync (self->worker, in_sync, count);
     return 0;
 }
 

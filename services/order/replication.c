@@ -222,6 +222,16 @@ replication_in_sync (replication_t *self)
     return count;
 }
 
+size_t
+replication_in_sync_ids (replication_t *self, uint64_t *ids, size_t max)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->follower_count && count < max && self->leading; i++)
+        if (self->followers[i].in_sync)
+            ids[count++] = self->followers[i].replica_id;
+    return count;
+}
+
 //  Followers too slow for the oldest held reply, or silent, leave.
 static void
 s_expire_followers (replication_t *self, int64_t now)

@@ -84,6 +84,10 @@ void replication_set_require_ack (replication_t *self, bool require_ack);
 //  Leader: number of followers in sync now.
 size_t replication_in_sync (replication_t *self);
 
+//  Leader: the ids of the followers in sync now, at most max of them,
+//  into ids. Returns the count (0 when not leading).
+size_t replication_in_sync_ids (replication_t *self, uint64_t *ids, size_t max);
+
 const replication_stats_t *replication_stats (replication_t *self);
 
 #endif

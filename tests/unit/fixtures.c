@@ -110,6 +110,34 @@ s_build_peers (msg_t *msg, fx_variant_t variant)
 }
 
 static void
+s_build_workers (msg_t *msg, fx_variant_t variant)
+{
+    msg->worker_count = s_list_length (variant);
+    msg->workers = msg->worker_count ? calloc (msg->worker_count, sizeof (msg_worker_t)) : NULL;
+    for (size_t i = 0; i < msg->worker_count; i++) {
+        msg_worker_t *worker = &msg->workers[i];
+        s_fill (worker->service, MSG_SERVICE_MAX, (char)(13 + i), variant,
+                i ? "order" : "catalog");
+        worker->replica_id = variant == FX_MAX ? UINT64_MAX - i : i;
+        worker->incarnation = variant == FX_MAX ? UINT64_MAX : 0x1234 + i;
+        worker->age_ms = variant == FX_MAX ? UINT64_MAX : 120 + i;
+        worker->registered = (uint8_t)(i % 2 == 0);
+        worker->role = (uint8_t)((i + 1) % (MSG_ROLE_MAX + 1));
+        worker->number = variant == FX_MAX ? UINT64_MAX : 500 - i;
+        worker->epoch = variant == FX_MAX ? UINT64_MAX : 4;
+    }
+}
+
+static void
+s_build_in_sync (msg_t *msg, fx_variant_t variant)
+{
+    size_t count = s_list_length (variant);
+    uint64_t ids[3] = {variant == FX_MAX ? UINT64_MAX : 1, 2, 0};
+    if (msg_set_in_sync (msg, ids, count))
+        fail_msg ("fixtures: msg_set_in_sync refused %zu ids", count);
+}
+
+static void
 s_build_field (msg_t *msg, char field, fx_variant_t variant)
 {
     switch (field) {
@@ -186,6 +214,12 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'D':
             msg->deadline = s_number (variant, 1767225600000ULL);
             break;
+        case 'W':
+            s_build_workers (msg, variant);
+            break;
+        case 'I':
+            s_build_in_sync (msg, variant);
+            break;
         default:
             fail_msg ("fixtures: unknown field letter '%c'", field);
     }
@@ -230,6 +264,25 @@ s_assert_same_trades (const msg_t *a, const msg_t *b)
     }
 }
 
+static void
+s_assert_same_workers (const msg_t *a, const msg_t *b)
+{
+    assert_int_equal (a->worker_count, b->worker_count);
+    for (size_t i = 0; i < a->worker_count; i++) {
+        assert_string_equal (a->workers[i].service, b->workers[i].service);
+        assert_int_equal (a->workers[i].replica_id, b->workers[i].replica_id);
+        assert_int_equal (a->workers[i].incarnation, b->workers[i].incarnation);
+        assert_int_equal (a->workers[i].age_ms, b->workers[i].age_ms);
+        assert_int_equal (a->workers[i].registered, b->workers[i].registered);
+        assert_int_equal (a->workers[i].role, b->workers[i].role);
+        assert_int_equal (a->workers[i].number, b->workers[i].number);
+        assert_int_equal (a->workers[i].epoch, b->workers[i].epoch);
+    }
+    assert_int_equal (a->in_sync_count, b->in_sync_count);
+    for (size_t i = 0; i < a->in_sync_count; i++)
+        assert_int_equal (a->in_sync[i], b->in_sync[i]);
+}
+
 void
 fx_assert_same (const msg_t *a, const msg_t *b)
 {
@@ -263,6 +316,7 @@ fx_assert_same (const msg_t *a, const msg_t *b)
         assert_int_equal (a->peers[i].epoch, b->peers[i].epoch);
         assert_string_equal (a->peers[i].rep, b->peers[i].rep);
     }
+    s_assert_same_workers (a, b);
 }
 
 void
@@ -286,9 +340,13 @@ fx_expect_decode (const void *data, size_t size, int expected, const char *what)
         assert_null (msg.stocks);
         assert_null (msg.trades);
         assert_null (msg.peers);
+        assert_null (msg.workers);
+        assert_null (msg.in_sync);
         assert_int_equal (msg.stock_count, 0);
         assert_int_equal (msg.trade_count, 0);
         assert_int_equal (msg.peer_count, 0);
+        assert_int_equal (msg.worker_count, 0);
+        assert_int_equal (msg.in_sync_count, 0);
     }
     msg_reset (&msg);
 }

@@ -235,6 +235,26 @@ test_lru_self_test (void **state)
     lru_test (false);
 }
 
+static void
+test_lru_keys_most_recent_first (void **state)
+{
+    (void)state;
+    lru_t *lru = lru_new (3);
+    const char *keys[4];
+    assert_int_equal (lru_keys (lru, keys, 4), 0);
+    s_put_keys (lru, (const char *[]){"apple", "tesla", "ford", NULL});
+    assert_non_null (lru_get (lru, "apple", NULL, NULL));
+    s_put (lru, "meta", "meta", 0);               //  evicts tesla
+    assert_int_equal (lru_keys (lru, keys, 4), 3);
+    assert_string_equal (keys[0], "meta");
+    assert_string_equal (keys[1], "apple");
+    assert_string_equal (keys[2], "ford");
+    assert_non_null (lru_peek (lru, "ford", NULL, NULL));
+    assert_int_equal (lru_keys (lru, keys, 2), 2);   //  max respected, order kept
+    assert_string_equal (keys[1], "apple");
+    lru_destroy (&lru);
+}
+
 int
 test_lru_run (void)
 {
@@ -248,6 +268,7 @@ test_lru_run (void)
         cmocka_unit_test (test_lru_remove),
         cmocka_unit_test (test_lru_clear),
         cmocka_unit_test (test_lru_eviction_counter),
+        cmocka_unit_test (test_lru_keys_most_recent_first),
         cmocka_unit_test (test_lru_self_test),
     };
     return cmocka_run_group_tests_name ("lru", tests, NULL, NULL);

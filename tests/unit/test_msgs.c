@@ -175,7 +175,7 @@ test_encode_wire_bytes (void **state)
     assert_int_equal (buffer.size, sizeof (leader));
     assert_memory_equal (buffer.data, leader, sizeof (leader));
 
-    //  HEARTBEAT "sRiabNeo": the role is last.
+    //  HEARTBEAT "sRiabNeoI": the role, then the (empty) in-sync set.
     msg_init (&msg, MSG_HEARTBEAT);
     strcpy (msg.service, "order");
     msg.replica_id = 1;
@@ -184,8 +184,8 @@ test_encode_wire_bytes (void **state)
     msg.epoch = 4;
     msg.role = MSG_ROLE_CANDIDATE;
     fx_encode (&msg, &buffer);
-    const unsigned char heartbeat[] = {0x9a, 0x01, 0x01, 0xa5, 'o',  'r',  'd',  'e',
-                                       'r',  0x01, 0x02, 0xa0, 0xa0, 0x06, 0x04, 0x02};
+    const unsigned char heartbeat[] = {0x9b, 0x01, 0x01, 0xa5, 'o',  'r',  'd',  'e',  'r',
+                                       0x01, 0x02, 0xa0, 0xa0, 0x06, 0x04, 0x02, 0x90};
     assert_int_equal (buffer.size, sizeof (heartbeat));
     assert_memory_equal (buffer.data, heartbeat, sizeof (heartbeat));
     msgpack_sbuffer_destroy (&buffer);
@@ -328,7 +328,7 @@ test_encode_rejects_unknown_type (void **state)
     (void)state;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    const int unknown[] = {0, 3, 15, 23, 46, 63, 73, 99, 255, 256, MSG_LOOKUP + 256, -1};
+    const int unknown[] = {0, 3, 16, 23, 47, 63, 73, 99, 255, 256, MSG_LOOKUP + 256, -1};
     for (size_t i = 0; i < sizeof (unknown) / sizeof (unknown[0]); i++) {
         msg_t msg;
         msg_init (&msg, (msg_type_t)unknown[i]);
@@ -402,12 +402,12 @@ test_format_roles_and_peers_exact (void **state)
     char line[512];
     msg_format (&msg, false, line, sizeof (line));
     assert_string_equal (line, "HEARTBEAT service=\"order\" replica_id=2 incarnation=5 pub=\"\" "
-                               "rep=\"\" number=8 epoch=1 role=catching-up");
+                               "rep=\"\" number=8 epoch=1 role=catching-up in_sync=[]");
     msg.role = MSG_ROLE_LEADER;
     msg_format (&msg, true, line, sizeof (line));
     assert_string_equal (line, "{\"type\":\"HEARTBEAT\",\"service\":\"order\",\"replica_id\":2,"
                                "\"incarnation\":5,\"pub\":\"\",\"rep\":\"\",\"number\":8,"
-                               "\"epoch\":1,\"role\":\"leader\"}");
+                               "\"epoch\":1,\"role\":\"leader\",\"in_sync\":[]}");
 
     msg_peer_t peers[2] = {{2, MSG_ROLE_LEADER, 8, 1, "tcp://a"},
                            {1, MSG_ROLE_FOLLOWER, 7, 1, "tcp://\"b\""}};
@@ -560,6 +560,8 @@ static const s_type_case_t s_type_cases[] = {
     {MSG_TRADEREC, "TRADEREC", NULL, false},
     {MSG_LEADER, "LEADER", NULL, false},
     {MSG_CLAIM, "CLAIM", "catalog", false},
+    {MSG_STATUS, "STATUS", "broker", false},
+    {MSG_VIEW, "VIEW", NULL, true},
     {MSG_RANGE, "RANGE", NULL, false},
     {MSG_EPOCH, "EPOCH", NULL, true},
     {MSG_REPLICATE, "REPLICATE", NULL, false},

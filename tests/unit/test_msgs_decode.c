@@ -224,9 +224,9 @@ test_decode_unknown_type (void **state)
     (void)state;
     const s_value_t types[] = {UINT (0),
                                UINT (3),
-                               UINT (15),
+                               UINT (16),
                                UINT (23),
-                               UINT (46),
+                               UINT (47),
                                UINT (63),
                                UINT (73),
                                UINT (99),
@@ -298,7 +298,13 @@ s_wrong_values (char field, s_value_t *values)
         values[count++] = UINT (20);
         values[count++] = NEG (1);
         values[count++] = NIL;
-    } else if (field == 'L' || field == 'T' || field == 'P') {
+    } else if (field == 'I') {
+        values[count++] = UINT (0);
+        values[count++] = STR (1, NULL);
+        values[count++] = MAP;
+        values[count++] = NIL;
+        values[count++] = BIN (0);
+    } else if (field == 'L' || field == 'T' || field == 'P' || field == 'W') {
         values[count++] = UINT (0);
         values[count++] = STR (1, NULL);
         values[count++] = MAP;
@@ -364,8 +370,8 @@ test_decode_uint_ranges (void **state)
     assert_int_equal (s_expect_every ('o', UINT (MSG_ROLE_MAX), MSG_DECODE_OK), 1);
     assert_int_equal (s_expect_every ('o', UINT (MSG_ROLE_CATCHING_UP), MSG_DECODE_OK), 1);
     //  Numbers and epochs take all of uint64.
-    assert_int_equal (s_expect_every ('e', UINT (UINT64_MAX), MSG_DECODE_OK), 7);
-    assert_int_equal (s_expect_every ('R', UINT (UINT64_MAX), MSG_DECODE_OK), 4);
+    assert_int_equal (s_expect_every ('e', UINT (UINT64_MAX), MSG_DECODE_OK), 8);
+    assert_int_equal (s_expect_every ('R', UINT (UINT64_MAX), MSG_DECODE_OK), 5);
 }
 
 //  The role that decodes is the role on the wire (no wrap into uint8).

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "http.h"
 #include "samples.h"
+#include "status.h"
 #include "verify.h"
 
 #include <jansson.h>
@@ -541,10 +542,13 @@ main (int argc, char **argv)
 {
     if (argc > 1 && strcmp (argv[1], "verify") == 0)
         return verify_main (argc - 1, argv + 1);
+    if (argc > 1 && strcmp (argv[1], "status") == 0)
+        return status_main (argc - 1, argv + 1);
     int exit_code = 0;
     cli_t *cli = cli_new ("client", "Bazaar lab client and load generator: look up, trade, "
                           "then check every order placed. 'bazaar-client verify --help': "
-                          "check a data directory and a live system against the invariants.",
+                          "check a data directory and a live system against the invariants; "
+                          "'bazaar-client status --help': ask the broker who is alive and leads.",
                           s_options, argc, argv, &exit_code);
     if (!cli)
         return exit_code;
