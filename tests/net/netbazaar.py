@@ -628,10 +628,16 @@ def check_invariants(bz, loads, context=""):
         expected = (number, order["name"], order["type"], order["quantity"], key)
         assert journal[number] == expected, "%s: acked %r, journal holds %r" % (
             context, expected, journal[number])
-    for number, (order, key) in sorted(acked.items()):
-        r = bz.get("/orders/%d" % number)
-        assert r.status == 200 and r.body == {"data": order}, \
-            "%s: acked %r reads back as %r" % (context, order, tuple(r))
+    def read_back():
+        conn = http.client.HTTPConnection(bz.http_host, PORTS["http"], timeout=HTTP_TIMEOUT)
+        try:
+            for number, (order, key) in sorted(acked.items()):
+                r = http_call(None, None, "GET", "/orders/%d" % number, conn=conn)
+                assert r.status == 200 and r.body == {"data": order}, \
+                    "%s: acked %r reads back as %r" % (context, order, tuple(r))
+        finally:
+            conn.close()
+    bz.lab.in_host("client", read_back)
     r = bz.get("/orders/%d" % len(journal))
     assert r.status == 404, "%s: the next number %d exists: %r" % (context, len(journal), r)
     qty = {name: INITIAL_QTY for name in INITIAL}
