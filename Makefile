@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system asan verify clean format
+.PHONY: all deps build run test unit system net chaos-net asan verify clean format
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -78,9 +78,10 @@ $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 run: all
 	@$(BUILD)/bin/bazaar up
 
-#  make test: the normal build, then the same suites under ASan + UBSan.
+#  make test: the normal build (with the network-fault tests, which need
+#  root), then the same unit and system suites under ASan + UBSan.
 test: deps
-	@$(MAKE) --no-print-directory build unit system
+	@$(MAKE) --no-print-directory build unit system net
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build unit system
 
 unit: $(UNIT)
@@ -88,6 +89,20 @@ unit: $(UNIT)
 
 system: build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/system
+
+#  make net: the network-fault scenarios on simulated hosts (one network
+#  namespace per process; needs root, fails if it cannot make them).
+net: build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/net
+
+#  make chaos-net: a bounded network nemesis (partitions, one-way cuts,
+#  loss, delay) under load, then SPEC §4 checked; prints seed and schedule.
+#  CHAOS_SEED=S replays a schedule, CHAOS_SECONDS sets the length.
+CHAOS_SECONDS ?= 60
+chaos-net: deps
+	@$(MAKE) --no-print-directory build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tests/net/chaos_net.py \
+		--duration $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 #  make verify: check a system started by "make run" / "bazaar up" (./data,
 #  gateway on :8080) against SPEC §4: VERIFY_DATA=DIR VERIFY_URL=URL for

@@ -30,6 +30,7 @@
     array searched linearly; that is simpler than a hash and as fast.
 */
 #include "broker.h"
+#include "link.h"
 #include "log.h"
 #include "msgs.h"
 
@@ -89,6 +90,13 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     assert (self->router);
     //  Learn at send time that a worker is gone instead of dropping silently.
     zsock_set_router_mandatory (self->router, 1);
+    //  A worker reconnecting after a cut keeps its routing id (link.h):
+    //  the new connection takes it over from the dead one.
+    zsock_set_router_handover (self->router, 1);
+    if (link_configure (zsock_resolve (self->router))) {
+        broker_destroy (&self);
+        return NULL;
+    }
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     if (zsock_bind (self->router, "%s", endpoint) < 0) {

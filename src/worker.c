@@ -1,5 +1,6 @@
 /*  worker.c - a broker worker: heartbeats, requests in, replies out. */
 #include "worker.h"
+#include "link.h"
 #include "log.h"
 
 #include <czmq.h>
@@ -27,23 +28,25 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     assert (self);
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);
+    self->handle = zsock_resolve (self->dealer);
+    msg_init (&self->heartbeat, MSG_HEARTBEAT);
+    //  A new incarnation tells the broker this is a restart, not a repeat.
+    self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
+                                ^ (uint64_t) randof (65536);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+    if (link_configure (self->handle)
+        || link_set_routing_id (self->handle, self->heartbeat.incarnation)
+        || zsock_connect (self->dealer, "%s", broker) < 0) {
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;
     }
-    self->handle = zsock_resolve (self->dealer);
     msgpack_sbuffer_init (&self->buffer);
-    msg_init (&self->heartbeat, MSG_HEARTBEAT);
     snprintf (self->heartbeat.service, sizeof (self->heartbeat.service), "%s", service);
     snprintf (self->heartbeat.pub, sizeof (self->heartbeat.pub), "%s", pub);
     snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", rep);
     self->heartbeat.replica_id = replica_id;
-    //  A new incarnation tells the broker this is a restart, not a repeat.
-    self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
-                                ^ (uint64_t) randof (65536);
     return self;
 }
 

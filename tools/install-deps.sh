@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
-python3 python3-pytest procps chromium gnuplot-nox"
+python3 python3-pytest procps chromium gnuplot-nox iproute2 nftables"
 
 missing=""
 for pkg in $PACKAGES; do

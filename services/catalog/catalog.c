@@ -1,6 +1,7 @@
 /*  catalog.c - the catalog worker loop. */
 #include "catalog.h"
 #include "batch.h"
+#include "link.h"
 #include "log.h"
 #include "peers.h"
 #include "worker.h"
@@ -44,7 +45,7 @@ catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const c
     assert (self);
     self->pub = zsock_new (ZMQ_PUB);
     assert (self->pub);
-    if (zsock_bind (self->pub, "%s", pub) < 0) {
+    if (link_configure (zsock_resolve (self->pub)) || zsock_bind (self->pub, "%s", pub) < 0) {
         snprintf (error, error_size, "cannot bind the invalidations PUB to %s (--pub): %s", pub,
                   zmq_strerror (errno));
         zsock_destroy (&self->pub);

@@ -10,6 +10,7 @@
     has req_id 0 and its timer linked to the retry timeout.
 */
 #include "bus.h"
+#include "link.h"
 #include "log.h"
 #include "zwatch.h"
 
@@ -348,7 +349,7 @@ s_dealer_new (void *zmq_context, const char *endpoint)
     int zero = 0, one = 1;
     if (zmq_setsockopt (dealer, ZMQ_LINGER, &zero, sizeof (zero))
         || zmq_setsockopt (dealer, ZMQ_IMMEDIATE, &one, sizeof (one))
-        || zmq_connect (dealer, endpoint)) {
+        || link_configure (dealer) || zmq_connect (dealer, endpoint)) {
         int saved = errno;
         zmq_close (dealer);
         errno = saved;

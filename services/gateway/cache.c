@@ -14,6 +14,7 @@
     while both are true.
 */
 #include "cache.h"
+#include "link.h"
 #include "log.h"
 #include "lru.h"
 #include "msgs.h"
@@ -393,6 +394,7 @@ s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *end
               (void *) self);
     self->sub = zmq_socket (zmq_context, ZMQ_SUB);
     if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
+        || link_configure (self->sub)
         || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, "", 0)
         || zmq_socket_monitor (self->sub, monitor_endpoint,

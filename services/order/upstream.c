@@ -4,6 +4,7 @@
     req_id 0; no live APPLY is older than oldest_req_id.
 */
 #include "upstream.h"
+#include "link.h"
 #include "log.h"
 
 #include <czmq.h>
@@ -39,7 +40,8 @@ upstream_new (const char *broker, int64_t timeout_ms)
     zsock_set_immediate (self->dealer, 1);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+    if (link_configure (zsock_resolve (self->dealer))
+        || zsock_connect (self->dealer, "%s", broker) < 0) {
         upstream_destroy (&self);
         return NULL;
     }
