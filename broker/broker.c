@@ -25,6 +25,7 @@
 #include "broker.h"
 #include "log.h"
 #include "msgs.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -78,7 +79,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
-    if (zsock_bind (self->router, "%s", endpoint) < 0) {
+    if (sockets_server (self->router_handle = zsock_resolve (self->router))
+        || zsock_bind (self->router, "%s", endpoint) < 0) {
         snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,
                   zmq_strerror (errno));
         broker_destroy (&self);
@@ -88,7 +90,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     if (tap_endpoint && *tap_endpoint) {
         self->tap = zsock_new (ZMQ_PUB);
         assert (self->tap);
-        if (zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+        if (sockets_server (zsock_resolve (self->tap))
+            || zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
             snprintf (error, error_size, "cannot bind the tap to %s (--tap): %s", tap_endpoint,
                       zmq_strerror (errno));
             broker_destroy (&self);

@@ -1,6 +1,7 @@
 /*  worker.c - a broker worker: heartbeats, requests in, replies out. */
 #include "worker.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -29,7 +30,8 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     assert (self->dealer);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+    if (sockets_client (zsock_resolve (self->dealer), "broker")
+        || zsock_connect (self->dealer, "%s", broker) < 0) {
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;

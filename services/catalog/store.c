@@ -91,6 +91,12 @@ s_load_stocks_file (store_t *self, const char *path)
         int fields = sscanf (line, "%65s %lf %llu", name, &price, &quantity);
         if (fields <= 0)
             continue;
+        if (self->stock_count == MSG_LIST_MAX) {
+            snprintf (self->error, self->error_size, "%s lists more than %d stocks", path,
+                      MSG_LIST_MAX);
+            rc = -1;
+        }
+        else
         if (fields < 2 || !isfinite (price) || price < 0 || quantity > QUANTITY_LIMIT
             || s_add_stock (self, name, price, quantity)) {
             snprintf (self->error, self->error_size, "%s:%d: expected 'name price [quantity]'",

@@ -12,6 +12,7 @@
 #include "bus.h"
 #include "log.h"
 #include "zwatch.h"
+#include "sockets.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -348,7 +349,7 @@ s_dealer_new (void *zmq_context, const char *endpoint)
     int zero = 0, one = 1;
     if (zmq_setsockopt (dealer, ZMQ_LINGER, &zero, sizeof (zero))
         || zmq_setsockopt (dealer, ZMQ_IMMEDIATE, &one, sizeof (one))
-        || zmq_connect (dealer, endpoint)) {
+        || sockets_client (dealer, "broker") || zmq_connect (dealer, endpoint)) {
         int saved = errno;
         zmq_close (dealer);
         errno = saved;

@@ -18,6 +18,7 @@
 #include "lru.h"
 #include "msgs.h"
 #include "zwatch.h"
+#include "sockets.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -375,6 +376,7 @@ s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *end
     if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
         || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, "", 0)
+        || sockets_client (self->sub, "catalog")
         || zmq_socket_monitor (self->sub, monitor_endpoint,
                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED))
         return -1;

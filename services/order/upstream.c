@@ -5,6 +5,7 @@
 */
 #include "upstream.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -39,7 +40,8 @@ upstream_new (const char *broker, int64_t timeout_ms)
     zsock_set_immediate (self->dealer, 1);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (zsock_connect (self->dealer, "%s", broker) < 0) {
+    if (sockets_client (zsock_resolve (self->dealer), "broker")
+        || zsock_connect (self->dealer, "%s", broker) < 0) {
         upstream_destroy (&self);
         return NULL;
     }

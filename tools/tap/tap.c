@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "log.h"
 #include "msgs.h"
+#include "sockets.h"
 
 #include <czmq.h>
 #include <ctype.h>
@@ -159,7 +160,8 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
         zsock_set_rcvhwm (sub, TAP_RCVHWM);   //  before connect, or it has no effect
         zsock_set_subscribe (sub, "");
     }
-    if (!sub || zsock_connect (sub, "%s", endpoint) != 0) {
+    const char *role = kind == SOURCE_TAP ? "broker" : kind == SOURCE_CATALOG ? "catalog" : "order";
+    if (!sub || sockets_client (zsock_resolve (sub), role) || zsock_connect (sub, "%s", endpoint) != 0) {
         fprintf (stderr, "bazaar-tap: cannot connect to '%s'\n", endpoint);
         zsock_destroy (&sub);
         return -1;
