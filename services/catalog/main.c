@@ -11,6 +11,8 @@ static const cli_option_t s_options[] = {
     {"data", "./data", "data directory (catalog.* files)"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
+    {"idempotency-trades", "1000000", "remember the Idempotency-Keys of at least this many last trades"},
+    {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
     {NULL, NULL, NULL}};
 
 int
@@ -22,9 +24,11 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     bool sync;
+    tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
-    if (!broker || !pub || cli_get_sync (cli, &sync)) {
+    if (!broker || !pub || cli_get_sync (cli, &sync)
+        || cli_get_key_window (cli, &window.trades, &window.age_ms)) {
         cli_destroy (&cli);
         return 2;
     }
@@ -33,7 +37,7 @@ main (int argc, char **argv)
     char error[512] = "";
     const char *stocks = cli_get (cli, "stocks");
     store_t *store = store_open (cli_get (cli, "data"), *stocks ? stocks : NULL,
-                                 sync, error, sizeof (error));
+                                 sync, &window, error, sizeof (error));
     if (!store) {
         log_error ("%s", error);
         cli_destroy (&cli);

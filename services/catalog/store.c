@@ -235,7 +235,8 @@ s_replay_trades (store_t *self)
 }
 
 store_t *
-store_open (const char *dir, const char *stocks_file, bool sync, char *error, size_t error_size)
+store_open (const char *dir, const char *stocks_file, bool sync,
+            const tradelog_window_t *key_window, char *error, size_t error_size)
 {
     store_t *self = calloc (1, sizeof (store_t));
     if (!self) {
@@ -254,7 +255,7 @@ store_open (const char *dir, const char *stocks_file, bool sync, char *error, si
         goto failed;
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/catalog.journal", dir);
-    self->log = tradelog_open (path, sync, error, error_size);
+    self->log = tradelog_open (path, sync, key_window, error, error_size);
     if (!self->log || s_replay_trades (self))
         goto failed;
     return self;
