@@ -23,7 +23,7 @@ LIB = $(BUILD)/libbazaar.a
 
 #  program name -> its source directory
 PROGRAMS = broker:broker catalog:services/catalog order:services/order \
-           gateway:services/gateway tap:tools/tap client:tools/client
+           gateway:services/gateway tap:tools/tap client:tools/client keys:tools/keys
 prog_name = $(word 1,$(subst :, ,$(1)))
 prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar

@@ -64,6 +64,7 @@ static const cli_option_t s_options[] = {
                  "undecodable frames are always shown)"},
     {"no-heartbeats", NULL, "hide HEARTBEAT messages"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"count", "0", "exit after printing this many lines (0: until interrupted)"},
     {NULL, NULL, NULL}
 };
@@ -455,11 +456,20 @@ main (int argc, char **argv)
                           s_options, argc, argv, &exit_code);
     if (!cli)
         return exit_code;
+    char error[512];
+    if (sockets_setup (cli_get (cli, "keys"), "tap", false, error, sizeof (error))) {
+        fprintf (stderr, "bazaar-tap: %s\n", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     tap_t *tap = s_tap_new (cli, argc, argv);
     cli_destroy (&cli);
-    if (!tap)
+    if (!tap) {
+        sockets_shutdown ();
         return 2;
+    }
     int rc = s_tap_run (tap);
     s_tap_destroy (&tap);
+    sockets_shutdown ();
     return rc;
 }
