@@ -88,8 +88,8 @@ verify: build
 
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
 #  real system and their ratios in one run (run.sh), then three replicas:
-#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh);
-#  see docs/PERFORMANCE.md.
+#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh),
+#  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
 .PHONY: bench bench-build
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
@@ -103,6 +103,7 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build
