@@ -23,7 +23,7 @@ LIB = $(BUILD)/libbazaar.a
 
 #  program name -> its source directory
 PROGRAMS = broker:broker catalog:services/catalog order:services/order \
-           gateway:services/gateway tap:tools/tap client:tools/client
+           gateway:services/gateway tap:tools/tap client:tools/client keys:tools/keys
 prog_name = $(word 1,$(subst :, ,$(1)))
 prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
@@ -114,8 +114,8 @@ verify: build
 
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
 #  real system and their ratios in one run (run.sh), then three replicas:
-#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh);
-#  see docs/PERFORMANCE.md.
+#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh),
+#  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
 .PHONY: bench bench-build
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
@@ -129,6 +129,7 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build

@@ -30,9 +30,9 @@
     array searched linearly; that is simpler than a hash and as fast.
 */
 #include "broker.h"
-#include "link.h"
 #include "log.h"
 #include "msgs.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -93,13 +93,10 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     //  A worker reconnecting after a cut keeps its routing id (link.h):
     //  the new connection takes it over from the dead one.
     zsock_set_router_handover (self->router, 1);
-    if (link_configure (zsock_resolve (self->router))) {
-        broker_destroy (&self);
-        return NULL;
-    }
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
-    if (zsock_bind (self->router, "%s", endpoint) < 0) {
+    if (sockets_server (self->router_handle = zsock_resolve (self->router))
+        || zsock_bind (self->router, "%s", endpoint) < 0) {
         snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,
                   zmq_strerror (errno));
         broker_destroy (&self);
@@ -109,7 +106,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     if (tap_endpoint && *tap_endpoint) {
         self->tap = zsock_new (ZMQ_PUB);
         assert (self->tap);
-        if (zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+        if (sockets_server (zsock_resolve (self->tap))
+            || zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
             snprintf (error, error_size, "cannot bind the tap to %s (--tap): %s", tap_endpoint,
                       zmq_strerror (errno));
             broker_destroy (&self);

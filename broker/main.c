@@ -2,6 +2,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -9,6 +10,7 @@ static const cli_option_t s_options[] = {
     {"bind", "tcp://127.0.0.1:5555", "ROUTER endpoint clients and workers connect to"},
     {"broker", "", "same as --bind (every process takes --broker)"},
     {"tap", "tcp://127.0.0.1:5557", "PUB endpoint copying every routed message (\"\" for none)"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"heartbeat-expiry", "1000", "ms without a heartbeat after which a worker is dead"},
     {NULL, NULL, NULL}};
 
@@ -35,6 +37,11 @@ main (int argc, char **argv)
         return 2;
     }
     char error[512];
+    if (sockets_setup (cli_get (cli, "keys"), "broker", true, error, sizeof (error))) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     broker_t *broker = broker_new (bind, tap, expiry_ms, error, sizeof (error));
     if (!broker) {
         log_error ("%s", error);
@@ -45,6 +52,7 @@ main (int argc, char **argv)
     broker_run (broker);
     log_info ("interrupted, exiting");
     broker_destroy (&broker);
+    sockets_shutdown ();
     cli_destroy (&cli);
     return 0;
 }

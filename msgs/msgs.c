@@ -318,7 +318,7 @@ msg_encode (const msg_t *self, msgpack_sbuffer *out)
     for (const char *field = spec->fields; *field; field++)
         if (s_pack_field (&pk, self, *field))
             return -1;
-    return 0;
+    return out->size > MSG_FRAME_MAX ? -1 : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -594,7 +594,10 @@ s_read_length (const unsigned char *data, size_t size, size_t *offset, int width
 //  msgpack-c allocates room for every element an array or map header
 //  claims before reading them, so the five bytes dd ff ff ff ff would ask
 //  for 96 GB. Walk the headers first: every element takes at least one
-//  byte, so a claim larger than the bytes left is refused. Returns 0 or -1.
+//  byte, so a claim larger than the bytes left is refused, and no array
+//  of ours holds more than MSG_LIST_MAX elements (nor any map one: maps
+//  are never ours). Returns MSG_DECODE_OK, MSG_DECODE_FORMAT or
+//  MSG_DECODE_TOO_LONG.
 static int
 s_check_claims (const unsigned char *data, size_t size)
 {
@@ -651,6 +654,8 @@ s_check_claims (const unsigned char *data, size_t size)
         else
         if (kind)
             elements = kind == 'm' ? 2 * claimed : claimed;
+        if (elements > MSG_LIST_MAX)
+            return elements > size - offset ? MSG_DECODE_FORMAT : MSG_DECODE_TOO_LONG;
         if (length > size - offset)
             return -1;
         offset += (size_t) length;
@@ -661,17 +666,74 @@ s_check_claims (const unsigned char *data, size_t size)
     return 0;
 }
 
+//  Reads a positive integer of any msgpack width at *offset. Returns 0 or -1.
+static int
+s_peek_uint (const unsigned char *data, size_t size, size_t *offset, uint64_t *value)
+{
+    if (*offset >= size)
+        return -1;
+    unsigned char byte = data[(*offset)++];
+    if (byte <= 0x7f) {
+        *value = byte;
+        return 0;
+    }
+    int width = byte == 0xcc ? 1 : byte == 0xcd ? 2 : byte == 0xce ? 4 : byte == 0xcf ? 8 : 0;
+    return width ? s_read_length (data, size, offset, width, value) : -1;
+}
+
+//  Reads the array header, version, type and field count from the first bytes, so a
+//  buffer that is not one of ours is refused before anything is unpacked.
+//  Returns MSG_DECODE_OK or the error msg_decode would give.
+static int
+s_check_header (const unsigned char *data, size_t size)
+{
+    if (size == 0 || size > MSG_FRAME_MAX)
+        return size ? MSG_DECODE_TOO_LONG : MSG_DECODE_FORMAT;
+    size_t offset = 1;
+    uint64_t count, version, type;
+    if (data[0] >= 0x90 && data[0] <= 0x9f)
+        count = data[0] & 0x0f;
+    else
+    if (data[0] == 0xdc || data[0] == 0xdd) {
+        if (s_read_length (data, size, &offset, data[0] == 0xdc ? 2 : 4, &count))
+            return MSG_DECODE_FORMAT;
+    }
+    else
+        return MSG_DECODE_FORMAT;
+    //  Every element takes a byte at least: a longer claim is not msgpack.
+    if (count < 2 || count > size - offset)
+        return MSG_DECODE_FORMAT;
+    if (s_peek_uint (data, size, &offset, &version))
+        return offset >= size ? MSG_DECODE_FORMAT : MSG_DECODE_VERSION;
+    if (version != MSG_VERSION)
+        return MSG_DECODE_VERSION;
+    if (s_peek_uint (data, size, &offset, &type))
+        return offset >= size ? MSG_DECODE_FORMAT : MSG_DECODE_TYPE;
+    if (type > UINT8_MAX)
+        return MSG_DECODE_TYPE;
+    const s_spec_t *spec = s_spec ((int) type);
+    if (!spec)
+        return MSG_DECODE_TYPE;
+    if (count != 2 + strlen (spec->fields))
+        return MSG_DECODE_FIELDS;
+    if (size > MSG_SMALL_MAX && !strpbrk (spec->fields, "LTP"))
+        return MSG_DECODE_TOO_LONG;
+    return MSG_DECODE_OK;
+}
+
 int
 msg_decode (msg_t *self, const void *data, size_t size)
 {
     msg_reset (self);
+    int rc = s_check_header (data, size);
+    if (rc == MSG_DECODE_OK)
+        rc = s_check_claims (data, size);
+    if (rc)
+        return rc;
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    int rc;
-    msgpack_unpack_return ret = s_check_claims (data, size)
-                              ? MSGPACK_UNPACK_PARSE_ERROR
-                              : msgpack_unpack_next (&unpacked, data, size, &offset);
+    msgpack_unpack_return ret = msgpack_unpack_next (&unpacked, data, size, &offset);
     if (ret != MSGPACK_UNPACK_SUCCESS)
         rc = MSG_DECODE_FORMAT;
     else

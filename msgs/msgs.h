@@ -71,7 +71,15 @@
 #define MSG_TEXT_MAX 128
 #define MSG_ENDPOINT_MAX 256
 #define MSG_QUANTITY_MAX 1000000000ULL
-#define MSG_LIST_MAX 100000
+#define MSG_LIST_MAX 10000       //  stocks or trades in one message
+//  No message is larger: ZMQ_MAXMSGSIZE of every socket that receives
+//  from the bus (src/sockets.c), so a bigger frame is refused by libzmq
+//  before it is held. The largest legal message is a TRADES of
+//  MSG_LIST_MAX trades with the longest names and keys, about 1.5 MB.
+#define MSG_FRAME_MAX (2 * 1024 * 1024)
+//  A message without a list (every type but STOCKS, TRADES, LEADER) is
+//  never longer than this; a longer one is refused before it is unpacked.
+#define MSG_SMALL_MAX 2048
 
 #define MSG_SIDE_BUY 0
 #define MSG_SIDE_SELL 1
@@ -253,7 +261,11 @@ int msg_encode (const msg_t *self, msgpack_sbuffer *out);
 
 //  Decode one whole buffer into self (which is reset first). Returns
 //  MSG_DECODE_OK or a negative msg_decode_error_t; on error self holds
-//  no allocations.
+//  no allocations. Before anything is unpacked, the array header,
+//  version, type and field count are read from the first bytes, a buffer
+//  over MSG_FRAME_MAX (or MSG_SMALL_MAX for a type without a list) is
+//  refused, and every array or map header is checked against the bytes
+//  left and MSG_LIST_MAX: a hostile buffer costs no more than its size.
 int msg_decode (msg_t *self, const void *data, size_t size);
 
 //  Text for a msg_decode error.

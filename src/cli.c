@@ -179,6 +179,18 @@ cli_flag (cli_t *self, const char *name)
 }
 
 int
+cli_get_key_window (cli_t *self, uint64_t *trades, int64_t *age_ms)
+{
+    int64_t count, hours;
+    if (cli_get_int (self, "idempotency-trades", 0, INT64_MAX / 2, &count)
+        || cli_get_int (self, "idempotency-hours", 0, 24 * 365, &hours))
+        return -1;
+    *trades = (uint64_t) count;
+    *age_ms = hours * 3600 * 1000;
+    return 0;
+}
+
+int
 cli_get_sync (cli_t *self, bool *sync)
 {
     const char *value = cli_get (self, "sync");

@@ -59,6 +59,11 @@ const char *cli_get_endpoint (cli_t *self, const char *name, bool allow_empty);
 //  option's value into several endpoints themselves.
 void cli_endpoint_error (const char *program, const char *name, const char *value);
 
+//  Read --idempotency-trades (a count) and --idempotency-hours into trades
+//  and age_ms (the key window, tradelog.h). Returns 0, or -1 after
+//  printing a message.
+int cli_get_key_window (cli_t *self, uint64_t *trades, int64_t *age_ms);
+
 //  Read the --sync option: "data" (fdatasync every commit, *sync true) or
 //  "none" (*sync false, with a loud warning). Returns 0, or -1 after
 //  printing a message for any other value.

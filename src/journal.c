@@ -262,6 +262,55 @@ s_write_all (journal_t *self)
     return 0;
 }
 
+//  pread exactly size bytes at offset. Returns 0, or -1 (errno set).
+static int
+s_pread_all (int fd, void *data, size_t size, uint64_t offset)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t got = pread (fd, (unsigned char *) data + done, size - done,
+                             (off_t) (offset + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got == 0)
+                errno = EINVAL;
+            return -1;
+        }
+        done += (size_t) got;
+    }
+    return 0;
+}
+
+int
+journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, size_t *size)
+{
+    unsigned char header[HEADER_SIZE];
+    if (offset + HEADER_SIZE > self->size) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s_pread_all (self->fd, header, HEADER_SIZE, offset))
+        return -1;
+    uint32_t length = s_get_u32 (header);
+    if (length == 0 || offset + HEADER_SIZE + length > self->size) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (length > max) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if (s_pread_all (self->fd, data, length, offset + HEADER_SIZE))
+        return -1;
+    if (s_crc (data, length) != s_get_u32 (header + 4)) {
+        errno = EBADMSG;
+        return -1;
+    }
+    *size = length;
+    return 0;
+}
+
 void
 journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records)
 {

@@ -60,6 +60,13 @@ int journal_append (journal_t *self, const void *data, size_t size);
 //  truncated back to its last durable size.
 int journal_sync (journal_t *self);
 
+//  Read back the payload of the whole record that starts at offset (the
+//  sum of JOURNAL_HEADER_SIZE + payload size of every record before it),
+//  which must be on file (synced or written). Copies at most max bytes
+//  into data and sets *size. Returns 0, or -1 with errno set (EINVAL: no
+//  whole record there; EBADMSG: bad checksum; EMSGSIZE: over max).
+int journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, size_t *size);
+
 //  Batches written by journal_sync since open (one fdatasync each when
 //  syncing) and the records in them: group commit at work.
 void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);

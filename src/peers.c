@@ -5,8 +5,8 @@
     or the deadline passes.
 */
 #include "peers.h"
-#include "link.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -80,7 +80,8 @@ s_link_add (peers_t *self, const msg_peer_t *peer)
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer)
         return;
-    if (link_configure (zsock_resolve (dealer)) || zsock_connect (dealer, "%s", peer->rep) < 0) {
+    if (sockets_client (zsock_resolve (dealer), "order")
+        || zsock_connect (dealer, "%s", peer->rep) < 0) {
         log_warn ("cannot connect to replica %" PRIu64 " at %s", peer->replica_id, peer->rep);
         zsock_destroy (&dealer);
         return;

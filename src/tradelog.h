@@ -8,7 +8,11 @@
     construction.
 
     Every trade is also kept in memory (stock names interned, a key only
-    when there is one), so reading a trade never touches the file.
+    when there is one), so reading a trade never touches the file -
+    except for the key of a trade older than the key window: keys are
+    held in memory (and found by tradelog_find_key) for a bounded window
+    only, tradelog_window_t, and an older trade's key is read back from
+    its record when a copy of the trade is asked for (tradelog_get).
     Appends are queued; tradelog_sync makes them durable with one write
     and one fdatasync (the group commit). Nothing may be acknowledged
     before tradelog_sync returned 0.
@@ -24,12 +28,34 @@
 
 typedef struct _tradelog_t tradelog_t;
 
+//  Which idempotency keys are held in memory. The key of trade n is held
+//  while fewer than `trades` trades follow it, or while it is younger
+//  than age_ms and fewer than max_keys trades follow it; max_keys bounds
+//  the memory whatever the trade rate. A trade's age counts from when it
+//  was appended, or from tradelog_open for a replayed one (the files hold
+//  no time): a restart never shortens the window. Keys of trades not yet
+//  durable are always held.
+typedef struct {
+    uint64_t trades;
+    int64_t age_ms;
+    uint64_t max_keys;
+} tradelog_window_t;
+
+#define TRADELOG_WINDOW_TRADES 1000000                 //  the last million trades
+#define TRADELOG_WINDOW_AGE_MS (24LL * 3600 * 1000)    //  or the last 24 hours
+#define TRADELOG_KEYS_MAX 10000000                     //  but never more than this
+
 //  Open or create the log at path (its directory must exist), replaying
 //  every record into memory; a torn tail is truncated. If sync is false,
-//  tradelog_sync only writes (no fdatasync). Returns NULL and a reason in
+//  tradelog_sync only writes (no fdatasync). window says which keys stay
+//  in memory (NULL: the defaults above). Returns NULL and a reason in
 //  error ("path: record 3 out of order: refusing to start", or the
 //  journal_strerror text).
-tradelog_t *tradelog_open (const char *path, bool sync, char *error, size_t error_size);
+tradelog_t *tradelog_open (const char *path, bool sync, const tradelog_window_t *window,
+                           char *error, size_t error_size);
+
+//  Idempotency keys held in memory now.
+uint64_t tradelog_keys_held (tradelog_t *self);
 
 //  Close the log without syncing queued trades. Nothing on NULL.
 void tradelog_destroy (tradelog_t **self_p);
@@ -62,12 +88,13 @@ int tradelog_sync (tradelog_t *self);
 //  the log.
 void tradelog_log_counts (tradelog_t *self, const char *what);
 
-//  Fill trade with trade number. Returns 0, or -1 if there is none.
-//  Never touches the file.
+//  Fill trade with trade number. Returns 0, or -1 if there is none (or,
+//  logged, if the record of a trade whose key left the window cannot be
+//  read back). Touches the file only for such a trade's key.
 int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);
 
 //  The number of the (first) trade with idempotency key, or -1 if none
-//  has it or key is empty.
+//  in the key window has it or key is empty.
 int64_t tradelog_find_key (tradelog_t *self, const char *key);
 
 //  Encode trade as the exact bytes the log writes for it (one framed

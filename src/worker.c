@@ -2,6 +2,7 @@
 #include "worker.h"
 #include "link.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -35,7 +36,7 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
                                 ^ (uint64_t) randof (65536);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (link_configure (self->handle)
+    if (sockets_client (zsock_resolve (self->dealer), "broker")
         || link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
         zsock_destroy (&self->dealer);

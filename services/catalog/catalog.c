@@ -1,10 +1,10 @@
 /*  catalog.c - the catalog worker loop. */
 #include "catalog.h"
 #include "batch.h"
-#include "link.h"
 #include "log.h"
 #include "peers.h"
 #include "worker.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -45,7 +45,7 @@ catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const c
     assert (self);
     self->pub = zsock_new (ZMQ_PUB);
     assert (self->pub);
-    if (link_configure (zsock_resolve (self->pub)) || zsock_bind (self->pub, "%s", pub) < 0) {
+    if (sockets_server (zsock_resolve (self->pub)) || zsock_bind (self->pub, "%s", pub) < 0) {
         snprintf (error, error_size, "cannot bind the invalidations PUB to %s (--pub): %s", pub,
                   zmq_strerror (errno));
         zsock_destroy (&self->pub);

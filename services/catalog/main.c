@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -11,6 +12,9 @@ static const cli_option_t s_options[] = {
     {"data", "./data", "data directory (catalog.* files)"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
+    {"idempotency-trades", "1000000", "remember the Idempotency-Keys of at least this many last trades"},
+    {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
     {NULL, NULL, NULL}};
 
 int
@@ -22,18 +26,25 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     bool sync;
+    tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
-    if (!broker || !pub || cli_get_sync (cli, &sync)) {
+    if (!broker || !pub || cli_get_sync (cli, &sync)
+        || cli_get_key_window (cli, &window.trades, &window.age_ms)) {
         cli_destroy (&cli);
         return 2;
     }
     zsys_init ();
     zsys_set_logstream (NULL);
     char error[512] = "";
+    if (sockets_setup (cli_get (cli, "keys"), "catalog", true, error, sizeof (error))) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     const char *stocks = cli_get (cli, "stocks");
     store_t *store = store_open (cli_get (cli, "data"), *stocks ? stocks : NULL,
-                                 sync, error, sizeof (error));
+                                 sync, &window, error, sizeof (error));
     if (!store) {
         log_error ("%s", error);
         cli_destroy (&cli);
@@ -60,6 +71,7 @@ main (int argc, char **argv)
     int rc = catalog_run (catalog);
     log_info ("exiting");
     catalog_destroy (&catalog);
+    sockets_shutdown ();
     cli_destroy (&cli);
     return rc ? 1 : 0;
 }

@@ -91,6 +91,12 @@ s_load_stocks_file (store_t *self, const char *path)
         int fields = sscanf (line, "%65s %lf %llu", name, &price, &quantity);
         if (fields <= 0)
             continue;
+        if (self->stock_count == MSG_LIST_MAX) {
+            snprintf (self->error, self->error_size, "%s lists more than %d stocks", path,
+                      MSG_LIST_MAX);
+            rc = -1;
+        }
+        else
         if (fields < 2 || !isfinite (price) || price < 0 || quantity > QUANTITY_LIMIT
             || s_add_stock (self, name, price, quantity)) {
             snprintf (self->error, self->error_size, "%s:%d: expected 'name price [quantity]'",
@@ -229,7 +235,8 @@ s_replay_trades (store_t *self)
 }
 
 store_t *
-store_open (const char *dir, const char *stocks_file, bool sync, char *error, size_t error_size)
+store_open (const char *dir, const char *stocks_file, bool sync,
+            const tradelog_window_t *key_window, char *error, size_t error_size)
 {
     store_t *self = calloc (1, sizeof (store_t));
     if (!self) {
@@ -248,7 +255,7 @@ store_open (const char *dir, const char *stocks_file, bool sync, char *error, si
         goto failed;
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/catalog.journal", dir);
-    self->log = tradelog_open (path, sync, error, error_size);
+    self->log = tradelog_open (path, sync, key_window, error, error_size);
     if (!self->log || s_replay_trades (self))
         goto failed;
     return self;

@@ -17,6 +17,7 @@
 #define BAZAAR_STORE_H
 
 #include "msgs.h"
+#include "tradelog.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,9 +33,11 @@ typedef struct {
 
 //  Open the store in dir (created if missing). If it holds no stocks yet,
 //  they come from stocks_file ("name price [quantity]" lines) or, if that
-//  is NULL, the SPEC's initial ten. Returns NULL and a reason in error.
-store_t *store_open (const char *dir, const char *stocks_file, bool sync, char *error,
-                     size_t error_size);
+//  is NULL, the SPEC's initial ten. key_window says which idempotency
+//  keys are remembered (tradelog.h; NULL: the defaults). Returns NULL and
+//  a reason in error.
+store_t *store_open (const char *dir, const char *stocks_file, bool sync,
+                     const tradelog_window_t *key_window, char *error, size_t error_size);
 
 void store_destroy (store_t **self_p);
 

@@ -10,9 +10,9 @@
     has req_id 0 and its timer linked to the retry timeout.
 */
 #include "bus.h"
-#include "link.h"
 #include "log.h"
 #include "zwatch.h"
+#include "sockets.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -349,7 +349,7 @@ s_dealer_new (void *zmq_context, const char *endpoint)
     int zero = 0, one = 1;
     if (zmq_setsockopt (dealer, ZMQ_LINGER, &zero, sizeof (zero))
         || zmq_setsockopt (dealer, ZMQ_IMMEDIATE, &one, sizeof (one))
-        || link_configure (dealer) || zmq_connect (dealer, endpoint)) {
+        || sockets_client (dealer, "broker") || zmq_connect (dealer, endpoint)) {
         int saved = errno;
         zmq_close (dealer);
         errno = saved;

@@ -14,11 +14,11 @@
     while both are true.
 */
 #include "cache.h"
-#include "link.h"
 #include "log.h"
 #include "lru.h"
 #include "msgs.h"
 #include "zwatch.h"
+#include "sockets.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -394,9 +394,9 @@ s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *end
               (void *) self);
     self->sub = zmq_socket (zmq_context, ZMQ_SUB);
     if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
-        || link_configure (self->sub)
-        || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, "", 0)
+        || sockets_client (self->sub, "catalog")
+        || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_socket_monitor (self->sub, monitor_endpoint,
                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED))
         return -1;

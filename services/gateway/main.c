@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "gateway.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ static const cli_option_t s_options[] = {
     {"port", "8080", "HTTP port (0 picks a free one)"},
     {"broker", "tcp://127.0.0.1:5555", "broker ROUTER endpoint"},
     {"catalog-pub", "tcp://127.0.0.1:5556", "catalog invalidation PUB endpoint"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"cache-size", "8", "stock cache entries, 0 disables the cache"},
     //  1800: the 503 lands within SPEC's 2 s with room for scheduling.
     {"timeout", "1800", "milliseconds to wait for a reply before answering 503"},
@@ -67,6 +69,11 @@ main (int argc, char **argv)
         return 2;
     }
     char error[512];
+    if (sockets_setup (cli_get (cli, "keys"), "gateway", false, error, sizeof (error))) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     gateway_t *gateway = gateway_new (&config, error, sizeof (error));
     if (!gateway) {
         log_error ("%s", error);
@@ -75,6 +82,7 @@ main (int argc, char **argv)
     }
     exit_code = gateway_run (gateway);
     gateway_destroy (&gateway);
+    sockets_shutdown ();
     cli_destroy (&cli);
     log_info ("stopped");
     return exit_code;

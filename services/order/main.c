@@ -3,6 +3,7 @@
 #include "journal.h"
 #include "log.h"
 #include "order.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -14,6 +15,9 @@ static const cli_option_t s_options[] = {
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
     {"catalog-timeout", "1500", "ms to wait for the catalog before answering 503"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
+    {"idempotency-trades", "1000000", "keep the Idempotency-Keys of at least this many last trades in memory"},
+    {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
     {"follower-ack", "on", "on: answer a trade only after an in-sync follower holds it; off: leader's own sync only (benchmarks)"},
     {NULL, NULL, NULL}};
 
@@ -26,7 +30,9 @@ main (int argc, char **argv)
         return exit_code;
     int64_t id, timeout;
     bool sync;
-    if (cli_get_int (cli, "id", 1, 1000, &id)
+    tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
+    if (cli_get_key_window (cli, &window.trades, &window.age_ms)
+        || cli_get_int (cli, "id", 1, 1000, &id)
         || cli_get_int (cli, "catalog-timeout", 10, 60000, &timeout) || cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
@@ -54,6 +60,11 @@ main (int argc, char **argv)
     zsys_init ();
     zsys_set_logstream (NULL);
     char error[512] = "";
+    if (sockets_setup (cli_get (cli, "keys"), "order", true, error, sizeof (error))) {
+        log_error ("%s", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     const char *data = cli_get (cli, "data");
     if (journal_make_dir (data)) {
         log_error ("cannot create %s: %s", data, strerror (errno));
@@ -62,7 +73,7 @@ main (int argc, char **argv)
     }
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/order-%" PRIu64 ".log", data, config.replica_id);
-    tradelog_t *log = tradelog_open (path, sync, error, sizeof (error));
+    tradelog_t *log = tradelog_open (path, sync, &window, error, sizeof (error));
     if (!log) {
         log_error ("%s", error);
         cli_destroy (&cli);
@@ -80,6 +91,7 @@ main (int argc, char **argv)
     int rc = order_run (order);
     log_info ("exiting");
     order_destroy (&order);
+    sockets_shutdown ();
     cli_destroy (&cli);
     return rc ? 1 : 0;
 }

@@ -6,8 +6,8 @@
     acknowledged it or no follower is in sync.
 */
 #include "replication.h"
-#include "link.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -64,17 +64,12 @@ replication_new (tradelog_t *log, uint64_t replica_id, const char *pub, const ch
     //  Followers that fall behind the HWM see a gap and ask by range.
     zsock_set_sndhwm (self->pub, 100000);
     zsock_set_rcvhwm (self->rep, 100000);
-    if (link_configure (zsock_resolve (self->pub)) || link_configure (zsock_resolve (self->rep))) {
-        snprintf (error, error_size, "cannot set socket options: %s", zmq_strerror (errno));
-        replication_destroy (&self);
-        return NULL;
-    }
-    if (zsock_bind (self->pub, "%s", pub) < 0) {
+    if (sockets_server (zsock_resolve (self->pub)) || zsock_bind (self->pub, "%s", pub) < 0) {
         snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub, zmq_strerror (errno));
         replication_destroy (&self);
         return NULL;
     }
-    if (zsock_bind (self->rep, "%s", rep) < 0) {
+    if (sockets_server (zsock_resolve (self->rep)) || zsock_bind (self->rep, "%s", rep) < 0) {
         snprintf (error, error_size, "cannot bind the REP endpoint %s (--rep): %s", rep, zmq_strerror (errno));
         replication_destroy (&self);
         return NULL;
@@ -146,7 +141,8 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
     msg_init (&replicate, MSG_REPLICATE);
     msg_encode (&replicate, &self->buffer);
     zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, self->buffer.data, 3);
-    if (link_configure (zsock_resolve (self->sub)) || zsock_connect (self->sub, "%s", pub) < 0) {
+    if (sockets_client (zsock_resolve (self->sub), "order")
+        || zsock_connect (self->sub, "%s", pub) < 0) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", leader_id, pub);
         zsock_destroy (&self->sub);
     }

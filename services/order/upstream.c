@@ -4,8 +4,8 @@
     req_id 0; no live APPLY is older than oldest_req_id.
 */
 #include "upstream.h"
-#include "link.h"
 #include "log.h"
+#include "sockets.h"
 
 #include <czmq.h>
 
@@ -40,7 +40,7 @@ upstream_new (const char *broker, int64_t timeout_ms)
     zsock_set_immediate (self->dealer, 1);
     zsock_set_sndhwm (self->dealer, 100000);
     zsock_set_rcvhwm (self->dealer, 100000);
-    if (link_configure (zsock_resolve (self->dealer))
+    if (sockets_client (zsock_resolve (self->dealer), "broker")
         || zsock_connect (self->dealer, "%s", broker) < 0) {
         upstream_destroy (&self);
         return NULL;

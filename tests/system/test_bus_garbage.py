@@ -218,11 +218,17 @@ class Zmtp:
 
     def recv(self, timeout=None):
         """Receive one message (list of frames); None on timeout."""
-        if timeout is not None:
-            self.sock.settimeout(timeout)
+        #  A deadline, not a socket timeout alone: the peer's ZMTP PINGs
+        #  (every 250 ms) would restart a per-read timeout forever.
+        deadline = None if timeout is None else time.monotonic() + timeout
         frames = []
         try:
             while True:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise socket.timeout()
+                    self.sock.settimeout(left)
                 flags, body = self._recv_frame()
                 if flags & 0x04:
                     if body[1:5] == b"PING":
@@ -249,6 +255,13 @@ class Zmtp:
 
 def lookup_frame(req_id, name):
     return packb([MSG_VERSION, LOOKUP, req_id, name, NO_DEADLINE])
+
+
+def heartbeat_frame(service, replica_id, incarnation, pub="", rep="", number=0, epoch=0,
+                    role=0, in_sync=()):
+    """A worker's HEARTBEAT as msgs.h defines it ("sRiabNeoI")."""
+    return packb([MSG_VERSION, HEARTBEAT, service, replica_id, incarnation, pub, rep, number,
+                  epoch, role, list(in_sync)])
 
 
 def request_reply(z, frame, req_id, timeout=10.0):
@@ -433,7 +446,7 @@ def test_fake_catalog_worker_sends_garbage_replies(bz):
     gw_since = bz.log_size("gateway")
     z = Zmtp(bz.ports["broker"])
     incarnation = random.Random().randrange(1, 1 << 62)
-    heartbeat = packb([MSG_VERSION, HEARTBEAT, "catalog", 0, incarnation, "", ""])
+    heartbeat = heartbeat_frame("catalog", 0, incarnation)
     answers = [
         lambda rid: [os.urandom(40)],
         lambda rid: [b""],

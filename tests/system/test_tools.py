@@ -525,6 +525,15 @@ def test_launcher_up_status_and_sigint(spawn, tmp_path):
         assert r.status == 200, r
         assert_json(r.body, {"data": {"name": "apple", "price": INITIAL["apple"],
                                       "quantity": INITIAL_QTY}})
+        #  The launcher made the bus keys on first use and runs with them.
+        keys = data / "keys"
+        assert (keys / "allowed" / "gateway.key").exists(), list(keys.glob("**/*"))
+        for name in LAUNCHER_NAMES:
+            with open("/proc/%d/cmdline" % pids[name], "rb") as f:
+                argv = f.read().split(b"\0")
+            assert b"--keys" in argv and str(keys).encode() in argv, (name, argv)
+        r = http_request(port, "POST", "/orders", {"name": "apple", "type": "buy", "quantity": 1})
+        assert r.status == 200, r
 
         #  bazaar status asks the broker: every worker, its state, the leader.
         def launcher_status(*extra):

@@ -563,6 +563,95 @@ test_decode_mutated_messages (void **state)
     msgpack_sbuffer_destroy (&buffer);
 }
 
+//  The largest legal message fits in MSG_FRAME_MAX (every socket's
+//  ZMQ_MAXMSGSIZE), and the encoder refuses anything larger.
+static void
+test_frame_limits (void **state)
+{
+    (void)state;
+    msg_t msg;
+    msg_init (&msg, MSG_TRADES);
+    msg.trade_count = MSG_LIST_MAX;
+    msg.trades = calloc (MSG_LIST_MAX, sizeof (msg_trade_t));
+    assert_non_null (msg.trades);
+    for (size_t i = 0; i < MSG_LIST_MAX; i++) {
+        msg_trade_t *trade = &msg.trades[i];
+        trade->number = UINT64_MAX;
+        memset (trade->name, 'n', MSG_NAME_MAX);
+        trade->side = MSG_SIDE_SELL;
+        trade->quantity = MSG_QUANTITY_MAX;
+        memset (trade->key, 'k', MSG_KEY_MAX);
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    assert_int_equal (msg_encode (&msg, &buffer), 0);
+    assert_true (buffer.size <= MSG_FRAME_MAX);
+    msg_t decoded;
+    msg_init (&decoded, 0);
+    assert_int_equal (msg_decode (&decoded, buffer.data, buffer.size), MSG_DECODE_OK);
+    assert_int_equal (decoded.trade_count, MSG_LIST_MAX);
+    msg_reset (&decoded);
+    //  The most stocks, every one at its longest, fit too.
+    msg_t stocks;
+    msg_init (&stocks, MSG_STOCKS);
+    stocks.stock_count = MSG_LIST_MAX;
+    stocks.stocks = calloc (MSG_LIST_MAX, sizeof (msg_stock_t));
+    assert_non_null (stocks.stocks);
+    for (size_t i = 0; i < MSG_LIST_MAX; i++) {
+        memset (stocks.stocks[i].name, 's', MSG_NAME_MAX);
+        stocks.stocks[i].stock_qty = stocks.stocks[i].version = UINT64_MAX;
+    }
+    assert_int_equal (msg_encode (&stocks, &buffer), 0);
+    assert_true (buffer.size <= MSG_FRAME_MAX);
+    msg_reset (&stocks);
+    //  Every message without a list fits in MSG_SMALL_MAX.
+    for (size_t t = 0; t < fx_type_count; t++) {
+        if (strpbrk (fx_fields (fx_types[t]), "LTP"))
+            continue;
+        msg_t big;
+        fx_build (&big, fx_types[t], FX_MAX);
+        assert_int_equal (msg_encode (&big, &buffer), 0);
+        if (buffer.size > MSG_SMALL_MAX)
+            fail_msg ("%s takes %zu bytes", msg_type_name (fx_types[t]), buffer.size);
+        msg_reset (&big);
+    }
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  Version, type, field count and size are judged from the first bytes:
+//  a 4 MB buffer is refused without being unpacked.
+static void
+test_header_checked_before_unpacking (void **state)
+{
+    (void)state;
+    size_t size = 4 * 1000 * 1000;
+    unsigned char *data = malloc (size);
+    assert_non_null (data);
+    msg_t msg;
+    msg_init (&msg, 0);
+    //  One array of four million fixints: more than MSG_LIST_MAX elements.
+    memset (data, 0x01, size);
+    data[0] = 0xdd;
+    data[1] = 0x00, data[2] = 0x3d, data[3] = 0x08, data[4] = 0xfb;
+    assert_int_equal (msg_decode (&msg, data, size), MSG_DECODE_TOO_LONG);
+    //  Over MSG_FRAME_MAX whatever it holds.
+    data[0] = 0x93, data[1] = MSG_VERSION, data[2] = MSG_TRADES;
+    assert_int_equal (msg_decode (&msg, data, size), MSG_DECODE_TOO_LONG);
+    //  A wrong version, an unknown type, a wrong count: from the header.
+    size_t small = MSG_SMALL_MAX * 2;
+    data[0] = 0x94, data[1] = 2, data[2] = MSG_LOOKUP;
+    assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_VERSION);
+    data[0] = 0x94, data[1] = MSG_VERSION, data[2] = 0xcc, data[3] = 250;
+    assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_TYPE);
+    data[0] = 0x97, data[1] = MSG_VERSION, data[2] = MSG_LOOKUP;
+    assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_FIELDS);
+    //  A LOOKUP is never longer than MSG_SMALL_MAX.
+    data[0] = 0x95;
+    assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_TOO_LONG);
+    free (data);
+}
+
 int
 test_msgs_decode_run (void)
 {
@@ -583,6 +672,8 @@ test_msgs_decode_run (void)
         cmocka_unit_test (test_decode_huge_length_claims),
         cmocka_unit_test (test_decode_random_bytes),
         cmocka_unit_test (test_decode_mutated_messages),
+        cmocka_unit_test (test_frame_limits),
+        cmocka_unit_test (test_header_checked_before_unpacking),
     };
     return cmocka_run_group_tests_name ("msgs_decode", tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ static store_t *
 s_open (s_tmp_t *tmp, const char *stocks_file)
 {
     tmp->error[0] = '\0';
-    store_t *store = store_open (tmp->data, stocks_file, true, tmp->error, sizeof (tmp->error));
+    store_t *store = store_open (tmp->data, stocks_file, true, NULL, tmp->error, sizeof (tmp->error));
     if (!store)
         fail_msg ("store_open: %s", tmp->error);
     return store;
@@ -74,7 +74,7 @@ static void
 s_open_fails (s_tmp_t *tmp, const char *stocks_file, const char *reason, const char *what)
 {
     tmp->error[0] = '\0';
-    store_t *store = store_open (tmp->data, stocks_file, true, tmp->error, sizeof (tmp->error));
+    store_t *store = store_open (tmp->data, stocks_file, true, NULL, tmp->error, sizeof (tmp->error));
     if (store)
         fail_msg ("store_open should have failed with '%s' (%s)", reason, what);
     if (!strstr (tmp->error, reason))

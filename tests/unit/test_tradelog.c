@@ -34,7 +34,7 @@ static tradelog_t *
 s_open (s_tmp_t *tmp)
 {
     tmp->error[0] = '\0';
-    tradelog_t *log = tradelog_open (tmp->path, true, tmp->error, sizeof (tmp->error));
+    tradelog_t *log = tradelog_open (tmp->path, true, NULL, tmp->error, sizeof (tmp->error));
     if (!log)
         fail_msg ("tradelog_open: %s", tmp->error);
     return log;
@@ -177,6 +177,43 @@ test_tradelog_key_lookup (void **state)
     tradelog_destroy (&log);
 }
 
+//  Keys leave memory with the window; a copy of an old trade still
+//  carries its key (read back from the file), after a reopen too.
+static void
+test_tradelog_key_window (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_window_t window = {.trades = 4, .age_ms = 0, .max_keys = 4};
+    for (int round = 0; round < 2; round++) {
+        tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error,
+                                         sizeof (tmp->error));
+        assert_non_null (log);
+        if (round == 0)
+            for (uint64_t number = 0; number < 30; number++) {
+                msg_trade_t trade = s_make (number);
+                assert_int_equal (tradelog_append (log, &trade), 0);
+                assert_int_equal (tradelog_sync (log), 0);
+            }
+        //  Trades 26..29 are in the window: 27 is the one with a key.
+        assert_true (tradelog_keys_held (log) <= 2);
+        assert_int_equal (tradelog_find_key (log, "key-27"), 27);
+        assert_int_equal (tradelog_find_key (log, "key-24"), -1);
+        assert_int_equal (tradelog_find_key (log, "key-0"), -1);
+        for (uint64_t number = 0; number < 30; number++) {
+            msg_trade_t got, expected = s_make (number);
+            assert_int_equal (tradelog_get (log, number, &got), 0);
+            assert_string_equal (got.key, expected.key);
+            assert_string_equal (got.name, expected.name);
+        }
+        tradelog_destroy (&log);
+    }
+    //  The default window holds every key of a short log.
+    tradelog_t *log = s_open (tmp);
+    assert_int_equal (tradelog_keys_held (log), 10);
+    assert_int_equal (tradelog_find_key (log, "key-0"), 0);
+    tradelog_destroy (&log);
+}
+
 static void
 test_tradelog_torn_tail_truncated (void **state)
 {
@@ -242,7 +279,7 @@ test_tradelog_refuses_records_out_of_order (void **state)
     assert_int_equal (fwrite (bytes.data, 1, bytes.size, file), bytes.size);
     assert_int_equal (fclose (file), 0);
     msgpack_sbuffer_destroy (&bytes);
-    assert_null (tradelog_open (tmp->path, true, tmp->error, sizeof (tmp->error)));
+    assert_null (tradelog_open (tmp->path, true, NULL, tmp->error, sizeof (tmp->error)));
     if (!strstr (tmp->error, "record 1 out of order: refusing to start")
         || !strstr (tmp->error, tmp->path))
         fail_msg ("unexpected reason '%s'", tmp->error);
@@ -286,6 +323,7 @@ test_tradelog_run (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_refuses_records_out_of_order, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_key_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_frame_matches_journal, s_setup,
                                          s_teardown),
     };

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "log.h"
 #include "msgs.h"
+#include "sockets.h"
 
 #include <czmq.h>
 #include <ctype.h>
@@ -63,6 +64,7 @@ static const cli_option_t s_options[] = {
                  "undecodable frames are always shown)"},
     {"no-heartbeats", NULL, "hide HEARTBEAT messages"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"count", "0", "exit after printing this many lines (0: until interrupted)"},
     {NULL, NULL, NULL}
 };
@@ -159,7 +161,8 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
         zsock_set_rcvhwm (sub, TAP_RCVHWM);   //  before connect, or it has no effect
         zsock_set_subscribe (sub, "");
     }
-    if (!sub || zsock_connect (sub, "%s", endpoint) != 0) {
+    const char *role = kind == SOURCE_TAP ? "broker" : kind == SOURCE_CATALOG ? "catalog" : "order";
+    if (!sub || sockets_client (zsock_resolve (sub), role) || zsock_connect (sub, "%s", endpoint) != 0) {
         fprintf (stderr, "bazaar-tap: cannot connect to '%s'\n", endpoint);
         zsock_destroy (&sub);
         return -1;
@@ -453,11 +456,20 @@ main (int argc, char **argv)
                           s_options, argc, argv, &exit_code);
     if (!cli)
         return exit_code;
+    char error[512];
+    if (sockets_setup (cli_get (cli, "keys"), "tap", false, error, sizeof (error))) {
+        fprintf (stderr, "bazaar-tap: %s\n", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     tap_t *tap = s_tap_new (cli, argc, argv);
     cli_destroy (&cli);
-    if (!tap)
+    if (!tap) {
+        sockets_shutdown ();
         return 2;
+    }
     int rc = s_tap_run (tap);
     s_tap_destroy (&tap);
+    sockets_shutdown ();
     return rc;
 }

@@ -1,0 +1,167 @@
+/*  sockets.c - the frame limit and CURVE on every bus socket.
+
+    Process-wide state (set once by main, read by every socket
+    constructor): this process's certificate, the public keys of the
+    roles it connects to, and the ZAP handler. Without keys, only the
+    frame limit applies.
+*/
+#include "sockets.h"
+#include "link.h"
+#include "msgs.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+static const char *s_server_roles[] = {"broker", "catalog", "order"};
+#define SERVER_ROLES (sizeof (s_server_roles) / sizeof (s_server_roles[0]))
+
+static struct {
+    zcert_t *cert;                       //  ours (public and secret)
+    char server_keys[SERVER_ROLES][41];  //  Z85 public keys of the servers
+    zactor_t *auth;                      //  zauth, if we bind
+} s_keys;
+
+//  What every bus socket gets, keys or not: the frame limit and the
+//  heartbeat and reconnect options of link.h.
+static int
+s_limit (void *socket)
+{
+    int64_t max = MSG_FRAME_MAX;
+    return zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof (max)) || link_configure (socket)
+         ? -1 : 0;
+}
+
+int
+sockets_setup (const char *keys_dir, const char *role, bool servers, char *error,
+               size_t error_size)
+{
+    if (!keys_dir || !*keys_dir)
+        return 0;
+    if (!zsys_has_curve ()) {
+        snprintf (error, error_size, "--keys: this libzmq has no CURVE support");
+        return -1;
+    }
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/%s.key_secret", keys_dir, role);
+    s_keys.cert = zcert_load (path);
+    if (!s_keys.cert) {
+        snprintf (error, error_size, "--keys: cannot read %s (make keys with: bazaar keys %s)",
+                  path, keys_dir);
+        return -1;
+    }
+    for (size_t i = 0; i < SERVER_ROLES; i++) {
+        snprintf (path, sizeof (path), "%s/%s.key", keys_dir, s_server_roles[i]);
+        zcert_t *server = zcert_load (path);
+        if (!server) {
+            snprintf (error, error_size, "--keys: cannot read %s", path);
+            sockets_shutdown ();
+            return -1;
+        }
+        snprintf (s_keys.server_keys[i], sizeof (s_keys.server_keys[i]), "%s",
+                  zcert_public_txt (server));
+        zcert_destroy (&server);
+    }
+    if (servers) {
+        snprintf (path, sizeof (path), "%s/allowed", keys_dir);
+        if (!zsys_file_exists (path)) {
+            snprintf (error, error_size, "--keys: no allow-list %s", path);
+            sockets_shutdown ();
+            return -1;
+        }
+        s_keys.auth = zactor_new (zauth, NULL);
+        if (!s_keys.auth || zstr_sendx (s_keys.auth, "CURVE", path, NULL)
+            || zsock_wait (s_keys.auth) < 0) {
+            snprintf (error, error_size, "--keys: cannot start the ZAP handler");
+            sockets_shutdown ();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool
+sockets_secure (void)
+{
+    return s_keys.cert != NULL;
+}
+
+void
+sockets_shutdown (void)
+{
+    zactor_destroy (&s_keys.auth);
+    zcert_destroy (&s_keys.cert);
+    memset (s_keys.server_keys, 0, sizeof (s_keys.server_keys));
+}
+
+int
+sockets_server (void *socket)
+{
+    if (s_limit (socket))
+        return -1;
+    if (!s_keys.cert)
+        return 0;
+    int one = 1;
+    zcert_apply (s_keys.cert, socket);
+    if (zmq_setsockopt (socket, ZMQ_ZAP_DOMAIN, "global", 6)
+        || zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &one, sizeof (one)))
+        return -1;
+    return 0;
+}
+
+int
+sockets_client (void *socket, const char *server_role)
+{
+    if (s_limit (socket))
+        return -1;
+    if (!s_keys.cert)
+        return 0;
+    for (size_t i = 0; i < SERVER_ROLES; i++)
+        if (streq (server_role, s_server_roles[i])) {
+            zcert_apply (s_keys.cert, socket);
+            return zmq_setsockopt (socket, ZMQ_CURVE_SERVERKEY, s_keys.server_keys[i], 40);
+        }
+    errno = EINVAL;
+    return -1;
+}
+
+int
+sockets_make_keys (const char *dir, char *error, size_t error_size)
+{
+    const char *roles[] = SOCKETS_ROLES;
+    char allowed[PATH_MAX];
+    snprintf (allowed, sizeof (allowed), "%s/allowed", dir);
+    if (zsys_dir_create ("%s", allowed)) {
+        snprintf (error, error_size, "cannot create %s: %s", allowed, strerror (errno));
+        return -1;
+    }
+    chmod (dir, 0700);
+    for (size_t i = 0; i < sizeof (roles) / sizeof (roles[0]); i++) {
+        char path[PATH_MAX], secret[PATH_MAX + 8], listed[PATH_MAX + 32];
+        snprintf (path, sizeof (path), "%s/%s.key", dir, roles[i]);
+        snprintf (secret, sizeof (secret), "%s_secret", path);
+        snprintf (listed, sizeof (listed), "%s/%s.key", allowed, roles[i]);
+        zcert_t *cert = zsys_file_exists (secret) ? zcert_load (secret) : NULL;
+        bool made = !cert;
+        if (made) {
+            cert = zcert_new ();
+            if (!cert) {
+                snprintf (error, error_size, "cannot make a key pair (CURVE support?)");
+                return -1;
+            }
+            zcert_set_meta (cert, "role", "%s", roles[i]);
+        }
+        int rc = made ? zcert_save (cert, path) : 0;
+        if (rc == 0)
+            rc = chmod (secret, 0600);
+        if (rc == 0)
+            rc = zcert_save_public (cert, listed);
+        zcert_destroy (&cert);
+        if (rc) {
+            snprintf (error, error_size, "cannot write the keys of %s under %s: %s", roles[i],
+                      dir, strerror (errno));
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,152 @@
+"""CURVE on the bus (issue 11, item 11; SPEC section 8): with --keys DIR
+(made by `bazaar-keys DIR`) every socket uses CURVE, and the broker and
+every PUB (and the replicas' REP) admit only the public keys in
+DIR/allowed.  A peer without a key cannot register, publish, read or be
+answered: the fake order leader of the issue (HEARTBEAT for replica 999,
+the highest id) must fail.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, free_ports, http_request, wait_until
+from test_bus_garbage import MSG_VERSION, Zmtp, heartbeat_frame, packb
+
+ROLE_LEADER = 3
+
+
+@pytest.fixture(scope="module")
+def keys():
+    path = tempfile.mkdtemp(prefix="bazaar-keys-")
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), path], check=True,
+                   capture_output=True, timeout=30)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def secure_system(bazaar_factory, keys, **kwargs):
+    a = ["--keys", keys]
+    return bazaar_factory(replicas=3, broker_args=a, catalog_args=a, order_args=a,
+                          gateway_args=a, **kwargs)
+
+
+def test_keys_tool_makes_a_pair_per_role_and_an_allow_list(keys):
+    for role in ("broker", "catalog", "order", "gateway", "tap"):
+        assert os.path.exists(os.path.join(keys, role + ".key"))
+        secret = os.path.join(keys, role + ".key_secret")
+        assert os.stat(secret).st_mode & 0o077 == 0, "%s is readable by others" % secret
+        assert os.path.exists(os.path.join(keys, "allowed", role + ".key"))
+    before = open(os.path.join(keys, "broker.key_secret")).read()
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), keys], check=True, capture_output=True)
+    assert open(os.path.join(keys, "broker.key_secret")).read() == before, "keys were replaced"
+
+
+def refused(port, socket_type="DEALER", frames=()):
+    """True if a peer without a key gets nowhere: the handshake fails, or
+    whatever it sends is never answered."""
+    try:
+        z = Zmtp(port, socket_type=socket_type, timeout=5)
+    except (ConnectionError, OSError):
+        return True
+    try:
+        for frame in frames:
+            z.send(frame)
+        return z.recv(timeout=1.0) is None
+    except (ConnectionError, OSError):
+        return True
+    finally:
+        z.close()
+
+
+def test_fake_leader_without_a_key_is_refused(bazaar_factory, keys):
+    bz = secure_system(bazaar_factory, keys)
+    bz.trade("apple", "buy", 1)
+    since = bz.log_size("broker")
+    fake = heartbeat_frame("order", 999, 4242, "tcp://127.0.0.1:1", "tcp://127.0.0.1:1",
+                           10 ** 6, 10 ** 6, ROLE_LEADER)
+    stop = threading.Event()
+
+    def beat():
+        while not stop.is_set():
+            try:
+                z = Zmtp(bz.ports["broker"], timeout=2)
+            except (ConnectionError, OSError):
+                time.sleep(0.05)
+                continue
+            try:
+                while not stop.is_set():
+                    z.send(fake)
+                    time.sleep(0.1)
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                z.close()
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    try:
+        for _ in range(10):       # trades keep their dense, real numbers
+            bz.trade("amc", "buy", 1)
+        assert refused(bz.ports["broker"], frames=[fake])
+    finally:
+        stop.set()
+        t.join(10)
+    assert "order/999" not in bz.log_since("broker", since), bz.log_since("broker", since)
+    bz.assert_unchanged()
+    bz.assert_orders()
+
+
+def test_no_key_no_reading(bazaar_factory, keys):
+    bz = secure_system(bazaar_factory, keys)
+    bz.trade("apple", "buy", 1)
+    for key in ("tap", "catalog_pub", "order_pub", "order-3_pub"):
+        assert refused(bz.ports[key], socket_type="SUB", frames=[b"\x01"]), key
+    assert refused(bz.ports["order-3_rep"], socket_type="REQ",
+                   frames=[packb([MSG_VERSION, 22, 1, 0, 100])])
+    #  The tap with the key reads the bus; without it, nothing.
+    tap = subprocess.Popen([os.path.join(BIN, "bazaar-tap"), "--keys", keys,
+                            "--tap", bz.endpoints["tap"], "--catalog-pub", "",
+                            "--type", "TRADE", "--count", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def traded():
+            bz.trade("ford", "buy", 1)
+            return tap.poll() is not None
+        wait_until(traded, 20, "the keyed tap to see a TRADE")
+        assert tap.returncode == 0 and b"TRADE" in tap.stdout.read()
+    finally:
+        if tap.poll() is None:
+            tap.kill()
+        tap.wait()
+    bz.assert_unchanged()
+
+
+def test_a_key_not_on_the_allow_list_is_refused(bazaar_factory, keys, tmp_path):
+    bz = secure_system(bazaar_factory, keys)
+    other = str(tmp_path / "other")
+    shutil.copytree(keys, other)
+    for name in ("gateway.key", "gateway.key_secret"):
+        os.unlink(os.path.join(other, name))
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), other], check=True, capture_output=True)
+    #  A gateway with a new gateway key, known to nobody: every request 503.
+    argv = bz.argv("gateway")
+    argv[argv.index("--keys") + 1] = other
+    port = argv[argv.index("--port") + 1] = str(free_ports(1)[0])
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = wait_until(lambda: http_request(int(port), "GET", "/stocks/apple"), 20,
+                       "the outsider gateway to answer at all")
+        assert r.status == 503, r
+        r = http_request(int(port), "POST", "/orders",
+                         {"name": "apple", "type": "buy", "quantity": 1})
+        assert r.status == 503, r
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bz.trade("apple", "buy", 1)
+    bz.assert_unchanged()

@@ -1,0 +1,54 @@
+"""Idempotency keys are remembered for a bounded window (issue 11, item 10):
+--idempotency-trades N / --idempotency-hours H (defaults 1,000,000 and 24,
+whichever keeps more, at most 10,000,000 keys).  Here the window is five
+trades and no hours, so it can be driven past: a key inside it still
+returns its trade, one beyond it is forgotten, memory holds at most the
+window, and copies of old trades (a replica catching up) still carry their
+keys, read back from the files.
+"""
+
+import os
+import re
+
+from conftest import wait_until
+
+WINDOW = ["--idempotency-trades", "5", "--idempotency-hours", "0"]
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_keys_are_kept_for_a_bounded_window(bazaar_factory):
+    bz = bazaar_factory(replicas=2, catalog_args=WINDOW, order_args=WINDOW)
+    old = bz.trade("apple", "buy", 1, key="old-key")
+    r = bz.post("/orders", {"name": "apple", "type": "buy", "quantity": 1},
+                {"Idempotency-Key": "old-key"})
+    assert (r.status, r.body) == (200, {"data": {"transaction_number": old}}), r
+    bz.stop("order")                      # replica 1 falls behind
+    for i in range(12):
+        bz.trade("ford", "sell", 1, key="k-%d" % i)
+    #  Inside the window: the same trade again.
+    r = bz.post("/orders", {"name": "ford", "type": "sell", "quantity": 1},
+                {"Idempotency-Key": "k-11"})
+    assert (r.status, r.body) == (200, {"data": {"transaction_number": old + 12}}), r
+    #  Beyond it: the key is forgotten, the request trades anew.
+    again = bz.trade("apple", "buy", 1, key="old-key")
+    assert again == old + 13
+    bz.assert_unchanged()
+    #  Replica 1 copies trades whose keys left everyone's memory.
+    bz.start("order")
+    journal = os.path.join(bz.data, "catalog.journal")
+    for n in (1, 2):
+        log = os.path.join(bz.data, "order-%d.log" % n)
+        wait_until(lambda: read(log) == read(journal), 30,
+                   "order-%d.log to be byte-identical to catalog.journal" % n)
+    bz.assert_orders()
+    #  At exit every process says how many keys it held: the window at most.
+    for name in ("catalog", "order", "order-2"):
+        since = bz.log_size(name)
+        assert bz.stop(name) == 0
+        held = [int(x) for x in re.findall(r"(\d+) idempotency keys held in memory",
+                                           bz.log_since(name, since))]
+        assert held and max(held) <= 5, (name, held, bz.log_tail(name))
