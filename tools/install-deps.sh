@@ -3,9 +3,11 @@
 # Called by the Makefile when a pkg-config check fails; safe to run twice.
 set -eu
 
+# clang and libclang-rt-dev (compiler-rt: libclang_rt.fuzzer, asan, ubsan)
+# build the libFuzzer harnesses of make fuzz / make test.
 PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
-python3 python3-pytest procps"
+python3 python3-pytest procps clang libclang-rt-dev"
 
 missing=""
 for pkg in $PACKAGES; do
