@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system net chaos-net asan verify clean format
+.PHONY: all deps build run test unit system net chaos-net asan verify clean format fuzz fuzz-build fuzz-smoke
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -71,7 +71,9 @@ $(BUILD)/bin/bazaar: tools/bazaar
 	cp $< $@ && chmod +x $@
 
 UNIT_SRC = $(wildcard tests/unit/*.c)
-$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+#  The gateway's pure parsing (api.c) is unit-tested too.
+$(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
@@ -79,10 +81,12 @@ run: all
 	@$(BUILD)/bin/bazaar up
 
 #  make test: the normal build (with the network-fault tests, which need
-#  root), then the same unit and system suites under ASan + UBSan.
+#  root), then the same unit and system suites under ASan + UBSan, then
+#  every fuzz harness for a few seconds on its committed corpus.
 test: deps
 	@$(MAKE) --no-print-directory build unit system net
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build unit system
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit: $(UNIT)
 	$(UNIT)
@@ -134,10 +138,61 @@ bench: deps
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build
 
+#  Fuzzing (libFuzzer, Debian's clang): tests/fuzz/fuzz_<name>.c, corpus in
+#  tests/fuzz/<name>/. The library is built again with clang and coverage
+#  instrumentation; new inputs go to $(FUZZ_BUILD)/corpus/<name>, crashes
+#  to $(FUZZ_BUILD)/crashes/ (a crash found becomes a corpus file and a
+#  unit test). make fuzz runs each harness FUZZ_SECONDS; make fuzz-smoke
+#  (part of make test) runs the committed corpus, then FUZZ_SMOKE_SECONDS.
+FUZZ_CC ?= clang
+FUZZ_BUILD = build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_NAMES = msgs journal gateway
+FUZZ_CFLAGS = -std=c11 -O1 -g -Wall -Wextra -Werror -MMD -MP -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/services/gateway/api.o
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $<"
+	@$(FUZZ_CC) $(CPPFLAGS) -Iservices/gateway $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	@echo "  LINK    $@"
+	@$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o)
+
+#  $(1): seconds per harness
+define FUZZ_RUN
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@for name in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	    echo "  FUZZ    $$name for $(1) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$name -max_total_time=$(1) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/crashes/$$name- -max_len=65536 \
+	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/$$name \
+	        >$(FUZZ_BUILD)/$$name.log 2>&1 \
+	        || { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_BUILD)/$$name.log \
+	        | sed "s/^/          /"; \
+	done
+endef
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+fuzz-smoke: fuzz-build
+	$(call FUZZ_RUN,$(FUZZ_SMOKE_SECONDS))
+
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*.h msgs/*.h broker/*.[ch] services/*/*.[ch] tools/*/*.[ch] tests/unit/*.c tests/bench/*.c)
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

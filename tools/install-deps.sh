@@ -4,9 +4,11 @@
 # chromium: the dashboard browser test; gnuplot-nox: make eval plots.
 set -eu
 
+# clang and libclang-rt-dev (compiler-rt: libclang_rt.fuzzer, asan, ubsan)
+# build the libFuzzer harnesses of make fuzz / make test.
 PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
-python3 python3-pytest procps chromium gnuplot-nox iproute2 nftables"
+python3 python3-pytest procps chromium gnuplot-nox iproute2 nftables clang libclang-rt-dev"
 
 missing=""
 for pkg in $PACKAGES; do

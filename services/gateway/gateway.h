@@ -2,7 +2,7 @@
     requests into bus requests and bus replies into HTTP answers.
 
     Everything the process holds lives in one gateway_t: the h2o
-    configuration and context, the listener, the DEALER to the broker
+    configuration and context, the listener (conns.h), the DEALER to the broker
     (bus.h), the stock cache with its catalog subscription (cache.h) and
     the counters (metrics.h). One thread; nothing blocks.
 */
@@ -16,6 +16,7 @@
 
 #include "bus.h"
 #include "cache.h"
+#include "conns.h"
 #include "metrics.h"
 
 typedef struct {
@@ -25,6 +26,8 @@ typedef struct {
     const char *catalog_pub;    //  catalog invalidation PUB endpoint
     size_t cache_size;          //  LRU entries; 0 disables the cache
     uint64_t timeout_ms;        //  deadline for a bus reply
+    size_t max_connections;     //  HTTP connections open at once (conns.h)
+    size_t max_body_memory;     //  bytes held by requests being received
 } gateway_config_t;
 
 typedef struct _gateway_t gateway_t;
@@ -35,10 +38,9 @@ struct _gateway_t {
     h2o_context_t context;
     h2o_accept_ctx_t accept_ctx;
     h2o_evloop_t *loop;
-    h2o_socket_t *listener;
+    conns_t *conns;             //  the listener and its limits
     h2o_socket_t *signals;      //  signalfd for SIGINT / SIGTERM
     int port;                   //  the port actually bound
-    size_t connections;         //  HTTP connections open now
     void *zmq_context;
     bus_t *bus;
     cache_t *cache;

@@ -63,3 +63,48 @@ http_send_error (h2o_req_t *req, int status, const char *text, const char *allow
     }
     http_send (req, status, HTTP_JSON, body.base, body.len);
 }
+
+//  ---------------------------------------------------------------------
+//  h2o's own 413, as the API's JSON
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} s_json_ostream_t;
+
+static void
+s_json_send (h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t count,
+             h2o_send_state_t state)
+{
+    (void) bufs;
+    s_json_ostream_t *ostream = (s_json_ostream_t *) self;
+    //  h2o's plain text is replaced whole; a HEAD sends nothing.
+    h2o_ostream_send_next (self, req, count ? &ostream->body : NULL, count ? 1 : 0, state);
+}
+
+static void
+s_json_413_setup (h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void) self;
+    if (req->res.status == 413) {
+        static const char body[] = "{\"error\":{\"code\":413,\"message\":\"request too large\"}}";
+        memset (&req->res.headers, 0, sizeof (req->res.headers));
+        h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                        H2O_STRLIT (HTTP_JSON));
+        req->res.reason = http_reason (413);
+        req->res.content_length = sizeof (body) - 1;
+        s_json_ostream_t *ostream =
+            (s_json_ostream_t *) h2o_add_ostream (req, sizeof (s_json_ostream_t), slot);
+        ostream->super.do_send = s_json_send;
+        ostream->body = h2o_iovec_init (body, sizeof (body) - 1);
+        slot = &ostream->super.next;
+    }
+    h2o_setup_next_ostream (req, slot);
+}
+
+void
+http_register_json_413 (h2o_pathconf_t *pathconf)
+{
+    h2o_filter_t *filter = h2o_create_filter (pathconf, sizeof (h2o_filter_t));
+    filter->on_setup_ostream = s_json_413_setup;
+}

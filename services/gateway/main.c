@@ -21,6 +21,11 @@ static const cli_option_t s_options[] = {
     {"cache-size", "8", "stock cache entries, 0 disables the cache"},
     //  1800: the 503 lands within SPEC's 2 s with room for scheduling.
     {"timeout", "1800", "milliseconds to wait for a reply before answering 503"},
+    //  1024: far above what the load tests use; about 128 MiB of buffers
+    //  at worst, and the body memory cap below keeps what stays held small.
+    {"max-connections", "1024", "HTTP connections open at once; more wait to be accepted"},
+    {"max-body-memory", "8388608",
+     "bytes held by requests being received, summed; the largest over it gets 503"},
     {NULL, NULL, NULL}};
 
 static void
@@ -38,10 +43,12 @@ s_block_signals (void)
 static int
 s_read_config (cli_t *cli, gateway_config_t *config)
 {
-    int64_t port, cache_size, timeout;
+    int64_t port, cache_size, timeout, max_connections, max_body_memory;
     if (cli_get_int (cli, "port", 0, 65535, &port)
         || cli_get_int (cli, "cache-size", 0, 1000000, &cache_size)
-        || cli_get_int (cli, "timeout", 1, 3600000, &timeout))
+        || cli_get_int (cli, "timeout", 1, 3600000, &timeout)
+        || cli_get_int (cli, "max-connections", 1, 1000000, &max_connections)
+        || cli_get_int (cli, "max-body-memory", 65536, INT64_C (1) << 40, &max_body_memory))
         return -1;
     config->host = cli_get (cli, "host");
     config->port = (int) port;
@@ -51,6 +58,8 @@ s_read_config (cli_t *cli, gateway_config_t *config)
         return -1;
     config->cache_size = (size_t) cache_size;
     config->timeout_ms = (uint64_t) timeout;
+    config->max_connections = (size_t) max_connections;
+    config->max_body_memory = (size_t) max_body_memory;
     return 0;
 }
 

@@ -72,7 +72,7 @@ s_gateway_json (gateway_t *gateway)
     metrics_t *metrics = gateway->metrics;
     return json_pack ("{s:o,s:I,s:I,s:f,s:f,s:f,s:f,s:i}", "cache", cache, "in_flight",
                       (json_int_t) bus_pending (gateway->bus), "connections",
-                      (json_int_t) gateway->connections, "requests_per_s",
+                      (json_int_t) conns_count (gateway->conns), "requests_per_s",
                       metrics_rate (metrics, ROUTE_COUNT), "lookups_per_s",
                       metrics_rate (metrics, ROUTE_STOCK), "trades_per_s",
                       metrics_rate (metrics, ROUTE_TRADE), "queries_per_s",

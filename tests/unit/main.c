@@ -18,6 +18,7 @@ static const s_group_t s_groups[] = {
     {"lru", test_lru_run},
     {"store", test_store_run},
     {"tradelog", test_tradelog_run},
+    {"gateway_api", test_gateway_api_run},
 };
 
 int

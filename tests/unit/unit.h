@@ -24,5 +24,6 @@ int test_cli_run (void);
 int test_lru_run (void);
 int test_store_run (void);
 int test_tradelog_run (void);
+int test_gateway_api_run (void);
 
 #endif

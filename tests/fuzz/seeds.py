@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz harness (tests/fuzz/<name>/seed-*):
+good and bad examples of bus messages (msgs), journal files (journal) and
+HTTP requests (gateway). Deterministic; run it again after changing it.
+Inputs libFuzzer found later (and crashes turned into regressions) sit
+beside the seeds under other names and are not touched here."""
+
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pack(value):
+    """A minimal msgpack encoder: what msgs/ uses."""
+    if isinstance(value, bool):
+        return b"\xc3" if value else b"\xc2"
+    if value is None:
+        return b"\xc0"
+    if isinstance(value, int):
+        if 0 <= value < 128:
+            return bytes([value])
+        if 0 <= value < 2 ** 8:
+            return b"\xcc" + struct.pack(">B", value)
+        if 0 <= value < 2 ** 16:
+            return b"\xcd" + struct.pack(">H", value)
+        if 0 <= value < 2 ** 32:
+            return b"\xce" + struct.pack(">I", value)
+        if 0 <= value < 2 ** 64:
+            return b"\xcf" + struct.pack(">Q", value)
+        if -32 <= value < 0:
+            return struct.pack(">b", value)
+        return b"\xd3" + struct.pack(">q", value)
+    if isinstance(value, float):
+        return b"\xcb" + struct.pack(">d", value)
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        if len(value) < 32:
+            return bytes([0xa0 | len(value)]) + value
+        if len(value) < 256:
+            return b"\xd9" + bytes([len(value)]) + value
+        return b"\xda" + struct.pack(">H", len(value)) + value
+    if isinstance(value, list):
+        head = bytes([0x90 | len(value)]) if len(value) < 16 else \
+            b"\xdc" + struct.pack(">H", len(value))
+        return head + b"".join(pack(v) for v in value)
+    raise TypeError(value)
+
+
+V = 1
+#  [version, type, fields...] as in msgs/msgs.h MSG_TABLE
+MESSAGES = {
+    "heartbeat": [V, 1, "order", 3, 77, "tcp://127.0.0.1:5603", "tcp://127.0.0.1:5703", 10, 2, 3],
+    "leader": [V, 2, 3, 2, "tcp://127.0.0.1:5603", "tcp://127.0.0.1:5703",
+               [[1, 1, 10, 2, "tcp://127.0.0.1:5701"], [3, 3, 10, 2, "tcp://127.0.0.1:5703"]]],
+    "lookup": [V, 10, 7, "apple"],
+    "list": [V, 11, 8],
+    "apply": [V, 12, 9, "tesla", 1, 700, "k1", 2, 41],
+    "journal": [V, 13, 10, 0, 10000],
+    "claim": [V, 14, 11, 3, 41],
+    "trade": [V, 20, 12, "apple", 0, 5, "idem-1"],
+    "query": [V, 21, 13, 2 ** 64 - 1],
+    "range": [V, 22, 14, 100, 10000],
+    "stock": [V, 40, 15, "apple", 152.59, 1000, 3],
+    "stocks": [V, 41, 16, [["amc", 4.78, 1000, 1], ["apple", 152.59, 995, 2]]],
+    "committed": [V, 42, 17, 4, "ford", 1, 3, "", 1003, 5],
+    "order": [V, 43, 18, 4, "ford", 1, 3],
+    "trades": [V, 44, 19, 2, [[0, "apple", 0, 5, "k"], [1, "nike", 1, 2, ""]]],
+    "epoch": [V, 45, 20, 9],
+    "error": [V, 49, 21, 1, "stock not found"],
+    "invalidate": [V, 60, 123456789, 42, "apple", 7],
+    "replicate": [V, 61, 2, 5, "meta", 0, 1, "gw-00ff-1"],
+    "ack": [V, 62, 2, 2, 5],
+    "stockdef": [V, 70, "gamestop", 20.0, 1000],
+    "traderec": [V, 71, 0, "apple", 0, 10, "key"],
+    "epochrec": [V, 72, 4],
+}
+
+BAD_MESSAGES = {
+    "bad-version": pack([2, 10, 7, "apple"]),
+    "bad-type": pack([V, 99, 7, "apple"]),
+    "too-few-fields": pack([V, 10, 7]),
+    "too-many-fields": pack([V, 10, 7, "apple", 1]),
+    "negative-id": pack([V, 10, -1, "apple"]),
+    "long-name": pack([V, 10, 7, "x" * 65]),
+    "side-2": pack([V, 20, 12, "apple", 2, 5, ""]),
+    "quantity-0": pack([V, 20, 12, "apple", 0, 0, ""]),
+    "trailing": pack([V, 11, 8]) + b"\x00",
+    "not-array": pack({}) if False else b"\x80",
+    "truncated": pack([V, 41, 16, [["amc", 4.78, 1000, 1]]])[:-3],
+    "huge-array-header": b"\xdd\xff\xff\xff\xff",
+    "nested-huge": pack([V, 41, 16])[:-1] + b"\x91\xdd\x7f\xff\xff\xff",
+    "empty": b"",
+}
+
+
+def frame(payload):
+    return struct.pack("<II", len(payload), zlib.crc32(payload) & 0xffffffff) + payload
+
+
+def traderec(number, name="apple", side=0, quantity=1, key=""):
+    return pack([V, 71, number, name, side, quantity, key])
+
+
+def journals():
+    three = b"".join(frame(traderec(n, ["apple", "ford", "nike"][n], n % 2, n + 1,
+                                    "k%d" % n if n != 1 else "")) for n in range(3))
+    good = frame(traderec(0))
+    return {
+        "empty": b"",
+        "three": three,
+        "torn-tail": three + frame(traderec(3))[:-4],
+        "torn-header": three + b"\x10\x00",
+        "bad-crc-last": three[:-1] + bytes([three[-1] ^ 1]),
+        "bad-crc-middle": good + b"\x00" * 0 + frame(traderec(1))[:-1] + b"\xff" + frame(traderec(2)),
+        "out-of-order": frame(traderec(1)) + frame(traderec(0)),
+        "gap": frame(traderec(0)) + frame(traderec(2)),
+        "not-a-trade": frame(pack([V, 70, "apple", 1.0, 10])),
+        "not-msgpack": frame(b"\xc1\xc1\xc1"),
+        "zero-length": struct.pack("<II", 0, 0) + three,
+        "huge-length": struct.pack("<II", 0xffffffff, 0) + b"x" * 16,
+        "duplicate-key": frame(traderec(0, key="same")) + frame(traderec(1, key="same")),
+        "stockdefs": b"".join(frame(pack([V, 70, n, 1.5, 1000])) for n in ("a", "b")),
+    }
+
+
+def requests():
+    order = b'{"name":"apple","type":"buy","quantity":10}'
+    return {
+        "lookup": b"GET /stocks/apple\n",
+        "lookup-query": b"GET /stocks/apple?x=1\n",
+        "list": b"GET /stocks\n",
+        "head": b"HEAD /stocks/tesla\n",
+        "absolute": b"GET http://127.0.0.1:8080/stocks/apple\n",
+        "absolute-https-upper": b"GET HTTPS://HOST/orders/3?x\n",
+        "absolute-no-path": b"GET http://host\n",
+        "trade": b"POST /orders\n" + order,
+        "trade-absolute": b"POST http://h/orders\n" + order,
+        "query": b"GET /orders/42\n",
+        "query-max": b"GET /orders/18446744073709551615\n",
+        "query-over-64-bits": b"GET /orders/18446744073709551616\n",
+        "query-zeros": b"GET /orders/000000000000000000000000000001\n",
+        "query-bad": b"GET /orders/-1\n",
+        "metrics": b"GET /metrics\n",
+        "wrong-method": b"DELETE /stocks/apple\n",
+        "unknown": b"GET /nope\n",
+        "name-nul": b"GET /stocks/ap\x00ple\n",
+        "name-long": b"GET /stocks/" + b"x" * 65 + b"\n",
+        "body-big-int": b"POST /orders\n" + b'{"name":"apple","type":"buy","quantity":99999999999999999999}',
+        "body-big-real": b"POST /orders\n" + b'{"name":"apple","type":"sell","quantity":1e400,"x":[1e999,-1e999]}',
+        "body-real": b"POST /orders\n" + b'{"name":"apple","type":"buy","quantity":1.0}',
+        "body-many-bigs": b"POST /orders\n" + b'{"x":[' + b",".join([b"1e400"] * 20) + b'],"name":"a"}',
+        "body-bad-type": b"POST /orders\n" + b'{"name":"apple","type":"hold","quantity":1}',
+        "body-no-name": b"POST /orders\n" + b'{"type":"buy","quantity":1}',
+        "body-long-name": b"POST /orders\n" + b'{"name":"' + b"n" * 70 + b'","type":"buy","quantity":1}',
+        "body-not-object": b"POST /orders\n[1,2,3]",
+        "body-truncated": b"POST /orders\n" + order[:-5],
+        "body-unicode": b"POST /orders\n" + '{"name":"\\u00e9t\\u00e9","type":"sell","quantity":1000000000}'.encode(),
+    }
+
+
+def write(name, cases):
+    directory = os.path.join(HERE, name)
+    os.makedirs(directory, exist_ok=True)
+    for case, data in cases.items():
+        with open(os.path.join(directory, "seed-" + case), "wb") as f:
+            f.write(data)
+
+
+def main():
+    msgs = {name: pack(fields) for name, fields in MESSAGES.items()}
+    msgs.update(BAD_MESSAGES)
+    write("msgs", msgs)
+    write("journal", journals())
+    write("gateway", requests())
+
+
+if __name__ == "__main__":
+    main()
