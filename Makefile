@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system net chaos-net asan verify clean format fuzz fuzz-build fuzz-smoke
+.PHONY: all deps build run test unit system net chaos-net asan verify clean format fuzz fuzz-build fuzz-smoke eval
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -134,6 +134,14 @@ bench: deps
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
+
+#  make eval: the lab's evaluation (a few minutes): latency against p with
+#  and without the cache, cache replacement, a replica killed under load;
+#  CSVs and PNGs in docs/eval/, docs/EVALUATION.md. EVAL_TINY=1 for a smoke
+#  run (make test runs one, into a temp dir, in tests/system/test_eval.py).
+eval: deps
+	@$(MAKE) --no-print-directory build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tools/eval
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build

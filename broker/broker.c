@@ -284,7 +284,8 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
     worker->epoch = msg->epoch;
     worker->role = msg->role;
     worker->in_sync_count = msg->in_sync_count;
-    memcpy (worker->in_sync, msg->in_sync, msg->in_sync_count * sizeof (uint64_t));
+    if (msg->in_sync_count)      //  an empty list is a NULL pointer
+        memcpy (worker->in_sync, msg->in_sync, msg->in_sync_count * sizeof (uint64_t));
     worker->heard_at = zclock_mono ();
     worker->expiry = worker->heard_at + self->expiry_ms;
     s_leader_update (self);

@@ -62,11 +62,10 @@ s_answer_status (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t sta
     s_count (gateway, route, status, started_ns);
 }
 
-//  Answers {"data": data} (stealing data).
+//  Answers json as the whole body (stealing it; NULL answers 500).
 static void
-s_answer_data (s_pending_t *pending, json_t *data)
+s_answer_json (s_pending_t *pending, json_t *json)
 {
-    json_t *json = json_pack ("{s:o}", "data", data);
     h2o_iovec_t body = json ? http_encode (pending->req, json) : h2o_iovec_init (NULL, 0);
     json_decref (json);
     if (body.len == 0) {
@@ -76,6 +75,13 @@ s_answer_data (s_pending_t *pending, json_t *data)
     }
     s_answer (pending->gateway, pending->req, pending->route, pending->started_ns,
               body.base, body.len);
+}
+
+//  Answers {"data": data} (stealing data).
+static void
+s_answer_data (s_pending_t *pending, json_t *data)
+{
+    s_answer_json (pending, json_pack ("{s:o}", "data", data));
 }
 
 //  ---------------------------------------------------------------------
@@ -328,7 +334,6 @@ s_metrics (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 //  ---------------------------------------------------------------------
 //  GET /status and the dashboard (GET / and /dashboard)
 
-//  Like s_answer_data, but the JSON is the whole body (no "data").
 static void
 s_on_view (bus_call_t *call, const msg_t *reply)
 {
@@ -337,16 +342,7 @@ s_on_view (bus_call_t *call, const msg_t *reply)
         return;
     //  The bus owns reply and lets us read it during the call; sorting
     //  its workers in place changes nothing the bus relies on.
-    json_t *json = status_json (pending->gateway, (msg_t *) reply);
-    h2o_iovec_t body = json ? http_encode (pending->req, json) : h2o_iovec_init (NULL, 0);
-    json_decref (json);
-    if (body.len == 0) {
-        s_answer_error (pending->gateway, pending->req, pending->route, pending->started_ns,
-                        MSG_ERR_INTERNAL);
-        return;
-    }
-    s_answer (pending->gateway, pending->req, pending->route, pending->started_ns, body.base,
-              body.len);
+    s_answer_json (pending, status_json (pending->gateway, (msg_t *) reply));
 }
 
 static void

@@ -241,7 +241,7 @@ def test_unknown_order_number_404(bz):
 
 
 @pytest.mark.parametrize("method,path", [
-    ("GET", "/nope"), ("GET", "/stock"), ("GET", "/stocksapple"),
+    ("GET", "/dash"), ("GET", "/nope"), ("GET", "/stock"), ("GET", "/stocksapple"),
     ("GET", "/order"), ("POST", "/nope"), ("GET", "/metricsx"), ("DELETE", "/nope"),
 ])
 def test_unknown_path_404(bz, method, path):

@@ -418,6 +418,25 @@ def drive_tap(tap, make_traffic, what):
     return tap.raw_lines()
 
 
+def test_tap_stats_counts_by_type_and_stops_after_count(shared_bazaar, spawn):
+    """--stats prints one report a second (JSON with --json) of messages per
+    second by type, honours --type, and --count N stops after N reports."""
+    bazaar = shared_bazaar
+    tap = spawn([tool("bazaar-tap"), "--stats", "--json", "--type", "LOOKUP", "--count", 3,
+                 "--tap", bazaar.endpoints["tap"], "--catalog-pub", ""])
+    deadline = time.monotonic() + DEADLINE
+    while tap.popen.poll() is None:     # lookups of an unknown name always reach the bus
+        assert time.monotonic() < deadline, tap.describe()
+        assert bazaar.get("/stocks/no-such-stock").status == 404
+    assert tap.wait(DEADLINE) == 0, tap.describe()
+    reports = [json.loads(line) for line in tap.lines()]
+    assert len(reports) == 3, tap.describe()
+    for report in reports:
+        assert set(report["per_second"]) <= {"LOOKUP"}, report
+        assert report["interval_s"] >= 0.99, report
+    assert reports[-1]["total"]["LOOKUP"] > 0, reports
+
+
 def test_tap_json_escapes_hostile_names(shared_bazaar, spawn):
     """A stock name with a quote, a backslash and control characters comes
     out of --json as a valid JSON string holding exactly that name."""

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "msgs.h"
 #include "sockets.h"
+#include "stats.h"
 
 #include <czmq.h>
 #include <ctype.h>
@@ -49,7 +50,8 @@ typedef struct {
     int types[TAP_TYPES_MAX];    //  --type filter; none means every type
     size_t type_count;
     int64_t count_limit;         //  --count; 0 means run until interrupted
-    int64_t printed;
+    int64_t printed;             //  lines, or --stats reports
+    tapstats_t *stats;           //  --stats: count by type instead of printing
 } tap_t;
 
 //  ---------------------------------------------------------------------
@@ -65,7 +67,10 @@ static const cli_option_t s_options[] = {
     {"no-heartbeats", NULL, "hide HEARTBEAT messages"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
-    {"count", "0", "exit after printing this many lines (0: until interrupted)"},
+    {"count", "0", "exit after printing this many lines, or --stats reports (0: until "
+                   "interrupted)"},
+    {"stats", NULL, "print messages per second by type once a second (in place on a TTY) "
+                    "instead of the messages; filters apply"},
     {NULL, NULL, NULL}
 };
 
@@ -223,6 +228,7 @@ s_tap_destroy (tap_t **self_p)
     zpoller_destroy (&self->poller);
     for (size_t i = 0; i < self->source_count; i++)
         zsock_destroy (&self->sources[i].sub);
+    tapstats_destroy (&self->stats);
     free (self);
     *self_p = NULL;
 }
@@ -235,6 +241,10 @@ s_tap_new (cli_t *cli, int argc, char **argv)
     if (!self)
         return NULL;
     self->json = cli_flag (cli, "json");
+    if (cli_flag (cli, "stats")) {
+        self->stats = tapstats_new (self->json, isatty (STDOUT_FILENO));
+        assert (self->stats);
+    }
     self->hide_heartbeats = cli_flag (cli, "no-heartbeats");
     if (cli_get_int (cli, "count", 0, INT64_MAX, &self->count_limit)
         || s_each_item (cli_get (cli, "service"), s_add_service, self)
@@ -411,7 +421,11 @@ s_handle (tap_t *self, source_t *source, zmsg_t *zmsg)
     }
     bool printed = false;
     const msg_t *decoded = reason ? NULL : &msg;
-    if (s_wanted (self, s_message_service (source, topic, decoded), decoded)) {
+    bool wanted = s_wanted (self, s_message_service (source, topic, decoded), decoded);
+    if (wanted && self->stats)
+        tapstats_count (self->stats, reason ? -1 : (int) msg.type);
+    else
+    if (wanted) {
         if (reason)
             s_print_undecodable (self, label, reason, bytes);
         else
@@ -428,7 +442,10 @@ static int
 s_tap_run (tap_t *self)
 {
     while (self->count_limit == 0 || self->printed < self->count_limit) {
-        zsock_t *which = (zsock_t *) zpoller_wait (self->poller, -1);
+        int timeout = self->stats ? (int) tapstats_due_in (self->stats) : -1;
+        zsock_t *which = (zsock_t *) zpoller_wait (self->poller, timeout);
+        if (self->stats && tapstats_report (self->stats))
+            self->printed++;
         if (!which) {
             if (zpoller_terminated (self->poller))
                 break;   //  SIGINT / SIGTERM
