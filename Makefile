@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system net chaos-net asan verify clean format fuzz fuzz-build fuzz-smoke eval
+.PHONY: all deps build run test unit system net chaos-net bench-net asan verify clean format fuzz fuzz-build fuzz-smoke eval
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -107,6 +107,12 @@ chaos-net: deps
 	@$(MAKE) --no-print-directory build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tests/net/chaos_net.py \
 		--duration $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+#  make bench-net: failover under a partition of the leader (median of 10)
+#  and trade p50 / throughput with 0, 1 and 10 ms between hosts (root).
+bench-net: deps
+	@$(MAKE) --no-print-directory build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tests/net/bench_net.py
 
 #  make verify: check a system started by "make run" / "bazaar up" (./data,
 #  gateway on :8080) against SPEC §4: VERIFY_DATA=DIR VERIFY_URL=URL for

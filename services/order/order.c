@@ -221,6 +221,16 @@ s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
     self->catalog_pending = with_catalog && upstream_journal_busy (self->upstream);
 }
 
+//  True if a replica in the announcement reports an epoch above epoch.
+static bool
+s_newer_epoch (const msg_t *announcement, uint64_t epoch)
+{
+    for (size_t i = 0; i < announcement->peer_count; i++)
+        if (announcement->peers[i].epoch > epoch)
+            return true;
+    return false;
+}
+
 static void
 s_on_announcement (order_t *self, const msg_t *announcement)
 {
@@ -240,6 +250,14 @@ s_on_announcement (order_t *self, const msg_t *announcement)
     }
     if (self->role == MSG_ROLE_CATCHING_UP)
         return;
+    //  Named while a peer reports a newer epoch than ours: we were replaced
+    //  while cut off, and the broker names us again as the highest id now
+    //  that we are back. Our epoch is fenced at the catalog; step down and
+    //  claim a new one now rather than when a trade is refused.
+    if (named && self->role == MSG_ROLE_LEADER && s_newer_epoch (announcement, self->epoch)) {
+        s_set_role (self, MSG_ROLE_FOLLOWER, "a peer holds a newer epoch");
+        replication_follow (self->replication, 0, 0, "");
+    }
     if (named && self->role == MSG_ROLE_FOLLOWER) {
         s_set_role (self, MSG_ROLE_CANDIDATE, "named leader");
         s_round_start (self, 0, true);

@@ -1,7 +1,9 @@
 """Fixtures for the network-fault tests (tests/net/): Bazaar on simulated hosts.
 
 Run as root:  BAZAAR_BIN=$PWD/build/bin /usr/bin/python3 -m pytest -q tests/net
-(Debian's python3 and pytest, stdlib only; `make net` does it.)  Needs
+(Debian's python3 and pytest, stdlib only; `make net` does it.)  Run it
+apart from tests/system: both directories have a conftest.py and the
+system tests import theirs as `conftest`.  Needs
 `ip` (iproute2) and `nft` (nftables): tools/install-deps.sh installs them.
 Where namespaces cannot be made (not root, no tools, a kernel without
 them) every test FAILS saying why: it never skips.

@@ -25,6 +25,10 @@ Faults (each one prints a line saying what it did and how):
     cut(..., method="blackhole")  a blackhole route in the sender instead
                               (the sender's kernel refuses at once)
     isolate(a)                a cut from every other host, both ways
+    unplug(a)                 a's cable pulled: one nftables rule on the
+                              bridge drops every frame to or from a's
+                              port (atomic, where isolate is one rule per
+                              host; the benchmark uses it)
     loss(percent, hosts)      nftables "numgen random mod 100 < p drop" on
                               the input of every host given (default all)
     relay(src, dst, ports)    put a delay relay (tests/net/relay.py, a
@@ -139,6 +143,8 @@ class Lab:
         self._add_ns(self.switch)
         sh(["ip", "-n", self.switch, "link", "add", "br0", "type", "bridge"])
         sh(["ip", "-n", self.switch, "link", "set", "br0", "up"])
+        self.nft_ns(self.switch, "add table bridge bznet\n"
+                    "add chain bridge bznet forward { type filter hook forward priority 0; }\n")
         for i, host in enumerate(self.hosts):
             ns = self.ns(host)
             self._add_ns(ns)
@@ -174,7 +180,10 @@ class Lab:
 
     # -- running things in a host
     def nft(self, host, script):
-        sh(["ip", "netns", "exec", self.ns(host), "nft", "-f", "-"], input_text=script)
+        self.nft_ns(self.ns(host), script)
+
+    def nft_ns(self, ns, script):
+        sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], input_text=script)
 
     def popen(self, host, argv, **kwargs):
         """Start argv in host's namespace (ip netns exec execs it: same pid)."""
@@ -236,6 +245,13 @@ class Lab:
             if b != a:
                 self.cut(a, b, method=method)
 
+    def unplug(self, a):
+        port = "p%d" % self.hosts.index(a)
+        self.nft_ns(self.switch, 'add rule bridge bznet forward iifname "%s" drop\n'
+                                 'add rule bridge bznet forward oifname "%s" drop\n'
+                                 % (port, port))
+        self._fault("%s unplugged (nftables drop of its bridge port, both ways)" % a)
+
     def loss(self, percent, hosts=None):
         for host in hosts or self.hosts:
             self.nft(host, "add rule inet bznet input numgen random mod 100 < %d drop\n"
@@ -291,6 +307,7 @@ class Lab:
     def heal(self):
         for host in self.hosts:
             self.nft(host, "flush chain inet bznet input\n")
+        self.nft_ns(self.switch, "flush chain bridge bznet forward\n")
         for src, address in self.blackholes:
             sh(["ip", "-n", self.ns(src), "route", "del", "blackhole", address + "/32"],
                check=False)
