@@ -7,6 +7,7 @@
     is down: said plainly, exit status 1 (--watch keeps trying).
 */
 #include "status.h"
+#include "sockets.h"
 #include "cli.h"
 #include "msgs.h"
 #include "view.h"
@@ -36,6 +37,7 @@ static const cli_option_t s_options[] = {
     {"timeout", "1500", "ms to wait for the broker's answer"},
     {"json", NULL, "print the view as one JSON object"},
     {"watch", NULL, "refresh every second until Ctrl-C"},
+    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {NULL, NULL, NULL}};
 
 static int64_t
@@ -147,11 +149,9 @@ static void *
 s_connect (void *context, const char *broker)
 {
     void *dealer = zmq_socket (context, ZMQ_DEALER);
-    int linger = 0, max_size = 1 << 20;
-    int64_t max_message = max_size;
+    int linger = 0;
     zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof (linger));
-    zmq_setsockopt (dealer, ZMQ_MAXMSGSIZE, &max_message, sizeof (max_message));
-    if (zmq_connect (dealer, broker) < 0) {
+    if (sockets_client (dealer, "broker") || zmq_connect (dealer, broker) < 0) {
         fprintf (stderr, "bazaar-client status: cannot connect to %s: %s\n", broker,
                  zmq_strerror (errno));
         zmq_close (dealer);
@@ -195,8 +195,14 @@ status_main (int argc, char **argv)
         return 2;
     }
     bool json = cli_flag (cli, "json"), watch = cli_flag (cli, "watch");
-    char broker[MSG_ENDPOINT_MAX + 1];
+    char broker[MSG_ENDPOINT_MAX + 1], error[512];
     snprintf (broker, sizeof (broker), "%s", cli_get (cli, "broker"));
+    //  A client of the broker like the tap: the tap's key pair.
+    if (sockets_setup (cli_get (cli, "keys"), "tap", false, error, sizeof (error))) {
+        fprintf (stderr, "bazaar-client status: %s\n", error);
+        cli_destroy (&cli);
+        return 2;
+    }
     cli_destroy (&cli);
     struct sigaction action = {0};
     action.sa_handler = s_on_signal;
@@ -215,5 +221,6 @@ status_main (int argc, char **argv)
     if (dealer)
         zmq_close (dealer);
     zmq_ctx_term (context);
+    sockets_shutdown ();
     return exit_code;
 }
