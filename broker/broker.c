@@ -30,6 +30,7 @@
     array searched linearly; that is simpler than a hash and as fast.
 */
 #include "broker.h"
+#include "inflight.h"
 #include "log.h"
 #include "msgs.h"
 #include "sockets.h"
@@ -74,6 +75,7 @@ struct _broker_t {
     uint64_t leader_epoch;   //  the epoch the leader reports
     int64_t elect_after;     //  a new broker hears every replica before electing
     bool announce;           //  leadership or a role changed: tell everyone now
+    inflight_t *inflight;    //  order requests forwarded, not yet answered
     msgpack_sbuffer buffer;  //  for messages the broker makes itself
     msg_t msg;
 };
@@ -85,6 +87,7 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     broker_t *self = calloc (1, sizeof (broker_t));
     assert (self);
     self->expiry_ms = expiry_ms;
+    self->inflight = inflight_new ();
     msgpack_sbuffer_init (&self->buffer);
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
@@ -129,6 +132,7 @@ broker_destroy (broker_t **self_p)
     broker_t *self = *self_p;
     zsock_destroy (&self->router);
     zsock_destroy (&self->tap);
+    inflight_destroy (&self->inflight);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->msg);
     free (self);
@@ -206,18 +210,34 @@ s_gone_remember (broker_t *self, const worker_t *worker)
     self->gone[self->gone_count++].in_sync_count = 0;
 }
 
+static int s_send_own (broker_t *self, const void *identity, size_t identity_size,
+                       const msg_t *msg);
+
+//  inflight_fn: the request will never be answered; say so now.
+static void
+s_fail_request (void *arg, const void *client, size_t client_size, uint64_t req_id)
+{
+    broker_t *self = arg;
+    msg_t error;
+    msg_init (&error, MSG_ERROR);
+    error.req_id = req_id;
+    error.code = MSG_ERR_UNAVAILABLE;
+    snprintf (error.text, sizeof (error.text), "the worker holding it is gone");
+    s_send_own (self, client, client_size, &error);
+}
+
 static void
 s_worker_delete (broker_t *self, worker_t *worker, const char *why)
 {
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
+    size_t failed = inflight_fail (self->inflight, worker->incarnation, s_fail_request, self);
+    if (failed)
+        log_info ("answered %zu requests it held: unavailable (their clients retry)", failed);
     s_gone_remember (self, worker);
     *worker = self->workers[--self->worker_count];
     self->announce = true;
     s_leader_update (self);
 }
-
-static int s_send_own (broker_t *self, const void *identity, size_t identity_size,
-                       const msg_t *msg);
 
 //  A second catalog may register only if the first is gone: a send to it
 //  fails at once (ROUTER_MANDATORY) when its connection closed.
@@ -509,8 +529,12 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
     //  ROUTER_MANDATORY tells us, and the next one is tried.
     worker_t *worker;
     while ((worker = s_worker_pick (self, service))) {
-        if (s_forward (self, worker, frames) == 0)
+        if (s_forward (self, worker, frames) == 0) {
+            if (streq (service, "order"))
+                inflight_add (self->inflight, zmq_msg_data (&frames[0]),
+                              zmq_msg_size (&frames[0]), msg->req_id, worker->incarnation);
             return;
+        }
         log_warn ("could not reach %s worker: %s", service, zmq_strerror (errno));
         if (errno != EHOSTUNREACH)
             break;
@@ -535,6 +559,11 @@ s_handle_reply (broker_t *self, zmq_msg_t *frames)
     worker_t *worker = s_worker_find (self, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
     if (worker)
         worker->expiry = zclock_mono () + self->expiry_ms;
+    uint64_t req_id;
+    if ((!worker || streq (worker->service, "order"))
+        && msg_peek_req_id (zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]), &req_id) == 0)
+        inflight_remove (self->inflight, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]),
+                         req_id);
     s_tap (self, worker ? worker->service : "broker", zmq_msg_data (&frames[2]),
            zmq_msg_size (&frames[2]));
     if (s_send_frames (self, &frames[1], 2)) {
@@ -623,6 +652,7 @@ broker_run (broker_t *self)
         if (periodic) {
             s_leader_update (self);
             s_workers_purge (self);
+            inflight_expire (self->inflight);
             self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
         }
         if (self->announce || periodic)

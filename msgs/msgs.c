@@ -722,6 +722,22 @@ s_check_header (const unsigned char *data, size_t size)
 }
 
 int
+msg_peek_req_id (const void *data, size_t size, uint64_t *req_id)
+{
+    if (s_check_header (data, size) != MSG_DECODE_OK)
+        return -1;
+    const unsigned char *bytes = data;
+    size_t offset = bytes[0] == 0xdc ? 3 : bytes[0] == 0xdd ? 5 : 1;
+    uint64_t version, type;
+    if (s_peek_uint (bytes, size, &offset, &version) || s_peek_uint (bytes, size, &offset, &type))
+        return -1;
+    const s_spec_t *spec = s_spec ((int) type);
+    if (!spec || spec->fields[0] != 'r')
+        return -1;
+    return s_peek_uint (bytes, size, &offset, req_id);
+}
+
+int
 msg_decode (msg_t *self, const void *data, size_t size)
 {
     msg_reset (self);

@@ -268,6 +268,11 @@ int msg_encode (const msg_t *self, msgpack_sbuffer *out);
 //  left and MSG_LIST_MAX: a hostile buffer costs no more than its size.
 int msg_decode (msg_t *self, const void *data, size_t size);
 
+//  The req_id of an encoded message whose first field is one, read from
+//  its first bytes without decoding the rest (the broker matches replies
+//  it forwards). Returns 0, or -1 if data is not such a message.
+int msg_peek_req_id (const void *data, size_t size, uint64_t *req_id);
+
 //  Text for a msg_decode error.
 const char *msg_decode_strerror (int rc);
 

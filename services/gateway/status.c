@@ -5,7 +5,8 @@
                 "hits", "misses", "hit_ratio" (null before any lookup),
                 "evictions", "invalidations", "flushes", "live",
                 "recent_flushes": [{"at_ms", "reason", "dropped"}, ...]}
-      "in_flight": bus calls waiting for a reply (this one included),
+      "in_flight": bus calls waiting for a reply (not this one: it is
+                   built once the broker answered),
       "connections": HTTP connections open,
       "requests_per_s", "lookups_per_s", "trades_per_s", "queries_per_s"
       over the last METRICS_RATE_WINDOW_S seconds, "rate_window_s".

@@ -488,3 +488,34 @@ def test_second_catalog_is_refused(bz):
     bz.assert_orders()
     bz.assert_stocks()
     assert_converged(bz, "every order log to equal catalog.journal")
+
+
+# --------------------------------------------------------------------------
+#  7. A request held by a leader that dies is answered at once, not at the
+#     gateway's timeout (broker/inflight.c)
+
+def test_request_held_by_a_dead_leader_is_retried_at_once(bazaar_bin):
+    """order-3 is paused with a trade queued at it, then killed. The broker
+    answers that trade UNAVAILABLE when it learns order-3 is gone, and the
+    gateway retries it on order-2 within its retry window (a quarter of an
+    8 s timeout). Without that the client waits the whole 8 s for a 503."""
+    with Bazaar(replicas=3, bin_dir=bazaar_bin, timeout_ms=8000) as bz:
+        wait_leading(bz)
+        since = offsets(bz)
+        os.kill(bz.pid("order-3"), signal.SIGSTOP)
+        result = []
+        body = trade_body(0)
+        thread = threading.Thread(target=lambda: result.append(bz.post("/orders", body)))
+        thread.start()
+        #  The gateway's calls in flight: the trade.
+        wait_until(lambda: bz.get("/status").body["gateway"]["in_flight"] >= 1, DEADLINE,
+                   "the trade to be in flight at the paused leader")
+        bz.kill("order-3")
+        thread.join(DEADLINE)
+        assert result and result[0].status == 200, result
+        bz.record(result[0].body["data"]["transaction_number"], body["name"], body["type"],
+                  body["quantity"])
+        assert re.search(r"answered 1 requests it held",
+                         bz.log_since("broker", since["broker"])), bz.log_tail("broker")
+        bz.assert_orders()
+        bz.assert_stocks()

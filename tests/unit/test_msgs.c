@@ -686,6 +686,42 @@ test_deadline_expiry (void **state)
     assert_false (msg_expired (&msg, msg_now_ms ()));
 }
 
+//  The broker reads a reply's req_id from its first bytes (msg_peek_req_id).
+static void
+test_peek_req_id (void **state)
+{
+    (void) state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    const int types[] = {MSG_COMMITTED, MSG_ERROR, MSG_ORDER, MSG_TRADES, MSG_TRADE};
+    const uint64_t ids[] = {0, 1, 127, 128, 65535, 65536, UINT64_MAX};
+    for (size_t t = 0; t < sizeof (types) / sizeof (types[0]); t++)
+        for (size_t i = 0; i < sizeof (ids) / sizeof (ids[0]); i++) {
+            msg_t msg;
+            fx_build (&msg, types[t], FX_TYPICAL);
+            msg.req_id = ids[i];
+            fx_encode (&msg, &buffer);
+            uint64_t req_id = 42;
+            assert_int_equal (msg_peek_req_id (buffer.data, buffer.size, &req_id), 0);
+            assert_int_equal (req_id, ids[i]);
+            msg_reset (&msg);
+        }
+    //  No req_id first (HEARTBEAT, INVALIDATE), not ours, or cut short.
+    msg_t msg;
+    fx_build (&msg, MSG_HEARTBEAT, FX_TYPICAL);
+    fx_encode (&msg, &buffer);
+    uint64_t req_id;
+    assert_int_equal (msg_peek_req_id (buffer.data, buffer.size, &req_id), -1);
+    msg_reset (&msg);
+    const unsigned char garbage[] = {0x93, 0x02, 0x2a, 0x05};
+    assert_int_equal (msg_peek_req_id (garbage, sizeof (garbage), &req_id), -1);
+    fx_build (&msg, MSG_COMMITTED, FX_TYPICAL);
+    fx_encode (&msg, &buffer);
+    assert_int_equal (msg_peek_req_id (buffer.data, 3, &req_id), -1);
+    msg_reset (&msg);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
 int
 test_msgs_run (void)
 {
@@ -711,6 +747,7 @@ test_msgs_run (void)
         cmocka_unit_test (test_error_http_and_text),
         cmocka_unit_test (test_decode_strerror),
         cmocka_unit_test (test_deadline_expiry),
+        cmocka_unit_test (test_peek_req_id),
     };
     return cmocka_run_group_tests_name ("msgs", tests, NULL, NULL);
 }
