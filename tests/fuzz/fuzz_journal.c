@@ -51,7 +51,7 @@ static void
 s_append_one (void)
 {
     char error[256];
-    tradelog_t *log = tradelog_open (s_path, false, error, sizeof (error));
+    tradelog_t *log = tradelog_open (s_path, false, NULL, error, sizeof (error));
     if (!log)
         return;
     uint64_t count = tradelog_count (log);
@@ -64,7 +64,7 @@ s_append_one (void)
     if (tradelog_append (log, &trade) || tradelog_sync (log))
         abort ();
     tradelog_destroy (&log);
-    log = tradelog_open (s_path, false, error, sizeof (error));
+    log = tradelog_open (s_path, false, NULL, error, sizeof (error));
     if (!log || tradelog_count (log) != count + 1 || tradelog_find_key (log, "fuzz") < 0)
         abort ();               //  the trade just made durable was lost
     tradelog_destroy (&log);

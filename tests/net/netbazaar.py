@@ -29,14 +29,18 @@ import random
 import re
 import shutil
 import signal
-import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from netlab import Lab
+
+#  The journal reader the single-host suites use (tests/system/wire.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
+from wire import journal_records  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -398,51 +402,11 @@ class NetBazaar:
         return proc.returncode, out
 
 
-# --------------------------------------------------------------------------
-#  catalog.journal: [u32 length][u32 crc32][msgpack payload], the payload
-#  [version, 71 TRADEREC, number, name, side, quantity, key].
-
-def _unpack(data, pos):
-    b = data[pos]
-    pos += 1
-    if b <= 0x7f:
-        return b, pos
-    if 0xa0 <= b <= 0xbf:
-        n = b & 0x1f
-        return data[pos:pos + n].decode(), pos + n
-    if 0x90 <= b <= 0x9f:
-        out = []
-        for _ in range(b & 0x0f):
-            value, pos = _unpack(data, pos)
-            out.append(value)
-        return out, pos
-    if b == 0xc0:
-        return None, pos
-    if b in (0xcc, 0xcd, 0xce, 0xcf):
-        size = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}[b]
-        return int.from_bytes(data[pos:pos + size], "big"), pos + size
-    if b in (0xd9, 0xda, 0xdb):
-        size = {0xd9: 1, 0xda: 2, 0xdb: 4}[b]
-        n = int.from_bytes(data[pos:pos + size], "big")
-        pos += size
-        return data[pos:pos + n].decode(), pos + n
-    raise ValueError("unexpected msgpack byte 0x%02x" % b)
-
-
 def read_journal(path):
-    """[(number, name, type, quantity, key)] of a quiet catalog.journal."""
-    with open(path, "rb") as f:
-        data = f.read()
-    out, offset = [], 0
-    while offset + 8 <= len(data):
-        length = struct.unpack_from("<I", data, offset)[0]
-        record, end = _unpack(data, offset + 8)
-        assert end == offset + 8 + length, "journal record at %d: bad length" % offset
-        _, _, number, name, side, quantity, key = record
-        out.append((number, name, "buy" if side == 0 else "sell", quantity, key))
-        offset += 8 + length
-    assert offset == len(data), "torn or trailing bytes at the end of a quiet journal"
-    return out
+    """[(number, name, type, quantity, key)] of a quiet catalog.journal (no
+    torn record, no trailing byte: wire.journal_records strict)."""
+    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
+            for _, o in journal_records(path, strict=True)]
 
 
 # --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ import json
 import os
 import random
 import signal
-import struct
 import threading
 import time
 import traceback
@@ -41,6 +40,7 @@ import traceback
 from conftest import INITIAL, INITIAL_QTY, READY_TIMEOUT, http_request, wait_until
 from test_spec_failures import broker_leader, files_identical
 from test_verify import assert_ok, url_of
+from wire import journal_records
 
 SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "25"))
 CLIENTS = 5
@@ -52,61 +52,11 @@ NEMESIS_ACTIONS = ("kill-leader", "kill-follower", "kill-catalog", "kill-broker"
 
 
 # --------------------------------------------------------------------------
-#  catalog.journal: [u32 length][u32 crc32][msgpack payload] records, the
-#  payload [version, 71 TRADEREC, number, name, side, quantity, key].
-
-def _unpack(data, pos):
-    """A minimal msgpack decoder (what TRADEREC uses). -> (value, pos)."""
-    b = data[pos]
-    pos += 1
-    if b <= 0x7f:
-        return b, pos
-    if 0xa0 <= b <= 0xbf:
-        n = b & 0x1f
-        return data[pos:pos + n].decode(), pos + n
-    if 0x90 <= b <= 0x9f:
-        out = []
-        for _ in range(b & 0x0f):
-            value, pos = _unpack(data, pos)
-            out.append(value)
-        return out, pos
-    if b == 0xc0:
-        return None, pos
-    if b in (0xcc, 0xcd, 0xce, 0xcf):
-        size = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}[b]
-        return int.from_bytes(data[pos:pos + size], "big"), pos + size
-    if b in (0xd9, 0xda, 0xdb):
-        size = {0xd9: 1, 0xda: 2, 0xdb: 4}[b]
-        n = int.from_bytes(data[pos:pos + size], "big")
-        pos += size
-        return data[pos:pos + n].decode(), pos + n
-    if b == 0xdc:
-        count = int.from_bytes(data[pos:pos + 2], "big")
-        pos += 2
-        out = []
-        for _ in range(count):
-            value, pos = _unpack(data, pos)
-            out.append(value)
-        return out, pos
-    raise ValueError("unexpected msgpack byte 0x%02x" % b)
-
-
 def read_journal(path):
-    """[(number, name, type, quantity, key)] of catalog.journal."""
-    with open(path, "rb") as f:
-        data = f.read()
-    out, offset = [], 0
-    while offset + 8 <= len(data):
-        length = struct.unpack_from("<I", data, offset)[0]
-        assert offset + 8 + length <= len(data), "torn record at %d in a quiet journal" % offset
-        record, end = _unpack(data, offset + 8)
-        assert end == offset + 8 + length, "record at %d: trailing bytes" % offset
-        assert record[:2] == [1, 71] and len(record) == 7, record
-        _, _, number, name, side, quantity, key = record
-        out.append((number, name, "buy" if side == 0 else "sell", quantity, key))
-        offset += 8 + length
-    assert offset == len(data), "trailing bytes at the end of the journal"
-    return out
+    """[(number, name, type, quantity, key)] of a quiet catalog.journal (no
+    torn record, no trailing byte: wire.journal_records strict)."""
+    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
+            for _, o in journal_records(path, strict=True)]
 
 
 # --------------------------------------------------------------------------

@@ -17,19 +17,15 @@ start.  Every wait has a deadline; processes die by SIGKILL.
 import os
 import re
 import signal
-import struct
 import subprocess
 import threading
 import time
-import zlib
 
 import pytest
 
 from conftest import (INITIAL, READY_TIMEOUT, Bazaar, assert_json, free_ports, wait_until)
-from test_bus_garbage import unpackb
+from wire import journal_records
 
-TRADEREC = 71
-SIDES = {0: "buy", 1: "sell"}
 NAMES = sorted(INITIAL)
 LEADER = "order-3"
 FOLLOWERS = ("order", "order-2")
@@ -38,38 +34,6 @@ DEADLINE = 20.0          # bound for one wait (failover, catch-up, healing)
 
 # --------------------------------------------------------------------------
 #  Journal files
-
-def journal_records(path, strict=False):
-    """[(raw record bytes, order dict with "key")] of the whole records of a
-    journal file.  A file being written may end in a partial record: it is
-    left out, unless strict (then any trailing byte or bad crc fails)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        if strict:
-            raise
-        return []
-    out, offset = [], 0
-    while offset + 8 <= len(data):
-        length, crc = struct.unpack_from("<II", data, offset)
-        end = offset + 8 + length
-        if end > len(data):
-            break
-        payload = data[offset + 8:end]
-        if zlib.crc32(payload) != crc:
-            assert not strict, "%s: bad crc in the record at byte %d" % (path, offset)
-            break
-        fields = unpackb(payload)
-        assert isinstance(fields, list) and len(fields) == 7 and fields[:2] == [1, TRADEREC], \
-            "%s: record at byte %d is not a TRADEREC: %r" % (path, offset, fields)
-        _, _, number, name, side, quantity, key = fields
-        out.append((data[offset:end], {"number": number, "name": name, "type": SIDES[side],
-                                       "quantity": quantity, "key": key}))
-        offset = end
-    assert not strict or offset == len(data), \
-        "%s: %d trailing bytes after %d records" % (path, len(data) - offset, len(out))
-    return out
 
 
 def orders_in(path, strict=False):
