@@ -90,39 +90,35 @@ inflight_remove (inflight_t *self, const void *client, size_t client_size, uint6
     zhashx_delete (self->entries, key);
 }
 
-//  Deletes the entries whose key is in doomed.
-static void
-s_delete_all (inflight_t *self, zlistx_t *doomed)
-{
-    for (char *key = zlistx_first (doomed); key; key = zlistx_next (doomed))
-        zhashx_delete (self->entries, key);
-}
-
-//  A list of key copies: deleting an entry frees the hash's own key.
-static zlistx_t *
-s_doomed_new (void)
+//  Removes every entry of worker (or, with worker 0, every entry added
+//  before oldest), passing each to fn if fn is given. Returns how many.
+//  Keys are copied before they are deleted: deleting an entry frees the
+//  hash's own key.
+static size_t
+s_remove_where (inflight_t *self, uint64_t worker, int64_t oldest, inflight_fn *fn, void *arg)
 {
     zlistx_t *doomed = zlistx_new ();
     assert (doomed);
     zlistx_set_duplicator (doomed, (zlistx_duplicator_fn *) strdup);
     zlistx_set_destructor (doomed, (zlistx_destructor_fn *) zstr_free);
-    return doomed;
+    for (s_entry_t *entry = zhashx_first (self->entries); entry;
+         entry = zhashx_next (self->entries))
+        if (worker ? entry->worker == worker : entry->added_at < oldest) {
+            if (fn)
+                fn (arg, entry->client, entry->client_size, entry->req_id);
+            zlistx_add_end (doomed, (void *) zhashx_cursor (self->entries));
+        }
+    size_t count = zlistx_size (doomed);
+    for (char *key = zlistx_first (doomed); key; key = zlistx_next (doomed))
+        zhashx_delete (self->entries, key);
+    zlistx_destroy (&doomed);
+    return count;
 }
 
 size_t
 inflight_fail (inflight_t *self, uint64_t worker, inflight_fn *fn, void *arg)
 {
-    zlistx_t *doomed = s_doomed_new ();
-    for (s_entry_t *entry = zhashx_first (self->entries); entry;
-         entry = zhashx_next (self->entries))
-        if (entry->worker == worker) {
-            fn (arg, entry->client, entry->client_size, entry->req_id);
-            zlistx_add_end (doomed, (void *) zhashx_cursor (self->entries));
-        }
-    size_t count = zlistx_size (doomed);
-    s_delete_all (self, doomed);
-    zlistx_destroy (&doomed);
-    return count;
+    return worker ? s_remove_where (self, worker, 0, fn, arg) : 0;
 }
 
 size_t
@@ -130,16 +126,7 @@ inflight_expire (inflight_t *self)
 {
     if (zhashx_size (self->entries) == 0)
         return 0;
-    int64_t oldest = zclock_mono () - INFLIGHT_AGE_MAX_MS;
-    zlistx_t *doomed = s_doomed_new ();
-    for (s_entry_t *entry = zhashx_first (self->entries); entry;
-         entry = zhashx_next (self->entries))
-        if (entry->added_at < oldest)
-            zlistx_add_end (doomed, (void *) zhashx_cursor (self->entries));
-    size_t count = zlistx_size (doomed);
-    s_delete_all (self, doomed);
-    zlistx_destroy (&doomed);
-    return count;
+    return s_remove_where (self, 0, zclock_mono () - INFLIGHT_AGE_MAX_MS, NULL, NULL);
 }
 
 size_t
