@@ -5,6 +5,7 @@
 #include "sockets.h"
 
 #include <czmq.h>
+#include <signal.h>
 
 static const cli_option_t s_options[] = {
     {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
@@ -35,6 +36,9 @@ main (int argc, char **argv)
         return 2;
     }
     zsys_init ();
+    //  A write past RLIMIT_FSIZE is then an error (EFBIG) that stops the
+    //  process with a message, not a signal that kills it silently.
+    signal (SIGXFSZ, SIG_IGN);
     zsys_set_logstream (NULL);
     char error[512] = "";
     if (sockets_setup (cli_get (cli, "keys"), "catalog", true, error, sizeof (error))) {

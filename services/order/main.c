@@ -6,6 +6,7 @@
 #include "sockets.h"
 
 #include <czmq.h>
+#include <signal.h>
 
 static const cli_option_t s_options[] = {
     {"id", "1", "replica id, a unique positive integer; the highest live id leads"},
@@ -58,6 +59,9 @@ main (int argc, char **argv)
                              .catalog_timeout_ms = timeout,
                              .follower_ack = streq (follower_ack, "on")};
     zsys_init ();
+    //  A write past RLIMIT_FSIZE is then an error (EFBIG) that stops the
+    //  process with a message, not a signal that kills it silently.
+    signal (SIGXFSZ, SIG_IGN);
     zsys_set_logstream (NULL);
     char error[512] = "";
     if (sockets_setup (cli_get (cli, "keys"), "order", true, error, sizeof (error))) {
