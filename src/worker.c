@@ -3,10 +3,9 @@
 #include "link.h"
 #include "log.h"
 #include "sockets.h"
+#include "tally.h"
 
 #include <czmq.h>
-
-#define EXPIRED_LOG_MS 1000      //  at most one line a second about dropped requests
 
 struct _worker_t {
     zsock_t *dealer;
@@ -15,9 +14,7 @@ struct _worker_t {
     bool ready;
     int64_t heartbeat_at;
     int64_t broker_heard_at;     //  0: never
-    uint64_t expired;            //  requests dropped because their deadline passed
-    uint64_t expired_logged;     //  ... of which the log has told
-    int64_t expired_log_at;      //  no line about them before this
+    tally_t expired;             //  requests dropped because their deadline passed
     msgpack_sbuffer buffer;
 };
 
@@ -27,6 +24,7 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
 {
     worker_t *self = calloc (1, sizeof (worker_t));
     assert (self);
+    self->expired = tally_init ("requests whose deadline had passed");
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);
     self->handle = zsock_resolve (self->dealer);
@@ -57,9 +55,7 @@ worker_destroy (worker_t **self_p)
     if (!*self_p)
         return;
     worker_t *self = *self_p;
-    if (self->expired)
-        log_info ("%" PRIu64 " requests dropped in all because their deadline had passed",
-                  self->expired);
+    tally_log_total (&self->expired, "dropped");
     zsock_destroy (&self->dealer);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->heartbeat);
@@ -116,26 +112,14 @@ worker_set_ready (worker_t *self, bool ready)
 uint64_t
 worker_expired (worker_t *self)
 {
-    return self->expired;
-}
-
-//  Tells the log about dropped requests, at most once a second.
-static void
-s_log_expired (worker_t *self, int64_t now)
-{
-    if (self->expired == self->expired_logged || now < self->expired_log_at)
-        return;
-    log_warn ("dropped %" PRIu64 " requests whose deadline had passed (%" PRIu64 " in all)",
-              self->expired - self->expired_logged, self->expired);
-    self->expired_logged = self->expired;
-    self->expired_log_at = now + EXPIRED_LOG_MS;
+    return self->expired.count;
 }
 
 int64_t
 worker_tick (worker_t *self)
 {
     int64_t now = zclock_mono ();
-    s_log_expired (self, now);
+    tally_log (&self->expired, "dropped");
     if (self->ready && now >= self->heartbeat_at) {
         if (msg_encode (&self->heartbeat, &self->buffer) == 0)
             zmq_send (self->handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
@@ -200,7 +184,7 @@ done:
 static void
 s_drop_expired (worker_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
-    self->expired++;
+    tally_add (&self->expired);
     log_debug ("dropped %s %" PRIu64 ": its deadline passed %" PRIu64 " ms ago",
                msg_type_name (request->type), request->req_id,
                msg_now_ms () - request->deadline);
@@ -231,7 +215,7 @@ worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
             handled++;
         }
     }
-    s_log_expired (self, zclock_mono ());
+    tally_log (&self->expired, "dropped");
     msg_reset (&request);
     return handled;
 }

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "peers.h"
 #include "replication.h"
+#include "tally.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -63,6 +64,8 @@ struct _order_t {
     size_t held_count;
     s_query_t *queries;
     size_t query_count;
+    tally_t full_queries;        //  queries answered 503: QUERIES_MAX waited already
+    tally_t full_held;           //  commits answered 503: HELD_MAX waited already
     int64_t round_started;
     uint64_t round_from;
     struct {
@@ -102,6 +105,8 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
     self->queries = calloc (QUERIES_MAX, sizeof (s_query_t));
     assert (self->peers && self->batch && self->held && self->queries);
     self->role = MSG_ROLE_CATCHING_UP;
+    self->full_queries = tally_init ("queries beyond the log: too many waiting for the catalog");
+    self->full_held = tally_init ("commits beyond a gap: too many waiting for it to fill");
     worker_set_ready (self->worker, true);
     return self;
 }
@@ -118,6 +123,8 @@ order_destroy (order_t **self_p)
     replication_destroy (&self->replication);
     batch_destroy (&self->batch);
     tradelog_log_counts (self->log, "order log");
+    tally_log_total (&self->full_queries, "answered 503");
+    tally_log_total (&self->full_held, "answered 503");
     tradelog_destroy (&self->log);
     free (self->held);
     free (self->queries);
@@ -446,6 +453,7 @@ s_on_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
     }
     //  The catalog committed trades we have not seen: fetch them first.
     if (self->held_count == HELD_MAX) {
+        tally_add (&self->full_held);
         batch_add_error (self->batch, &call->envelope, call->client_req_id, MSG_ERR_UNAVAILABLE);
         return;
     }
@@ -497,6 +505,7 @@ s_on_query (order_t *self, const worker_envelope_t *envelope, const msg_t *reque
         return;
     }
     if (self->query_count == QUERIES_MAX) {
+        tally_add (&self->full_queries);
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
         return;
     }
@@ -574,6 +583,8 @@ s_receive (order_t *self)
         s_round_done (self);
     s_claim (self);
     s_answer_queries (self);
+    tally_log (&self->full_queries, "answered 503 to");
+    tally_log (&self->full_held, "answered 503 to");
 }
 
 //  Sync once, then send what the sync made safe.

@@ -44,3 +44,6 @@ def test_query_queue_overflow_answers_503_at_once(bazaar_factory):
     first = [reply[2] for reply in replies[:OVERFLOW]]
     assert sorted(first) == list(range(QUERIES_MAX + 1, total + 1)), first[:10]
     wait_until(lambda: bz.get("/orders/0").status == 200, 20, "order 0 readable again")
+    #  ... and counted.
+    bz.wait_log("order", r"answered 503 to \d+ queries beyond the log: too many waiting for "
+                r"the catalog \(%d in all\)" % OVERFLOW, timeout=10)
