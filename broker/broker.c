@@ -380,7 +380,8 @@ s_send_own (broker_t *self, const void *identity, size_t identity_size, const ms
     return 0;
 }
 
-//  LEADER: who leads, with which epoch, and every replica's position.
+//  LEADER: who leads, with which epoch, every replica's position, and
+//  where the catalog takes requests directly.
 static void
 s_leader_message (broker_t *self, msg_t *msg)
 {
@@ -396,6 +397,8 @@ s_leader_message (broker_t *self, msg_t *msg)
     }
     for (size_t i = 0; i < self->worker_count && msg->peer_count < MSG_PEERS_MAX; i++) {
         worker_t *worker = &self->workers[i];
+        if (streq (worker->service, "catalog"))
+            snprintf (msg->catalog, sizeof (msg->catalog), "%s", worker->rep);
         if (!streq (worker->service, "order"))
             continue;
         msg_peer_t *peer = &msg->peers[msg->peer_count++];

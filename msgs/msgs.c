@@ -281,6 +281,7 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 't': return s_pack_str (pk, self->text, MSG_TEXT_MAX);
         case 'a': return s_pack_str (pk, self->pub, MSG_ENDPOINT_MAX);
         case 'b': return s_pack_str (pk, self->rep, MSG_ENDPOINT_MAX);
+        case 'C': return s_pack_str (pk, self->catalog, MSG_ENDPOINT_MAX);
         case 'd': return msgpack_pack_uint8 (pk, self->side);
         case 'q': return msgpack_pack_uint64 (pk, self->quantity);
         case 'Q': return msgpack_pack_uint64 (pk, self->stock_qty);
@@ -525,6 +526,7 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 't': return s_get_str (obj, self->text, MSG_TEXT_MAX);
         case 'a': return s_get_str (obj, self->pub, MSG_ENDPOINT_MAX);
         case 'b': return s_get_str (obj, self->rep, MSG_ENDPOINT_MAX);
+        case 'C': return s_get_str (obj, self->catalog, MSG_ENDPOINT_MAX);
         case 'd':
             rc = s_get_uint (obj, MSG_SIDE_SELL, &side);
             self->side = (uint8_t) side;
@@ -735,6 +737,17 @@ msg_peek_req_id (const void *data, size_t size, uint64_t *req_id)
     if (!spec || spec->fields[0] != 'r')
         return -1;
     return s_peek_uint (bytes, size, &offset, req_id);
+}
+
+void
+msg_topic (msg_type_t type, unsigned char topic[MSG_TOPIC_SIZE])
+{
+    //  Every type's field count and code are below 16 and 128: a fixarray
+    //  byte and two positive fixints (msg_encode writes the same).
+    const s_spec_t *spec = s_spec ((int) type);
+    topic[0] = (unsigned char) (0x90 + 2 + (spec ? strlen (spec->fields) : 0));
+    topic[1] = MSG_VERSION;
+    topic[2] = (unsigned char) type;
 }
 
 int

@@ -13,6 +13,7 @@
       t  text         str    error text, <= MSG_TEXT_MAX bytes
       a  pub          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
       b  rep          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
+      C  catalog      str    the catalog's direct endpoint (may be "")
       d  side         uint   0 buy, 1 sell
       q  quantity     uint   trade size, 1..MSG_QUANTITY_MAX
       Q  stock_qty    uint   a stock's quantity
@@ -48,6 +49,14 @@
     Peers (replicas, the catalog healing) reach it from a DEALER with REQ
     framing, [empty][RANGE], and get [empty][TRADES] back; followers send
     [empty][ACK] to the leader's, which is not answered.
+
+    Direct link: the catalog also binds a ROUTER on its --rep endpoint,
+    which the broker announces in LEADER (C). The order leader sends its
+    catalog requests (APPLY, JOURNAL, CLAIM) there as one frame, as it
+    would to the broker, and gets the one-frame reply back: two hops of a
+    trade's eight skip the broker. While that link is not connected the
+    requests go through the broker as before. Who leads is still the
+    broker's decision, and the catalog's epoch check still fences.
 
     Routing: a client (gateway, or an order replica asking the catalog)
     sends one frame to the broker's ROUTER. The broker picks a worker by
@@ -100,7 +109,7 @@
 //  X (NAME, code, fields, service, what it is)
 #define MSG_TABLE(X)                                                         \
     X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
-    X (LEADER, 2, "ReabP", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica") \
+    X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
     X (LOOKUP, 10, "rnD", "catalog", "look up one stock")                    \
     X (LIST, 11, "rD", "catalog", "list every stock")                        \
     X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
@@ -213,6 +222,7 @@ typedef struct {
     char text[MSG_TEXT_MAX + 1];
     char pub[MSG_ENDPOINT_MAX + 1];
     char rep[MSG_ENDPOINT_MAX + 1];
+    char catalog[MSG_ENDPOINT_MAX + 1];
     uint8_t side;
     uint64_t quantity;
     uint64_t stock_qty;
@@ -272,6 +282,11 @@ int msg_decode (msg_t *self, const void *data, size_t size);
 //  its first bytes without decoding the rest (the broker matches replies
 //  it forwards). Returns 0, or -1 if data is not such a message.
 int msg_peek_req_id (const void *data, size_t size, uint64_t *req_id);
+
+//  The first bytes of every encoded message of type (array header,
+//  version, type): a SUB subscribes to them to receive that type only.
+#define MSG_TOPIC_SIZE 3
+void msg_topic (msg_type_t type, unsigned char topic[MSG_TOPIC_SIZE]);
 
 //  Text for a msg_decode error.
 const char *msg_decode_strerror (int rc);

@@ -10,6 +10,7 @@
 struct _worker_t {
     zsock_t *dealer;
     void *handle;
+    zsock_t *router;             //  direct requests, NULL unless bound
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
@@ -57,6 +58,7 @@ worker_destroy (worker_t **self_p)
     worker_t *self = *self_p;
     tally_log_total (&self->expired, "dropped");
     zsock_destroy (&self->dealer);
+    zsock_destroy (&self->router);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->heartbeat);
     free (self);
@@ -73,6 +75,35 @@ void *
 worker_handle (worker_t *self)
 {
     return self->handle;
+}
+
+int
+worker_bind (worker_t *self, const char *endpoint)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router)
+        return -1;
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    if (sockets_server (zsock_resolve (self->router))
+        || zsock_bind (self->router, "%s", endpoint) < 0) {
+        int saved = errno;
+        zsock_destroy (&self->router);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+size_t
+worker_poll_items (worker_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t count = 0;
+    if (count < max)
+        items[count++] = (zmq_pollitem_t) {self->handle, 0, ZMQ_POLLIN, 0};
+    if (self->router && count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    return count;
 }
 
 void
@@ -128,8 +159,12 @@ worker_tick (worker_t *self)
     return self->ready ? self->heartbeat_at - now : WORKER_HEARTBEAT_MS;
 }
 
-int
-worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg)
+//  Receives one message from handle without blocking. Returns 1 and
+//  fills envelope and msg (envelope->size 0 for a broker's own message),
+//  0 if nothing is waiting, or -1 for a message that was dropped
+//  (undecodable, or a broker heartbeat): call again.
+static int
+s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
 {
     zmq_msg_t frames[2];
     zmq_msg_init (&frames[0]);
@@ -139,7 +174,7 @@ worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg)
     while (more) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
             zmq_msg_close (&frame);
             rc = count ? -1 : 0;
             goto done;
@@ -150,7 +185,8 @@ worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg)
         count++;
         zmq_msg_close (&frame);
     }
-    if (count == 1) {
+    envelope->direct = handle != self->handle;
+    if (count == 1 && !envelope->direct) {
         //  The broker's own: a heartbeat (nothing to do) or an announcement.
         self->broker_heard_at = zclock_mono ();
         if (msg_decode (msg, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0])) == 0
@@ -196,15 +232,16 @@ s_drop_expired (worker_t *self, const worker_envelope_t *envelope, const msg_t *
     worker_send (self, envelope, &reply);
 }
 
-int
-worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
+//  Receives what waits on handle, at most max, passing each to handler.
+static int
+s_drain (worker_t *self, void *handle, int max, worker_handler_fn *handler, void *arg)
 {
     msg_t request;
     msg_init (&request, 0);
     worker_envelope_t envelope;
     int handled = 0;
     while (handled < max) {
-        int rc = worker_recv (self, &envelope, &request);
+        int rc = s_recv (self, handle, &envelope, &request);
         if (rc == 0)
             break;
         if (rc == 1) {
@@ -215,8 +252,17 @@ worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
             handled++;
         }
     }
-    tally_log (&self->expired, "dropped");
     msg_reset (&request);
+    return handled;
+}
+
+int
+worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
+{
+    int handled = s_drain (self, self->handle, max, handler, arg);
+    if (self->router)
+        handled += s_drain (self, zsock_resolve (self->router), max - handled, handler, arg);
+    tally_log (&self->expired, "dropped");
     return handled;
 }
 
@@ -224,9 +270,11 @@ int
 worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
                    size_t size)
 {
-    if (zmq_send (self->handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    void *handle = envelope->direct && self->router ? zsock_resolve (self->router)
+                                                    : self->handle;
+    if (zmq_send (handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;
-    return zmq_send (self->handle, data, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    return zmq_send (handle, data, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
 int

@@ -6,12 +6,18 @@
     envelope. The envelope is opaque: keep it, hand it back. The broker's
     own messages (LEADER announcements, a REFUSED error) arrive as one
     frame and reach the handler with no envelope.
+
+    A worker may also bind a ROUTER (worker_bind) where clients reach it
+    without the broker: a DEALER sends the same one frame it would send
+    to the broker and gets the reply frame back. Those requests arrive
+    with an envelope like any other and are answered the same way.
 */
 #ifndef BAZAAR_WORKER_H
 #define BAZAAR_WORKER_H
 
 #include "msgs.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <zmq.h>
 
@@ -21,6 +27,7 @@
 typedef struct {
     unsigned char data[WORKER_ENVELOPE_MAX];
     size_t size;
+    bool direct;              //  came on the worker's own ROUTER
 } worker_envelope_t;
 
 typedef struct _worker_t worker_t;
@@ -37,6 +44,14 @@ uint64_t worker_incarnation (worker_t *self);
 
 //  The libzmq socket, for zmq_poll.
 void *worker_handle (worker_t *self);
+
+//  Bind a ROUTER on endpoint for clients that skip the broker; call once,
+//  before heartbeats announce it. Returns 0, or -1 with errno set.
+int worker_bind (worker_t *self, const char *endpoint);
+
+//  Poll items for every socket requests arrive on (the broker's, and the
+//  ROUTER if bound); returns how many were filled, at most max.
+size_t worker_poll_items (worker_t *self, zmq_pollitem_t *items, size_t max);
 
 //  Send a heartbeat if one is due. Returns ms until the next is due.
 int64_t worker_tick (worker_t *self);
@@ -56,12 +71,6 @@ void worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count);
 //  Milliseconds since the broker was last heard (any message), or -1 if
 //  never.
 int64_t worker_broker_silence (worker_t *self);
-
-//  Receive one message without blocking. Returns 1 and fills envelope and
-//  msg (envelope->size 0 for a broker's own message), 0 if nothing is
-//  waiting, or -1 for a message that was dropped (undecodable, or a
-//  broker heartbeat): call again.
-int worker_recv (worker_t *self, worker_envelope_t *envelope, msg_t *msg);
 
 //  envelope is NULL for a message from the broker itself (LEADER, ERROR).
 typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,

@@ -13,7 +13,7 @@
 #define BEACON_MS 100           //  sequence beacon on the PUB socket
 #define HEAL_TIMEOUT_MS 500     //  a replica that does not answer a range in time
 #define HEAL_RETRY_MS 200
-#define POLL_MAX (1 + MSG_PEERS_MAX)
+#define POLL_MAX (2 + MSG_PEERS_MAX)
 
 struct _catalog_t {
     store_t *store;
@@ -39,7 +39,7 @@ struct _catalog_t {
 
 catalog_t *
 catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const char *pub,
-             char *error, size_t error_size)
+             const char *rep, char *error, size_t error_size)
 {
     catalog_t *self = calloc (1, sizeof (catalog_t));
     assert (self);
@@ -52,10 +52,15 @@ catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const c
         free (self);
         return NULL;
     }
-    self->worker = worker_new (broker, "catalog", 0, pub, "");
-    if (!self->worker) {
-        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
-                  zmq_strerror (errno));
+    self->worker = worker_new (broker, "catalog", 0, pub, rep);
+    if (!self->worker || (*rep && worker_bind (self->worker, rep))) {
+        if (self->worker)
+            snprintf (error, error_size, "cannot bind the direct endpoint %s (--rep): %s", rep,
+                      zmq_strerror (errno));
+        else
+            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s",
+                      broker, zmq_strerror (errno));
+        worker_destroy (&self->worker);
         zsock_destroy (&self->pub);
         free (self);
         return NULL;
@@ -363,8 +368,10 @@ int
 catalog_run (catalog_t *self)
 {
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[POLL_MAX] = {{worker_handle (self->worker), 0, ZMQ_POLLIN, 0}};
-        size_t count = 1 + peers_poll_items (self->peers, items + 1, POLL_MAX - 1);
+        zmq_pollitem_t items[POLL_MAX];
+        size_t requests = worker_poll_items (self->worker, items, POLL_MAX);
+        size_t count = requests + peers_poll_items (self->peers, items + requests,
+                                                    POLL_MAX - requests);
         //  The broker shows the catalog's trade count and highest epoch.
         worker_set_position (self->worker, store_trade_count (self->store),
                              epochs_highest (self->epochs), MSG_ROLE_CATCHING_UP);
@@ -379,7 +386,10 @@ catalog_run (catalog_t *self)
                 continue;
             break;
         }
-        if ((items[0].revents & ZMQ_POLLIN) && s_serve_batch (self))
+        bool waiting = false;
+        for (size_t i = 0; i < requests; i++)
+            waiting |= (items[i].revents & ZMQ_POLLIN) != 0;
+        if (waiting && s_serve_batch (self))
             return -1;
         if (s_heal (self))
             return -1;

@@ -27,7 +27,7 @@ typedef struct _catalog_t catalog_t;
 //  Returns NULL and a reason in error if pub cannot bind or broker is
 //  not an endpoint; then store and epochs are still the caller's.
 catalog_t *catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker,
-                        const char *pub, char *error, size_t error_size);
+                        const char *pub, const char *rep, char *error, size_t error_size);
 
 void catalog_destroy (catalog_t **self_p);
 

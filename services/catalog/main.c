@@ -10,6 +10,7 @@
 static const cli_option_t s_options[] = {
     {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
     {"pub", "tcp://127.0.0.1:5556", "PUB endpoint for cache invalidations"},
+    {"rep", "tcp://127.0.0.1:5558", "ROUTER endpoint for the order leader's direct commits (\"\" for none)"},
     {"data", "./data", "data directory (catalog.* files)"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
@@ -30,7 +31,8 @@ main (int argc, char **argv)
     tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
-    if (!broker || !pub || cli_get_sync (cli, &sync)
+    const char *rep = cli_get_endpoint (cli, "rep", true);
+    if (!broker || !pub || !rep || cli_get_sync (cli, &sync)
         || cli_get_key_window (cli, &window.trades, &window.age_ms)) {
         cli_destroy (&cli);
         return 2;
@@ -63,7 +65,8 @@ main (int argc, char **argv)
     }
     log_info ("%" PRIu64 " trades in the journal, epoch %" PRIu64 " granted last, under %s",
               store_trade_count (store), epochs_highest (epochs), cli_get (cli, "data"));
-    catalog_t *catalog = catalog_new (&store, &epochs, broker, pub, error, sizeof (error));
+    catalog_t *catalog = catalog_new (&store, &epochs, broker, pub, rep, error,
+                                      sizeof (error));
     if (!catalog) {
         log_error ("%s", error);
         store_destroy (&store);
@@ -71,7 +74,8 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("serving catalog via %s, invalidations on %s", broker, pub);
+    log_info ("serving catalog via %s and directly on %s, invalidations on %s", broker,
+              *rep ? rep : "(none)", pub);
     int rc = catalog_run (catalog);
     log_info ("exiting");
     catalog_destroy (&catalog);

@@ -23,7 +23,7 @@
 #define BATCH_MAX 1024
 #define TICK_MS 50
 #define RETRY_MS 100
-#define POLL_MAX (4 + MSG_PEERS_MAX)
+#define POLL_MAX (5 + MSG_PEERS_MAX)
 #define SOURCES_MAX 8            //  sources named in a catch-up's log line
 
 //  A commit numbered beyond the log: answered once the gap is filled.
@@ -76,6 +76,13 @@ struct _order_t {
     bool failed;
 };
 
+//  upstream_show_fn: the direct catalog link's traffic, for the tap.
+static void
+s_show (void *arg, const void *data, size_t size)
+{
+    replication_show ((replication_t *) arg, data, size);
+}
+
 order_t *
 order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t error_size)
 {
@@ -99,6 +106,7 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
     }
     *log_p = NULL;
     replication_set_require_ack (self->replication, config->follower_ack);
+    upstream_set_show (self->upstream, s_show, self->replication);
     self->peers = peers_new (config->replica_id, config->catalog_timeout_ms / 4);
     self->batch = batch_new ();
     self->held = calloc (HELD_MAX, sizeof (s_held_t));
@@ -248,6 +256,7 @@ s_on_announcement (order_t *self, const msg_t *announcement)
                   announcement->replica_id, self->leader_id, announcement->epoch);
     self->leader_id = announcement->replica_id;
     peers_update (self->peers, announcement);
+    upstream_set_catalog (self->upstream, announcement->catalog);
     bool named = announcement->replica_id == self->config.replica_id;
     if (first) {
         log_info ("catching up from %zu peers and the catalog, from order %" PRIu64,
@@ -620,7 +629,7 @@ order_run (order_t *self)
         zmq_pollitem_t items[POLL_MAX];
         size_t count = 0;
         items[count++] = (zmq_pollitem_t) {worker_handle (self->worker), 0, ZMQ_POLLIN, 0};
-        items[count++] = (zmq_pollitem_t) {upstream_handle (self->upstream), 0, ZMQ_POLLIN, 0};
+        count += upstream_poll_items (self->upstream, items + count, POLL_MAX - count);
         count += replication_poll_items (self->replication, items + count, POLL_MAX - count);
         count += peers_poll_items (self->peers, items + count, POLL_MAX - count);
         int64_t timeout = worker_tick (self->worker);

@@ -137,10 +137,9 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
     assert (self->sub);
     zsock_set_rcvhwm (self->sub, 100000);
     //  Only REPLICATE: the PUB also shows ACKs and RANGEs to the tap.
-    msg_t replicate;
-    msg_init (&replicate, MSG_REPLICATE);
-    msg_encode (&replicate, &self->buffer);
-    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, self->buffer.data, 3);
+    unsigned char topic[MSG_TOPIC_SIZE];
+    msg_topic (MSG_REPLICATE, topic);
+    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
     if (sockets_client (zsock_resolve (self->sub), "order")
         || zsock_connect (self->sub, "%s", pub) < 0) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", leader_id, pub);
@@ -148,12 +147,10 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
     }
 }
 
-//  Copies a message the REP endpoint received to the PUB, for the tap.
-static void
-s_show (replication_t *self, const zmq_msg_t *frame)
+void
+replication_show (replication_t *self, const void *data, size_t size)
 {
-    zmq_send (zsock_resolve (self->pub), zmq_msg_data ((zmq_msg_t *) frame),
-              zmq_msg_size ((zmq_msg_t *) frame), ZMQ_DONTWAIT);
+    zmq_send (zsock_resolve (self->pub), data, size, ZMQ_DONTWAIT);
 }
 
 void
@@ -372,7 +369,7 @@ s_drain_rep (replication_t *self)
             else
             if (msg.type == MSG_ACK)
                 s_on_ack (self, &msg);
-            s_show (self, &frames[2]);
+            replication_show (self, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]));
         }
         else
         if (count)

@@ -1,4 +1,5 @@
-/*  upstream.c - APPLY, JOURNAL and CLAIM calls to the catalog.
+/*  upstream.c - APPLY, JOURNAL and CLAIM calls to the catalog, direct
+    when the catalog's ROUTER is reachable, through the broker otherwise.
 
     Invariant: pending[id % PENDING_MAX] holds the APPLY with that id, or
     req_id 0; no live APPLY is older than oldest_req_id.
@@ -13,7 +14,11 @@
 #define RECEIVE_MAX 4096
 
 struct _upstream_t {
-    zsock_t *dealer;
+    zsock_t *dealer;             //  to the broker
+    zsock_t *direct;             //  to the catalog's ROUTER, NULL if none announced
+    char catalog[MSG_ENDPOINT_MAX + 1];
+    upstream_show_fn *show;
+    void *show_arg;
     int64_t timeout_ms;
     upstream_call_t *pending;
     int64_t *deadlines;
@@ -59,6 +64,7 @@ upstream_destroy (upstream_t **self_p)
         return;
     upstream_t *self = *self_p;
     zsock_destroy (&self->dealer);
+    zsock_destroy (&self->direct);
     free (self->pending);
     free (self->deadlines);
     msgpack_sbuffer_destroy (&self->buffer);
@@ -66,10 +72,45 @@ upstream_destroy (upstream_t **self_p)
     *self_p = NULL;
 }
 
-void *
-upstream_handle (upstream_t *self)
+void
+upstream_set_catalog (upstream_t *self, const char *endpoint)
 {
-    return zsock_resolve (self->dealer);
+    //  None announced: the catalog may only be paused past its heartbeats,
+    //  and the link keeps its replies. The link to a gone catalog cannot
+    //  send (immediate), so calls go through the broker meanwhile.
+    if (!*endpoint || streq (endpoint, self->catalog))
+        return;
+    zsock_destroy (&self->direct);
+    snprintf (self->catalog, sizeof (self->catalog), "%s", endpoint);
+    self->direct = zsock_new (ZMQ_DEALER);
+    assert (self->direct);
+    //  Not connected: the send fails at once and the broker carries it.
+    zsock_set_immediate (self->direct, 1);
+    zsock_set_sndhwm (self->direct, 100000);
+    zsock_set_rcvhwm (self->direct, 100000);
+    if (sockets_client (zsock_resolve (self->direct), "catalog")
+        || zsock_connect (self->direct, "%s", endpoint) < 0) {
+        log_warn ("cannot connect to the catalog at %s: going through the broker", endpoint);
+        zsock_destroy (&self->direct);
+    }
+}
+
+void
+upstream_set_show (upstream_t *self, upstream_show_fn *fn, void *arg)
+{
+    self->show = fn;
+    self->show_arg = arg;
+}
+
+size_t
+upstream_poll_items (upstream_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t count = 0;
+    if (count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
+    if (self->direct && count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->direct), 0, ZMQ_POLLIN, 0};
+    return count;
 }
 
 //  Numbers request, gives it a deadline (ours, or the client's if that
@@ -83,6 +124,12 @@ s_send (upstream_t *self, msg_t *request)
         request->deadline = ours;
     if (msg_encode (request, &self->buffer))
         return -1;
+    if (self->direct && zmq_send (zsock_resolve (self->direct), self->buffer.data,
+                                  self->buffer.size, ZMQ_DONTWAIT) >= 0) {
+        if (self->show)
+            self->show (self->show_arg, self->buffer.data, self->buffer.size);
+        return 0;
+    }
     return zmq_send (zsock_resolve (self->dealer), self->buffer.data, self->buffer.size,
                      ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
@@ -179,19 +226,22 @@ s_on_reply (upstream_t *self, const msg_t *reply, upstream_fn *fn, void *arg)
     fn (arg, &call, reply);
 }
 
-void
-upstream_drain (upstream_t *self, upstream_fn *fn, void *arg)
+//  Passes every reply waiting on socket to fn.
+static void
+s_drain (upstream_t *self, zsock_t *socket, upstream_fn *fn, void *arg)
 {
     msg_t reply;
     msg_init (&reply, 0);
     for (int handled = 0; handled < RECEIVE_MAX; handled++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, zsock_resolve (self->dealer), ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv (&frame, zsock_resolve (socket), ZMQ_DONTWAIT) < 0) {
             zmq_msg_close (&frame);
             break;
         }
         int rc = msg_decode (&reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        if (socket == self->direct && self->show)
+            self->show (self->show_arg, zmq_msg_data (&frame), zmq_msg_size (&frame));
         zmq_msg_close (&frame);
         if (rc)
             log_warn ("dropped undecodable catalog reply: %s", msg_decode_strerror (rc));
@@ -199,6 +249,14 @@ upstream_drain (upstream_t *self, upstream_fn *fn, void *arg)
             s_on_reply (self, &reply, fn, arg);
     }
     msg_reset (&reply);
+}
+
+void
+upstream_drain (upstream_t *self, upstream_fn *fn, void *arg)
+{
+    s_drain (self, self->dealer, fn, arg);
+    if (self->direct)
+        s_drain (self, self->direct, fn, arg);
 }
 
 void

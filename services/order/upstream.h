@@ -1,6 +1,9 @@
-/*  upstream.h - an order replica's link to the catalog, through the broker.
+/*  upstream.h - an order replica's link to the catalog.
 
-    A DEALER that is a client of the broker. Three kinds of call go out:
+    A DEALER that is a client of the broker, and a second DEALER straight
+    to the catalog's own ROUTER once the broker has announced where it is
+    (msgs.h "Direct link"). A call goes out on the direct link while it
+    is connected, and through the broker otherwise. Three kinds of call go out:
     APPLY (a client's trade, under the leader's epoch), JOURNAL (copy
     committed trades: the catalog is the last resort for catching up) and
     CLAIM (a new leader asks for the next epoch). Each has a request id
@@ -32,8 +35,19 @@ upstream_t *upstream_new (const char *broker, int64_t timeout_ms);
 
 void upstream_destroy (upstream_t **self_p);
 
-//  The libzmq socket, for zmq_poll.
-void *upstream_handle (upstream_t *self);
+//  The catalog's direct endpoint, as announced ("" if none): connects
+//  the direct link to a new one. An announcement with none keeps the
+//  link. Calls out on a replaced link are answered there or time out.
+void upstream_set_catalog (upstream_t *self, const char *endpoint);
+
+//  Called with every frame sent or received on the direct link, so the
+//  traffic the broker's tap no longer sees can be shown elsewhere.
+typedef void (upstream_show_fn) (void *arg, const void *data, size_t size);
+
+void upstream_set_show (upstream_t *self, upstream_show_fn *fn, void *arg);
+
+//  Poll items for the replies, at most max; returns how many were filled.
+size_t upstream_poll_items (upstream_t *self, zmq_pollitem_t *items, size_t max);
 
 //  Send APPLY for request (a TRADE from envelope) under epoch, telling
 //  the catalog our log count. Returns 0, or -1 if it cannot go out.

@@ -59,7 +59,7 @@ INITIAL_QTY = 1000
 READY_TIMEOUT = float(os.environ.get("BAZAAR_READY_TIMEOUT", "40"))
 HTTP_TIMEOUT = 10.0
 STOP_GRACE = 10.0
-PORTS = {"broker": 5555, "catalog_pub": 5556, "http": 8080}
+PORTS = {"broker": 5555, "catalog_pub": 5556, "catalog_rep": 5558, "http": 8080}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "ThreadSanitizer", "Segmentation fault")
 
@@ -169,7 +169,7 @@ class NetBazaar:
         if host == "broker":
             return [PORTS["broker"]]
         if host == "catalog":
-            return [PORTS["catalog_pub"]]
+            return [PORTS["catalog_pub"], PORTS["catalog_rep"]]
         if host.startswith("r"):
             n = int(host[1:])
             return [5600 + n, 5700 + n]
@@ -190,7 +190,8 @@ class NetBazaar:
         sections = {
             "broker": ("broker", {"bind": broker, "tap": ""}),
             "catalog": ("catalog", {"broker": broker, "data": self.data_dir("catalog"),
-                                    "pub": self.endpoint("catalog", PORTS["catalog_pub"])}),
+                                    "pub": self.endpoint("catalog", PORTS["catalog_pub"]),
+                                    "rep": self.endpoint("catalog", PORTS["catalog_rep"])}),
             "gateway": ("gateway", {"broker": broker, "host": self.ip["gateway"],
                                     "port": str(PORTS["http"]),
                                     "catalog-pub": self.endpoint("catalog",
