@@ -1,18 +1,27 @@
 """Bounded waiting in the order replica (issue 11, item 4): a query for a
 number beyond the leader's log waits for the catalog's journal before it
 may be answered 404, but at most QUERIES_MAX (4096) wait at once; one more
-is answered 503 at once, not 404 and not late.
+is answered 503 at once, not 404 and not late. Likewise a commit the
+catalog numbered beyond the leader's log waits for a JOURNAL to fill the
+gap, at most HELD_MAX (4096) at once; one more is answered 503 at once.
 
-The catalog is paused (SIGSTOP) so that the waiting queries cannot be
-answered before their deadline: any reply that arrives for the overflow
-before a reply for a waiting query shows "at once" without a clock.
+The catalog is paused (SIGSTOP), or is a fake that keeps the gap open,
+so that what waits cannot be answered before the overflow: any reply that
+arrives for the overflow before a reply for a waiting request shows "at
+once" without a clock.
 """
 import os
+import random
+import re
 import signal
+import socket
+import struct
+import threading
+import time
 
 from conftest import wait_until
-from test_bus_garbage import (ERROR, MSG_VERSION, NO_DEADLINE, QUERY, Zmtp, packb,
-                              unpackb)
+from test_bus_garbage import (APPLY, COMMITTED, ERROR, JOURNAL, MSG_VERSION, NO_DEADLINE,
+                              QUERY, TRADE, TRADES, Zmtp, heartbeat_frame, packb, unpackb)
 
 QUERIES_MAX = 4096          # services/order/order.c
 OVERFLOW = 100
@@ -47,3 +56,217 @@ def test_query_queue_overflow_answers_503_at_once(bazaar_factory):
     #  ... and counted.
     bz.wait_log("order", r"answered 503 to \d+ queries beyond the log: too many waiting for "
                 r"the catalog \(%d in all\)" % OVERFLOW, timeout=10)
+
+
+# --------------------------------------------------------------------------
+#  Commits beyond a gap (HELD_MAX)
+
+HELD_MAX = 4096             # services/order/order.c
+CLAIM, EPOCH = 14, 45       # msgs.h
+
+
+class BufferedZmtp(Zmtp):
+    """A Zmtp DEALER whose recv never gives up inside a message: bytes go
+    to a buffer and only whole messages are taken from it. Zmtp.recv with
+    a short timeout (a worker's poll between heartbeats) can time out
+    between a message's frames, or inside one, and lose its place in the
+    stream; a fake worker under thousands of requests does that."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self._buf = bytearray()
+
+    def send(self, frames):
+        self.sock.settimeout(10.0)    # recv leaves its last (short) timeout
+        super().send(frames)
+
+    def _take(self):
+        """One whole message from the buffer (answering PINGs), or None."""
+        buf, pos, frames = self._buf, 0, []
+        while True:
+            if len(buf) < pos + 2:
+                return None
+            flags = buf[pos]
+            if flags & 0x02:
+                if len(buf) < pos + 9:
+                    return None
+                size, head = struct.unpack_from(">Q", buf, pos + 1)[0], 9
+            else:
+                size, head = buf[pos + 1], 2
+            end = pos + head + size
+            if len(buf) < end:
+                return None
+            body = bytes(buf[pos + head:end])
+            pos = end
+            if flags & 0x04:              # a command, between messages
+                if body[1:5] == b"PING":
+                    self._send_frame(b"\x04PONG" + body[1 + 4 + 2:], command=True)
+                if not frames:
+                    del buf[:pos]
+                    pos = 0
+                continue
+            frames.append(body)
+            if not flags & 0x01:
+                del buf[:pos]
+                return frames
+
+    def recv(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            msg = self._take()
+            if msg is not None:
+                return msg
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.sock.settimeout(left)
+            else:
+                self.sock.settimeout(None)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise ConnectionError("peer closed the connection")
+            self._buf += chunk
+
+
+class FakeCatalog:
+    """A catalog worker on the broker (ZMTP by hand, heartbeats, no PUB and
+    no rep endpoint) whose journal is numbered from 0 but which hides
+    trade 0: it grants every CLAIM, commits every APPLY as the next number
+    (1, 2, ...), and answers a JOURNAL with an empty list while reporting
+    its count until the leader holds an epoch; later JOURNALs are left
+    unanswered (they time out and the leader asks again), so the gap at
+    number 0 never fills, until fill() is called: then every JOURNAL gets
+    the whole journal, trade 0 included."""
+
+    def __init__(self, port):
+        self.z = BufferedZmtp(port)
+        self.incarnation = random.Random().randrange(1, 1 << 62)
+        self.journal = [[0, "amc", 0, 1, "hidden"]]   # [number, name, side, quantity, key]
+        self.epoch = 0
+        self.applies = 0
+        self.errors = []
+        self._filling = threading.Event()
+        self._stop = threading.Event()
+        self._waiting = None         # the last JOURNAL left unanswered
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def fill(self):
+        self._filling.set()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        self.z.close()
+
+    def _heartbeat(self):
+        self.z.send(heartbeat_frame("catalog", 0, self.incarnation, number=len(self.journal),
+                                    epoch=self.epoch))
+
+    def _answer_journal(self, envelope, request):
+        req_id, start, most = request[2], request[3], request[4]
+        trades = self.journal[start:start + most] if self._filling.is_set() else []
+        self.z.send([envelope, packb([MSG_VERSION, TRADES, req_id, len(self.journal), trades])])
+
+    def _on_request(self, envelope, request):
+        kind, req_id = request[1], request[2]
+        if kind == CLAIM:
+            self.epoch += 1
+            self.z.send([envelope, packb([MSG_VERSION, EPOCH, req_id, self.epoch])])
+        elif kind == APPLY:
+            _, _, _, name, side, quantity, key, _epoch, _count, _deadline = request
+            number = len(self.journal)
+            self.journal.append([number, name, side, quantity, key])
+            self.applies += 1
+            self.z.send([envelope, packb([MSG_VERSION, COMMITTED, req_id, number, name, side,
+                                          quantity, key, 1000, number + 1])])
+        elif kind == JOURNAL:
+            if self.epoch == 0 or self._filling.is_set():
+                self._answer_journal(envelope, request)
+            else:
+                self._waiting = (envelope, request)
+        else:
+            self.errors.append("unexpected request %r" % (request,))
+
+    def _run(self):
+        beat_at = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() >= beat_at:
+                    self._heartbeat()
+                    beat_at = time.monotonic() + 0.2
+                if self._filling.is_set() and self._waiting:
+                    self._answer_journal(*self._waiting)
+                    self._waiting = None
+                msg = self.z.recv(timeout=0.05)
+                if msg is not None and len(msg) == 2:   # [client][request]; LEADER is one frame
+                    self._on_request(msg[0], unpackb(msg[1]))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+
+
+def test_commits_beyond_a_gap_overflow_answers_503_at_once(bazaar_factory):
+    """Issue 11 item 4, second half: the leader holds a commit the catalog
+    numbered beyond its log until a JOURNAL fills the gap, at most HELD_MAX
+    of them; one more is answered 503 at once, and counted.
+
+    A fake catalog (above) commits trade N as number N (from 1) and hides
+    number 0, so every commit is beyond the leader's empty log. The held
+    ones cannot be answered before the gap fills, which the test lets
+    happen only once the overflow has been answered: so the first replies
+    are the overflow's, and after the fill every held one is answered with
+    its own commit (held, not dropped)."""
+    bz = bazaar_factory(start=False, replicas=1,
+                        order_args=["--catalog-timeout", "5000"])
+    bz.start("broker")
+    catalog = wait_until(lambda: FakeCatalog(bz.ports["broker"]), 20, "the broker to listen")
+    z = None
+    try:
+        bz.wait_log("broker", r"worker catalog/0 ready", timeout=20)
+        bz.start("order")
+        bz.wait_log("order", r"leading with epoch 1 ", timeout=20)
+        z = BufferedZmtp(bz.ports["broker"])
+        total = HELD_MAX + OVERFLOW
+        for req_id in range(1, total + 1):
+            z.send(packb([MSG_VERSION, TRADE, req_id, "apple", 0, 1, "", NO_DEADLINE]))
+
+        def replies(count, what):
+            out = []
+            while len(out) < count:
+                msg = z.recv(timeout=20)
+                assert msg is not None, "%s: %d of %d answered (fake catalog: %d applies, %r)" % (
+                    what, len(out), count, catalog.applies, catalog.errors)
+                out.append(unpackb(msg[-1]))
+            return out
+
+        #  Trade k is the k-th APPLY, committed as number k: the first
+        #  HELD_MAX are held, the last OVERFLOW find the queue full.
+        first = replies(OVERFLOW, "the overflow")
+        for reply in first:
+            assert reply[:2] == [MSG_VERSION, ERROR] and reply[3] == UNAVAILABLE, reply
+        assert sorted(r[2] for r in first) == list(range(HELD_MAX + 1, total + 1)), (
+            first[:10], catalog.applies, catalog.errors)
+        assert catalog.applies == total and not catalog.errors, (catalog.applies, catalog.errors)
+        #  ... and counted.
+        bz.wait_log("order", r"answered 503 to \d+ commits beyond a gap: too many waiting for "
+                    r"it to fill \(%d in all\)" % OVERFLOW, timeout=10)
+        #  The gap fills: every held commit is answered, as committed.
+        catalog.fill()
+        held = replies(HELD_MAX, "the held commits after the gap filled")
+        for reply in held:
+            assert reply[:2] == [MSG_VERSION, COMMITTED] and reply[3] == reply[2], reply
+            assert reply[4:7] == ["apple", 0, 1], reply
+        assert sorted(r[2] for r in held) == list(range(1, HELD_MAX + 1)), held[:10]
+        assert not catalog.errors, catalog.errors
+    finally:
+        if z is not None:
+            z.close()
+        catalog.close()
+    since = bz.log_size("order")
+    assert bz.stop("order") == 0, bz.log_tail("order")
+    assert re.search(r"%d commits beyond a gap: too many waiting for it to fill answered 503 "
+                     r"in all" % OVERFLOW, bz.log_since("order", since)), bz.log_tail("order")
