@@ -125,15 +125,24 @@ verify: build
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
 #  real system and their ratios in one run (run.sh), then three replicas:
 #  follower ack on/off, syncs per trade, failover, catch-up (replication.sh),
-#  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md.
-BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
+#  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md. fsync and
+#  fill serve the trade benchmark: fdatasync p50, a data dir of N trades.
+BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain $(BUILD)/bench/fsync
 .PHONY: bench bench-build
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-bench-build: build $(BENCH_BINS)
+#  fill writes a data dir of N trades with the catalog's store and the
+#  tradelog, as the system writes them.
+$(BUILD)/obj/tests/bench/fill.o: CPPFLAGS += -Iservices/catalog
+$(BUILD)/bench/fill: $(BUILD)/obj/tests/bench/fill.o $(BUILD)/obj/services/catalog/store.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench-build: build $(BENCH_BINS) $(BUILD)/bench/fill
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
