@@ -43,7 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FILL_KEY_PREFIX 0xf1110000f1110000ULL
+#define FILL_KEY_PREFIX 0xf1110000f1110000ULL   //  trades.sh retries a trade with its key
 #define FILL_SYNC_EVERY 65536
 #define FILL_COUNT_MAX 100000000ULL
 #define FILL_REPLICAS_MAX 9

@@ -2,33 +2,36 @@
 #  trades.sh - issue 13 / SPEC section 7: durable trades against their
 #  limits, in one run.
 #
-#  1. Limits, measured first:
+#  1. Limits:
 #     - fdatasync p50 (and p99) of FSYNC_COUNT 64-byte appends, each
 #       followed by fdatasync, on the disk that holds the data dirs
-#       (build/bench/fsync, a file in the temp dir);
+#       (build/bench/fsync, a file in the temp dir), measured first;
 #     - the bus limit: the chain h2o -> DEALER -> zmq_proxy -> echo
 #       (build/bench/chain, as run.sh starts it), wrk GET at 64
 #       connections (requests/s) and at 5 (p50);
 #     - the trade floor = bus p50 at 5 connections + 2 x fdatasync p50.
-#  2. The real system, empty: broker, catalog, order replicas 1, 2, 3
-#     (follower ack on, replica 3 leads), a gateway --cache-size 8 (and an
-#     idle --cache-size 0 one, as in part 3); trades (wrk, lib.sh's
-#     trade.lua) at 1, 5 and 64 connections: trades/s, p50, p99 and the
-#     CPU per trade summed over broker, catalog, the three replicas and
-#     the cached gateway.
-#  3. The same system holding ORDERS stored orders: build/bench/fill
-#     writes a data dir of ORDERS trades (catalog.stocks and
-#     catalog.journal by the catalog's store and the tradelog, the same
-#     bytes as order-1.log .. order-3.log), `bazaar-client verify` checks
-#     the files; then every process starts on it, one after the other, and
-#     the time from each start until it serves is printed (polled every
-#     20 ms): the catalog until an uncached GET /stocks/apple (gateway
-#     --cache-size 0) answers 200, each replica until `bazaar-client
-#     status` shows it serving (3: leading) at position >= ORDERS, the
-#     leader until a trade answers 200; verify --url checks the live
-#     system; trades at 5 and 64 connections.
-#  Resident memory (VmRSS) of each process is read after a few trades in
-#  both systems; per stored order = (with ORDERS - empty) / ORDERS.
+#  2. The real system, twice, both kept running (idle when not measured):
+#     broker, catalog, order replicas 1, 2, 3 (follower ack on, replica 3
+#     leads), a gateway --cache-size 8 and an idle --cache-size 0 one:
+#     - "empty": a fresh data dir;
+#     - "ORDERS orders": build/bench/fill writes a data dir of ORDERS
+#       trades first (catalog.stocks and catalog.journal by the catalog's
+#       store and the tradelog, the same bytes as order-1.log ..
+#       order-3.log) and `bazaar-client verify` checks the files; its
+#       processes start one after the other and the time from each start
+#       until it serves is printed: the catalog until an uncached
+#       GET /stocks/apple (gateway --cache-size 0) answers 200, each
+#       replica until `bazaar-client status` shows it serving (3: leading)
+#       at position >= ORDERS, the leader until a trade answers 200; then
+#       verify --url checks the live system and the last stored trade,
+#       retried with its idempotency key, must answer its number.
+#     Resident memory (VmRSS) of each process is read after FEW_TRADES
+#     trades in both; per stored order = (with ORDERS - empty) / ORDERS.
+#  3. Measured rows, each group back to back (the machine drifts): the
+#     bus, the empty system and the full one at 64 connections, then at 5,
+#     then the empty system at 1. Trades: POST /orders, wrk and lib.sh's
+#     trade.lua; trades/s (2xx), p50, p99 and the CPU per trade summed
+#     over broker, catalog, the three replicas and the cached gateway.
 #  Then the ratios, each with its target:
 #     trade p50 at 5 connections / trade floor        <= 1.5
 #     trades/s at 64 connections / bus requests/s 64  >= 0.50, and >= 10000/s
@@ -44,7 +47,7 @@
 #
 #  Environment: BAZAAR_BIN (default build/bin), BENCH_BIN (build/bench),
 #  DURATION seconds per measured row (5), WARMUP seconds (1), THREADS (wrk
-#  threads, 1), ORDERS stored orders for part 3 (1000000; 0 skips part 3),
+#  threads, 1), ORDERS stored orders (1000000; 0: no second system),
 #  FSYNC_COUNT (2000), BASELINE_CPU_US (130: CPU per trade before issue
 #  13), KEEP=1 keeps the temp dir (logs, data dirs, wrk output).
 set -eu
@@ -140,28 +143,35 @@ memory () {
         shift 2
     done
 }
-#  trades TAG LABEL CONNECTIONS...: one measured row per connection count;
+#  trades TAG LABEL CONNECTIONS: one measured row against system TAG;
 #  RPS_TAG_<c>, P50_TAG_<c> (ms) and CPU_TAG_<c>. Exits if no trade
-#  succeeded in a row.
+#  succeeded.
 trades () {
-    tag=$1 label=$2; shift 2
-    for conns in "$@"; do
-        measure "trades-$tag-$conns" "$GW/orders" "$conns" "$SERVER_PIDS" -s "$TMP/trade.lua"
-        row "$label, $conns conn"
-        [ "$RPS" -gt 0 ] || { echo "bench: no trade succeeded at $conns connections" >&2; exit 1; }
-        [ "$ERRORS" = - ] || ROWS_WITH_ERRORS="$ROWS_WITH_ERRORS; $label at $conns ($ERRORS)"
-        eval "RPS_${tag}_$conns=\$RPS P50_${tag}_$conns=\$P50_MS CPU_${tag}_$conns=\$CPU"
-    done
+    tag=$1 label=$2 conns=$3
+    eval "url=\$GW_$tag/orders pids=\$SERVER_PIDS_$tag"
+    measure "trades-$tag-$conns" "$url" "$conns" "$pids" -s "$TMP/trade.lua"
+    row "trades, $label, $conns conn"
+    [ "$RPS" -gt 0 ] || { echo "bench: no trade succeeded ($label, $conns conn)" >&2; exit 1; }
+    [ "$ERRORS" = - ] || ROWS_WITH_ERRORS="$ROWS_WITH_ERRORS; $label at $conns ($ERRORS)"
+    eval "RPS_${tag}_$conns=\$RPS P50_${tag}_$conns=\$P50_MS CPU_${tag}_$conns=\$CPU"
 }
-#  system TAG: broker, the two gateways (cache 8 at GW, 0 at GW0) on fresh
-#  ports, logs NAME.TAG.log; waits until they answer. DATA: the caller's.
+#  bus CONNECTIONS: one measured row of the chain; BUS_RPS_<c>, BUS_P50_<c>.
+bus () {
+    measure "chain-$1" "$CHAIN/stocks/apple" "$1" "$CHAIN_PIDS"
+    row "bus limit (chain GET), $1 conn"
+    [ "$RPS" -gt 0 ] || { echo "bench: the chain answered nothing" >&2; exit 1; }
+    eval "BUS_RPS_$1=\$RPS BUS_P50_$1=\$P50_MS"
+}
+#  system TAG: broker and the two gateways (cache 8 at GW, 0 at GW0) on
+#  fresh ports, logs NAME.TAG.log; waits until they answer. DATA: the
+#  caller's. Sets GW_TAG.
 system () {
     system_ports
+    eval "GW_$1=\$GW"
     start_broker "broker.$1"
     start_gateway "gateway.$1" "$GW" 8
     GATEWAY_PID=$LAST_PID
     start_gateway "gateway0.$1" "$GW0" 0
-    GATEWAY0_PID=$LAST_PID
     wait_status 200 "$GW/metrics"
     wait_status 200 "$GW0/metrics"
     i=0
@@ -202,15 +212,15 @@ if [ "$ORDERS" -gt 0 ]; then
 fi
 
 #  ---------------------------------------------------------------------
-#  1. Limits
+#  1. fdatasync, before anything else runs
 
-echo
 out=$("$BENCH_BIN/fsync" "$TMP/fsync.dat" "$FSYNC_COUNT") \
     || { echo "bench: fsync failed" >&2; exit 1; }
 set -- $out
-FSYNC_P50_US=$2 FSYNC_P99_US=$3
-printf '%-36s %10s us   (p99 %s us, %s appends + fdatasync, on %s)\n' \
-    "fdatasync of a 64-byte append, p50" "$FSYNC_P50_US" "$FSYNC_P99_US" "$1" "$DISK"
+FSYNC_COUNT=$1 FSYNC_P50_US=$2 FSYNC_P99_US=$3
+
+#  ---------------------------------------------------------------------
+#  2. The chain, the empty system, the system with ORDERS orders
 
 set -- $(free_ports 3)
 CHAIN=http://127.0.0.1:$1
@@ -221,36 +231,14 @@ CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
 start chain-serve "$BENCH_BIN/chain" serve "$1" "$L:$2"
 CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
 wait_status 200 "$CHAIN/"
-printf "$HEAD" "GET, bus limit (chain)" "requests/s" "p50" "p99" "cpu us/req" "errors"
-measure chain-64 "$CHAIN/stocks/apple" 64 "$CHAIN_PIDS"
-row "h2o>DEALER>proxy>echo, 64 conn"
-BUS_RPS=$RPS
-measure chain-5 "$CHAIN/stocks/apple" 5 "$CHAIN_PIDS"
-row "h2o>DEALER>proxy>echo, 5 conn"
-BUS_P50=$P50_MS
-stop $CHAIN_PIDS
-[ "$BUS_RPS" -gt 0 ] || { echo "bench: the chain answered nothing" >&2; exit 1; }
-FLOOR=$(awk -v b="$BUS_P50" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + 2 * f / 1000 }')
-printf '%-36s %10s ms   (bus p50 at 5 conn %s ms + 2 x fdatasync p50 %s us)\n' \
-    "trade floor" "$FLOOR" "$BUS_P50" "$FSYNC_P50_US"
 
-#  ---------------------------------------------------------------------
-#  2. The real system, empty
-
-echo
 DATA=$TMP/empty
 system empty
 up on empty
 wait_status 200 "$GW/stocks/apple"
 few_trades
 memory empty
-printf "$HEAD" "POST /orders, 3 replicas, ack on" "trades/s" "p50" "p99" "cpu us/req" "errors"
-trades empty "empty" 1 5 64
-stop "$GATEWAY_PID" "$GATEWAY0_PID" "$CATALOG_PID" "$ORDER_PID_1" "$ORDER_PID_2" \
-    "$ORDER_PID_3" "$BROKER_PID"
-
-#  ---------------------------------------------------------------------
-#  3. The system holding ORDERS orders: each process started in turn
+SERVER_PIDS_empty=$SERVER_PIDS
 
 if [ "$ORDERS" -gt 0 ]; then
     DATA=$TMP/full
@@ -278,6 +266,7 @@ if [ "$ORDERS" -gt 0 ]; then
         printf "  %-56s %6d ms   target < %d ms: %s\n", $0, ms, t, (ms < t ? "met" : "NOT met") }' \
         "$TMP/restarts.txt"
     SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
+    SERVER_PIDS_full=$SERVER_PIDS
     "$BIN/bazaar-client" verify --data "$DATA" --url "$GW" --wait 10 >"$TMP/verify-live.txt" 2>&1 \
         || { cat "$TMP/verify-live.txt" >&2; echo "bench: verify of the live system failed" >&2
              exit 1; }
@@ -285,10 +274,27 @@ if [ "$ORDERS" -gt 0 ]; then
     retry_last_fill
     few_trades
     memory full
-    echo
-    printf "$HEAD" "POST /orders, 3 replicas, ack on" "trades/s" "p50" "p99" "cpu us/req" "errors"
-    trades full "$ORDERS orders" 5 64
 fi
+
+#  ---------------------------------------------------------------------
+#  3. Measured rows, each group back to back
+
+echo
+printf "$HEAD" "GET (bus) or POST /orders (trades)" "answers/s" "p50" "p99" "cpu us/req" "errors"
+for conns in 64 5; do
+    bus "$conns"
+    trades empty empty "$conns"
+    [ "$ORDERS" -eq 0 ] || trades full "$ORDERS orders" "$conns"
+done
+trades empty empty 1
+FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + 2 * f / 1000 }')
+echo
+echo "limits"
+printf '%-36s %10s us   (p99 %s us; %s appends, each + fdatasync, on %s)\n' \
+    "fdatasync of a 64-byte append, p50" "$FSYNC_P50_US" "$FSYNC_P99_US" "$FSYNC_COUNT" "$DISK"
+printf '%-36s %10s /s\n' "bus limit, 64 conn" "$BUS_RPS_64"
+printf '%-36s %10s ms\n' "bus limit p50, 5 conn" "$BUS_P50_5"
+printf '%-36s %10s ms   (bus p50 at 5 conn + 2 x fdatasync p50)\n' "trade floor" "$FLOOR"
 
 #  ---------------------------------------------------------------------
 #  Ratios
@@ -297,8 +303,8 @@ echo
 echo "ratios (figures from this run)"
 judge "trade p50 5 conn / trade floor" "$P50_empty_5 / $FLOOR ms" \
     "$(div "$P50_empty_5" "$FLOOR")" - 1.5
-judge "trades/s 64 conn / bus req/s 64" "$RPS_empty_64 / $BUS_RPS" \
-    "$(div "$RPS_empty_64" "$BUS_RPS")" 0.5 -
+judge "trades/s 64 conn / bus req/s 64" "$RPS_empty_64 / $BUS_RPS_64" \
+    "$(div "$RPS_empty_64" "$BUS_RPS_64")" 0.5 -
 judge "trades/s, 64 connections" "$RPS_empty_64 trades/s" "$RPS_empty_64" 10000 -
 judge "trade p50 1 conn / trade floor" "$P50_empty_1 / $FLOOR ms" \
     "$(div "$P50_empty_1" "$FLOOR")" report -
