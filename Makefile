@@ -123,21 +123,33 @@ verify: build
 	$(BUILD)/bin/bazaar-client verify --data $(VERIFY_DATA) $(if $(VERIFY_URL),--url $(VERIFY_URL)) --wait 5
 
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
-#  real system and their ratios in one run (run.sh), then three replicas:
+#  real system and their ratios in one run (run.sh), then durable trades
+#  against their limits (fdatasync p50, bus, trade floor: fsync, chain),
+#  empty and with ORDERS=1000000 stored orders (fill): latency, trades/s,
+#  CPU, restart times, memory per order (trades.sh), then three replicas:
 #  follower ack on/off, syncs per trade, failover, catch-up (replication.sh),
 #  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md.
-BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain
+BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain $(BUILD)/bench/fsync
 .PHONY: bench bench-build
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-bench-build: build $(BENCH_BINS)
+#  fill writes a data dir of N trades with the catalog's store and the
+#  tradelog, as the system writes them.
+$(BUILD)/obj/tests/bench/fill.o: CPPFLAGS += -Iservices/catalog
+$(BUILD)/bench/fill: $(BUILD)/obj/tests/bench/fill.o $(BUILD)/obj/services/catalog/store.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench-build: build $(BENCH_BINS) $(BUILD)/bench/fill
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/trades.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
 

@@ -1,12 +1,16 @@
-#  lib.sh - helpers shared by run.sh and replication.sh; sourced, not run.
+#  lib.sh - helpers shared by the bench scripts; sourced, not run.
 #
 #  The sourcing script sets HERE (its directory) and `set -eu` first. It
 #  gets: BIN, DURATION, WARMUP, THREADS (from the environment, with their
 #  defaults); need EXE... (exit unless executable), need_wrk (installs the
 #  Debian package if missing), bench_tmp (TMP, PIDS, the exit trap that
 #  kills everything started and removes TMP unless KEEP=1), start,
-#  wait_status, free_ports, trade_lua, bounded, cpu_ticks, measure, row,
-#  ratio and div.
+#  wait_status, free_ports, trade_lua, bounded, cpu_ticks, alive, rss_kb,
+#  measure, row, ratio, div, now_ns and ms_since; and for a system of
+#  three replicas (replication.sh, trades.sh): system_ports,
+#  start_broker, start_gateway, start_catalog, start_replica,
+#  start_services, up, gone, stop, since, post_trade, wait_trade, leader,
+#  named and wait_leader.
 
 BIN=${BAZAAR_BIN:-$HERE/../../build/bin}
 DURATION=${DURATION:-5}
@@ -104,6 +108,22 @@ cpu_ticks () {
         | awk '{ t += $12 + $13 } END { print t + 0 }'
 }
 
+#  alive PIDS...: exits, saying so, unless every process still runs.
+alive () {
+    for pid in "$@"; do
+        if [ ! -r "/proc/$pid/stat" ] \
+           || [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" = Z ]; then
+            echo "bench: process $pid is gone (logs: KEEP=1)" >&2
+            exit 1
+        fi
+    done
+}
+
+#  rss_kb PID: the process's resident memory (VmRSS from /proc), in kB.
+rss_kb () {
+    awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"
+}
+
 #  measure NAME URL CONNECTIONS "PIDS" [wrk options]: a warm-up, then a
 #  measured run; sets RPS (2xx answers per second), P50, P99 (as wrk
 #  prints them, over all answers), P50_MS, ERRORS (non-2xx answers plus
@@ -113,9 +133,11 @@ measure () {
     name=$1 url=$2 conns=$3 pids=$4; shift 4
     bounded $((WARMUP + 10)) /dev/null wrk -t"$THREADS" -c"$conns" -d"${WARMUP}s" "$@" "$url"
     out=$TMP/wrk-$name.txt
+    alive $pids
     ticks_before=$(cpu_ticks $pids)
     bounded $((DURATION + 10)) "$out" \
         wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" "$url"
+    alive $pids
     ticks=$(($(cpu_ticks $pids) - ticks_before))
     set -- $(awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
@@ -152,3 +174,117 @@ ratio () {
 }
 
 div () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", (b > 0 ? a / b : 0) }'; }
+
+now_ns () { date +%s%N; }
+ms_since () {   # ms_since T: whole milliseconds since T (a now_ns)
+    echo $((($(now_ns) - $1) / 1000000))
+}
+
+#  ---------------------------------------------------------------------
+#  A system of three replicas: broker, catalog, order replicas 1, 2 and 3
+#  (3, the highest id, leads), gateways. One data dir, DATA, which the
+#  caller sets; the broker's log is BROKER_LOG (leader and named read it).
+
+#  system_ports: free loopback ports for one system; sets GW and GW0 (two
+#  gateway URLs), BROKER, TAP, CATALOG_PUB, PUB_1, REP_1 ... PUB_3, REP_3.
+system_ports () {
+    set -- $(free_ports 11)
+    GW=http://127.0.0.1:$1 GW0=http://127.0.0.1:$2
+    BROKER=$L:$3 TAP=$L:$4 CATALOG_PUB=$L:$5
+    PUB_1=$L:$6 REP_1=$L:$7 PUB_2=$L:$8 REP_2=$L:$9 PUB_3=$L:${10} REP_3=$L:${11}
+}
+
+#  start_broker NAME: the broker at the default log level (its "order
+#  leader is now replica N" lines are info), log $TMP/NAME.log; sets
+#  BROKER_PID and BROKER_LOG.
+start_broker () {
+    start "$1" "$BIN/bazaar-broker" --bind "$BROKER" --tap "$TAP"
+    BROKER_PID=$LAST_PID BROKER_LOG=$TMP/$1.log
+}
+#  start_gateway NAME URL CACHE_SIZE: a gateway on URL's port; LAST_PID.
+start_gateway () {
+    start "$1" "$BIN/bazaar-gateway" --port "${2##*:}" --broker "$BROKER" \
+        --catalog-pub "$CATALOG_PUB" --cache-size "$3" -q
+}
+
+#  Catalog and replicas log at the default level: their exit lines (trades
+#  per sync), the replicas' "caught up" lines are info. Each start has its
+#  own log, NAME.TAG.log.
+start_catalog () {   # start_catalog TAG
+    start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" --data "$DATA"
+    CATALOG_PID=$LAST_PID
+}
+start_replica () {   # start_replica ID on|off TAG (on|off: --follower-ack)
+    eval "pub=\$PUB_$1 rep=\$REP_$1"
+    start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --broker "$BROKER" --pub "$pub" \
+        --rep "$rep" --data "$DATA" --follower-ack "$2"
+    eval "ORDER_PID_$1=\$LAST_PID"
+}
+#  start_services on|off TAG: catalog and the three replicas; sets
+#  SERVER_PIDS to them, BROKER_PID and GATEWAY_PID (the caller's).
+start_services () {
+    start_catalog "$2"
+    for id in 1 2 3; do start_replica "$id" "$1" "$2"; done
+    SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
+}
+
+#  up on|off TAG: start catalog and replicas, wait until replica 3 leads
+#  and a trade succeeds.
+up () {
+    times=$(named 3)
+    start_services "$1" "$2"
+    wait_leader 3 $((times + 1))
+    wait_trade
+}
+
+#  gone PID: reaps the exited child PID and forgets it.
+gone () {
+    wait "$1" 2>/dev/null || true
+    PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
+}
+#  stop PID...: SIGTERM, then wait (at most 10 s, then SIGKILL) until each exits.
+stop () {
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        i=0
+        while [ -e "/proc/$pid" ] && [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" != Z ]
+        do
+            i=$((i + 1))
+            [ $i -le 100 ] || { echo "bench: $pid ignored SIGTERM for 10 s" >&2; kill -9 "$pid"; }
+            sleep 0.1
+        done
+        gone "$pid"
+    done
+}
+
+since () {   # since T: seconds since T (a date +%s.%N)
+    awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", n - t }'
+}
+post_trade () {   # post_trade: status of one POST /orders to $GW (1 share of apple)
+    curl -s -o /dev/null -m 2 -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d '{"name":"apple","type":"buy","quantity":1}' "$GW/orders" || true
+}
+wait_trade () {   # wait_trade: until a trade answers 200, at most 20 s
+    i=0
+    until [ "$(post_trade)" = 200 ]; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { echo "bench: no trade succeeds (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+leader () {   # leader: the replica id the broker named last (0: none)
+    sed -n 's/.*order leader is now [a-z]* \([0-9]*\) .*/\1/p' "$BROKER_LOG" | tail -n 1
+}
+named () {   # named ID: how many times the broker named replica ID leader
+    grep -c "order leader is now replica $1 " "$BROKER_LOG" || true
+}
+#  wait_leader ID COUNT: until the broker has named replica ID leader COUNT
+#  times and names no other since, at most 30 s.
+wait_leader () {
+    i=0
+    until [ "$(named "$1")" -ge "$2" ] && [ "$(leader)" = "$1" ]; do
+        i=$((i + 1))
+        [ $i -le 300 ] || { echo "bench: replica $1 never leads (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.1
+    done
+}

@@ -44,92 +44,9 @@ CATCHUP=${CATCHUP:-100000}
 need "$BIN/bazaar-broker" "$BIN/bazaar-catalog" "$BIN/bazaar-order" "$BIN/bazaar-gateway"
 need_wrk
 bench_tmp
+system_ports
 DATA=$TMP/data
 
-set -- $(free_ports 10)
-GW=http://127.0.0.1:$1
-BROKER=$L:$2 TAP=$L:$3 CATALOG_PUB=$L:$4
-PUB_1=$L:$5 REP_1=$L:$6 PUB_2=$L:$7 REP_2=$L:$8 PUB_3=$L:$9 REP_3=$L:${10}
-
-#  Catalog and replicas log at the default level: their exit lines (trades
-#  per sync), the replicas' "caught up" and the broker's "order leader is
-#  now replica N" lines are info. Each start has its own log, NAME.TAG.log.
-start_catalog () {   # start_catalog TAG
-    start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" --data "$DATA"
-    CATALOG_PID=$LAST_PID
-}
-start_replica () {   # start_replica ID on|off TAG
-    eval "pub=\$PUB_$1 rep=\$REP_$1"
-    start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --broker "$BROKER" --pub "$pub" \
-        --rep "$rep" --data "$DATA" --follower-ack "$2"
-    eval "ORDER_PID_$1=\$LAST_PID"
-}
-start_services () {   # start_services on|off TAG: catalog and the three replicas
-    start_catalog "$2"
-    for id in 1 2 3; do start_replica "$id" "$1" "$2"; done
-    SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
-}
-
-#  up on|off TAG: start catalog and replicas, wait until replica 3 leads
-#  and a trade succeeds.
-up () {
-    times=$(named 3)
-    start_services "$1" "$2"
-    wait_leader 3 $((times + 1))
-    wait_trade
-}
-
-#  gone PID: reaps the exited child PID and forgets it.
-gone () {
-    wait "$1" 2>/dev/null || true
-    PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
-}
-#  stop PID...: SIGTERM, then wait (at most 10 s, then SIGKILL) until each exits.
-stop () {
-    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "$@"; do
-        i=0
-        while [ -e "/proc/$pid" ] && [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" != Z ]
-        do
-            i=$((i + 1))
-            [ $i -le 100 ] || { echo "bench: $pid ignored SIGTERM for 10 s" >&2; kill -9 "$pid"; }
-            sleep 0.1
-        done
-        gone "$pid"
-    done
-}
-
-since () {   # since T: seconds since T (a date +%s.%N)
-    awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", n - t }'
-}
-post_trade () {   # post_trade: status of one POST /orders (1 share of apple)
-    curl -s -o /dev/null -m 2 -w '%{http_code}' -H 'Content-Type: application/json' \
-        -d '{"name":"apple","type":"buy","quantity":1}' "$GW/orders" || true
-}
-wait_trade () {   # wait_trade: until a trade answers 200, at most 20 s
-    i=0
-    until [ "$(post_trade)" = 200 ]; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { echo "bench: no trade succeeds (logs: KEEP=1)" >&2; exit 1; }
-        sleep 0.2
-    done
-}
-leader () {   # leader: the replica id the broker named last (0: none)
-    sed -n 's/.*order leader is now [a-z]* \([0-9]*\) .*/\1/p' "$TMP/broker.log" | tail -n 1
-}
-named () {   # named ID: how many times the broker named replica ID leader
-    grep -c "order leader is now replica $1 " "$TMP/broker.log" || true
-}
-#  wait_leader ID COUNT: until the broker has named replica ID leader COUNT
-#  times and names no other since, at most 30 s.
-wait_leader () {
-    i=0
-    until [ "$(named "$1")" -ge "$2" ] && [ "$(leader)" = "$1" ]; do
-        i=$((i + 1))
-        [ $i -le 300 ] || { echo "bench: replica $1 never leads (logs: KEEP=1)" >&2; exit 1; }
-        sleep 0.1
-    done
-}
 #  order_count: how many orders exist (GET /orders/N answers 200 below it).
 order_count () {
     lo=0 hi=1
@@ -156,10 +73,8 @@ stop_services () {
     for id in 1 2 3; do syncs "replica $id, ack $1" "$TMP/order-$id.$1.log"; done
 }
 
-start broker "$BIN/bazaar-broker" --bind "$BROKER" --tap "$TAP"
-BROKER_PID=$LAST_PID
-start gateway "$BIN/bazaar-gateway" --port "${GW##*:}" --broker "$BROKER" \
-    --catalog-pub "$CATALOG_PUB" --cache-size 8 -q
+start_broker broker
+start_gateway gateway "$GW" 8
 GATEWAY_PID=$LAST_PID
 up on on
 wait_status 200 "$GW/stocks/apple"
