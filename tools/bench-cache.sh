@@ -38,10 +38,10 @@ cleanup () {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-#  Four free loopback ports: broker, broker tap, catalog PUB, HTTP.
+#  Five free loopback ports: broker, broker tap, catalog PUB, HTTP, catalog REP.
 set -- $(/usr/bin/python3 -c '
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
@@ -49,6 +49,7 @@ BROKER=tcp://127.0.0.1:$1
 TAP=tcp://127.0.0.1:$2
 PUB=tcp://127.0.0.1:$3
 HTTP_PORT=$4
+REP=tcp://127.0.0.1:$5
 URL=http://127.0.0.1:$HTTP_PORT
 
 start () {   # start NAME ARGS...: run in the background, log to $TMP/NAME.log
@@ -68,7 +69,7 @@ wait_ok () {   # wait_ok URL: until it answers 200, at most 20 s
 }
 
 start broker "$BIN/bazaar-broker" --bind "$BROKER" --tap "$TAP" -q
-start catalog "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$PUB" --data "$TMP/data" -q
+start catalog "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$PUB" --rep "$REP" --data "$TMP/data" -q
 
 #  run SIZE: one gateway with --cache-size SIZE under wrk; sets RPS, AVG,
 #  P50, P99 and HITS.

@@ -186,12 +186,14 @@ ms_since () {   # ms_since T: whole milliseconds since T (a now_ns)
 #  caller sets; the broker's log is BROKER_LOG (leader and named read it).
 
 #  system_ports: free loopback ports for one system; sets GW and GW0 (two
-#  gateway URLs), BROKER, TAP, CATALOG_PUB, PUB_1, REP_1 ... PUB_3, REP_3.
+#  gateway URLs), BROKER, TAP, CATALOG_PUB, CATALOG_REP, PUB_1, REP_1 ...
+#  PUB_3, REP_3.
 system_ports () {
-    set -- $(free_ports 11)
+    set -- $(free_ports 12)
     GW=http://127.0.0.1:$1 GW0=http://127.0.0.1:$2
     BROKER=$L:$3 TAP=$L:$4 CATALOG_PUB=$L:$5
     PUB_1=$L:$6 REP_1=$L:$7 PUB_2=$L:$8 REP_2=$L:$9 PUB_3=$L:${10} REP_3=$L:${11}
+    CATALOG_REP=$L:${12}
 }
 
 #  start_broker NAME: the broker at the default log level (its "order
@@ -211,7 +213,8 @@ start_gateway () {
 #  per sync), the replicas' "caught up" lines are info. Each start has its
 #  own log, NAME.TAG.log.
 start_catalog () {   # start_catalog TAG
-    start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" --data "$DATA"
+    start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" \
+        --rep "$CATALOG_REP" --data "$DATA"
     CATALOG_PID=$LAST_PID
 }
 start_replica () {   # start_replica ID on|off TAG (on|off: --follower-ack)

@@ -41,7 +41,7 @@ need "$BIN/bazaar-broker" "$BIN/bazaar-catalog" "$BIN/bazaar-order" \
 need_wrk
 bench_tmp
 
-set -- $(free_ports 11)
+set -- $(free_ports 12)
 BARE=http://127.0.0.1:$1
 CHAIN=http://127.0.0.1:$2
 CACHED=http://127.0.0.1:$3
@@ -58,7 +58,8 @@ start chain-serve "$BENCH_BIN/chain" serve "$2" "$L:$5"
 CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
 start broker "$BIN/bazaar-broker" --bind "$L:$7" --tap "$L:$8" -q
 SYSTEM_PIDS=$LAST_PID
-start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" --data "$TMP/data" -q
+start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" --rep "$L:${12}" \
+    --data "$TMP/data" -q
 SYSTEM_PIDS="$SYSTEM_PIDS $LAST_PID"
 start order "$BIN/bazaar-order" --id 1 --broker "$L:$7" --pub "$L:${10}" --rep "$L:${11}" \
     --data "$TMP/data" -q
