@@ -30,6 +30,7 @@
 typedef struct {
     upstream_call_t call;
     msg_t reply;
+    int64_t deadline;            //  answered 503 if the gap is still open then
 } s_held_t;
 
 //  A query for a number beyond the log: the order may be committed and
@@ -66,6 +67,7 @@ struct _order_t {
     size_t query_count;
     tally_t full_queries;        //  queries answered 503: QUERIES_MAX waited already
     tally_t full_held;           //  commits answered 503: HELD_MAX waited already
+    tally_t late_held;           //  commits answered 503: their gap did not fill in time
     int64_t round_started;
     uint64_t round_from;
     struct {
@@ -115,6 +117,7 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
     self->role = MSG_ROLE_CATCHING_UP;
     self->full_queries = tally_init ("queries beyond the log: too many waiting for the catalog");
     self->full_held = tally_init ("commits beyond a gap: too many waiting for it to fill");
+    self->late_held = tally_init ("commits beyond a gap that did not fill in time");
     worker_set_ready (self->worker, true);
     return self;
 }
@@ -133,6 +136,7 @@ order_destroy (order_t **self_p)
     tradelog_log_counts (self->log, "order log");
     tally_log_total (&self->full_queries, "answered 503");
     tally_log_total (&self->full_held, "answered 503");
+    tally_log_total (&self->late_held, "answered 503");
     tradelog_destroy (&self->log);
     free (self->held);
     free (self->queries);
@@ -398,15 +402,24 @@ s_reply_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
         batch_add (self->batch, &call->envelope, reply);
 }
 
-//  Held commits the log now covers can be answered.
+//  Held commits the log now covers can be answered; those whose gap is
+//  still open at their deadline are answered 503 (the catalog committed
+//  them: the window DESIGN "Deadlines" describes) so none waits forever.
 static void
 s_release_held (order_t *self)
 {
+    int64_t now = zclock_mono ();
     size_t kept = 0;
     for (size_t i = 0; i < self->held_count; i++) {
         s_held_t *held = &self->held[i];
         if (held->reply.number < tradelog_count (self->log))
             s_reply_committed (self, &held->call, &held->reply);
+        else
+        if (now >= held->deadline) {
+            tally_add (&self->late_held);
+            batch_add_error (self->batch, &held->call.envelope, held->call.client_req_id,
+                             MSG_ERR_UNAVAILABLE);
+        }
         else
             self->held[kept++] = *held;
     }
@@ -466,8 +479,10 @@ s_on_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
         batch_add_error (self->batch, &call->envelope, call->client_req_id, MSG_ERR_UNAVAILABLE);
         return;
     }
-    self->held[self->held_count].call = *call;
-    self->held[self->held_count++].reply = *reply;
+    s_held_t *held = &self->held[self->held_count++];
+    held->call = *call;
+    held->reply = *reply;
+    held->deadline = zclock_mono () + self->config.catalog_timeout_ms;
     s_journal_start (self);
 }
 
@@ -592,8 +607,11 @@ s_receive (order_t *self)
         s_round_done (self);
     s_claim (self);
     s_answer_queries (self);
+    if (self->held_count)
+        s_release_held (self);
     tally_log (&self->full_queries, "answered 503 to");
     tally_log (&self->full_held, "answered 503 to");
+    tally_log (&self->late_held, "answered 503 to");
 }
 
 //  Sync once, then send what the sync made safe.
