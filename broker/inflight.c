@@ -50,14 +50,25 @@ inflight_destroy (inflight_t **self_p)
 }
 
 //  Writes the key of (client, req_id) into key (at least 2 * 256 + 24).
+//  Twice per routed order request: no printf here.
 static void
 s_key (char *key, const void *client, size_t client_size, uint64_t req_id)
 {
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *bytes = client;
-    size_t used = 0;
-    for (size_t i = 0; i < client_size; i++)
-        used += (size_t) sprintf (key + used, "%02x", bytes[i]);
-    sprintf (key + used, ":%" PRIu64, req_id);
+    for (size_t i = 0; i < client_size; i++) {
+        *key++ = hex[bytes[i] >> 4];
+        *key++ = hex[bytes[i] & 15];
+    }
+    *key++ = ':';
+    char digits[24];
+    size_t count = 0;
+    do
+        digits[count++] = (char) ('0' + req_id % 10);
+    while (req_id /= 10);
+    while (count)
+        *key++ = digits[--count];
+    *key = '\0';
 }
 
 void
