@@ -34,7 +34,7 @@ system () {
     start "$sys-broker" "$BIN/bazaar-broker" --bind "$L:$1" --tap "$L:$2" -q $keys $keydir
     pids=$LAST_PID
     start "$sys-catalog" "$BIN/bazaar-catalog" --broker "$L:$1" --pub "$L:$3" \
-        --rep "$L:${13}" --data "$TMP/$sys" -q $keys $keydir
+        $(catalog_rep "$L:${13}") --data "$TMP/$sys" -q $keys $keydir
     pids="$pids $LAST_PID"
     for id in 1 2 3; do
         eval "pub=\${$((5 + 2 * id))} rep=\${$((6 + 2 * id))}"

@@ -196,6 +196,15 @@ system_ports () {
     CATALOG_REP=$L:${12}
 }
 
+#  catalog_rep ENDPOINT: the catalog's --rep option for ENDPOINT, or
+#  nothing for binaries from before the direct link (so that the same
+#  script measures the code before and after: BAZAAR_BIN=old/build/bin).
+catalog_rep () {
+    if "$BIN/bazaar-catalog" --help 2>/dev/null | grep -q -- '--rep'; then
+        echo "--rep $1"
+    fi
+}
+
 #  start_broker NAME: the broker at the default log level (its "order
 #  leader is now replica N" lines are info), log $TMP/NAME.log; sets
 #  BROKER_PID and BROKER_LOG.
@@ -214,7 +223,7 @@ start_gateway () {
 #  own log, NAME.TAG.log.
 start_catalog () {   # start_catalog TAG
     start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" \
-        --rep "$CATALOG_REP" --data "$DATA"
+        $(catalog_rep "$CATALOG_REP") --data "$DATA"
     CATALOG_PID=$LAST_PID
 }
 start_replica () {   # start_replica ID on|off TAG (on|off: --follower-ack)

@@ -58,7 +58,7 @@ start chain-serve "$BENCH_BIN/chain" serve "$2" "$L:$5"
 CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
 start broker "$BIN/bazaar-broker" --bind "$L:$7" --tap "$L:$8" -q
 SYSTEM_PIDS=$LAST_PID
-start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" --rep "$L:${12}" \
+start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" $(catalog_rep "$L:${12}") \
     --data "$TMP/data" -q
 SYSTEM_PIDS="$SYSTEM_PIDS $LAST_PID"
 start order "$BIN/bazaar-order" --id 1 --broker "$L:$7" --pub "$L:${10}" --rep "$L:${11}" \
