@@ -17,6 +17,7 @@ struct _upstream_t {
     zsock_t *dealer;             //  to the broker
     zsock_t *direct;             //  to the catalog's ROUTER, NULL if none announced
     char catalog[MSG_ENDPOINT_MAX + 1];
+    bool direct_up;              //  the last call went out on the direct link
     upstream_show_fn *show;
     void *show_arg;
     int64_t timeout_ms;
@@ -81,6 +82,7 @@ upstream_set_catalog (upstream_t *self, const char *endpoint)
     if (!*endpoint || streq (endpoint, self->catalog))
         return;
     zsock_destroy (&self->direct);
+    self->direct_up = false;
     snprintf (self->catalog, sizeof (self->catalog), "%s", endpoint);
     self->direct = zsock_new (ZMQ_DEALER);
     assert (self->direct);
@@ -124,8 +126,17 @@ s_send (upstream_t *self, msg_t *request)
         request->deadline = ours;
     if (msg_encode (request, &self->buffer))
         return -1;
-    if (self->direct && zmq_send (zsock_resolve (self->direct), self->buffer.data,
-                                  self->buffer.size, ZMQ_DONTWAIT) >= 0) {
+    bool direct = self->direct && zmq_send (zsock_resolve (self->direct), self->buffer.data,
+                                            self->buffer.size, ZMQ_DONTWAIT) >= 0;
+    if (direct != self->direct_up && self->direct) {
+        if (direct)
+            log_info ("direct link to the catalog at %s is up", self->catalog);
+        else
+            log_warn ("direct link to the catalog at %s is down: going through the broker",
+                      self->catalog);
+        self->direct_up = direct;
+    }
+    if (direct) {
         if (self->show)
             self->show (self->show_arg, self->buffer.data, self->buffer.size);
         return 0;

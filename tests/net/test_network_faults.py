@@ -15,6 +15,8 @@ asserts on speed except the gateway's 503 deadline, with a wide margin.
   4  the catalog cut from everyone
   5  5% loss on every link; 50 ms delay gateway<->broker and leader<->followers
   6  one-way: the broker does not hear the leader, the leader hears the broker
+  7  the leader cut from the catalog only: its direct link (issue 13) goes
+     down and its calls go through the broker until the heal
 """
 import re
 import time
@@ -234,3 +236,25 @@ def test_6_oneway_broker_does_not_hear_leader(net_bazaar):
     print("scenario 6: epochs granted %s" % ", ".join("%d->replica %d" % (e, r)
                                                       for _, e, r in grants))
     finish(bz, load, "scenario 6")
+
+
+def test_7_leader_cut_from_catalog_only(net_bazaar):
+    bz = net_bazaar()
+    load = Load(bz, tag="s7").start()
+    progress(load, 20, "before the cut")
+    assert bz.leader() == 3
+    bz.wait_log("order-3", r"direct link to the catalog at \S+ is up", 0)
+    since = bz.offsets()
+    bz.lab.cut("r3", "catalog")
+    #  ZMTP heartbeats close the link within LINK_TIMEOUT_MS; then the
+    #  leader's calls go through the broker, which still reaches both.
+    bz.wait_log("order-3", r"direct link to the catalog at \S+ is down: going through the "
+                r"broker", since["order-3"])
+    progress(load, 50, "through the broker while the direct link is cut")
+    assert bz.leader() == 3, "the leader changed though only its link to the catalog was cut"
+    since = bz.offsets()
+    bz.lab.heal()
+    bz.wait_log("order-3", r"direct link to the catalog at \S+ is up", since["order-3"])
+    progress(load, 20, "after the heal")
+    assert bz.leader() == 3
+    finish(bz, load, "scenario 7")
