@@ -750,6 +750,15 @@ msg_topic (msg_type_t type, unsigned char topic[MSG_TOPIC_SIZE])
     topic[2] = (unsigned char) type;
 }
 
+void
+msg_topics_any_shape (msg_type_t type, unsigned char topics[][MSG_TOPIC_SIZE])
+{
+    for (int fields = 0; fields < MSG_TOPIC_SHAPES; fields++) {
+        msg_topic (type, topics[fields]);
+        topics[fields][0] = (unsigned char) (0x90 + fields);
+    }
+}
+
 int
 msg_decode (msg_t *self, const void *data, size_t size)
 {

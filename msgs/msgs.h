@@ -288,6 +288,12 @@ int msg_peek_req_id (const void *data, size_t size, uint64_t *req_id);
 #define MSG_TOPIC_SIZE 3
 void msg_topic (msg_type_t type, unsigned char topic[MSG_TOPIC_SIZE]);
 
+//  The same for a message of type with any number of fields (up to 15),
+//  malformed ones included, for a subscriber that must see and refuse
+//  them: writes MSG_TOPIC_SHAPES topics.
+#define MSG_TOPIC_SHAPES 16
+void msg_topics_any_shape (msg_type_t type, unsigned char topics[][MSG_TOPIC_SIZE]);
+
 //  Text for a msg_decode error.
 const char *msg_decode_strerror (int rc);
 

@@ -11,6 +11,7 @@ struct _worker_t {
     zsock_t *dealer;
     void *handle;
     zsock_t *router;             //  direct requests, NULL unless bound
+    void *show;                  //  gets a copy of the ROUTER's frames
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
@@ -80,6 +81,10 @@ worker_handle (worker_t *self)
 int
 worker_bind (worker_t *self, const char *endpoint)
 {
+    if (self->router) {
+        errno = EISCONN;
+        return -1;
+    }
     self->router = zsock_new (ZMQ_ROUTER);
     if (!self->router)
         return -1;
@@ -92,7 +97,23 @@ worker_bind (worker_t *self, const char *endpoint)
         errno = saved;
         return -1;
     }
+    //  Heartbeats announce where it is: a wildcard port is resolved now.
+    char *bound = zsock_last_endpoint (self->router);
+    snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", bound ? bound : endpoint);
+    zstr_free (&bound);
     return 0;
+}
+
+const char *
+worker_endpoint (worker_t *self)
+{
+    return self->router ? self->heartbeat.rep : "";
+}
+
+void
+worker_show_direct (worker_t *self, void *socket)
+{
+    self->show = socket;
 }
 
 size_t
@@ -208,6 +229,8 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
     }
     envelope->size = zmq_msg_size (&frames[0]);
     memcpy (envelope->data, zmq_msg_data (&frames[0]), envelope->size);
+    if (envelope->direct && self->show)
+        zmq_send (self->show, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]), ZMQ_DONTWAIT);
     rc = 1;
 done:
     zmq_msg_close (&frames[0]);
@@ -259,9 +282,17 @@ s_drain (worker_t *self, void *handle, int max, worker_handler_fn *handler, void
 int
 worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
 {
-    int handled = s_drain (self, self->handle, max, handler, arg);
-    if (self->router)
-        handled += s_drain (self, zsock_resolve (self->router), max - handled, handler, arg);
+    int handled = 0;
+    if (self->router) {
+        //  Half the turn for each socket first, so a backlog on one (a
+        //  flood of lookups through the broker) cannot starve the other.
+        void *router = zsock_resolve (self->router);
+        handled = s_drain (self, router, max / 2, handler, arg);
+        handled += s_drain (self, self->handle, max - handled, handler, arg);
+        handled += s_drain (self, router, max - handled, handler, arg);
+    }
+    else
+        handled = s_drain (self, self->handle, max, handler, arg);
     tally_log (&self->expired, "dropped");
     return handled;
 }
@@ -270,11 +301,14 @@ int
 worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
                    size_t size)
 {
-    void *handle = envelope->direct && self->router ? zsock_resolve (self->router)
-                                                    : self->handle;
-    if (zmq_send (handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    bool direct = envelope->direct && self->router;
+    void *handle = direct ? zsock_resolve (self->router) : self->handle;
+    if (zmq_send (handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send (handle, data, size, ZMQ_DONTWAIT) < 0)
         return -1;
-    return zmq_send (handle, data, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    if (direct && self->show)
+        zmq_send (self->show, data, size, ZMQ_DONTWAIT);
+    return 0;
 }
 
 int

@@ -45,9 +45,17 @@ uint64_t worker_incarnation (worker_t *self);
 //  The libzmq socket, for zmq_poll.
 void *worker_handle (worker_t *self);
 
-//  Bind a ROUTER on endpoint for clients that skip the broker; call once,
-//  before heartbeats announce it. Returns 0, or -1 with errno set.
+//  Bind a ROUTER on endpoint for clients that skip the broker, once;
+//  heartbeats announce it from then on (a wildcard port as bound).
+//  Returns 0, or -1 with errno set.
 int worker_bind (worker_t *self, const char *endpoint);
+
+//  The ROUTER's endpoint as announced, or "" if none is bound.
+const char *worker_endpoint (worker_t *self);
+
+//  Copy every request and reply frame of the ROUTER to socket (a PUB),
+//  so a tap sees the traffic that skips the broker. NULL: none.
+void worker_show_direct (worker_t *self, void *socket);
 
 //  Poll items for every socket requests arrive on (the broker's, and the
 //  ROUTER if bound); returns how many were filled, at most max.

@@ -52,19 +52,24 @@ catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const c
         free (self);
         return NULL;
     }
-    self->worker = worker_new (broker, "catalog", 0, pub, rep);
-    if (!self->worker || (*rep && worker_bind (self->worker, rep))) {
-        if (self->worker)
-            snprintf (error, error_size, "cannot bind the direct endpoint %s (--rep): %s", rep,
-                      zmq_strerror (errno));
-        else
-            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s",
-                      broker, zmq_strerror (errno));
+    self->worker = worker_new (broker, "catalog", 0, pub, "");
+    if (!self->worker)
+        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
+                  zmq_strerror (errno));
+    else
+    if (*rep && worker_bind (self->worker, rep)) {
+        snprintf (error, error_size, "cannot bind the direct endpoint %s (--rep): %s", rep,
+                  zmq_strerror (errno));
         worker_destroy (&self->worker);
+    }
+    if (!self->worker) {
         zsock_destroy (&self->pub);
         free (self);
         return NULL;
     }
+    worker_show_direct (self->worker, zsock_resolve (self->pub));
+    log_info ("direct requests from the order leader on %s",
+              *rep ? worker_endpoint (self->worker) : "(none: --rep \"\")");
     self->store = *store_p;
     *store_p = NULL;
     self->epochs = *epochs_p;

@@ -23,9 +23,12 @@
 typedef struct _catalog_t catalog_t;
 
 //  Serve store and epochs (the catalog takes ownership of both) as
-//  service "catalog" through broker, publishing invalidations on pub.
-//  Returns NULL and a reason in error if pub cannot bind or broker is
-//  not an endpoint; then store and epochs are still the caller's.
+//  service "catalog" through broker, and directly on a ROUTER bound to
+//  rep ("" for none; a port * is picked by the system and announced),
+//  publishing invalidations, and copies of the direct traffic for the
+//  tap, on pub. Returns NULL and a reason in error if pub or rep cannot
+//  bind or broker is not an endpoint; then store and epochs are still
+//  the caller's.
 catalog_t *catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker,
                         const char *pub, const char *rep, char *error, size_t error_size);
 

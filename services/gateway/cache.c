@@ -1,6 +1,6 @@
 /*  cache.c - stock cache with catalog invalidations (rules in cache.h).
 
-    Sockets: a SUB to the catalog PUB (subscribed to everything) and a
+    Sockets: a SUB to the catalog PUB (subscribed to INVALIDATE) and a
     PAIR reading the SUB's monitor (HANDSHAKE_SUCCEEDED / DISCONNECTED
     events: a connection to the catalog is complete, or lost), both woken
     by the h2o loop (zwatch).
@@ -381,6 +381,20 @@ s_on_monitor_ready (h2o_socket_t *watch, const char *err)
 //  Construction
 
 //  Creates the SUB, its monitor and their watches. Returns 0 or -1.
+//  INVALIDATE only, in any shape (a malformed one must still flush): the
+//  catalog's PUB also carries copies of its direct traffic for the tap,
+//  which the cache has no use for.
+static int
+s_subscribe (void *sub)
+{
+    unsigned char topics[MSG_TOPIC_SHAPES][MSG_TOPIC_SIZE];
+    msg_topics_any_shape (MSG_INVALIDATE, topics);
+    for (int i = 0; i < MSG_TOPIC_SHAPES; i++)
+        if (zmq_setsockopt (sub, ZMQ_SUBSCRIBE, topics[i], MSG_TOPIC_SIZE))
+            return -1;
+    return 0;
+}
+
 static int
 s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *endpoint)
 {
@@ -394,7 +408,7 @@ s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *end
               (void *) self);
     self->sub = zmq_socket (zmq_context, ZMQ_SUB);
     if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
-        || zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, "", 0)
+        || s_subscribe (self->sub)
         || sockets_client (self->sub, "catalog")
         || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_socket_monitor (self->sub, monitor_endpoint,

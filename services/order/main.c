@@ -15,7 +15,7 @@ static const cli_option_t s_options[] = {
     {"rep", "", "REP endpoint for range requests (default tcp://127.0.0.1:5700+id)"},
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
-    {"catalog-timeout", "1500", "ms to wait for the catalog before answering 503"},
+    {"catalog-timeout", "1500", "ms to wait for the catalog (and for a gap in the log to fill) before answering 503"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"idempotency-trades", "1000000", "keep the Idempotency-Keys of at least this many last trades in memory"},
     {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},

@@ -23,7 +23,7 @@
 #define BATCH_MAX 1024
 #define TICK_MS 50
 #define RETRY_MS 100
-#define POLL_MAX (5 + MSG_PEERS_MAX)
+#define POLL_MAX (6 + MSG_PEERS_MAX)
 #define SOURCES_MAX 8            //  sources named in a catch-up's log line
 
 //  A commit numbered beyond the log: answered once the gap is filled.
@@ -78,13 +78,6 @@ struct _order_t {
     bool failed;
 };
 
-//  upstream_show_fn: the direct catalog link's traffic, for the tap.
-static void
-s_show (void *arg, const void *data, size_t size)
-{
-    replication_show ((replication_t *) arg, data, size);
-}
-
 order_t *
 order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t error_size)
 {
@@ -108,7 +101,6 @@ order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t
     }
     *log_p = NULL;
     replication_set_require_ack (self->replication, config->follower_ack);
-    upstream_set_show (self->upstream, s_show, self->replication);
     self->peers = peers_new (config->replica_id, config->catalog_timeout_ms / 4);
     self->batch = batch_new ();
     self->held = calloc (HELD_MAX, sizeof (s_held_t));
@@ -482,7 +474,11 @@ s_on_committed (order_t *self, const upstream_call_t *call, msg_t *reply)
     s_held_t *held = &self->held[self->held_count++];
     held->call = *call;
     held->reply = *reply;
-    held->deadline = zclock_mono () + self->config.catalog_timeout_ms;
+    //  No later than the client's own deadline: by then it has its 503.
+    int64_t left = (int64_t) (call->deadline - msg_now_ms ());
+    if (left > self->config.catalog_timeout_ms)
+        left = self->config.catalog_timeout_ms;
+    held->deadline = zclock_mono () + (left > 0 ? left : 0);
     s_journal_start (self);
 }
 

@@ -147,8 +147,10 @@ replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch, con
     }
 }
 
-void
-replication_show (replication_t *self, const void *data, size_t size)
+//  Copies a message the REP endpoint received to the PUB, for the tap
+//  (followers subscribe to REPLICATE only, so they never see it).
+static void
+s_show (replication_t *self, const void *data, size_t size)
 {
     zmq_send (zsock_resolve (self->pub), data, size, ZMQ_DONTWAIT);
 }
@@ -369,7 +371,7 @@ s_drain_rep (replication_t *self)
             else
             if (msg.type == MSG_ACK)
                 s_on_ack (self, &msg);
-            replication_show (self, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]));
+            s_show (self, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]));
         }
         else
         if (count)

@@ -55,10 +55,6 @@ void replication_lead (replication_t *self, uint64_t epoch);
 void replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch,
                          const char *pub);
 
-//  Copy an encoded message to the PUB for the tap (followers subscribe
-//  to REPLICATE only, so they never see it).
-void replication_show (replication_t *self, const void *data, size_t size);
-
 //  Leader: publish a trade just appended to the log.
 void replication_publish (replication_t *self, const msg_trade_t *trade);
 

@@ -1,8 +1,12 @@
 /*  upstream.c - APPLY, JOURNAL and CLAIM calls to the catalog, direct
     when the catalog's ROUTER is reachable, through the broker otherwise.
 
-    Invariant: pending[id % PENDING_MAX] holds the APPLY with that id, or
-    req_id 0; no live APPLY is older than oldest_req_id.
+    Invariants: pending[id % PENDING_MAX] holds the APPLY with that id, or
+    req_id 0; no live APPLY is older than oldest_req_id. A call goes out
+    on `direct` only while the broker announces that catalog (direct_on):
+    the broker, not the link, says which catalog serves. Every socket a
+    call went out on is read until the call's deadline has passed
+    (`retired` is the link to a catalog announced before).
 */
 #include "upstream.h"
 #include "log.h"
@@ -17,9 +21,10 @@ struct _upstream_t {
     zsock_t *dealer;             //  to the broker
     zsock_t *direct;             //  to the catalog's ROUTER, NULL if none announced
     char catalog[MSG_ENDPOINT_MAX + 1];
+    bool direct_on;              //  the last announcement named that catalog
     bool direct_up;              //  the last call went out on the direct link
-    upstream_show_fn *show;
-    void *show_arg;
+    zsock_t *retired;            //  the link to the catalog announced before
+    int64_t retired_until;
     int64_t timeout_ms;
     upstream_call_t *pending;
     int64_t *deadlines;
@@ -66,6 +71,7 @@ upstream_destroy (upstream_t **self_p)
     upstream_t *self = *self_p;
     zsock_destroy (&self->dealer);
     zsock_destroy (&self->direct);
+    zsock_destroy (&self->retired);
     free (self->pending);
     free (self->deadlines);
     msgpack_sbuffer_destroy (&self->buffer);
@@ -76,12 +82,16 @@ upstream_destroy (upstream_t **self_p)
 void
 upstream_set_catalog (upstream_t *self, const char *endpoint)
 {
-    //  None announced: the catalog may only be paused past its heartbeats,
-    //  and the link keeps its replies. The link to a gone catalog cannot
-    //  send (immediate), so calls go through the broker meanwhile.
+    //  None announced (expired: gone, or only paused or cut off from the
+    //  broker): calls go through the broker, which answers at once when
+    //  no catalog serves; the link stays, for the replies owed on it.
+    self->direct_on = *endpoint != '\0';
     if (!*endpoint || streq (endpoint, self->catalog))
         return;
-    zsock_destroy (&self->direct);
+    zsock_destroy (&self->retired);
+    self->retired = self->direct;
+    self->retired_until = zclock_mono () + self->timeout_ms;
+    self->direct = NULL;
     self->direct_up = false;
     snprintf (self->catalog, sizeof (self->catalog), "%s", endpoint);
     self->direct = zsock_new (ZMQ_DEALER);
@@ -97,13 +107,6 @@ upstream_set_catalog (upstream_t *self, const char *endpoint)
     }
 }
 
-void
-upstream_set_show (upstream_t *self, upstream_show_fn *fn, void *arg)
-{
-    self->show = fn;
-    self->show_arg = arg;
-}
-
 size_t
 upstream_poll_items (upstream_t *self, zmq_pollitem_t *items, size_t max)
 {
@@ -112,6 +115,8 @@ upstream_poll_items (upstream_t *self, zmq_pollitem_t *items, size_t max)
         items[count++] = (zmq_pollitem_t) {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
     if (self->direct && count < max)
         items[count++] = (zmq_pollitem_t) {zsock_resolve (self->direct), 0, ZMQ_POLLIN, 0};
+    if (self->retired && count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->retired), 0, ZMQ_POLLIN, 0};
     return count;
 }
 
@@ -126,8 +131,9 @@ s_send (upstream_t *self, msg_t *request)
         request->deadline = ours;
     if (msg_encode (request, &self->buffer))
         return -1;
-    bool direct = self->direct && zmq_send (zsock_resolve (self->direct), self->buffer.data,
-                                            self->buffer.size, ZMQ_DONTWAIT) >= 0;
+    bool direct = self->direct && self->direct_on
+               && zmq_send (zsock_resolve (self->direct), self->buffer.data, self->buffer.size,
+                            ZMQ_DONTWAIT) >= 0;
     if (direct != self->direct_up && self->direct) {
         if (direct)
             log_info ("direct link to the catalog at %s is up", self->catalog);
@@ -136,11 +142,8 @@ s_send (upstream_t *self, msg_t *request)
                       self->catalog);
         self->direct_up = direct;
     }
-    if (direct) {
-        if (self->show)
-            self->show (self->show_arg, self->buffer.data, self->buffer.size);
+    if (direct)
         return 0;
-    }
     return zmq_send (zsock_resolve (self->dealer), self->buffer.data, self->buffer.size,
                      ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
@@ -166,6 +169,7 @@ upstream_apply (upstream_t *self, const worker_envelope_t *envelope, const msg_t
     slot->kind = UPSTREAM_APPLY;
     slot->req_id = apply.req_id;
     slot->client_req_id = request->req_id;
+    slot->deadline = apply.deadline;
     slot->envelope = *envelope;
     self->deadlines[apply.req_id % PENDING_MAX] = zclock_mono () + self->timeout_ms;
     return 0;
@@ -251,8 +255,6 @@ s_drain (upstream_t *self, zsock_t *socket, upstream_fn *fn, void *arg)
             break;
         }
         int rc = msg_decode (&reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
-        if (socket == self->direct && self->show)
-            self->show (self->show_arg, zmq_msg_data (&frame), zmq_msg_size (&frame));
         zmq_msg_close (&frame);
         if (rc)
             log_warn ("dropped undecodable catalog reply: %s", msg_decode_strerror (rc));
@@ -268,12 +270,16 @@ upstream_drain (upstream_t *self, upstream_fn *fn, void *arg)
     s_drain (self, self->dealer, fn, arg);
     if (self->direct)
         s_drain (self, self->direct, fn, arg);
+    if (self->retired)
+        s_drain (self, self->retired, fn, arg);
 }
 
 void
 upstream_expire (upstream_t *self, upstream_fn *fn, void *arg)
 {
     int64_t now = zclock_mono ();
+    if (self->retired && now >= self->retired_until)
+        zsock_destroy (&self->retired);
     while (self->oldest_req_id < self->next_req_id) {
         upstream_call_t *slot = &self->pending[self->oldest_req_id % PENDING_MAX];
         if (slot->req_id == self->oldest_req_id) {

@@ -25,6 +25,7 @@ typedef struct {
     upstream_kind_t kind;
     uint64_t req_id;
     uint64_t client_req_id;        //  APPLY: the TRADE's req_id
+    uint64_t deadline;             //  APPLY: its deadline (msg_now_ms), the client's if sooner
     worker_envelope_t envelope;    //  APPLY: who asked
 } upstream_call_t;
 
@@ -36,15 +37,10 @@ upstream_t *upstream_new (const char *broker, int64_t timeout_ms);
 void upstream_destroy (upstream_t **self_p);
 
 //  The catalog's direct endpoint, as announced ("" if none): connects
-//  the direct link to a new one. An announcement with none keeps the
-//  link. Calls out on a replaced link are answered there or time out.
+//  the direct link to a new one; with none, calls go through the broker.
+//  Replies to calls already out on a link still arrive until the calls'
+//  deadlines.
 void upstream_set_catalog (upstream_t *self, const char *endpoint);
-
-//  Called with every frame sent or received on the direct link, so the
-//  traffic the broker's tap no longer sees can be shown elsewhere.
-typedef void (upstream_show_fn) (void *arg, const void *data, size_t size);
-
-void upstream_set_show (upstream_t *self, upstream_show_fn *fn, void *arg);
 
 //  Poll items for the replies, at most max; returns how many were filled.
 size_t upstream_poll_items (upstream_t *self, zmq_pollitem_t *items, size_t max);

@@ -314,7 +314,7 @@ class Bazaar:
         #  "order-N" (order-N_pub, order-N_rep).
         self.replica_names = ["order"] + ["order-%d" % n for n in range(2, replicas + 1)]
         self.services = ("broker", "catalog") + tuple(self.replica_names) + ("gateway",)
-        names = ["broker", "tap", "catalog_pub", "catalog_rep", "http"]
+        names = ["broker", "tap", "catalog_pub", "http"]
         for name in self.replica_names:
             names += [name + "_pub", name + "_rep"]
         self.ports = dict(zip(names, free_ports(len(names))))
@@ -366,8 +366,7 @@ class Bazaar:
         if name == "broker":
             args = ["--bind", e["broker"], "--tap", e["tap"]]
         elif name == "catalog":
-            args = ["--broker", e["broker"], "--pub", e["catalog_pub"],
-                    "--rep", e["catalog_rep"], "--data", self.data]
+            args = ["--broker", e["broker"], "--pub", e["catalog_pub"], "--data", self.data]
         elif name in self.replica_names:
             exe = os.path.join(self.bin, "bazaar-order")
             args = ["--id", str(self.replica_id(name)), "--broker", e["broker"],
