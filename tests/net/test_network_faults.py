@@ -76,8 +76,8 @@ def test_1_leader_cut_from_broker(net_bazaar):
     size_at_grant = order_log_size(bz, 3)
     progress(load, 20, "replica 2 leading while 3 is cut off")
     #  The old leader, cut off, committed nothing after the grant: its log
-    #  did not grow (it cannot reach the catalog, and the catalog would
-    #  refuse its epoch anyway).
+    #  did not grow (no request reaches it, and the catalog refuses its
+    #  epoch, on the direct link as through the broker).
     assert order_log_size(bz, 3) == size_at_grant, "the cut-off leader appended orders"
     since = bz.offsets()
     bz.lab.heal()
