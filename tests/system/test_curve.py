@@ -7,6 +7,7 @@ the highest id) must fail.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -99,6 +100,21 @@ def test_fake_leader_without_a_key_is_refused(bazaar_factory, keys):
     assert "order/999" not in bz.log_since("broker", since), bz.log_since("broker", since)
     bz.assert_unchanged()
     bz.assert_orders()
+
+
+def test_direct_link_with_keys(bazaar_factory, keys):
+    """With CURVE the leader's direct link to the catalog comes up (the
+    catalog's ROUTER admits the order key), and a peer without a key gets
+    no answer there."""
+    bz = secure_system(bazaar_factory, keys)
+    bz.trade("apple", "buy", 1)
+    found = bz.wait_log("catalog", r"direct requests from the order leader on tcp://[^:]+:(\d+)")
+    wait_until(lambda: bz.trade("apple", "sell", 1) is not None and re.search(
+        r"direct link to the catalog at \S+ is up", bz.log_text("order-3")), 20,
+        "the leader's direct link to come up under CURVE")
+    lookup = packb([MSG_VERSION, 10, 1, "apple", 0])
+    assert refused(int(found.group(1)), socket_type="DEALER", frames=[lookup])
+    bz.assert_unchanged()
 
 
 def test_no_key_no_reading(bazaar_factory, keys):
