@@ -196,6 +196,18 @@ system_ports () {
     CATALOG_REP=$L:${12}
 }
 
+#  start_chain HTTP_PORT FRONT BACK: the baseline chain (h2o -> DEALER ->
+#  zmq_proxy -> echo) serving HTTP_PORT, the proxy between endpoints
+#  FRONT and BACK; sets CHAIN_PIDS.
+start_chain () {
+    start chain-proxy "$BENCH_BIN/chain" proxy "$2" "$3"
+    CHAIN_PIDS=$LAST_PID
+    start chain-echo "$BENCH_BIN/chain" echo "$3"
+    CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
+    start chain-serve "$BENCH_BIN/chain" serve "$1" "$2"
+    CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
+}
+
 #  catalog_rep ENDPOINT: the catalog's --rep option for ENDPOINT, or
 #  nothing for binaries from before the direct link (so that the same
 #  script measures the code before and after: BAZAAR_BIN=old/build/bin).

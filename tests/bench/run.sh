@@ -50,12 +50,7 @@ UNCACHED=http://127.0.0.1:$4
 #  *_PIDS: the processes whose CPU time a row charges to the server side.
 start bare "$BENCH_BIN/bare_h2o" "$1"
 BARE_PIDS=$LAST_PID
-start chain-proxy "$BENCH_BIN/chain" proxy "$L:$5" "$L:$6"
-CHAIN_PIDS=$LAST_PID
-start chain-echo "$BENCH_BIN/chain" echo "$L:$6"
-CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
-start chain-serve "$BENCH_BIN/chain" serve "$2" "$L:$5"
-CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
+start_chain "$2" "$L:$5" "$L:$6"
 start broker "$BIN/bazaar-broker" --bind "$L:$7" --tap "$L:$8" -q
 SYSTEM_PIDS=$LAST_PID
 start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" $(catalog_rep "$L:${12}") \

@@ -224,12 +224,7 @@ FSYNC_COUNT=$1 FSYNC_P50_US=$2 FSYNC_P99_US=$3
 
 set -- $(free_ports 3)
 CHAIN=http://127.0.0.1:$1
-start chain-proxy "$BENCH_BIN/chain" proxy "$L:$2" "$L:$3"
-CHAIN_PIDS=$LAST_PID
-start chain-echo "$BENCH_BIN/chain" echo "$L:$3"
-CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
-start chain-serve "$BENCH_BIN/chain" serve "$1" "$L:$2"
-CHAIN_PIDS="$CHAIN_PIDS $LAST_PID"
+start_chain "$1" "$L:$2" "$L:$3"
 wait_status 200 "$CHAIN/"
 
 DATA=$TMP/empty

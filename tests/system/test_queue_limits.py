@@ -209,6 +209,22 @@ class FakeCatalog:
             self.errors.append(exc)
 
 
+def leader_with_fake_catalog(bazaar_factory, catalog_timeout_ms):
+    """A broker, the fake catalog above and one real replica, leading."""
+    bz = bazaar_factory(start=False, replicas=1,
+                        order_args=["--catalog-timeout", str(catalog_timeout_ms)])
+    bz.start("broker")
+    catalog = wait_until(lambda: FakeCatalog(bz.ports["broker"]), 20, "the broker to listen")
+    try:
+        bz.wait_log("broker", r"worker catalog/0 ready", timeout=20)
+        bz.start("order")
+        bz.wait_log("order", r"leading with epoch 1 ", timeout=20)
+    except BaseException:
+        catalog.close()
+        raise
+    return bz, catalog
+
+
 def test_commits_beyond_a_gap_overflow_answers_503_at_once(bazaar_factory):
     """Issue 11 item 4, second half: the leader holds a commit the catalog
     numbered beyond its log until a JOURNAL fills the gap, at most HELD_MAX
@@ -222,15 +238,9 @@ def test_commits_beyond_a_gap_overflow_answers_503_at_once(bazaar_factory):
     its own commit (held, not dropped)."""
     #  Held commits are answered 503 at --catalog-timeout if the gap is
     #  still open (the test below): far away here, under ASan too.
-    bz = bazaar_factory(start=False, replicas=1,
-                        order_args=["--catalog-timeout", "30000"])
-    bz.start("broker")
-    catalog = wait_until(lambda: FakeCatalog(bz.ports["broker"]), 20, "the broker to listen")
+    bz, catalog = leader_with_fake_catalog(bazaar_factory, 30000)
     z = None
     try:
-        bz.wait_log("broker", r"worker catalog/0 ready", timeout=20)
-        bz.start("order")
-        bz.wait_log("order", r"leading with epoch 1 ", timeout=20)
         z = BufferedZmtp(bz.ports["broker"])
         total = HELD_MAX + OVERFLOW
         for req_id in range(1, total + 1):
@@ -280,15 +290,9 @@ def test_commits_beyond_a_gap_that_never_fills_are_answered_503(bazaar_factory):
     when its deadline passes (not never), and counted."""
     timeout_ms = 1500
     count = 20
-    bz = bazaar_factory(start=False, replicas=1,
-                        order_args=["--catalog-timeout", str(timeout_ms)])
-    bz.start("broker")
-    catalog = wait_until(lambda: FakeCatalog(bz.ports["broker"]), 20, "the broker to listen")
+    bz, catalog = leader_with_fake_catalog(bazaar_factory, timeout_ms)
     z = None
     try:
-        bz.wait_log("broker", r"worker catalog/0 ready", timeout=20)
-        bz.start("order")
-        bz.wait_log("order", r"leading with epoch 1 ", timeout=20)
         z = BufferedZmtp(bz.ports["broker"])
         sent = time.monotonic()
         for req_id in range(1, count + 1):
