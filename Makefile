@@ -71,9 +71,10 @@ $(BUILD)/bin/bazaar: tools/bazaar
 	cp $< $@ && chmod +x $@
 
 UNIT_SRC = $(wildcard tests/unit/*.c)
-#  The gateway's pure parsing (api.c) is unit-tested too.
-$(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway
-$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o $(LIB)
+#  The gateway's pure parsing (api.c) and the broker's roster are unit-tested too.
+$(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
+         $(BUILD)/obj/broker/roster.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 

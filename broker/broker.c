@@ -26,54 +26,27 @@
     the catalog's trade count and the leader's in-sync set, which the
     leader reports in its heartbeats.
 
-    Workers are few (a catalog, three replicas), so they live in a small
-    array searched linearly; that is simpler than a hash and as fast.
+    The workers, the departed and the election live in roster.c; this
+    file does the sending.
 */
 #include "broker.h"
 #include "inflight.h"
 #include "log.h"
 #include "msgs.h"
+#include "roster.h"
 #include "sockets.h"
 
 #include <czmq.h>
 
 #define HEARTBEAT_INTERVAL_MS MSG_HEARTBEAT_MS
-#define WORKERS_MAX 64
-#define IDENTITY_MAX 256
 #define FRAMES_MAX 4
-#define GONE_MAX 16          //  departed workers remembered for STATUS
-
-typedef struct {
-    unsigned char identity[IDENTITY_MAX];
-    size_t identity_size;
-    char service[MSG_SERVICE_MAX + 1];
-    uint64_t replica_id;
-    uint64_t incarnation;
-    char pub[MSG_ENDPOINT_MAX + 1];
-    char rep[MSG_ENDPOINT_MAX + 1];
-    uint64_t number;         //  position: log count (replica), trade count (catalog)
-    uint64_t epoch;          //  replica: its epoch; catalog: highest granted
-    uint8_t role;            //  MSG_ROLE_* (order replicas)
-    int64_t expiry;          //  zclock_mono () after which it is dead
-    int64_t heard_at;        //  zclock_mono () of its last heartbeat
-    uint64_t dispatched;     //  for round robin: requests sent so far
-    uint64_t in_sync[MSG_PEERS_MAX];   //  a leader's in-sync followers
-    size_t in_sync_count;
-} worker_t;
 
 struct _broker_t {
     zsock_t *router;
     zsock_t *tap;
     void *router_handle;
-    int64_t expiry_ms;
     int64_t heartbeat_at;
-    worker_t workers[WORKERS_MAX];
-    size_t worker_count;
-    worker_t gone[GONE_MAX];  //  departed, until the same one registers again
-    size_t gone_count;
-    uint64_t leader_id;      //  highest live order replica id, 0 if none
-    uint64_t leader_epoch;   //  the epoch the leader reports
-    int64_t elect_after;     //  a new broker hears every replica before electing
+    roster_t *roster;        //  the workers, the departed, the leader
     bool announce;           //  leadership or a role changed: tell everyone now
     inflight_t *inflight;    //  order requests forwarded, not yet answered
     msgpack_sbuffer buffer;  //  for messages the broker makes itself
@@ -86,7 +59,6 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
 {
     broker_t *self = calloc (1, sizeof (broker_t));
     assert (self);
-    self->expiry_ms = expiry_ms;
     self->inflight = inflight_new ();
     msgpack_sbuffer_init (&self->buffer);
     self->router = zsock_new (ZMQ_ROUTER);
@@ -118,9 +90,7 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
         }
     }
     self->heartbeat_at = zclock_mono () + HEARTBEAT_INTERVAL_MS;
-    //  After a broker restart the old leader is still leading: electing the
-    //  first replica heard would make needless epochs and failovers.
-    self->elect_after = zclock_mono () + HEARTBEAT_INTERVAL_MS + HEARTBEAT_INTERVAL_MS / 4;
+    self->roster = roster_new (expiry_ms);
     return self;
 }
 
@@ -133,6 +103,7 @@ broker_destroy (broker_t **self_p)
     zsock_destroy (&self->router);
     zsock_destroy (&self->tap);
     inflight_destroy (&self->inflight);
+    roster_destroy (&self->roster);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->msg);
     free (self);
@@ -142,72 +113,12 @@ broker_destroy (broker_t **self_p)
 //  ---------------------------------------------------------------------
 //  Workers
 
-static worker_t *
-s_worker_find (broker_t *self, const void *identity, size_t size)
-{
-    for (size_t i = 0; i < self->worker_count; i++) {
-        worker_t *worker = &self->workers[i];
-        if (worker->identity_size == size && memcmp (worker->identity, identity, size) == 0)
-            return worker;
-    }
-    return NULL;
-}
-
-static worker_t *
-s_replica_find (broker_t *self, uint64_t replica_id)
-{
-    for (size_t i = 0; i < self->worker_count; i++)
-        if (streq (self->workers[i].service, "order")
-            && self->workers[i].replica_id == replica_id)
-            return &self->workers[i];
-    return NULL;
-}
-
-//  Elects the highest id among replicas that are not catching up.
+//  Re-elects the order leader; a change is announced at once.
 static void
 s_leader_update (broker_t *self)
 {
-    uint64_t leader_id = 0;
-    for (size_t i = 0; i < self->worker_count && zclock_mono () >= self->elect_after; i++) {
-        worker_t *worker = &self->workers[i];
-        if (streq (worker->service, "order") && worker->role != MSG_ROLE_CATCHING_UP
-            && worker->replica_id > leader_id)
-            leader_id = worker->replica_id;
-    }
-    worker_t *leader = s_replica_find (self, leader_id);
-    uint64_t epoch = leader ? leader->epoch : 0;
-    if (leader_id != self->leader_id)
-        log_info ("order leader is now %s%" PRIu64 " (was %" PRIu64 ")",
-                  leader_id ? "replica " : "none ", leader_id, self->leader_id);
-    else
-    if (leader && leader->role == MSG_ROLE_LEADER && epoch != self->leader_epoch)
-        log_info ("order leader %" PRIu64 " holds epoch %" PRIu64, leader_id, epoch);
-    if (leader_id != self->leader_id || epoch != self->leader_epoch)
+    if (roster_elect (self->roster))
         self->announce = true;
-    self->leader_id = leader_id;
-    self->leader_epoch = epoch;
-}
-
-//  Forgets the departed worker with the same service and replica id.
-static void
-s_gone_forget (broker_t *self, const char *service, uint64_t replica_id)
-{
-    for (size_t i = self->gone_count; i-- > 0;)
-        if (streq (self->gone[i].service, service) && self->gone[i].replica_id == replica_id)
-            self->gone[i] = self->gone[--self->gone_count];
-}
-
-//  Remembers a departed worker for STATUS; the oldest goes when full.
-static void
-s_gone_remember (broker_t *self, const worker_t *worker)
-{
-    s_gone_forget (self, worker->service, worker->replica_id);
-    if (self->gone_count == GONE_MAX) {
-        memmove (&self->gone[0], &self->gone[1], (GONE_MAX - 1) * sizeof (worker_t));
-        self->gone_count--;
-    }
-    self->gone[self->gone_count] = *worker;
-    self->gone[self->gone_count++].in_sync_count = 0;
 }
 
 static int s_send_own (broker_t *self, const void *identity, size_t identity_size,
@@ -227,14 +138,13 @@ s_fail_request (void *arg, const void *client, size_t client_size, uint64_t req_
 }
 
 static void
-s_worker_delete (broker_t *self, worker_t *worker, const char *why)
+s_worker_delete (broker_t *self, roster_worker_t *worker, const char *why)
 {
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
     size_t failed = inflight_fail (self->inflight, worker->incarnation, s_fail_request, self);
     if (failed)
         log_info ("answered %zu requests it held: unavailable (their clients retry)", failed);
-    s_gone_remember (self, worker);
-    *worker = self->workers[--self->worker_count];
+    roster_remove (self->roster, worker);
     self->announce = true;
     s_leader_update (self);
 }
@@ -244,27 +154,24 @@ s_worker_delete (broker_t *self, worker_t *worker, const char *why)
 static bool
 s_catalog_refused (broker_t *self, zmq_msg_t *identity)
 {
-    for (size_t i = 0; i < self->worker_count; i++) {
-        worker_t *other = &self->workers[i];
-        if (!streq (other->service, "catalog"))
-            continue;
-        msg_t probe;
-        msg_init (&probe, MSG_HEARTBEAT);
-        snprintf (probe.service, sizeof (probe.service), "broker");
-        if (s_send_own (self, other->identity, other->identity_size, &probe)
-            && errno == EHOSTUNREACH) {
-            s_worker_delete (self, other, "disconnected");
-            return false;
-        }
-        log_error ("refused a second catalog worker: one is already registered");
-        msg_t refusal;
-        msg_init (&refusal, MSG_ERROR);
-        refusal.code = MSG_ERR_REFUSED;
-        snprintf (refusal.text, sizeof (refusal.text), "another catalog is serving");
-        s_send_own (self, zmq_msg_data (identity), zmq_msg_size (identity), &refusal);
-        return true;
+    roster_worker_t *other = roster_catalog (self->roster);
+    if (!other)
+        return false;
+    msg_t probe;
+    msg_init (&probe, MSG_HEARTBEAT);
+    snprintf (probe.service, sizeof (probe.service), "broker");
+    if (s_send_own (self, other->identity, other->identity_size, &probe)
+        && errno == EHOSTUNREACH) {
+        s_worker_delete (self, other, "disconnected");
+        return false;
     }
-    return false;
+    log_error ("refused a second catalog worker: one is already registered");
+    msg_t refusal;
+    msg_init (&refusal, MSG_ERROR);
+    refusal.code = MSG_ERR_REFUSED;
+    snprintf (refusal.text, sizeof (refusal.text), "another catalog is serving");
+    s_send_own (self, zmq_msg_data (identity), zmq_msg_size (identity), &refusal);
+    return true;
 }
 
 //  Registers or refreshes the worker that sent a HEARTBEAT.
@@ -272,71 +179,37 @@ static void
 s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
 {
     size_t size = zmq_msg_size (identity);
-    worker_t *worker = s_worker_find (self, zmq_msg_data (identity), size);
+    roster_worker_t *worker = roster_find (self->roster, zmq_msg_data (identity), size);
     if (worker && worker->incarnation != msg->incarnation) {
         s_worker_delete (self, worker, "restarted");
         worker = NULL;
     }
     if (!worker) {
-        if (self->worker_count == WORKERS_MAX || size > IDENTITY_MAX) {
+        if (!roster_has_room (self->roster, size)) {
             log_warn ("cannot register another worker, dropped heartbeat");
             return;
         }
         if (streq (msg->service, "catalog") && s_catalog_refused (self, identity))
             return;
-        worker = &self->workers[self->worker_count++];
-        memset (worker, 0, sizeof (*worker));
-        memcpy (worker->identity, zmq_msg_data (identity), size);
-        worker->identity_size = size;
-        snprintf (worker->service, sizeof (worker->service), "%s", msg->service);
-        worker->replica_id = msg->replica_id;
-        worker->incarnation = msg->incarnation;
-        snprintf (worker->pub, sizeof (worker->pub), "%s", msg->pub);
-        snprintf (worker->rep, sizeof (worker->rep), "%s", msg->rep);
-        s_gone_forget (self, worker->service, worker->replica_id);
+        worker = roster_add (self->roster, zmq_msg_data (identity), size, msg);
         log_info ("worker %s/%" PRIu64 " ready (%s)", worker->service, worker->replica_id,
                   msg_role_name (msg->role));
         self->announce = true;
     }
-    if (worker->role != msg->role || worker->epoch != msg->epoch)
+    if (roster_refresh (self->roster, worker, msg))
         self->announce = true;
-    worker->number = msg->number;
-    worker->epoch = msg->epoch;
-    worker->role = msg->role;
-    worker->in_sync_count = msg->in_sync_count;
-    if (msg->in_sync_count)      //  an empty list is a NULL pointer
-        memcpy (worker->in_sync, msg->in_sync, msg->in_sync_count * sizeof (uint64_t));
-    worker->heard_at = zclock_mono ();
-    worker->expiry = worker->heard_at + self->expiry_ms;
     s_leader_update (self);
-}
-
-//  The worker a request for service goes to, or NULL.
-static worker_t *
-s_worker_pick (broker_t *self, const char *service)
-{
-    bool is_order = streq (service, "order");
-    worker_t *best = NULL;
-    for (size_t i = 0; i < self->worker_count; i++) {
-        worker_t *worker = &self->workers[i];
-        if (!streq (worker->service, service))
-            continue;
-        if (is_order ? worker->replica_id == self->leader_id
-                     : !best || worker->dispatched < best->dispatched)
-            best = worker;
-    }
-    if (best)
-        best->dispatched++;
-    return best;
 }
 
 static void
 s_workers_purge (broker_t *self)
 {
     int64_t now = zclock_mono ();
-    for (size_t i = self->worker_count; i-- > 0;)
-        if (self->workers[i].expiry < now)
-            s_worker_delete (self, &self->workers[i], "missed heartbeats");
+    for (size_t i = roster_size (self->roster); i-- > 0;) {
+        roster_worker_t *worker = roster_at (self->roster, i);
+        if (worker->expiry < now)
+            s_worker_delete (self, worker, "missed heartbeats");
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -380,43 +253,13 @@ s_send_own (broker_t *self, const void *identity, size_t identity_size, const ms
     return 0;
 }
 
-//  LEADER: who leads, with which epoch, every replica's position, and
-//  where the catalog takes requests directly.
-static void
-s_leader_message (broker_t *self, msg_t *msg)
-{
-    msg_init (msg, MSG_LEADER);
-    msg->peers = calloc (WORKERS_MAX, sizeof (msg_peer_t));
-    assert (msg->peers);
-    worker_t *leader = s_replica_find (self, self->leader_id);
-    if (leader) {
-        msg->replica_id = leader->replica_id;
-        msg->epoch = leader->epoch;
-        snprintf (msg->pub, sizeof (msg->pub), "%s", leader->pub);
-        snprintf (msg->rep, sizeof (msg->rep), "%s", leader->rep);
-    }
-    for (size_t i = 0; i < self->worker_count && msg->peer_count < MSG_PEERS_MAX; i++) {
-        worker_t *worker = &self->workers[i];
-        if (streq (worker->service, "catalog"))
-            snprintf (msg->catalog, sizeof (msg->catalog), "%s", worker->rep);
-        if (!streq (worker->service, "order"))
-            continue;
-        msg_peer_t *peer = &msg->peers[msg->peer_count++];
-        peer->replica_id = worker->replica_id;
-        peer->role = worker->role;
-        peer->number = worker->number;
-        peer->epoch = worker->epoch;
-        snprintf (peer->rep, sizeof (peer->rep), "%s", worker->rep);
-    }
-}
-
 //  Announces the leader to every worker; also their heartbeat. Only
 //  changes go to the tap: the periodic repeats would drown it.
 static void
 s_workers_announce (broker_t *self, bool changed)
 {
     msg_t announcement;
-    s_leader_message (self, &announcement);
+    roster_leader_message (self->roster, &announcement);
     int rc = msg_encode (&announcement, &self->buffer);
     msg_reset (&announcement);
     self->announce = false;
@@ -424,8 +267,8 @@ s_workers_announce (broker_t *self, bool changed)
         return;
     if (changed)
         s_tap (self, "broker", self->buffer.data, self->buffer.size);
-    for (size_t i = self->worker_count; i-- > 0;) {
-        worker_t *worker = &self->workers[i];
+    for (size_t i = roster_size (self->roster); i-- > 0;) {
+        roster_worker_t *worker = roster_at (self->roster, i);
         if ((zmq_send (self->router_handle, worker->identity, worker->identity_size,
                        ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
              || zmq_send (self->router_handle, self->buffer.data, self->buffer.size,
@@ -440,42 +283,13 @@ s_workers_announce (broker_t *self, bool changed)
 //  ---------------------------------------------------------------------
 //  Introspection: STATUS -> VIEW
 
-static void
-s_view_add (msg_t *view, const worker_t *worker, bool registered)
-{
-    if (view->worker_count == MSG_PEERS_MAX)
-        return;
-    msg_worker_t *entry = &view->workers[view->worker_count++];
-    snprintf (entry->service, sizeof (entry->service), "%s", worker->service);
-    entry->replica_id = worker->replica_id;
-    entry->incarnation = worker->incarnation;
-    entry->age_ms = (uint64_t) (zclock_mono () - worker->heard_at);
-    entry->registered = registered;
-    entry->role = worker->role;
-    entry->number = worker->number;
-    entry->epoch = worker->epoch;
-    if (streq (worker->service, "catalog") && (registered || !view->number))
-        view->number = worker->number;
-}
-
 //  Answers [client][VIEW]: every worker, the ones that left, the leader.
 static void
 s_status_reply (broker_t *self, zmq_msg_t *client, uint64_t req_id)
 {
     msg_t view;
-    msg_init (&view, MSG_VIEW);
+    roster_view (self->roster, &view);
     view.req_id = req_id;
-    view.workers = calloc (MSG_PEERS_MAX, sizeof (msg_worker_t));
-    assert (view.workers);
-    for (size_t i = 0; i < self->worker_count; i++)
-        s_view_add (&view, &self->workers[i], true);
-    for (size_t i = 0; i < self->gone_count; i++)
-        s_view_add (&view, &self->gone[i], false);
-    worker_t *leader = s_replica_find (self, self->leader_id);
-    view.replica_id = self->leader_id;
-    view.epoch = self->leader_epoch;
-    if (leader && leader->role == MSG_ROLE_LEADER)
-        msg_set_in_sync (&view, leader->in_sync, leader->in_sync_count);
     s_send_own (self, zmq_msg_data (client), zmq_msg_size (client), &view);
     msg_reset (&view);
 }
@@ -485,7 +299,7 @@ s_status_reply (broker_t *self, zmq_msg_t *client, uint64_t req_id)
 
 //  Sends [worker][client][request]; the caller keeps its frames.
 static int
-s_forward (broker_t *self, worker_t *worker, zmq_msg_t *frames)
+s_forward (broker_t *self, roster_worker_t *worker, zmq_msg_t *frames)
 {
     zmq_msg_t routed[3];
     zmq_msg_init_size (&routed[0], worker->identity_size);
@@ -530,8 +344,8 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
     }
     //  A worker that restarted may still be listed under its old identity:
     //  ROUTER_MANDATORY tells us, and the next one is tried.
-    worker_t *worker;
-    while ((worker = s_worker_pick (self, service))) {
+    roster_worker_t *worker;
+    while ((worker = roster_pick (self->roster, service))) {
         if (s_forward (self, worker, frames) == 0) {
             if (streq (service, "order"))
                 inflight_add (self->inflight, zmq_msg_data (&frames[0]),
@@ -559,9 +373,10 @@ s_handle_reply (broker_t *self, zmq_msg_t *frames)
 {
     //  A worker just expired (paused past its heartbeats) may still answer:
     //  the reply needs only the client's identity, so it is forwarded.
-    worker_t *worker = s_worker_find (self, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
+    roster_worker_t *worker =
+        roster_find (self->roster, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
     if (worker)
-        worker->expiry = zclock_mono () + self->expiry_ms;
+        roster_touch (self->roster, worker);
     uint64_t req_id;
     if ((!worker || streq (worker->service, "order"))
         && msg_peek_req_id (zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]), &req_id) == 0)

@@ -19,6 +19,7 @@ static const s_group_t s_groups[] = {
     {"store", test_store_run},
     {"tradelog", test_tradelog_run},
     {"gateway_api", test_gateway_api_run},
+    {"roster", test_roster_run},
 };
 
 int

@@ -25,5 +25,6 @@ int test_lru_run (void);
 int test_store_run (void);
 int test_tradelog_run (void);
 int test_gateway_api_run (void);
+int test_roster_run (void);
 
 #endif

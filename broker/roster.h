@@ -1,0 +1,106 @@
+/*  roster.h - the broker's table of workers, the ones that left, and the
+    order leader elected from them.
+
+    A worker registers with its first HEARTBEAT and stays until the broker
+    removes it (missed heartbeats, unreachable, restarted). A removed
+    worker is remembered as departed until the same service and replica id
+    registers again, so that STATUS shows who is missing.
+
+    The order leader is the replica with the highest id among those that
+    are not catching up; a new roster elects none during its first
+    heartbeat interval and a quarter, so that it has heard every replica.
+
+    The roster sends nothing: the broker decides what to tell whom. Worker
+    pointers stay valid until the next roster_add or roster_remove.
+*/
+#ifndef BAZAAR_ROSTER_H
+#define BAZAAR_ROSTER_H
+
+#include "msgs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROSTER_WORKERS_MAX 64
+#define ROSTER_IDENTITY_MAX 256
+#define ROSTER_GONE_MAX 16   //  departed workers remembered for STATUS
+
+typedef struct {
+    unsigned char identity[ROSTER_IDENTITY_MAX];
+    size_t identity_size;
+    char service[MSG_SERVICE_MAX + 1];
+    uint64_t replica_id;
+    uint64_t incarnation;
+    char pub[MSG_ENDPOINT_MAX + 1];
+    char rep[MSG_ENDPOINT_MAX + 1];
+    uint64_t number;         //  position: log count (replica), trade count (catalog)
+    uint64_t epoch;          //  replica: its epoch; catalog: highest granted
+    uint8_t role;            //  MSG_ROLE_* (order replicas)
+    int64_t expiry;          //  zclock_mono () after which it is dead
+    int64_t heard_at;        //  zclock_mono () of its last heartbeat
+    uint64_t dispatched;     //  for round robin: requests sent so far
+    uint64_t in_sync[MSG_PEERS_MAX];   //  a leader's in-sync followers
+    size_t in_sync_count;
+} roster_worker_t;
+
+typedef struct _roster_t roster_t;
+
+//  Create an empty roster; a worker unheard for expiry_ms is expired.
+roster_t *roster_new (int64_t expiry_ms);
+
+//  Destroy the roster. Does nothing if *self_p is NULL.
+void roster_destroy (roster_t **self_p);
+
+//  The registered worker with this routing identity, or NULL.
+roster_worker_t *roster_find (roster_t *self, const void *identity, size_t identity_size);
+
+//  The registered catalog worker, or NULL (the broker admits one at a
+//  time).
+roster_worker_t *roster_catalog (roster_t *self);
+
+//  True if a worker with an identity of identity_size bytes fits.
+bool roster_has_room (roster_t *self, size_t identity_size);
+
+//  Register the worker that sent heartbeat from identity, which must fit
+//  (roster_has_room), and forget it as departed. Returns the new worker;
+//  roster_refresh fills in what its heartbeats report.
+roster_worker_t *roster_add (roster_t *self, const void *identity, size_t identity_size,
+                             const msg_t *heartbeat);
+
+//  Take the position, epoch, role and in-sync set of a worker's heartbeat
+//  and push its expiry back. Returns true if its role or epoch changed.
+bool roster_refresh (roster_t *self, roster_worker_t *worker, const msg_t *heartbeat);
+
+//  Push a worker's expiry back: it answered a request.
+void roster_touch (roster_t *self, roster_worker_t *worker);
+
+//  Remove worker and remember it as departed (the oldest departed goes
+//  when full). The last worker moves into its place: to remove while
+//  walking with roster_at, walk from the end.
+void roster_remove (roster_t *self, roster_worker_t *worker);
+
+//  Number of registered workers, and the one at index (< roster_size).
+size_t roster_size (roster_t *self);
+roster_worker_t *roster_at (roster_t *self, size_t index);
+
+//  The worker a request for service goes to, or NULL: the leader for
+//  "order", the least dispatched for any other. Counts the dispatch.
+roster_worker_t *roster_pick (roster_t *self, const char *service);
+
+//  Elect the order leader from the workers registered now (logs a change
+//  of leader, or of the epoch it holds). Returns true if the leader or its
+//  epoch changed: everyone must be told.
+bool roster_elect (roster_t *self);
+
+//  Make msg a LEADER: the leader, its epoch and endpoints, every
+//  replica's role and position, and the catalog's direct endpoint. The
+//  caller owns msg and resets it (msg_reset).
+void roster_leader_message (roster_t *self, msg_t *msg);
+
+//  Make view a VIEW: every worker, then the departed ones, their
+//  heartbeat ages, the leader, its epoch and, while it leads, its in-sync
+//  set. The caller sets req_id, owns view and resets it (msg_reset).
+void roster_view (roster_t *self, msg_t *view);
+
+#endif

@@ -1,0 +1,191 @@
+/*  test_roster.c - the broker's roster: registering and finding workers,
+    round robin, the departed kept for VIEW (and forgotten on return),
+    the size limits, and the election after the new roster's quiet spell.
+*/
+#include "roster.h"
+#include "unit.h"
+
+#include <czmq.h>
+
+//  Registers a worker under identity from a heartbeat of service, id, role.
+static roster_worker_t *
+s_add (roster_t *roster, const char *identity, const char *service, uint64_t replica_id,
+       uint8_t role)
+{
+    msg_t heartbeat;
+    msg_init (&heartbeat, MSG_HEARTBEAT);
+    snprintf (heartbeat.service, sizeof (heartbeat.service), "%s", service);
+    heartbeat.replica_id = replica_id;
+    heartbeat.incarnation = replica_id + 100;
+    heartbeat.role = role;
+    heartbeat.epoch = 7;
+    roster_worker_t *worker = roster_add (roster, identity, strlen (identity), &heartbeat);
+    roster_refresh (roster, worker, &heartbeat);
+    return worker;
+}
+
+static int
+s_setup (void **state)
+{
+    *state = roster_new (1000);
+    return 0;
+}
+
+//  Destroys the roster twice: the second time is a no-op.
+static int
+s_teardown (void **state)
+{
+    roster_t *roster = *state;
+    roster_destroy (&roster);
+    assert_null (roster);
+    roster_destroy (&roster);
+    return 0;
+}
+
+static void
+test_roster_find_and_pick (void **state)
+{
+    roster_t *roster = *state;
+    s_add (roster, "cat-a", "catalog", 0, MSG_ROLE_FOLLOWER);
+    s_add (roster, "cat-b", "catalog", 0, MSG_ROLE_FOLLOWER);
+    s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    assert_int_equal (roster_size (roster), 3);
+    assert_ptr_equal (roster_find (roster, "ord-1", 5), roster_at (roster, 2));
+    assert_null (roster_find (roster, "ord-", 4));
+    assert_ptr_equal (roster_catalog (roster), roster_at (roster, 0));
+    //  Catalogs take turns; no order leader is elected in the quiet spell.
+    assert_ptr_equal (roster_pick (roster, "catalog"), roster_at (roster, 0));
+    assert_ptr_equal (roster_pick (roster, "catalog"), roster_at (roster, 1));
+    assert_ptr_equal (roster_pick (roster, "catalog"), roster_at (roster, 0));
+    assert_false (roster_elect (roster));
+    assert_null (roster_pick (roster, "order"));
+}
+
+static void
+test_roster_refresh_reports_changes (void **state)
+{
+    roster_t *roster = *state;
+    roster_worker_t *worker = s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    msg_t heartbeat;
+    msg_init (&heartbeat, MSG_HEARTBEAT);
+    heartbeat.role = MSG_ROLE_FOLLOWER;
+    heartbeat.epoch = 7;
+    heartbeat.number = 42;
+    assert_false (roster_refresh (roster, worker, &heartbeat));
+    assert_int_equal (worker->number, 42);
+    assert_true (worker->expiry > zclock_mono () + 500);
+    heartbeat.epoch = 8;
+    assert_true (roster_refresh (roster, worker, &heartbeat));
+}
+
+//  Checks entry index of view is service/replica_id, registered or not.
+static void
+s_expect_entry (const msg_t *view, size_t index, const char *service, uint64_t replica_id,
+                bool registered)
+{
+    assert_true (index < view->worker_count);
+    assert_string_equal (view->workers[index].service, service);
+    assert_int_equal (view->workers[index].replica_id, replica_id);
+    assert_int_equal (view->workers[index].registered, registered);
+}
+
+static void
+test_roster_view_keeps_the_departed (void **state)
+{
+    roster_t *roster = *state;
+    s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    roster_worker_t *catalog = s_add (roster, "cat-a", "catalog", 0, MSG_ROLE_FOLLOWER);
+    catalog->number = 5;
+    roster_remove (roster, roster_at (roster, 0));
+    assert_int_equal (roster_size (roster), 1);
+    msg_t view;
+    roster_view (roster, &view);
+    assert_int_equal (view.type, MSG_VIEW);
+    assert_int_equal (view.worker_count, 2);
+    s_expect_entry (&view, 0, "catalog", 0, true);
+    s_expect_entry (&view, 1, "order", 1, false);
+    assert_int_equal (view.number, 5);
+    assert_int_equal (view.replica_id, 0);
+    msg_reset (&view);
+    //  The same replica back under a new identity is no longer departed.
+    s_add (roster, "ord-1b", "order", 1, MSG_ROLE_FOLLOWER);
+    roster_view (roster, &view);
+    assert_int_equal (view.worker_count, 2);
+    s_expect_entry (&view, 1, "order", 1, true);
+    msg_reset (&view);
+}
+
+static void
+test_roster_departed_are_bounded (void **state)
+{
+    roster_t *roster = *state;
+    for (uint64_t id = 1; id <= ROSTER_GONE_MAX + 2; id++) {
+        char identity[16];
+        snprintf (identity, sizeof (identity), "ord-%" PRIu64, id);
+        roster_remove (roster, s_add (roster, identity, "order", id, MSG_ROLE_FOLLOWER));
+    }
+    msg_t view;
+    roster_view (roster, &view);
+    assert_int_equal (view.worker_count, ROSTER_GONE_MAX);
+    s_expect_entry (&view, 0, "order", 3, false);   //  the oldest two went
+    s_expect_entry (&view, ROSTER_GONE_MAX - 1, "order", ROSTER_GONE_MAX + 2, false);
+    msg_reset (&view);
+}
+
+static void
+test_roster_has_room (void **state)
+{
+    roster_t *roster = *state;
+    assert_true (roster_has_room (roster, ROSTER_IDENTITY_MAX));
+    assert_false (roster_has_room (roster, ROSTER_IDENTITY_MAX + 1));
+    for (uint64_t id = 1; id <= ROSTER_WORKERS_MAX; id++) {
+        char identity[16];
+        snprintf (identity, sizeof (identity), "ord-%" PRIu64, id);
+        assert_true (roster_has_room (roster, strlen (identity)));
+        s_add (roster, identity, "order", id, MSG_ROLE_FOLLOWER);
+    }
+    assert_false (roster_has_room (roster, 5));
+}
+
+//  The highest replica that is not catching up leads once the quiet
+//  spell is over; the VIEW carries its in-sync set while it leads.
+static void
+test_roster_elects_after_quiet_spell (void **state)
+{
+    roster_t *roster = *state;
+    s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    s_add (roster, "ord-3", "order", 3, MSG_ROLE_CATCHING_UP);
+    roster_worker_t *leader = s_add (roster, "ord-2", "order", 2, MSG_ROLE_LEADER);
+    leader->in_sync[0] = 1;
+    leader->in_sync_count = 1;
+    zclock_sleep (MSG_HEARTBEAT_MS + MSG_HEARTBEAT_MS / 4 + 10);
+    assert_true (roster_elect (roster));
+    assert_false (roster_elect (roster));
+    assert_ptr_equal (roster_pick (roster, "order"), leader);
+    msg_t msg;
+    roster_view (roster, &msg);
+    assert_int_equal (msg.replica_id, 2);
+    assert_int_equal (msg.epoch, 7);
+    assert_int_equal (msg.in_sync_count, 1);
+    msg_reset (&msg);
+    roster_leader_message (roster, &msg);
+    assert_int_equal (msg.type, MSG_LEADER);
+    assert_int_equal (msg.replica_id, 2);
+    assert_int_equal (msg.peer_count, 3);
+    msg_reset (&msg);
+}
+
+int
+test_roster_run (void)
+{
+#define ROSTER_TEST(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
+    const struct CMUnitTest tests[] = {
+        ROSTER_TEST (test_roster_find_and_pick),
+        ROSTER_TEST (test_roster_refresh_reports_changes),
+        ROSTER_TEST (test_roster_view_keeps_the_departed),
+        ROSTER_TEST (test_roster_departed_are_bounded),
+        ROSTER_TEST (test_roster_has_room),
+        ROSTER_TEST (test_roster_elects_after_quiet_spell),
+    };
+    return cmocka_run_group_tests_name ("roster", tests, NULL, NULL);
+}
