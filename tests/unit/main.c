@@ -13,6 +13,7 @@ static const s_group_t s_groups[] = {
     {"msgs_decode", test_msgs_decode_run},
     {"msgs_lists", test_msgs_lists_run},
     {"msgs_view", test_msgs_view_run},
+    {"msgs_trade", test_msgs_trade_run},
     {"journal", test_journal_run},
     {"cli", test_cli_run},
     {"lru", test_lru_run},
