@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define HEADER_SIZE JOURNAL_HEADER_SIZE
 
@@ -45,10 +45,51 @@ s_get_u32 (const unsigned char *src)
          | (uint32_t) src[2] << 16 | (uint32_t) src[3] << 24;
 }
 
+//  CRC-32 as zlib's crc32 computes it (the file format's checksum),
+//  eight bytes a step ("slicing by 8"): zlib takes 130-250 ns for a
+//  50-byte record, which was a tenth of replaying a million of them;
+//  this takes about 25. s_crc_table[k][b] is the CRC of byte b followed
+//  by k zero bytes.
+static uint32_t s_crc_table[8][256];
+static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
+
+static void
+s_crc_init (void)
+{
+    for (uint32_t byte = 0; byte < 256; byte++) {
+        uint32_t crc = byte;
+        for (int bit = 0; bit < 8; bit++)
+            crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+        s_crc_table[0][byte] = crc;
+    }
+    for (int k = 1; k < 8; k++)
+        for (int byte = 0; byte < 256; byte++) {
+            uint32_t previous = s_crc_table[k - 1][byte];
+            s_crc_table[k][byte] = (previous >> 8) ^ s_crc_table[0][previous & 0xff];
+        }
+}
+
 static uint32_t
 s_crc (const void *data, size_t size)
 {
-    return (uint32_t) crc32 (crc32 (0L, Z_NULL, 0), data, (uInt) size);
+    pthread_once (&s_crc_once, s_crc_init);
+    const unsigned char *next = data;
+    uint32_t crc = 0xffffffffu;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint32_t (*table)[256] = s_crc_table;
+    for (; size >= 8; size -= 8, next += 8) {
+        uint64_t word;
+        memcpy (&word, next, 8);
+        word ^= crc;
+        crc = table[7][word & 0xff] ^ table[6][(word >> 8) & 0xff]
+            ^ table[5][(word >> 16) & 0xff] ^ table[4][(word >> 24) & 0xff]
+            ^ table[3][(word >> 32) & 0xff] ^ table[2][(word >> 40) & 0xff]
+            ^ table[1][(word >> 48) & 0xff] ^ table[0][word >> 56];
+    }
+#endif
+    for (; size > 0; size--)
+        crc = s_crc_table[0][(crc ^ *next++) & 0xff] ^ (crc >> 8);
+    return crc ^ 0xffffffffu;
 }
 
 static int
