@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -172,6 +173,30 @@ s_sync_parent (const char *path)
     return journal_sync_dir (dir);
 }
 
+//  Maps the whole file at fd read-only for the replay: the page cache's
+//  own pages, where reading it would zero and copy 50 MB for a million
+//  trades. Only for a file this process has locked: a writer cutting it
+//  under the mapping would make reading it fault. Returns 0 (*data_p NULL
+//  for an empty file) or -1 (errno set).
+static int
+s_map_all (int fd, unsigned char **data_p, size_t *size_p)
+{
+    struct stat st;
+    if (fstat (fd, &st))
+        return -1;
+    *size_p = (size_t) st.st_size;
+    *data_p = NULL;
+    if (*size_p == 0)
+        return 0;
+    void *data = mmap (NULL, *size_p, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (data == MAP_FAILED)
+        return -1;
+    //  Read once, front to back.
+    madvise (data, *size_p, MADV_SEQUENTIAL);
+    *data_p = data;
+    return 0;
+}
+
 journal_t *
 journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
 {
@@ -181,11 +206,15 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     //  One writer per file: a second process would interleave records.
     //  The lock lives as long as fd.
     unsigned char *data = NULL;
-    size_t size;
+    size_t size = 0;
     int64_t good = -1;
-    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_read_all (fd, &data, &size) == 0)
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_map_all (fd, &data, &size) == 0)
         good = s_replay (data, size, fn, arg);
-    free (data);
+    if (data) {
+        int saved = errno;
+        munmap (data, size);
+        errno = saved;
+    }
     if (good >= 0 && size == 0 && s_sync_parent (path))
         good = -1;
     if (good >= 0 && (size_t) good < size && (ftruncate (fd, good) || fdatasync (fd)))
