@@ -17,6 +17,7 @@ static const s_group_t s_groups[] = {
     {"journal", test_journal_run},
     {"cli", test_cli_run},
     {"lru", test_lru_run},
+    {"strindex", test_strindex_run},
     {"store", test_store_run},
     {"tradelog", test_tradelog_run},
     {"gateway_api", test_gateway_api_run},

@@ -23,6 +23,7 @@ int test_msgs_trade_run (void);
 int test_journal_run (void);
 int test_cli_run (void);
 int test_lru_run (void);
+int test_strindex_run (void);
 int test_store_run (void);
 int test_tradelog_run (void);
 int test_gateway_api_run (void);
