@@ -160,12 +160,30 @@ s_probe (strindex_t *self, const char *string, uint64_t hash)
     return at;
 }
 
+uint64_t
+strindex_hash (strindex_t *self, const char *string)
+{
+    return s_hash (self, string);
+}
+
+void
+strindex_prefetch (strindex_t *self, uint64_t hash)
+{
+    if (self->capacity)
+        __builtin_prefetch (&self->slots[hash & (self->capacity - 1)], 1);
+}
+
 int
 strindex_insert (strindex_t *self, const char *string, uint64_t id)
 {
+    return strindex_insert_hashed (self, string, s_hash (self, string), id);
+}
+
+int
+strindex_insert_hashed (strindex_t *self, const char *string, uint64_t hash, uint64_t id)
+{
     if (strindex_reserve (self, self->count + 1))
         return -1;
-    uint64_t hash = s_hash (self, string);
     size_t at = s_probe (self, string, hash);
     if (self->slots[at].id)
         return 1;

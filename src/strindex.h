@@ -42,6 +42,15 @@ int strindex_reserve (strindex_t *self, size_t count);
 //  after strindex_reserve made room).
 int strindex_insert (strindex_t *self, const char *string, uint64_t id);
 
+//  A bulk load (the tradelog's replay) hides the cache miss of each insert
+//  behind the work on the next strings: strindex_hash gives a string's
+//  hash in this index, strindex_prefetch starts loading the slots where
+//  it goes (a hint: nothing changes), and strindex_insert_hashed is
+//  strindex_insert of a string whose hash is known.
+uint64_t strindex_hash (strindex_t *self, const char *string);
+void strindex_prefetch (strindex_t *self, uint64_t hash);
+int strindex_insert_hashed (strindex_t *self, const char *string, uint64_t hash, uint64_t id);
+
 //  The id of string, or 0 if the index does not hold it.
 uint64_t strindex_find (strindex_t *self, const char *string);
 

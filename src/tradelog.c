@@ -31,6 +31,13 @@
 #define KEY_HELD 1
 #define KEY_ON_DISK 2
 
+//  The replay indexes each trade's key this many records after reading it,
+//  and asks for its slot in by_key when it reads it: by_key is larger than
+//  the cache, and inserts that waited for memory one at a time took a
+//  third of the replay of a million trades. by_key sees the same inserts
+//  and removals in the same order as without the lag.
+#define REPLAY_LAG 16
+
 //  keys moves what it still holds to its front once the keys that left
 //  fill half of it and at least this much.
 #define KEYS_COMPACT_MIN 65536
@@ -67,6 +74,8 @@ struct _tradelog_t {
     uint64_t durable;
     uint64_t next_offset;   //  where the next record starts in the file
     tradelog_window_t window;
+    uint64_t indexed;       //  trades before it are in by_key and the window
+    uint64_t replay_hashes[REPLAY_LAG];  //  of the keys of trades indexed .. count (< REPLAY_LAG)
     uint64_t key_oldest;    //  trades before it have no key in memory
     uint64_t keys_held;
     uint32_t opened_at;     //  the age of every replayed trade counts from here
@@ -211,17 +220,20 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
     entry->key = *trade->key ? KEY_HELD : KEY_NONE;
     if (entry->key == KEY_HELD
         && (s_keys_reserve (&self->keys, strlen (trade->key) + 1)
-            || strindex_reserve (self->by_key, strindex_size (self->by_key) + 1)))
+            || strindex_reserve (self->by_key, strindex_size (self->by_key)
+                                                   + (self->count - self->indexed) + 1)))
         return -1;
     return 0;
 }
 
-//  Drops from memory the keys that left the window (tradelog_window_t).
+//  Drops from memory the keys that left the window (tradelog_window_t),
+//  counting the trades indexed (all of them, except during a replay).
 static void
 s_expire_keys (tradelog_t *self, uint32_t now)
 {
-    while (self->key_oldest < self->durable) {
-        uint64_t following = self->count - self->key_oldest - 1;
+    uint64_t durable = self->durable < self->indexed ? self->durable : self->indexed;
+    while (self->key_oldest < durable) {
+        uint64_t following = self->indexed - self->key_oldest - 1;
         s_trade_t *entry = &self->trades[self->key_oldest];
         int64_t age_ms = ((int64_t) now - (int64_t) entry->at) * 1000;
         if (following < self->window.trades
@@ -240,25 +252,43 @@ s_expire_keys (tradelog_t *self, uint32_t now)
 }
 
 //  Makes a prepared entry the next trade (key is trade's, held if it has
-//  one), its record record_size bytes of payload at next_offset.
+//  one), its record record_size bytes of payload at next_offset; by_key
+//  and the window are s_index_next's.
 static void
-s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
-          uint32_t now)
+s_add (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size, uint32_t now)
 {
     entry->offset = self->next_offset;
     entry->at = now;
     self->next_offset += JOURNAL_HEADER_SIZE + record_size;
     if (entry->key == KEY_HELD)
         entry->key_at = s_keys_add (&self->keys, key);
-    self->trades[self->count] = *entry;
+    self->trades[self->count++] = *entry;
+}
+
+//  The next trade not indexed yet goes into by_key (its key's hash given,
+//  if it holds one), then the window moves past it.
+static void
+s_index_next (tradelog_t *self, uint64_t hash, uint32_t now)
+{
+    uint64_t number = self->indexed++;
+    const s_trade_t *entry = &self->trades[number];
     //  A repeated key keeps its first number (insert refuses a duplicate).
-    //  s_prepare made room: neither can fail.
+    //  s_prepare made room: it cannot fail.
     if (entry->key == KEY_HELD) {
-        strindex_insert (self->by_key, key, self->count + 1);
+        strindex_insert_hashed (self->by_key, s_keys_at (&self->keys, entry->key_at), hash,
+                                number + 1);
         self->keys_held++;
     }
-    self->count++;
     s_expire_keys (self, now);
+}
+
+//  Makes a prepared entry the next trade, indexed at once.
+static void
+s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
+          uint32_t now)
+{
+    s_add (self, entry, key, record_size, now);
+    s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
 }
 
 static int
@@ -281,9 +311,25 @@ s_replay_record (const void *data, size_t size, void *arg)
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
     }
-    s_commit (self, &entry, trade.key, size, self->opened_at);
+    s_add (self, &entry, trade.key, size, self->opened_at);
     self->durable = self->count;    //  replayed: on file
+    //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
+    if (entry.key == KEY_HELD) {
+        uint64_t hash = strindex_hash (self->by_key, trade.key);
+        self->replay_hashes[(self->count - 1) % REPLAY_LAG] = hash;
+        strindex_prefetch (self->by_key, hash);
+    }
+    if (self->count - self->indexed == REPLAY_LAG)
+        s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
     return 0;
+}
+
+//  Indexes the last trades of the replay (fewer than REPLAY_LAG).
+static void
+s_replay_finish (tradelog_t *self)
+{
+    while (self->indexed < self->count)
+        s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
 }
 
 tradelog_t *
@@ -322,6 +368,7 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
         tradelog_destroy (&self);
         return NULL;
     }
+    s_replay_finish (self);
     self->durable = self->count;
     return self;
 }

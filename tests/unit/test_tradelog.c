@@ -141,6 +141,13 @@ test_tradelog_reopen_replays (void **state)
     tradelog_destroy (&log);
     log = s_open (tmp);
     s_expect_trades (log, 2000);
+    for (uint64_t number = 0; number < 2003; number++) {
+        char key[MSG_KEY_MAX + 1];
+        snprintf (key, sizeof (key), "key-%" PRIu64, number);
+        int64_t want = number < 2000 && number % 3 == 0 ? (int64_t)number : -1;
+        assert_int_equal (tradelog_find_key (log, key), want);
+    }
+    assert_int_equal (tradelog_keys_held (log), 667);
     assert_int_equal (tradelog_durable (log), 2000);
     assert_int_equal (tradelog_truncated (log), 0);
     s_append (log, 2000, 2001);
