@@ -218,6 +218,7 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
     entry->quantity = (uint32_t) trade->quantity;
     entry->side = trade->side;
     entry->key = *trade->key ? KEY_HELD : KEY_NONE;
+    entry->key_at = 0;
     if (entry->key == KEY_HELD
         && (s_keys_reserve (&self->keys, strlen (trade->key) + 1)
             || strindex_reserve (self->by_key, strindex_size (self->by_key)
@@ -231,8 +232,7 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
 static void
 s_expire_keys (tradelog_t *self, uint32_t now)
 {
-    uint64_t durable = self->durable < self->indexed ? self->durable : self->indexed;
-    while (self->key_oldest < durable) {
+    while (self->key_oldest < self->durable) {
         uint64_t following = self->indexed - self->key_oldest - 1;
         s_trade_t *entry = &self->trades[self->key_oldest];
         int64_t age_ms = ((int64_t) now - (int64_t) entry->at) * 1000;
@@ -291,6 +291,15 @@ s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_siz
     s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
 }
 
+//  Indexes the next replayed trade as if it had just been read: the
+//  trades before it are durable (on file), it is not yet.
+static void
+s_replay_index_next (tradelog_t *self)
+{
+    self->durable = self->indexed;
+    s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
+}
+
 static int
 s_replay_record (const void *data, size_t size, void *arg)
 {
@@ -312,7 +321,6 @@ s_replay_record (const void *data, size_t size, void *arg)
         return -1;
     }
     s_add (self, &entry, trade.key, size, self->opened_at);
-    self->durable = self->count;    //  replayed: on file
     //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
     if (entry.key == KEY_HELD) {
         uint64_t hash = strindex_hash (self->by_key, trade.key);
@@ -320,16 +328,8 @@ s_replay_record (const void *data, size_t size, void *arg)
         strindex_prefetch (self->by_key, hash);
     }
     if (self->count - self->indexed == REPLAY_LAG)
-        s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
+        s_replay_index_next (self);
     return 0;
-}
-
-//  Indexes the last trades of the replay (fewer than REPLAY_LAG).
-static void
-s_replay_finish (tradelog_t *self)
-{
-    while (self->indexed < self->count)
-        s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
 }
 
 tradelog_t *
@@ -368,8 +368,9 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
         tradelog_destroy (&self);
         return NULL;
     }
-    s_replay_finish (self);
-    self->durable = self->count;
+    while (self->indexed < self->count)
+        s_replay_index_next (self);
+    self->durable = self->count;    //  replayed: on file
     return self;
 }
 

@@ -258,6 +258,34 @@ test_tradelog_key_window_long_run (void **state)
     }
 }
 
+//  An empty window: a key leaves memory once its trade is durable and
+//  another follows; after a replay the last trade's key is still held
+//  (the replay moves the window as each record is read, and the last
+//  one is followed by none).
+static void
+test_tradelog_empty_window (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_window_t window = {.trades = 0, .age_ms = 0, .max_keys = 0};
+    tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
+    assert_non_null (log);
+    s_append (log, 0, 7); //  keys on 0, 3 and 6
+    assert_int_equal (tradelog_keys_held (log), 3); //  not durable: held
+    assert_int_equal (tradelog_sync (log), 0);
+    assert_int_equal (tradelog_keys_held (log), 0);
+    assert_int_equal (tradelog_find_key (log, "key-6"), -1);
+    tradelog_destroy (&log);
+    log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
+    assert_non_null (log);
+    assert_int_equal (tradelog_keys_held (log), 1);
+    assert_int_equal (tradelog_find_key (log, "key-6"), 6);
+    assert_int_equal (tradelog_find_key (log, "key-3"), -1);
+    msg_trade_t got;
+    assert_int_equal (tradelog_get (log, 3, &got), 0);
+    assert_string_equal (got.key, "key-3");
+    tradelog_destroy (&log);
+}
+
 //  A key repeated inside the window finds its first trade; once that one
 //  leaves the window the key is forgotten, although the later trade still
 //  carries it (and a replay builds the same).
@@ -440,6 +468,7 @@ test_tradelog_run (void)
         cmocka_unit_test_setup_teardown (test_tradelog_repeated_key_leaves_with_the_first,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_names_and_peek, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_empty_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_frame_matches_journal, s_setup,
                                          s_teardown),
     };
