@@ -173,28 +173,42 @@ s_sync_parent (const char *path)
     return journal_sync_dir (dir);
 }
 
-//  Maps the whole file at fd read-only for the replay: the page cache's
-//  own pages, where reading it would zero and copy 50 MB for a million
-//  trades. Only for a file this process has locked: a writer cutting it
-//  under the mapping would make reading it fault. Returns 0 (*data_p NULL
-//  for an empty file) or -1 (errno set).
+//  The whole file at fd for the replay: mapped read-only, the page
+//  cache's own pages, where reading it would zero and copy 50 MB for a
+//  million trades; a heap copy where it cannot be mapped (*mapped says
+//  which). Only for a file this process has locked: a writer cutting it
+//  under the mapping would make reading it fault. Returns 0 or -1 (errno
+//  set); *data_p is NULL for an empty file.
 static int
-s_map_all (int fd, unsigned char **data_p, size_t *size_p)
+s_load (int fd, unsigned char **data_p, size_t *size_p, bool *mapped)
 {
     struct stat st;
     if (fstat (fd, &st))
         return -1;
     *size_p = (size_t) st.st_size;
     *data_p = NULL;
+    *mapped = false;
     if (*size_p == 0)
         return 0;
     void *data = mmap (NULL, *size_p, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (data == MAP_FAILED)
-        return -1;
+        return s_read_all (fd, data_p, size_p);
     //  Read once, front to back.
     madvise (data, *size_p, MADV_SEQUENTIAL);
     *data_p = data;
+    *mapped = true;
     return 0;
+}
+
+static void
+s_unload (unsigned char *data, size_t size, bool mapped)
+{
+    int saved = errno;
+    if (mapped)
+        munmap (data, size);
+    else
+        free (data);
+    errno = saved;
 }
 
 journal_t *
@@ -207,13 +221,11 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     //  The lock lives as long as fd.
     unsigned char *data = NULL;
     size_t size = 0;
+    bool mapped = false;
     int64_t good = -1;
-    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_map_all (fd, &data, &size) == 0)
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_load (fd, &data, &size, &mapped) == 0) {
         good = s_replay (data, size, fn, arg);
-    if (data) {
-        int saved = errno;
-        munmap (data, size);
-        errno = saved;
+        s_unload (data, size, mapped);
     }
     if (good >= 0 && size == 0 && s_sync_parent (path))
         good = -1;
