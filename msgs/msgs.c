@@ -784,3 +784,80 @@ msg_decode (msg_t *self, const void *data, size_t size)
         msg_reset (self);
     return rc;
 }
+
+//  ---------------------------------------------------------------------
+//  TRADEREC without a msg_t
+
+//  Reads a string at *offset as msgpack-c would give an accepted one
+//  (fixstr, str 8/16/32; at most max bytes, no NUL) into dest. Returns 0,
+//  or -1 for anything else, which is left to msg_decode.
+static int
+s_read_str (const unsigned char *data, size_t size, size_t *offset, size_t max, char *dest)
+{
+    if (*offset >= size)
+        return -1;
+    unsigned char byte = data[(*offset)++];
+    uint64_t length = byte & 0x1f;
+    if (byte == 0xd9 || byte == 0xda || byte == 0xdb) {
+        if (s_read_length (data, size, offset, byte == 0xd9 ? 1 : byte == 0xda ? 2 : 4, &length))
+            return -1;
+    }
+    else
+    if (byte < 0xa0 || byte > 0xbf)
+        return -1;
+    if (length > max || length > size - *offset
+        || (length && memchr (data + *offset, '\0', length)))
+        return -1;
+    memcpy (dest, data + *offset, length);
+    dest[length] = '\0';
+    *offset += length;
+    return 0;
+}
+
+//  Reads a positive integer (fixint, uint 8..64) of at most max. Returns
+//  0, or -1 for anything else, which is left to msg_decode.
+static int
+s_read_uint (const unsigned char *data, size_t size, size_t *offset, uint64_t max,
+             uint64_t *value)
+{
+    return s_peek_uint (data, size, offset, value) || *value > max ? -1 : 0;
+}
+
+//  The TRADEREC fields as msg_encode writes them: [7 fixarray][version]
+//  [type] then each field in a form msg_decode accepts, and nothing
+//  after. Returns 0, or -1 if data is anything else (not necessarily
+//  wrong: a form msgpack allows that msg_encode does not write).
+static int
+s_read_traderec (const unsigned char *data, size_t size, msg_trade_t *trade)
+{
+    //  The header is the three bytes msg_topic gives TRADEREC.
+    if (size < 3 || data[0] != 0x90 + 7 || data[1] != MSG_VERSION || data[2] != MSG_TRADEREC)
+        return -1;
+    size_t offset = 3;
+    uint64_t side;
+    if (s_read_uint (data, size, &offset, UINT64_MAX, &trade->number)
+        || s_read_str (data, size, &offset, MSG_NAME_MAX, trade->name)
+        || s_read_uint (data, size, &offset, MSG_SIDE_SELL, &side)
+        || s_read_uint (data, size, &offset, MSG_QUANTITY_MAX, &trade->quantity)
+        || s_read_str (data, size, &offset, MSG_KEY_MAX, trade->key) || offset != size)
+        return -1;
+    trade->side = (uint8_t) side;
+    return 0;
+}
+
+int
+msg_decode_trade (const void *data, size_t size, msg_trade_t *trade)
+{
+    if (s_read_traderec (data, size, trade) == 0)
+        return MSG_DECODE_OK;
+    //  Not the usual form: msg_decode says what it is, so both agree.
+    msg_t msg;
+    msg_init (&msg, 0);
+    int rc = msg_decode (&msg, data, size);
+    if (rc == MSG_DECODE_OK && msg.type != MSG_TRADEREC)
+        rc = MSG_DECODE_TYPE;
+    if (rc == MSG_DECODE_OK)
+        msg_get_trade (&msg, trade);
+    msg_reset (&msg);
+    return rc;
+}

@@ -278,6 +278,16 @@ int msg_encode (const msg_t *self, msgpack_sbuffer *out);
 //  left and MSG_LIST_MAX: a hostile buffer costs no more than its size.
 int msg_decode (msg_t *self, const void *data, size_t size);
 
+//  Decode one whole buffer that must be a TRADEREC (the record of the
+//  trade files) into trade, without a msg_t: replaying a million records
+//  at start-up cannot afford to clear and fill a whole msg_t for each.
+//  Refuses exactly what msg_decode refuses, with the same error, and a
+//  message of any other type with MSG_DECODE_TYPE. On MSG_DECODE_OK trade
+//  holds what msg_decode then msg_get_trade would give; on an error it
+//  may hold part of it. The usual encoding (msg_encode's) is read
+//  directly, anything else by msg_decode.
+int msg_decode_trade (const void *data, size_t size, msg_trade_t *trade);
+
 //  The req_id of an encoded message whose first field is one, read from
 //  its first bytes without decoding the rest (the broker matches replies
 //  it forwards). Returns 0, or -1 if data is not such a message.

@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define HEADER_SIZE JOURNAL_HEADER_SIZE
 
@@ -45,10 +46,51 @@ s_get_u32 (const unsigned char *src)
          | (uint32_t) src[2] << 16 | (uint32_t) src[3] << 24;
 }
 
+//  CRC-32 as zlib's crc32 computes it (the file format's checksum),
+//  eight bytes a step ("slicing by 8"): zlib takes 130-250 ns for a
+//  50-byte record, which was a tenth of replaying a million of them;
+//  this takes about 25. s_crc_table[k][b] is the CRC of byte b followed
+//  by k zero bytes.
+static uint32_t s_crc_table[8][256];
+static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
+
+static void
+s_crc_init (void)
+{
+    for (uint32_t byte = 0; byte < 256; byte++) {
+        uint32_t crc = byte;
+        for (int bit = 0; bit < 8; bit++)
+            crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+        s_crc_table[0][byte] = crc;
+    }
+    for (int k = 1; k < 8; k++)
+        for (int byte = 0; byte < 256; byte++) {
+            uint32_t previous = s_crc_table[k - 1][byte];
+            s_crc_table[k][byte] = (previous >> 8) ^ s_crc_table[0][previous & 0xff];
+        }
+}
+
 static uint32_t
 s_crc (const void *data, size_t size)
 {
-    return (uint32_t) crc32 (crc32 (0L, Z_NULL, 0), data, (uInt) size);
+    pthread_once (&s_crc_once, s_crc_init);
+    const unsigned char *next = data;
+    uint32_t crc = 0xffffffffu;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint32_t (*table)[256] = s_crc_table;
+    for (; size >= 8; size -= 8, next += 8) {
+        uint64_t word;
+        memcpy (&word, next, 8);
+        word ^= crc;
+        crc = table[7][word & 0xff] ^ table[6][(word >> 8) & 0xff]
+            ^ table[5][(word >> 16) & 0xff] ^ table[4][(word >> 24) & 0xff]
+            ^ table[3][(word >> 32) & 0xff] ^ table[2][(word >> 40) & 0xff]
+            ^ table[1][(word >> 48) & 0xff] ^ table[0][word >> 56];
+    }
+#endif
+    for (; size > 0; size--)
+        crc = s_crc_table[0][(crc ^ *next++) & 0xff] ^ (crc >> 8);
+    return crc ^ 0xffffffffu;
 }
 
 static int
@@ -131,6 +173,44 @@ s_sync_parent (const char *path)
     return journal_sync_dir (dir);
 }
 
+//  The whole file at fd for the replay: mapped read-only, the page
+//  cache's own pages, where reading it would zero and copy 50 MB for a
+//  million trades; a heap copy where it cannot be mapped (*mapped says
+//  which). Only for a file this process has locked: a writer cutting it
+//  under the mapping would make reading it fault. Returns 0 or -1 (errno
+//  set); *data_p is NULL for an empty file.
+static int
+s_load (int fd, unsigned char **data_p, size_t *size_p, bool *mapped)
+{
+    struct stat st;
+    if (fstat (fd, &st))
+        return -1;
+    *size_p = (size_t) st.st_size;
+    *data_p = NULL;
+    *mapped = false;
+    if (*size_p == 0)
+        return 0;
+    void *data = mmap (NULL, *size_p, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (data == MAP_FAILED)
+        return s_read_all (fd, data_p, size_p);
+    //  Read once, front to back.
+    madvise (data, *size_p, MADV_SEQUENTIAL);
+    *data_p = data;
+    *mapped = true;
+    return 0;
+}
+
+static void
+s_unload (unsigned char *data, size_t size, bool mapped)
+{
+    int saved = errno;
+    if (mapped)
+        munmap (data, size);
+    else
+        free (data);
+    errno = saved;
+}
+
 journal_t *
 journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
 {
@@ -140,11 +220,13 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     //  One writer per file: a second process would interleave records.
     //  The lock lives as long as fd.
     unsigned char *data = NULL;
-    size_t size;
+    size_t size = 0;
+    bool mapped = false;
     int64_t good = -1;
-    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_read_all (fd, &data, &size) == 0)
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_load (fd, &data, &size, &mapped) == 0) {
         good = s_replay (data, size, fn, arg);
-    free (data);
+        s_unload (data, size, mapped);
+    }
     if (good >= 0 && size == 0 && s_sync_parent (path))
         good = -1;
     if (good >= 0 && (size_t) good < size && (ftruncate (fd, good) || fdatasync (fd)))

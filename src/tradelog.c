@@ -3,29 +3,68 @@
     Invariants: trades[i] is trade number i for i < count; the file holds
     trades[0 .. durable) and the journal's queue holds trades[durable ..
     count) unless a sync failed (then the process stops); trades[i]'s
-    record starts at file offset trades[i].offset. A trade's name points
-    at the one copy in names; its key, if any, is owned by the trade and
-    is also the key in by_key (which copies nothing), for trades from
-    key_oldest on. Before key_oldest a trade's key has left the window:
-    key is NULL and key_on_disk says the record holds one.
+    record starts at file offset trades[i].offset. A trade's name is
+    names[trades[i].name], the one copy, and by_name finds it. From
+    key_oldest on, a trade with a key holds it (KEY_HELD) in keys, in
+    trade order, and by_key maps the key to its number + 1 (the first
+    such trade's, unless that one left the window). Before key_oldest a
+    trade's key has left the window: KEY_ON_DISK says its record holds one.
+
+    Memory per trade is a 32-byte s_trade_t, its key's bytes and about
+    32 bytes of by_key while the key is held: no allocation per trade, so
+    a replay of a million records allocates a few dozen times.
 */
 #include "tradelog.h"
 #include "log.h"
 #include "journal.h"
+#include "strindex.h"
 
-#include <czmq.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+//  A trade's key: none, held in keys (and by_key), or only in its record.
+#define KEY_NONE 0
+#define KEY_HELD 1
+#define KEY_ON_DISK 2
+
+//  The replay indexes each trade's key this many records after reading it,
+//  and asks for its slot in by_key when it reads it: by_key is larger than
+//  the cache, and inserts that waited for memory one at a time took a
+//  third of the replay of a million trades. by_key sees the same inserts
+//  and removals in the same order as without the lag.
+#define REPLAY_LAG 16
+
+//  keys moves what it still holds to its front once the keys that left
+//  fill half of it and at least this much.
+#define KEYS_COMPACT_MIN 65536
+
 typedef struct {
-    const char *name;     //  interned in names
-    char *key;            //  owned, NULL if the trade has none (or it left the window)
     uint64_t offset;      //  of its record in the file
+    uint64_t key_at;      //  position of its key in keys, if KEY_HELD
+    uint32_t name;        //  index in names
     uint32_t quantity;    //  at most MSG_QUANTITY_MAX
     uint32_t at;          //  when appended (replayed: opened), seconds since the epoch
     uint8_t side;
-    bool key_on_disk;     //  its key left the window: read it from the record
+    uint8_t key;          //  KEY_NONE, KEY_HELD, KEY_ON_DISK
 } s_trade_t;
+
+_Static_assert (sizeof (s_trade_t) == 32, "a trade in memory is 32 bytes");
+
+//  The held keys, NUL-terminated, one after another in trade order. Keys
+//  leave from the front (the window only moves forward), so positions
+//  count from the first key ever added and never change: the key at
+//  position p is at data[p - base] while it is held.
+typedef struct {
+    char *data;
+    size_t used;          //  bytes in data
+    size_t size;          //  bytes allocated
+    size_t start;         //  data[0 .. start) held keys that left
+    uint64_t base;        //  position of data[0]
+} s_keys_t;
 
 struct _tradelog_t {
     journal_t *journal;
@@ -35,27 +74,129 @@ struct _tradelog_t {
     uint64_t durable;
     uint64_t next_offset;   //  where the next record starts in the file
     tradelog_window_t window;
+    uint64_t indexed;       //  trades before it are in by_key and the window
+    uint64_t replay_hashes[REPLAY_LAG];  //  of the keys of trades indexed .. count (< REPLAY_LAG)
     uint64_t key_oldest;    //  trades before it have no key in memory
     uint64_t keys_held;
     uint32_t opened_at;     //  the age of every replayed trade counts from here
-    zhashx_t *names;      //  name -> itself, the one copy trades point at
-    zhashx_t *by_key;     //  key -> (number + 1) as a pointer
+    char **names;           //  every stock name a trade has, once
+    uint32_t name_count;
+    uint32_t names_allocated;
+    strindex_t *by_name;    //  name -> its index in names + 1
+    s_keys_t keys;
+    strindex_t *by_key;     //  key -> number + 1
     msgpack_sbuffer buffer;
     const char *path;     //  only while replaying, for the reason
     char *error;
     size_t error_size;
 };
 
-static void
-s_free_string (void **item)
+//  ---------------------------------------------------------------------
+//  Held keys
+
+static const char *
+s_keys_at (const s_keys_t *keys, uint64_t position)
 {
-    free (*item);
-    *item = NULL;
+    return keys->data + (position - keys->base);
+}
+
+//  Makes room for length more bytes at the end. Returns 0 or -1.
+static int
+s_keys_reserve (s_keys_t *keys, size_t length)
+{
+    if (keys->size - keys->used >= length)
+        return 0;
+    size_t size = keys->size ? keys->size : 4096;
+    while (size - keys->used < length)
+        size *= 2;
+    char *data = realloc (keys->data, size);
+    if (!data)
+        return -1;
+    keys->data = data;
+    keys->size = size;
+    return 0;
+}
+
+//  Adds key at the end (s_keys_reserve made room); returns its position.
+static uint64_t
+s_keys_add (s_keys_t *keys, const char *key)
+{
+    size_t length = strlen (key) + 1;
+    uint64_t position = keys->base + keys->used;
+    memcpy (keys->data + keys->used, key, length);
+    keys->used += length;
+    return position;
+}
+
+//  The key at position left, and every key before it.
+static void
+s_keys_drop (s_keys_t *keys, uint64_t position)
+{
+    keys->start = (size_t) (position - keys->base) + strlen (s_keys_at (keys, position)) + 1;
+    if (keys->start < KEYS_COMPACT_MIN || keys->start < keys->used / 2)
+        return;
+    //  Copies at most as much as it frees: linear in the keys added.
+    memmove (keys->data, keys->data + keys->start, keys->used - keys->start);
+    keys->base += keys->start;
+    keys->used -= keys->start;
+    keys->start = 0;
+    if (keys->used < keys->size / 4) {
+        char *data = realloc (keys->data, keys->size / 2);
+        if (data) {
+            keys->data = data;
+            keys->size /= 2;
+        }
+    }
+}
+
+//  strindex_string_fn of by_key and by_name.
+static const char *
+s_key_of (void *arg, uint64_t id)
+{
+    tradelog_t *self = arg;
+    return s_keys_at (&self->keys, self->trades[id - 1].key_at);
+}
+
+static const char *
+s_name_of (void *arg, uint64_t id)
+{
+    tradelog_t *self = arg;
+    return self->names[id - 1];
+}
+
+//  ---------------------------------------------------------------------
+//  Trades
+
+//  The index of name in names, added if new. Returns it, or -1 if out of memory.
+static int64_t
+s_intern (tradelog_t *self, const char *name)
+{
+    uint64_t found = strindex_find (self->by_name, name);
+    if (found)
+        return (int64_t) found - 1;
+    if (self->name_count == UINT32_MAX || strindex_reserve (self->by_name, self->name_count + 1))
+        return -1;
+    if (self->name_count == self->names_allocated) {
+        uint32_t allocated = self->names_allocated ? self->names_allocated * 2 : 16;
+        if (allocated < self->names_allocated)
+            allocated = UINT32_MAX;
+        char **names = realloc (self->names, allocated * sizeof (char *));
+        if (!names)
+            return -1;
+        self->names = names;
+        self->names_allocated = allocated;
+    }
+    char *copy = strdup (name);
+    if (!copy)
+        return -1;
+    self->names[self->name_count++] = copy;
+    strindex_insert (self->by_name, copy, self->name_count);
+    return self->name_count - 1;
 }
 
 //  Checks trade and gets its memory ready: room in trades, the interned
-//  name, a copy of the key. Changes nothing visible: an interned name
-//  nobody points at yet is harmless. Returns 0 or -1.
+//  name, room for the key in keys and by_key. Changes nothing visible:
+//  an interned name nobody points at yet is harmless. Returns 0 or -1.
 static int
 s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
 {
@@ -70,82 +211,108 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
         self->trades = trades;
         self->allocated = allocated;
     }
-    char *name = zhashx_lookup (self->names, trade->name);
-    if (!name) {
-        name = strdup (trade->name);
-        if (!name)
-            return -1;
-        zhashx_insert (self->names, name, name);
-    }
-    entry->name = name;
-    entry->key = NULL;
-    if (*trade->key && !(entry->key = strdup (trade->key)))
+    int64_t name = s_intern (self, trade->name);
+    if (name < 0)
         return -1;
+    entry->name = (uint32_t) name;
     entry->quantity = (uint32_t) trade->quantity;
     entry->side = trade->side;
-    entry->key_on_disk = false;
+    entry->key = *trade->key ? KEY_HELD : KEY_NONE;
+    entry->key_at = 0;
+    if (entry->key == KEY_HELD
+        && (s_keys_reserve (&self->keys, strlen (trade->key) + 1)
+            || strindex_reserve (self->by_key, strindex_size (self->by_key)
+                                                   + (self->count - self->indexed) + 1)))
+        return -1;
     return 0;
 }
 
-//  Drops from memory the keys that left the window (tradelog_window_t).
+//  Drops from memory the keys that left the window (tradelog_window_t),
+//  counting the trades indexed (all of them, except during a replay).
 static void
 s_expire_keys (tradelog_t *self, uint32_t now)
 {
     while (self->key_oldest < self->durable) {
-        uint64_t following = self->count - self->key_oldest - 1;
+        uint64_t following = self->indexed - self->key_oldest - 1;
         s_trade_t *entry = &self->trades[self->key_oldest];
         int64_t age_ms = ((int64_t) now - (int64_t) entry->at) * 1000;
         if (following < self->window.trades
             || (following < self->window.max_keys && age_ms < self->window.age_ms))
             break;
-        if (entry->key) {
-            uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, entry->key);
-            if (found == self->key_oldest + 1)
-                zhashx_delete (self->by_key, entry->key);
-            free (entry->key);
-            entry->key = NULL;
-            entry->key_on_disk = true;
+        if (entry->key == KEY_HELD) {
+            //  Only if by_key finds this trade by it, not a later one's.
+            strindex_remove (self->by_key, s_keys_at (&self->keys, entry->key_at),
+                             self->key_oldest + 1);
+            s_keys_drop (&self->keys, entry->key_at);
+            entry->key = KEY_ON_DISK;
             self->keys_held--;
         }
         self->key_oldest++;
     }
 }
 
-//  Makes a prepared entry the next trade, its record record_size bytes
-//  of payload at next_offset.
+//  Makes a prepared entry the next trade (key is trade's, held if it has
+//  one), its record record_size bytes of payload at next_offset; by_key
+//  and the window are s_index_next's.
 static void
-s_commit (tradelog_t *self, s_trade_t *entry, size_t record_size, uint32_t now)
+s_add (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size, uint32_t now)
 {
     entry->offset = self->next_offset;
     entry->at = now;
     self->next_offset += JOURNAL_HEADER_SIZE + record_size;
-    self->trades[self->count] = *entry;
+    if (entry->key == KEY_HELD)
+        entry->key_at = s_keys_add (&self->keys, key);
+    self->trades[self->count++] = *entry;
+}
+
+//  The next trade not indexed yet goes into by_key (its key's hash given,
+//  if it holds one), then the window moves past it.
+static void
+s_index_next (tradelog_t *self, uint64_t hash, uint32_t now)
+{
+    uint64_t number = self->indexed++;
+    const s_trade_t *entry = &self->trades[number];
     //  A repeated key keeps its first number (insert refuses a duplicate).
-    if (entry->key) {
-        zhashx_insert (self->by_key, entry->key, (void *) (uintptr_t) (self->count + 1));
+    //  s_prepare made room: it cannot fail.
+    if (entry->key == KEY_HELD) {
+        strindex_insert_hashed (self->by_key, s_keys_at (&self->keys, entry->key_at), hash,
+                                number + 1);
         self->keys_held++;
     }
-    self->count++;
     s_expire_keys (self, now);
+}
+
+//  Makes a prepared entry the next trade, indexed at once.
+static void
+s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
+          uint32_t now)
+{
+    s_add (self, entry, key, record_size, now);
+    s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
+}
+
+//  Indexes the next replayed trade as if it had just been read: the
+//  trades before it are durable (on file), it is not yet.
+static void
+s_replay_index_next (tradelog_t *self)
+{
+    self->durable = self->indexed;
+    s_index_next (self, self->replay_hashes[self->indexed % REPLAY_LAG], self->opened_at);
 }
 
 static int
 s_replay_record (const void *data, size_t size, void *arg)
 {
     tradelog_t *self = arg;
-    msg_t msg;
-    msg_init (&msg, 0);
-    int rc = msg_decode (&msg, data, size);
-    if (rc != MSG_DECODE_OK || msg.type != MSG_TRADEREC) {
+    //  Not msg_decode: clearing a whole msg_t per record was a tenth of
+    //  the replay of a million.
+    msg_trade_t trade;
+    if (msg_decode_trade (data, size, &trade) != MSG_DECODE_OK) {
         snprintf (self->error, self->error_size,
                   "%s: record %" PRIu64 " is not a trade: refusing to start", self->path,
                   self->count);
-        msg_reset (&msg);
         return -1;
     }
-    msg_trade_t trade;
-    msg_get_trade (&msg, &trade);
-    msg_reset (&msg);
     s_trade_t entry;
     if (s_prepare (self, &trade, &entry)) {
         snprintf (self->error, self->error_size, "%s: record %" PRIu64 " %s: refusing to start",
@@ -153,8 +320,15 @@ s_replay_record (const void *data, size_t size, void *arg)
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
     }
-    s_commit (self, &entry, size, self->opened_at);
-    self->durable = self->count;    //  replayed: on file
+    s_add (self, &entry, trade.key, size, self->opened_at);
+    //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
+    if (entry.key == KEY_HELD) {
+        uint64_t hash = strindex_hash (self->by_key, trade.key);
+        self->replay_hashes[(self->count - 1) % REPLAY_LAG] = hash;
+        strindex_prefetch (self->by_key, hash);
+    }
+    if (self->count - self->indexed == REPLAY_LAG)
+        s_replay_index_next (self);
     return 0;
 }
 
@@ -167,14 +341,14 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
         snprintf (error, error_size, "%s: out of memory", path);
         return NULL;
     }
-    self->names = zhashx_new ();
-    zhashx_set_key_duplicator (self->names, NULL);
-    zhashx_set_key_destructor (self->names, NULL);
-    zhashx_set_destructor (self->names, s_free_string);
-    self->by_key = zhashx_new ();
-    zhashx_set_key_duplicator (self->by_key, NULL);
-    zhashx_set_key_destructor (self->by_key, NULL);
     msgpack_sbuffer_init (&self->buffer);
+    self->by_name = strindex_new (s_name_of, self);
+    self->by_key = strindex_new (s_key_of, self);
+    if (!self->by_name || !self->by_key) {
+        snprintf (error, error_size, "%s: out of memory", path);
+        tradelog_destroy (&self);
+        return NULL;
+    }
     self->window = window ? *window
                           : (tradelog_window_t) {TRADELOG_WINDOW_TRADES, TRADELOG_WINDOW_AGE_MS,
                                                  TRADELOG_KEYS_MAX};
@@ -194,7 +368,9 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
         tradelog_destroy (&self);
         return NULL;
     }
-    self->durable = self->count;
+    while (self->indexed < self->count)
+        s_replay_index_next (self);
+    self->durable = self->count;    //  replayed: on file
     return self;
 }
 
@@ -205,11 +381,13 @@ tradelog_destroy (tradelog_t **self_p)
         return;
     tradelog_t *self = *self_p;
     journal_destroy (&self->journal);
-    zhashx_destroy (&self->by_key);
-    for (uint64_t i = 0; i < self->count; i++)
-        free (self->trades[i].key);
+    strindex_destroy (&self->by_key);
+    free (self->keys.data);
     free (self->trades);
-    zhashx_destroy (&self->names);
+    strindex_destroy (&self->by_name);
+    for (uint32_t i = 0; i < self->name_count; i++)
+        free (self->names[i]);
+    free (self->names);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -241,12 +419,11 @@ tradelog_append (tradelog_t *self, const msg_trade_t *trade)
         return -1;
     msg_t record;
     msg_set_trade (&record, MSG_TRADEREC, trade);
+    //  A refusal here leaves only room made by s_prepare: harmless.
     if (msg_encode (&record, &self->buffer)
-        || journal_append (self->journal, self->buffer.data, self->buffer.size)) {
-        free (entry.key);
+        || journal_append (self->journal, self->buffer.data, self->buffer.size))
         return -1;
-    }
-    s_commit (self, &entry, self->buffer.size, (uint32_t) time (NULL));
+    s_commit (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
     return 0;
 }
 
@@ -278,6 +455,14 @@ tradelog_sync (tradelog_t *self)
     return 0;
 }
 
+//  Copies a name or key held here (at most MSG_KEY_MAX and MSG_NAME_MAX
+//  bytes: s_prepare took them from a msg_trade_t) into a msg_trade_t field.
+static void
+s_copy (char *dest, const char *src)
+{
+    memcpy (dest, src, strlen (src) + 1);
+}
+
 //  Reads the key of a trade that left the window back from its record,
 //  so copies of the trade (ranges, the journal) stay byte-identical.
 static int
@@ -307,12 +492,36 @@ tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade)
         return -1;
     const s_trade_t *entry = &self->trades[number];
     trade->number = number;
-    snprintf (trade->name, sizeof (trade->name), "%s", entry->name);
+    s_copy (trade->name, self->names[entry->name]);
     trade->side = entry->side;
     trade->quantity = entry->quantity;
-    snprintf (trade->key, sizeof (trade->key), "%s", entry->key ? entry->key : "");
-    if (entry->key_on_disk)
+    s_copy (trade->key, entry->key == KEY_HELD ? s_keys_at (&self->keys, entry->key_at) : "");
+    if (entry->key == KEY_ON_DISK)
         return s_key_from_disk (self, number, trade);
+    return 0;
+}
+
+uint32_t
+tradelog_names (tradelog_t *self)
+{
+    return self->name_count;
+}
+
+const char *
+tradelog_name (tradelog_t *self, uint32_t name)
+{
+    return name < self->name_count ? self->names[name] : NULL;
+}
+
+int
+tradelog_peek (tradelog_t *self, uint64_t number, uint32_t *name, int *side, uint64_t *quantity)
+{
+    if (number >= self->count)
+        return -1;
+    const s_trade_t *entry = &self->trades[number];
+    *name = entry->name;
+    *side = entry->side;
+    *quantity = entry->quantity;
     return 0;
 }
 
@@ -321,7 +530,7 @@ tradelog_find_key (tradelog_t *self, const char *key)
 {
     if (!key || !*key)
         return -1;
-    uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, key);
+    uint64_t found = strindex_find (self->by_key, key);
     return found ? (int64_t) (found - 1) : -1;
 }
 

@@ -93,6 +93,18 @@ void tradelog_log_counts (tradelog_t *self, const char *what);
 //  read back). Touches the file only for such a trade's key.
 int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);
 
+//  The stock names the trades name, numbered 0 .. tradelog_names - 1 in
+//  the order they first appear (tradelog_name gives one, valid as long
+//  as the log), and what a stock needs of trade number: its name's
+//  number, side and quantity, without copying a string or touching the
+//  file. The catalog replays its stocks with them: a million trades
+//  cost a million lookups by name otherwise. tradelog_peek returns 0, or
+//  -1 if there is no trade number.
+uint32_t tradelog_names (tradelog_t *self);
+const char *tradelog_name (tradelog_t *self, uint32_t name);
+int tradelog_peek (tradelog_t *self, uint64_t number, uint32_t *name, int *side,
+                   uint64_t *quantity);
+
 //  The number of the (first) trade with idempotency key, or -1 if none
 //  in the key window has it or key is empty.
 int64_t tradelog_find_key (tradelog_t *self, const char *key);

@@ -213,25 +213,40 @@ s_commit (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
     return MSG_ERR_OK;
 }
 
-//  Applies every trade of the log to the stocks, as at open.
+//  Applies every trade of the log to the stocks, as at open. Each stock
+//  name of the log is looked up once, not once per trade (tradelog_peek),
+//  and no key is copied or read back from the file.
 static int
 s_replay_trades (store_t *self)
 {
+    uint32_t names = tradelog_names (self->log);
+    store_stock_t **stocks = calloc (names ? names : 1, sizeof (store_stock_t *));
+    if (!stocks) {
+        snprintf (self->error, self->error_size, "out of memory");
+        return -1;
+    }
+    for (uint32_t name = 0; name < names; name++)
+        stocks[name] = zhashx_lookup (self->by_name, tradelog_name (self->log, name));
     uint64_t count = tradelog_count (self->log);
-    for (uint64_t number = 0; number < count; number++) {
-        msg_trade_t trade;
+    int rc = 0;
+    for (uint64_t number = 0; number < count && rc == 0; number++) {
+        uint32_t name = 0;
+        int side = 0;
+        uint64_t quantity = 0;
         store_stock_t *stock = NULL;
-        if (tradelog_get (self->log, number, &trade) == 0)
-            stock = zhashx_lookup (self->by_name, trade.name);
-        if (!stock || s_check (stock, trade.side, trade.quantity) != MSG_ERR_OK) {
+        if (tradelog_peek (self->log, number, &name, &side, &quantity) == 0)
+            stock = stocks[name];
+        if (!stock || s_check (stock, side, quantity) != MSG_ERR_OK) {
             snprintf (self->error, self->error_size,
                       "catalog.journal record %" PRIu64 " does not apply: refusing to start",
                       number);
-            return -1;
+            rc = -1;
         }
-        s_update (stock, trade.side, trade.quantity, number);
+        else
+            s_update (stock, side, quantity, number);
     }
-    return 0;
+    free (stocks);
+    return rc;
 }
 
 store_t *

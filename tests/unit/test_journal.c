@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define HEADER 8 //  [u32 length][u32 crc32] before every payload
 
@@ -416,6 +417,27 @@ test_journal_zero_filled_tail (void **state)
     assert_int_equal (s_file_size (tmp->path), s_end (10));
 }
 
+//  The journal computes its checksums itself (faster for short records
+//  than zlib): they must be zlib's crc32, which the files hold, for every
+//  length and alignment, including the ones not a multiple of 8.
+static void
+test_journal_checksum_is_zlib_crc32 (void **state)
+{
+    (void)state;
+    static unsigned char data[4096 + 8];
+    unsigned char frame[HEADER + 4096];
+    for (size_t i = 0; i < sizeof (data); i++)
+        data[i] = (unsigned char)(i * 131 + (i >> 3));
+    for (size_t size = 1; size <= 4096; size = size < 80 ? size + 1 : size * 2 + 1)
+        for (size_t start = 0; start < 8; start++) {
+            assert_int_equal (journal_frame (data + start, size, frame), 0);
+            uint32_t stored = (uint32_t)frame[4] | (uint32_t)frame[5] << 8 |
+                              (uint32_t)frame[6] << 16 | (uint32_t)frame[7] << 24;
+            uint32_t want = (uint32_t)crc32 (crc32 (0L, Z_NULL, 0), data + start, (uInt)size);
+            assert_int_equal (stored, want);
+        }
+}
+
 int
 test_journal_run (void)
 {
@@ -438,6 +460,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_refuses_second_writer),
         JOURNAL_TEST (test_journal_length_over_limit),
         JOURNAL_TEST (test_journal_zero_filled_tail),
+        cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
 #undef JOURNAL_TEST
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);

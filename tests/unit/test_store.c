@@ -311,6 +311,12 @@ test_store_refuses_a_journal_that_does_not_apply (void **state)
     assert_int_equal (unlink (path), 0);
     s_journal_trade (tmp, 0, "pear"); //  unknown stock
     s_open_fails (tmp, NULL, "record 0 does not apply", "unknown stock");
+    assert_int_equal (unlink (path), 0);
+    s_journal_trade (tmp, 0, "apple");
+    s_journal_trade (tmp, 1, "tesla");
+    s_journal_trade (tmp, 2, "apple");
+    s_journal_trade (tmp, 3, "pear"); //  unknown, after known ones
+    s_open_fails (tmp, NULL, "record 3 does not apply", "unknown stock later");
 }
 
 //  store_restore appends a trade found on a replica: the next number, a

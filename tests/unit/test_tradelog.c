@@ -141,6 +141,13 @@ test_tradelog_reopen_replays (void **state)
     tradelog_destroy (&log);
     log = s_open (tmp);
     s_expect_trades (log, 2000);
+    for (uint64_t number = 0; number < 2003; number++) {
+        char key[MSG_KEY_MAX + 1];
+        snprintf (key, sizeof (key), "key-%" PRIu64, number);
+        int64_t want = number < 2000 && number % 3 == 0 ? (int64_t)number : -1;
+        assert_int_equal (tradelog_find_key (log, key), want);
+    }
+    assert_int_equal (tradelog_keys_held (log), 667);
     assert_int_equal (tradelog_durable (log), 2000);
     assert_int_equal (tradelog_truncated (log), 0);
     s_append (log, 2000, 2001);
@@ -212,6 +219,139 @@ test_tradelog_key_window (void **state)
     assert_int_equal (tradelog_keys_held (log), 10);
     assert_int_equal (tradelog_find_key (log, "key-0"), 0);
     tradelog_destroy (&log);
+}
+
+//  Thousands of long keys through a small window: the held keys move to
+//  the front of their buffer again and again (it compacts past 64 KB of
+//  keys that left) and every key stays right, in memory or read back.
+static void
+test_tradelog_key_window_long_run (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_window_t window = {.trades = 100, .age_ms = 0, .max_keys = 100};
+    const uint64_t count = 6000;
+    for (int round = 0; round < 2; round++) {
+        tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error,
+                                         sizeof (tmp->error));
+        assert_non_null (log);
+        for (uint64_t number = 0; round == 0 && number < count; number++) {
+            msg_trade_t trade = s_make (number);
+            snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
+            assert_int_equal (tradelog_append (log, &trade), 0);
+            if (number % 7 == 0)
+                assert_int_equal (tradelog_sync (log), 0);
+        }
+        assert_int_equal (tradelog_sync (log), 0);
+        assert_int_equal (tradelog_keys_held (log), 100);
+        for (uint64_t number = 0; number < count; number++) {
+            char key[MSG_KEY_MAX + 1];
+            snprintf (key, sizeof (key), "%060" PRIu64, number);
+            assert_int_equal (tradelog_find_key (log, key),
+                              number >= count - 100 ? (int64_t)number : -1);
+            msg_trade_t got;
+            if (number % 37 == 0 || number >= count - 100) {
+                assert_int_equal (tradelog_get (log, number, &got), 0);
+                assert_string_equal (got.key, key);
+            }
+        }
+        tradelog_destroy (&log);
+    }
+}
+
+//  An empty window: a key leaves memory once its trade is durable and
+//  another follows; after a replay the last trade's key is still held
+//  (the replay moves the window as each record is read, and the last
+//  one is followed by none).
+static void
+test_tradelog_empty_window (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_window_t window = {.trades = 0, .age_ms = 0, .max_keys = 0};
+    tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
+    assert_non_null (log);
+    s_append (log, 0, 7); //  keys on 0, 3 and 6
+    assert_int_equal (tradelog_keys_held (log), 3); //  not durable: held
+    assert_int_equal (tradelog_sync (log), 0);
+    assert_int_equal (tradelog_keys_held (log), 0);
+    assert_int_equal (tradelog_find_key (log, "key-6"), -1);
+    tradelog_destroy (&log);
+    log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
+    assert_non_null (log);
+    assert_int_equal (tradelog_keys_held (log), 1);
+    assert_int_equal (tradelog_find_key (log, "key-6"), 6);
+    assert_int_equal (tradelog_find_key (log, "key-3"), -1);
+    msg_trade_t got;
+    assert_int_equal (tradelog_get (log, 3, &got), 0);
+    assert_string_equal (got.key, "key-3");
+    tradelog_destroy (&log);
+}
+
+//  A key repeated inside the window finds its first trade; once that one
+//  leaves the window the key is forgotten, although the later trade still
+//  carries it (and a replay builds the same).
+static void
+test_tradelog_repeated_key_leaves_with_the_first (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_window_t window = {.trades = 3, .age_ms = 0, .max_keys = 3};
+    for (int round = 0; round < 2; round++) {
+        tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error,
+                                         sizeof (tmp->error));
+        assert_non_null (log);
+        for (uint64_t number = 0; round == 0 && number < 4; number++) {
+            msg_trade_t trade = s_make (number);
+            snprintf (trade.key, sizeof (trade.key), "%s", number % 2 ? "other" : "same");
+            assert_int_equal (tradelog_append (log, &trade), 0);
+            assert_int_equal (tradelog_sync (log), 0);
+            if (number == 2)
+                assert_int_equal (tradelog_find_key (log, "same"), 0);
+        }
+        //  Trade 0 left with its key; 2 holds "same" but was refused it.
+        assert_int_equal (tradelog_find_key (log, "same"), -1);
+        assert_int_equal (tradelog_find_key (log, "other"), 1);
+        msg_trade_t got;
+        assert_int_equal (tradelog_get (log, 2, &got), 0);
+        assert_string_equal (got.key, "same");
+        assert_int_equal (tradelog_get (log, 0, &got), 0);
+        assert_string_equal (got.key, "same");
+        tradelog_destroy (&log);
+    }
+}
+
+//  Each stock name is kept once and numbered; tradelog_peek gives what
+//  the catalog's replay needs of each trade.
+static void
+test_tradelog_names_and_peek (void **state)
+{
+    s_tmp_t *tmp = *state;
+    for (int round = 0; round < 2; round++) {
+        tradelog_t *log = s_open (tmp);
+        if (round == 0) {
+            assert_int_equal (tradelog_names (log), 0);
+            s_append (log, 0, 10);
+            assert_int_equal (tradelog_sync (log), 0);
+        }
+        assert_int_equal (tradelog_names (log), 3);
+        assert_string_equal (tradelog_name (log, 0), "apple");
+        assert_string_equal (tradelog_name (log, 1), "tesla");
+        assert_string_equal (tradelog_name (log, 2), "ford");
+        assert_null (tradelog_name (log, 3));
+        for (uint64_t number = 0; number < 10; number++) {
+            msg_trade_t want = s_make (number);
+            uint32_t name;
+            int side;
+            uint64_t quantity;
+            assert_int_equal (tradelog_peek (log, number, &name, &side, &quantity), 0);
+            assert_string_equal (tradelog_name (log, name), want.name);
+            assert_int_equal (side, want.side);
+            assert_int_equal (quantity, want.quantity);
+        }
+        uint32_t name;
+        int side;
+        uint64_t quantity;
+        assert_int_equal (tradelog_peek (log, 10, &name, &side, &quantity), -1);
+        tradelog_destroy (&log);
+    }
 }
 
 static void
@@ -324,6 +464,11 @@ test_tradelog_run (void)
         cmocka_unit_test_setup_teardown (test_tradelog_refuses_records_out_of_order, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_window, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_key_window_long_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_repeated_key_leaves_with_the_first,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_names_and_peek, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_empty_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_frame_matches_journal, s_setup,
                                          s_teardown),
     };
