@@ -72,6 +72,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  The data files' records carry it too, so it changes only with them. A
+//  message that gains a field (LEADER's C, the direct link) is refused by
+//  an older decoder (wrong number of fields): every process of a system
+//  runs the same build.
 #define MSG_VERSION 1
 
 #define MSG_NAME_MAX 64
