@@ -56,6 +56,7 @@ struct _order_t {
     uint64_t leader_id;          //  as the broker announced it
     bool announced;              //  a LEADER announcement arrived
     bool catching_up;            //  a round over peers and catalog is running
+    bool catalog_next;           //  ... asks the catalog once the peers are done
     bool catalog_pending;        //  ... and its JOURNAL part is not done
     int64_t claim_at;            //  candidate: when to claim (again)
     uint64_t journal_rounds;     //  JOURNAL rounds sent (one may take many chunks)
@@ -218,7 +219,8 @@ s_journal_start (order_t *self)
         self->journal_rounds++;
 }
 
-//  A round: every peer (or one) by RANGE, and the catalog by JOURNAL.
+//  A round: every peer (or one) by RANGE, then the catalog by JOURNAL
+//  for what no peer had (s_round_step).
 static void
 s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
 {
@@ -227,9 +229,8 @@ s_round_start (order_t *self, uint64_t only_peer, bool with_catalog)
     self->round_from = tradelog_count (self->log);
     self->source_count = 0;
     peers_round_start (self->peers, self->round_from, only_peer);
-    if (with_catalog)
-        s_journal_start (self);
-    self->catalog_pending = with_catalog && upstream_journal_busy (self->upstream);
+    self->catalog_next = with_catalog;
+    self->catalog_pending = false;
 }
 
 //  True if a replica in the announcement reports an epoch above epoch.
@@ -315,6 +316,21 @@ s_round_done (order_t *self)
     else
     if (self->role == MSG_ROLE_CANDIDATE)
         self->claim_at = 0;
+}
+
+//  The peers have answered (or timed out): the catalog's journal is the
+//  last resort, asked only now, so the commit point serves only what no
+//  peer had (with the direct link it would answer first and serve all).
+static void
+s_round_step (order_t *self)
+{
+    if (self->catalog_next) {
+        self->catalog_next = false;
+        s_journal_start (self);
+        self->catalog_pending = upstream_journal_busy (self->upstream);
+    }
+    if (!self->catalog_pending)
+        s_round_done (self);
 }
 
 static void
@@ -600,7 +616,7 @@ s_receive (order_t *self)
     worker_drain (self->worker, BATCH_MAX, s_on_request, self);
     upstream_expire (self->upstream, s_on_upstream, self);
     if (self->catching_up && !self->catalog_pending && peers_round_done (self->peers))
-        s_round_done (self);
+        s_round_step (self);
     s_claim (self);
     s_answer_queries (self);
     if (self->held_count)
