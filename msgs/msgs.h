@@ -51,12 +51,14 @@
     [empty][ACK] to the leader's, which is not answered.
 
     Direct link: the catalog also binds a ROUTER on its --rep endpoint,
-    which the broker announces in LEADER (C). The order leader sends its
+    which the broker announces in LEADER (C). An order replica sends its
     catalog requests (APPLY, JOURNAL, CLAIM) there as one frame, as it
     would to the broker, and gets the one-frame reply back: two hops of a
-    trade's eight skip the broker. While that link is not connected the
-    requests go through the broker as before. Who leads is still the
-    broker's decision, and the catalog's epoch check still fences.
+    trade's eight skip the broker. While that link is not connected, or
+    the last LEADER names no catalog, the requests go through the broker
+    as before. Who leads and which catalog serves is still the broker's
+    decision, and the catalog's epoch check still fences. The catalog
+    copies each frame of the link to its PUB for the tap.
 
     Routing: a client (gateway, or an order replica asking the catalog)
     sends one frame to the broker's ROUTER. The broker picks a worker by
