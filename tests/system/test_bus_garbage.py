@@ -40,7 +40,9 @@ class Zmtp:
     def __init__(self, port, socket_type="DEALER", identity=b"", timeout=10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.settimeout(timeout)
+        self.timeout = timeout
         self.socket_type = socket_type
+        self._buf = bytearray()    # bytes received, not yet a whole message
         greeting = (b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
                     + b"\x00" + b"\x00" * 31)
         self.sock.sendall(greeting)
@@ -74,6 +76,7 @@ class Zmtp:
             head = bytes([flags | 0x02]) + struct.pack(">Q", len(body))
         else:
             head = bytes([flags, len(body)])
+        self.sock.settimeout(self.timeout)     # recv may have left a short one
         self.sock.sendall(head + body)
 
     def _recv_frame(self):
@@ -93,32 +96,58 @@ class Zmtp:
         for i, frame in enumerate(frames):
             self._send_frame(frame, more=i < len(frames) - 1)
 
+    def _take(self):
+        """One whole message from the buffer (answering PINGs), or None."""
+        buf, pos, frames = self._buf, 0, []
+        while True:
+            if len(buf) < pos + 2:
+                return None
+            flags = buf[pos]
+            if flags & 0x02:
+                if len(buf) < pos + 9:
+                    return None
+                size, head = struct.unpack_from(">Q", buf, pos + 1)[0], 9
+            else:
+                size, head = buf[pos + 1], 2
+            end = pos + head + size
+            if len(buf) < end:
+                return None
+            body = bytes(buf[pos + head:end])
+            pos = end
+            if flags & 0x04:              # a command, between messages
+                if body[1:5] == b"PING":
+                    self._send_frame(b"\x04PONG" + body[1 + 4 + 2:], command=True)
+                if not frames:
+                    del buf[:pos]
+                    pos = 0
+                continue
+            frames.append(body)
+            if not flags & 0x01:
+                del buf[:pos]
+                return frames
+
     def recv(self, timeout=None):
-        """Receive one message (list of frames); None on timeout."""
+        """Receive one message (list of frames); None on timeout. Bytes go
+        to a buffer and only whole messages leave it, so a timeout between
+        or inside a message's frames loses nothing."""
         #  A deadline, not a socket timeout alone: the peer's ZMTP PINGs
         #  (every 250 ms) would restart a per-read timeout forever.
         deadline = None if timeout is None else time.monotonic() + timeout
-        frames = []
-        try:
-            while True:
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise socket.timeout()
-                    self.sock.settimeout(left)
-                flags, body = self._recv_frame()
-                if flags & 0x04:
-                    if body[1:5] == b"PING":
-                        context = body[1 + 4 + 2:]
-                        self._send_frame(b"\x04PONG" + context, command=True)
-                    continue
-                frames.append(body)
-                if not flags & 0x01:
-                    break
-        except socket.timeout:
-            if frames:
-                raise
-            return None
+        while True:
+            frames = self._take()
+            if frames is not None:
+                break
+            left = self.timeout if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise ConnectionError("peer closed the connection")
+            self._buf += chunk
         if self.socket_type == "REQ" and b"" in frames:
             frames = frames[frames.index(b"") + 1:]
         return frames

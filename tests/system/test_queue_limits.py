@@ -14,8 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
-import struct
 import threading
 import time
 
@@ -65,73 +63,6 @@ HELD_MAX = 4096             # services/order/order.c
 CLAIM, EPOCH = 14, 45       # msgs.h
 
 
-class BufferedZmtp(Zmtp):
-    """A Zmtp DEALER whose recv never gives up inside a message: bytes go
-    to a buffer and only whole messages are taken from it. Zmtp.recv with
-    a short timeout (a worker's poll between heartbeats) can time out
-    between a message's frames, or inside one, and lose its place in the
-    stream; a fake worker under thousands of requests does that."""
-
-    def __init__(self, port):
-        super().__init__(port)
-        self._buf = bytearray()
-
-    def send(self, frames):
-        self.sock.settimeout(10.0)    # recv leaves its last (short) timeout
-        super().send(frames)
-
-    def _take(self):
-        """One whole message from the buffer (answering PINGs), or None."""
-        buf, pos, frames = self._buf, 0, []
-        while True:
-            if len(buf) < pos + 2:
-                return None
-            flags = buf[pos]
-            if flags & 0x02:
-                if len(buf) < pos + 9:
-                    return None
-                size, head = struct.unpack_from(">Q", buf, pos + 1)[0], 9
-            else:
-                size, head = buf[pos + 1], 2
-            end = pos + head + size
-            if len(buf) < end:
-                return None
-            body = bytes(buf[pos + head:end])
-            pos = end
-            if flags & 0x04:              # a command, between messages
-                if body[1:5] == b"PING":
-                    self._send_frame(b"\x04PONG" + body[1 + 4 + 2:], command=True)
-                if not frames:
-                    del buf[:pos]
-                    pos = 0
-                continue
-            frames.append(body)
-            if not flags & 0x01:
-                del buf[:pos]
-                return frames
-
-    def recv(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            msg = self._take()
-            if msg is not None:
-                return msg
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.sock.settimeout(left)
-            else:
-                self.sock.settimeout(None)
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
-                return None
-            if not chunk:
-                raise ConnectionError("peer closed the connection")
-            self._buf += chunk
-
-
 class FakeCatalog:
     """A catalog worker on the broker (ZMTP by hand, heartbeats, no PUB and
     no rep endpoint) whose journal is numbered from 0 but which hides
@@ -143,7 +74,7 @@ class FakeCatalog:
     the whole journal, trade 0 included."""
 
     def __init__(self, port):
-        self.z = BufferedZmtp(port)
+        self.z = Zmtp(port)
         self.incarnation = random.Random().randrange(1, 1 << 62)
         self.journal = [[0, "amc", 0, 1, "hidden"]]   # [number, name, side, quantity, key]
         self.epoch = 0
@@ -241,7 +172,7 @@ def test_commits_beyond_a_gap_overflow_answers_503_at_once(bazaar_factory):
     bz, catalog = leader_with_fake_catalog(bazaar_factory, 30000)
     z = None
     try:
-        z = BufferedZmtp(bz.ports["broker"])
+        z = Zmtp(bz.ports["broker"])
         total = HELD_MAX + OVERFLOW
         for req_id in range(1, total + 1):
             z.send(packb([MSG_VERSION, TRADE, req_id, "apple", 0, 1, "", NO_DEADLINE]))
@@ -293,7 +224,7 @@ def test_commits_beyond_a_gap_that_never_fills_are_answered_503(bazaar_factory):
     bz, catalog = leader_with_fake_catalog(bazaar_factory, timeout_ms)
     z = None
     try:
-        z = BufferedZmtp(bz.ports["broker"])
+        z = Zmtp(bz.ports["broker"])
         sent = time.monotonic()
         for req_id in range(1, count + 1):
             z.send(packb([MSG_VERSION, TRADE, req_id, "apple", 0, 1, "", NO_DEADLINE]))
