@@ -69,7 +69,7 @@ catalog_new (store_t **store_p, epochs_t **epochs_p, const char *broker, const c
     }
     worker_show_direct (self->worker, zsock_resolve (self->pub));
     log_info ("direct requests from the order leader on %s",
-              *rep ? worker_endpoint (self->worker) : "(none: --rep \"\")");
+              *rep ? worker_endpoint (self->worker) : "(none)");
     self->store = *store_p;
     *store_p = NULL;
     self->epochs = *epochs_p;
