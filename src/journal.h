@@ -42,6 +42,13 @@ journal_t *journal_open (const char *path, bool sync, journal_record_fn *fn, voi
 //  stopped, EUCLEAN for a bad record followed by good ones).
 int64_t journal_read (const char *path, journal_record_fn *fn, void *arg);
 
+//  The length of a journal file's bytes without the zeros its writer
+//  wrote ahead of its appends (journal_preallocate): size, unless the
+//  framing walked from the start meets a zero length and only zeros
+//  follow; then where that walk stopped. Checks no checksum: for tools
+//  that compare files byte for byte.
+size_t journal_extent (const void *data, size_t size);
+
 //  Close the journal (without syncing pending appends).
 void journal_destroy (journal_t **self_p);
 
@@ -54,6 +61,10 @@ int journal_frame (const void *data, size_t size, unsigned char *frame);
 
 //  Queue one record. Returns 0, or -1 if it is too large or memory ran out.
 int journal_append (journal_t *self, const void *data, size_t size);
+
+//  Write chunk bytes of zeros ahead of the appends whenever they reach
+//  the end of the file (0, the default: never).
+void journal_preallocate (journal_t *self, size_t chunk);
 
 //  Write queued records and make them durable. Returns 0, or -1 with
 //  errno set; on failure the queued records are dropped and the file is

@@ -40,7 +40,7 @@ from netlab import Lab
 
 #  The journal reader the single-host suites use (tests/system/wire.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
-from wire import journal_records  # noqa: E402
+from wire import journal_bytes, journal_records  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -383,12 +383,11 @@ class NetBazaar:
         return path
 
     def files_identical(self):
-        with open(os.path.join(self.data_dir("catalog"), "catalog.journal"), "rb") as f:
-            journal = f.read()
+        journal = journal_bytes(os.path.join(self.data_dir("catalog"), "catalog.journal"))
         for n in (1, 2, 3):
-            with open(os.path.join(self.data_dir("r%d" % n), "order-%d.log" % n), "rb") as f:
-                if f.read() != journal:
-                    return False
+            path = os.path.join(self.data_dir("r%d" % n), "order-%d.log" % n)
+            if journal_bytes(path) != journal:
+                return False
         return True
 
     def verify(self):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 
 from conftest import Bazaar, assert_json, free_ports, wait_until, READY_TIMEOUT
+from wire import journal_bytes
 
 NAMES = ["apple", "tesla", "ford", "nike"]
 
@@ -71,12 +72,9 @@ def _trade_through_failover(bz, i):
 
 
 def _files_identical(bz):
-    with open(os.path.join(bz.data, "catalog.journal"), "rb") as f:
-        journal = f.read()
-    logs = []
-    for replica_id in (1, 2, 3):
-        with open(os.path.join(bz.data, "order-%d.log" % replica_id), "rb") as f:
-            logs.append(f.read())
+    journal = journal_bytes(os.path.join(bz.data, "catalog.journal"))
+    logs = [journal_bytes(os.path.join(bz.data, "order-%d.log" % replica_id))
+            for replica_id in (1, 2, 3)]
     return all(log == journal for log in logs)
 
 

@@ -11,13 +11,9 @@ import os
 import re
 
 from conftest import wait_until
+from wire import journal_bytes
 
 WINDOW = ["--idempotency-trades", "5", "--idempotency-hours", "0"]
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def test_keys_are_kept_for_a_bounded_window(bazaar_factory):
@@ -42,7 +38,7 @@ def test_keys_are_kept_for_a_bounded_window(bazaar_factory):
     journal = os.path.join(bz.data, "catalog.journal")
     for n in (1, 2):
         log = os.path.join(bz.data, "order-%d.log" % n)
-        wait_until(lambda: read(log) == read(journal), 30,
+        wait_until(lambda: journal_bytes(log) == journal_bytes(journal), 30,
                    "order-%d.log to be byte-identical to catalog.journal" % n)
     bz.assert_orders()
     #  At exit every process says how many keys it held: the window at most.

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from conftest import (INITIAL, READY_TIMEOUT, Bazaar, assert_json, free_ports, wait_until)
-from wire import journal_records
+from wire import journal_bytes, journal_records
 
 NAMES = sorted(INITIAL)
 LEADER = "order-3"
@@ -64,9 +64,9 @@ def read(path):
 
 def files_converged(bz, names=None):
     """Every replica log byte-identical to catalog.journal (-> its bytes)."""
-    journal = read(journal_file(bz))
+    journal = journal_bytes(journal_file(bz))
     for name in names or bz.replica_names:
-        if read(log_file(bz, name)) != journal:
+        if journal_bytes(log_file(bz, name)) != journal:
             return None
     return journal or True
 
@@ -75,12 +75,12 @@ def assert_converged(bz, what, timeout=DEADLINE):
     """Wait until quiet logs are byte-identical to the journal, then check
     the journal itself: dense, whole records, nothing after the last."""
     def sizes():
-        return {n: os.path.getsize(log_file(bz, n)) for n in bz.replica_names}
+        return {n: len(journal_bytes(log_file(bz, n))) for n in bz.replica_names}
     try:
         wait_until(lambda: files_converged(bz), timeout, what)
     except AssertionError as exc:
         raise AssertionError("%s; journal %d bytes, logs %r" % (
-            exc, os.path.getsize(journal_file(bz)), sizes())) from None
+            exc, len(journal_bytes(journal_file(bz))), sizes())) from None
     return orders_in(journal_file(bz), strict=True)
 
 
@@ -256,7 +256,7 @@ def test_restarted_follower_catches_up_from_peers_without_catalog(bz):
     assert (int(m.group(1)), int(m.group(2)), int(m.group(3))) == (
         total - before, before, total), m.group(0)
     bz.wait_log("order", r"catching-up -> follower", since=since, timeout=DEADLINE)
-    assert read(log_file(bz, "order")) == read(log_file(bz, LEADER)), \
+    assert journal_bytes(log_file(bz, "order")) == journal_bytes(log_file(bz, LEADER)), \
         "replica 1's log differs from the leader's after catching up"
     assert [public(o) for o in orders_in(log_file(bz, "order"), strict=True)] == bz.orders
     assert not bz.alive("catalog"), "the catalog was meant to stay down"
@@ -277,7 +277,7 @@ def test_catalog_heals_journal_from_replicas(bz, damage):
     place_fast(bz, 1000)
     original = assert_converged(bz, "the replicas to hold all 1000 orders")
     assert len(original) == 1000
-    raw = read(journal_file(bz))
+    raw = journal_bytes(journal_file(bz))
     bz.kill("catalog")
     if damage == "deleted":
         os.unlink(journal_file(bz))
@@ -293,7 +293,7 @@ def test_catalog_heals_journal_from_replicas(bz, damage):
     bz.start("catalog")
     bz.wait_log("catalog", r"healed: restored trades \[%d, 1000\) from the replicas" % kept,
                 since=since, timeout=DEADLINE)
-    assert read(journal_file(bz)) == raw, "the healed journal differs from the lost one"
+    assert journal_bytes(journal_file(bz)) == raw, "the healed journal differs from the lost one"
     bz.wait_ready()
     bz.assert_stocks()
     assert bz.trade("amazon", "buy", 1) == 1000

@@ -25,6 +25,7 @@ import re
 
 from conftest import Bazaar, READY_TIMEOUT, assert_json, wait_until
 from test_verify import assert_ok, line, url_of
+from wire import journal_bytes
 
 REPLICAS = ("order", "order-2", "order-3")
 STOCKS = ["apple", "tesla", "ford", "nike", "amc", "meta", "intel", "gamestop", "nvidia",
@@ -92,13 +93,11 @@ def read_back(bz, what=""):
 
 def files_identical(bz):
     """Every replica's order-N.log is byte-identical to catalog.journal."""
-    with open(os.path.join(bz.data, "catalog.journal"), "rb") as f:
-        journal = f.read()
+    journal = journal_bytes(os.path.join(bz.data, "catalog.journal"))
     for name in bz.replica_names:
         path = os.path.join(bz.data, "order-%d.log" % bz.replica_id(name))
-        with open(path, "rb") as f:
-            if f.read() != journal:
-                return False
+        if journal_bytes(path) != journal:
+            return False
     return True
 
 

@@ -17,6 +17,7 @@ import zlib
 
 from conftest import BIN, INITIAL, READY_TIMEOUT, SANITIZER_MARKERS, wait_until
 from test_failover import Replica
+from wire import journal_bytes
 
 VERIFY_DEADLINE = 60.0   # bound for one verify run (ASan included)
 TRADES = [("apple", "buy", 5), ("tesla", "sell", 3), ("ford", "buy", 1), ("nike", "buy", 2),
@@ -77,8 +78,7 @@ def trade_all(bz, trades=TRADES, rounds=2):
 
 def frames(path):
     """[(offset, payload length)] of the whole records of a journal file."""
-    with open(path, "rb") as f:
-        data = f.read()
+    data = journal_bytes(path)
     out, offset = [], 0
     while offset + 8 <= len(data):
         length = struct.unpack_from("<I", data, offset)[0]

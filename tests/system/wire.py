@@ -142,13 +142,34 @@ def _map(data, pos, n):
 # --------------------------------------------------------------------------
 #  Journal files
 
+def journal_extent(data):
+    """len(data) without the zeros a journal's writer wrote ahead of its
+    appends (src/journal.h, journal_extent): where the framing walked from
+    the start meets a zero length and only zeros follow, the bytes end."""
+    offset = 0
+    while offset + 8 <= len(data):
+        length = struct.unpack_from("<I", data, offset)[0]
+        if length == 0 or offset + 8 + length > len(data):
+            break
+        offset += 8 + length
+    return len(data) if data[offset:].strip(b"\0") else offset
+
+
+def journal_bytes(path):
+    """The bytes of a journal file (catalog.journal, order-N.log), without
+    the zeros written ahead of its appends: what byte-for-byte comparisons
+    of the files compare."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:journal_extent(data)]
+
+
 def journal_records(path, strict=False):
     """[(raw record bytes, order dict with "key")] of the whole records of a
     journal file.  A file being written may end in a partial record: it is
     left out, unless strict (then any trailing byte or bad crc fails)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = journal_bytes(path)
     except FileNotFoundError:
         if strict:
             raise

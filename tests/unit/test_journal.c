@@ -406,6 +406,9 @@ test_journal_length_over_limit (void **state)
 //  before the data reached the disk). Eight zero bytes read as a record of
 //  length 0 whose crc32 is 0, so the tail is replayed as empty records
 //  instead of being cut, and a replay that refuses them fails to open.
+//  Zeros alone after the last record are now what journal_preallocate
+//  leaves too: kept at open (nothing "truncated"), appended over, and cut
+//  by a clean close.
 static void
 test_journal_zero_filled_tail (void **state)
 {
@@ -413,8 +416,101 @@ test_journal_zero_filled_tail (void **state)
     s_write (tmp->path, 0, 10);
     unsigned char zeros[4096] = {0};
     s_append_bytes (tmp->path, zeros, sizeof (zeros));
-    s_expect_replay (tmp->path, 10, sizeof (zeros));
+    s_expect_replay (tmp->path, 10, 0);
     assert_int_equal (s_file_size (tmp->path), s_end (10));
+}
+
+//  The whole file as it is now, malloc'd; *size set.
+static unsigned char *
+s_file_bytes (const char *path, size_t *size)
+{
+    *size = (size_t)s_file_size (path);
+    unsigned char *data = malloc (*size + 1);
+    assert_non_null (data);
+    FILE *file = fopen (path, "rb");
+    assert_non_null (file);
+    assert_int_equal (fread (data, 1, *size, file), *size);
+    fclose (file);
+    return data;
+}
+
+//  Preallocated: each sync that reaches the end of the file writes a
+//  chunk of zeros ahead, the records go over them, and a crash (here: a
+//  copy of the file taken while it is open) leaves records + zeros that
+//  reopen to exactly the records, appends landing right after them.
+static void
+test_journal_preallocate_keeps_records_in_place (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_non_null (journal);
+    journal_preallocate (journal, 4096);
+    s_append (journal, 0, 10);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (s_file_size (tmp->path), 4096);
+    //  Past the first chunk: one more chunk, not one per sync.
+    for (size_t from = 10; from < 200; from += 10) {
+        s_append (journal, from, from + 10);
+        assert_int_equal (journal_sync (journal), 0);
+    }
+    assert_true (s_end (200) > 4096);
+    uint64_t allocated = s_file_size (tmp->path);
+    assert_int_equal (allocated % 4096, 0);
+    assert_true (allocated > s_end (200) && allocated <= s_end (200) + 4096);
+    size_t size;
+    unsigned char *crashed = s_file_bytes (tmp->path, &size);
+    assert_int_equal (journal_extent (crashed, size), s_end (200));
+    journal_destroy (&journal);
+    assert_int_equal (s_file_size (tmp->path), s_end (200));
+
+    FILE *file = fopen (tmp->path, "wb");
+    assert_non_null (file);
+    assert_int_equal (fwrite (crashed, 1, size, file), size);
+    fclose (file);
+    free (crashed);
+    journal = s_open (tmp->path, &replay);
+    assert_non_null (journal);
+    assert_int_equal (replay.count, 200);
+    assert_int_equal (journal_truncated (journal), 0);
+    assert_int_equal (journal_size (journal), s_end (200));
+    journal_preallocate (journal, 4096);
+    s_append (journal, 200, 201);
+    assert_int_equal (journal_sync (journal), 0);
+    //  Written over the zeros, not after them.
+    uint64_t expected = s_end (201) <= allocated ? allocated : allocated + 4096;
+    assert_int_equal (s_file_size (tmp->path), expected);
+    s_append (journal, 201, 210);
+    assert_int_equal (journal_sync (journal), 0);
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 210, 0);
+}
+
+//  journal_extent drops zeros after the framed records only: a torn
+//  record before them stays (it is the file's bytes), and so does any
+//  non-zero byte among them.
+static void
+test_journal_extent (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 3);
+    unsigned char data[512] = {0};
+    size_t size;
+    unsigned char *file = s_file_bytes (tmp->path, &size);
+    assert_int_equal (size, s_end (3));
+    memcpy (data, file, size);
+    free (file);
+    assert_int_equal (journal_extent (data, size), size);
+    assert_int_equal (journal_extent (data, sizeof (data)), size);
+    assert_int_equal (journal_extent (data, 0), 0);
+    data[sizeof (data) - 1] = 1;
+    assert_int_equal (journal_extent (data, sizeof (data)), sizeof (data));
+    data[sizeof (data) - 1] = 0;
+    //  A torn record: its header says 20 bytes, 4 were written.
+    unsigned char torn[HEADER + 4] = {20, 0, 0, 0, 9, 9, 9, 9, 1, 2, 3, 4};
+    memcpy (data + size, torn, sizeof (torn));
+    assert_int_equal (journal_extent (data, sizeof (data)), size + HEADER + 20);
+    assert_int_equal (journal_extent (data, size + sizeof (torn)), size + sizeof (torn));
 }
 
 //  The journal computes its checksums itself (faster for short records
@@ -460,6 +556,8 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_refuses_second_writer),
         JOURNAL_TEST (test_journal_length_over_limit),
         JOURNAL_TEST (test_journal_zero_filled_tail),
+        JOURNAL_TEST (test_journal_preallocate_keeps_records_in_place),
+        JOURNAL_TEST (test_journal_extent),
         cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
 #undef JOURNAL_TEST

@@ -15,7 +15,9 @@
     each framed by journal_frame (the framing journal_append writes, fixed
     by the payload), so this is the file up to its last whole record,
     read in one pass while the catalog may be appending. Each order log is
-    compared with it byte for byte as it is on disk, torn tail included.
+    compared with it byte for byte as it is on disk, torn tail included
+    (the zeros a replica writes ahead of its appends are not its bytes:
+    journal_extent).
 */
 #include "verify.h"
 #include "cli.h"
@@ -407,6 +409,8 @@ s_read_logs (verify_t *self)
         //  After the replay: the bytes hold at least the records it saw.
         if (s_read_file (path, &log->data, &log->size))
             log->error = errno;
+        else
+            log->size = journal_extent (log->data, log->size);
     }
 }
 
