@@ -233,15 +233,17 @@ start_gateway () {
 #  Catalog and replicas log at the default level: their exit lines (trades
 #  per sync), the replicas' "caught up" lines are info. Each start has its
 #  own log, NAME.TAG.log.
+#  SERVICE_ARGS (none by default): more flags for the catalog and the
+#  replicas, e.g. "--sync none".
 start_catalog () {   # start_catalog TAG
     start "catalog.$1" "$BIN/bazaar-catalog" --broker "$BROKER" --pub "$CATALOG_PUB" \
-        $(catalog_rep "$CATALOG_REP") --data "$DATA"
+        $(catalog_rep "$CATALOG_REP") --data "$DATA" ${SERVICE_ARGS:-}
     CATALOG_PID=$LAST_PID
 }
 start_replica () {   # start_replica ID on|off TAG (on|off: --follower-ack)
     eval "pub=\$PUB_$1 rep=\$REP_$1"
     start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --broker "$BROKER" --pub "$pub" \
-        --rep "$rep" --data "$DATA" --follower-ack "$2"
+        --rep "$rep" --data "$DATA" --follower-ack "$2" ${SERVICE_ARGS:-}
     eval "ORDER_PID_$1=\$LAST_PID"
 }
 #  start_services on|off TAG: catalog and the three replicas; sets

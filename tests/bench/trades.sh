@@ -10,10 +10,13 @@
 #       (build/bench/chain, as run.sh starts it), wrk GET at 64
 #       connections (requests/s) and at 5 (p50);
 #     - the trade floor = bus p50 at 5 connections + 2 x fdatasync p50.
-#  2. The real system, twice, both kept running (idle when not measured):
-#     broker, catalog, order replicas 1, 2, 3 (follower ack on, replica 3
-#     leads), a gateway --cache-size 8 and an idle --cache-size 0 one:
+#  2. The real system, three times, all kept running (idle when not
+#     measured): broker, catalog, order replicas 1, 2, 3 (follower ack
+#     on, replica 3 leads), a gateway --cache-size 8 and an idle
+#     --cache-size 0 one:
 #     - "empty": a fresh data dir;
+#     - "nosync": the same with --sync none on the catalog and the
+#       replicas: what the trade path's messages cost alone;
 #     - "ORDERS orders": build/bench/fill writes a data dir of ORDERS
 #       trades first (catalog.stocks and catalog.journal by the catalog's
 #       store and the tradelog, the same bytes as order-1.log ..
@@ -28,8 +31,8 @@
 #     Resident memory (VmRSS) of each process is read after FEW_TRADES
 #     trades in both; per stored order = (with ORDERS - empty) / ORDERS.
 #  3. Measured rows, each group back to back (the machine drifts): the
-#     bus, the empty system and the full one at 64 connections, then at 5,
-#     then the empty system at 1. Trades: POST /orders, wrk and lib.sh's
+#     bus, the empty system, the full one and nosync at 64 connections,
+#     then at 5, then the empty system at 1. Trades: POST /orders, wrk and lib.sh's
 #     trade.lua; trades/s (2xx), p50, p99 and the CPU per trade summed
 #     over broker, catalog, the three replicas and the cached gateway.
 #  Then the ratios, each with its target:
@@ -39,6 +42,9 @@
 #     CPU per trade at 64 connections / BASELINE_CPU_US (130)  <= 0.50
 #     with ORDERS / empty: trade p50 at 5 connections and trades/s at 64,
 #       each within 20% (0.80 .. 1.25); each restart < 1000 ms.
+#  and, reported, nosync against the same limits (the message path
+#  alone), and the trade p50 at 5 against the path's own floor = nosync's
+#  p50 at 5 + 2 x fdatasync p50.
 #
 #  A benchmark, not a test: it prints numbers and fails only if something
 #  does not start or answer (or fill / verify fail). Builds nothing:
@@ -235,6 +241,14 @@ few_trades
 memory empty
 SERVER_PIDS_empty=$SERVER_PIDS
 
+#  The same path with no fdatasync anywhere: what the messages alone cost.
+DATA=$TMP/nosync
+system nosync
+SERVICE_ARGS="--sync none"
+up on nosync
+SERVICE_ARGS=""
+SERVER_PIDS_nosync=$SERVER_PIDS
+
 if [ "$ORDERS" -gt 0 ]; then
     DATA=$TMP/full
     system full
@@ -280,9 +294,11 @@ for conns in 64 5; do
     bus "$conns"
     trades empty empty "$conns"
     [ "$ORDERS" -eq 0 ] || trades full "$ORDERS orders" "$conns"
+    trades nosync "--sync none" "$conns"
 done
 trades empty empty 1
 FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + 2 * f / 1000 }')
+PATH_FLOOR=$(awk -v p="$P50_nosync_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", p + 2 * f / 1000 }')
 echo
 echo "limits"
 printf '%-36s %10s us   (p99 %s us; %s appends, each + fdatasync, on %s)\n' \
@@ -290,6 +306,8 @@ printf '%-36s %10s us   (p99 %s us; %s appends, each + fdatasync, on %s)\n' \
 printf '%-36s %10s /s\n' "bus limit, 64 conn" "$BUS_RPS_64"
 printf '%-36s %10s ms\n' "bus limit p50, 5 conn" "$BUS_P50_5"
 printf '%-36s %10s ms   (bus p50 at 5 conn + 2 x fdatasync p50)\n' "trade floor" "$FLOOR"
+printf '%-36s %10s ms   (p50 at 5 conn with --sync none + 2 x fdatasync p50)\n' \
+    "the trade path's own floor" "$PATH_FLOOR"
 
 #  ---------------------------------------------------------------------
 #  Ratios
@@ -305,6 +323,13 @@ judge "trade p50 1 conn / trade floor" "$P50_empty_1 / $FLOOR ms" \
     "$(div "$P50_empty_1" "$FLOOR")" report -
 judge "cpu per trade 64 conn / baseline" "$CPU_empty_64 / $BASELINE_CPU_US us" \
     "$(div "$CPU_empty_64" "$BASELINE_CPU_US")" - 0.5
+echo "the message path alone (every process --sync none), against the same targets:"
+judge "  p50 5 conn, --sync none / trade floor" "$P50_nosync_5 / $FLOOR ms" \
+    "$(div "$P50_nosync_5" "$FLOOR")" report -
+judge "  trades/s 64, --sync none / bus" "$RPS_nosync_64 / $BUS_RPS_64" \
+    "$(div "$RPS_nosync_64" "$BUS_RPS_64")" report -
+judge "  trade p50 5 conn / the path's floor" "$P50_empty_5 / $PATH_FLOOR ms" \
+    "$(div "$P50_empty_5" "$PATH_FLOOR")" report -
 if [ "$ORDERS" -gt 0 ]; then
     judge "trade p50 5 conn, $ORDERS / empty" "$P50_full_5 / $P50_empty_5 ms" \
         "$(div "$P50_full_5" "$P50_empty_5")" 0.8 1.25
