@@ -238,7 +238,8 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     bool zeros = false;     //  all after the last record is zeros written ahead
     if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_load (fd, &data, &size, &mapped) == 0) {
         good = s_replay (data, size, fn, arg);
-        zeros = good >= 0 && s_all_zero (data + good, size - (size_t) good);
+        zeros = good >= 0 && (size_t) good < size
+             && s_all_zero (data + good, size - (size_t) good);
         s_unload (data, size, mapped);
     }
     if (good >= 0 && size == 0 && s_sync_parent (path))
@@ -275,7 +276,7 @@ journal_extent (const void *data, size_t size)
             break;
         offset += HEADER_SIZE + length;
     }
-    return s_all_zero (bytes + offset, size - offset) ? offset : size;
+    return offset == size || s_all_zero (bytes + offset, size - offset) ? offset : size;
 }
 
 typedef struct {

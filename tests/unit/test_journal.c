@@ -503,6 +503,7 @@ test_journal_extent (void **state)
     assert_int_equal (journal_extent (data, size), size);
     assert_int_equal (journal_extent (data, sizeof (data)), size);
     assert_int_equal (journal_extent (data, 0), 0);
+    assert_int_equal (journal_extent (NULL, 0), 0);
     data[sizeof (data) - 1] = 1;
     assert_int_equal (journal_extent (data, sizeof (data)), sizeof (data));
     data[sizeof (data) - 1] = 0;
