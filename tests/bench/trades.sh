@@ -328,6 +328,8 @@ judge "  p50 5 conn, --sync none / trade floor" "$P50_nosync_5 / $FLOOR ms" \
     "$(div "$P50_nosync_5" "$FLOOR")" report -
 judge "  trades/s 64, --sync none / bus" "$RPS_nosync_64 / $BUS_RPS_64" \
     "$(div "$RPS_nosync_64" "$BUS_RPS_64")" report -
+judge "  the path's floor / trade floor" "$PATH_FLOOR / $FLOOR ms" \
+    "$(div "$PATH_FLOOR" "$FLOOR")" report -
 judge "  trade p50 5 conn / the path's floor" "$P50_empty_5 / $PATH_FLOOR ms" \
     "$(div "$P50_empty_5" "$PATH_FLOOR")" report -
 if [ "$ORDERS" -gt 0 ]; then

@@ -486,6 +486,30 @@ test_journal_preallocate_keeps_records_in_place (void **state)
     s_expect_replay (tmp->path, 210, 0);
 }
 
+//  A kill -9 in the middle of a batch written over the zeros: the torn
+//  record is followed by zeros, not by the end of the file. It is cut
+//  with them, as a torn tail is, and nothing before it.
+static void
+test_journal_torn_record_among_zeros (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 10);
+    uint64_t last = s_end (9);
+    unsigned char zeros[4096] = {0};
+    s_append_bytes (tmp->path, zeros, sizeof (zeros));
+    //  Record 9's header and first bytes reached the disk, the rest did not.
+    size_t size;
+    unsigned char *data = s_file_bytes (tmp->path, &size);
+    memset (data + last + HEADER + 2, 0, (size_t) (s_end (10) - last - HEADER - 2));
+    FILE *file = fopen (tmp->path, "wb");
+    assert_non_null (file);
+    assert_int_equal (fwrite (data, 1, size, file), size);
+    fclose (file);
+    free (data);
+    s_expect_replay (tmp->path, 9, size - last);
+    assert_int_equal (s_file_size (tmp->path), last);
+}
+
 //  journal_extent drops zeros after the framed records only: a torn
 //  record before them stays (it is the file's bytes), and so does any
 //  non-zero byte among them.
@@ -558,6 +582,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_length_over_limit),
         JOURNAL_TEST (test_journal_zero_filled_tail),
         JOURNAL_TEST (test_journal_preallocate_keeps_records_in_place),
+        JOURNAL_TEST (test_journal_torn_record_among_zeros),
         JOURNAL_TEST (test_journal_extent),
         cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
