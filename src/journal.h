@@ -5,6 +5,14 @@
     last good record and truncates what follows, so every record a reader
     ever sees was whole on disk.
 
+    A writer may keep zeros after its last record (journal_preallocate),
+    so that its syncs overwrite blocks instead of growing the file. A
+    zero length ends the records; at open, zeros alone after the last
+    good record are kept for the next appends, not cut. A reader of a
+    file being written can see a batch land over those zeros out of
+    order, so a file that looks damaged must be read again before it is
+    called damaged (bazaar-client verify does).
+
     Appends are buffered in memory; journal_sync writes the whole batch
     with one write and (unless the journal was opened without sync) one
     fdatasync. That is the group commit: callers append every record of a
@@ -44,9 +52,9 @@ int64_t journal_read (const char *path, journal_record_fn *fn, void *arg);
 
 //  The length of a journal file's bytes without the zeros its writer
 //  wrote ahead of its appends (journal_preallocate): size, unless the
-//  framing walked from the start meets a zero length and only zeros
-//  follow; then where that walk stopped. Checks no checksum: for tools
-//  that compare files byte for byte.
+//  framing walked from the start stops (at a zero length, or at a length
+//  past the end) where only zeros follow; then where the walk stopped.
+//  Checks no checksum: for tools that compare files byte for byte.
 size_t journal_extent (const void *data, size_t size);
 
 //  Close the journal (without syncing pending appends).

@@ -486,6 +486,53 @@ test_journal_preallocate_keeps_records_in_place (void **state)
     s_expect_replay (tmp->path, 210, 0);
 }
 
+//  Fault injection (the unit tests link with -Wl,--wrap=pwrite): while
+//  s_fail_zeros is set, a pwrite of zeros only (the zeros ahead, never a
+//  batch of records) fails as on a full disk.
+static bool s_fail_zeros;
+ssize_t __real_pwrite (int fd, const void *data, size_t size, off_t offset);
+ssize_t __wrap_pwrite (int fd, const void *data, size_t size, off_t offset);
+
+ssize_t
+__wrap_pwrite (int fd, const void *data, size_t size, off_t offset)
+{
+    const unsigned char *bytes = data;
+    size_t zeros = 0;
+    while (zeros < size && bytes[zeros] == 0)
+        zeros++;
+    if (s_fail_zeros && size && zeros == size) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return __real_pwrite (fd, data, size, offset);
+}
+
+//  The zeros ahead fail (a full disk), the batch after them fits: the
+//  file grows past what was written ahead. The next zeros must start
+//  after the records, not where the last zeros ended.
+static void
+test_journal_zeros_ahead_that_fail_never_overwrite_records (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_non_null (journal);
+    journal_preallocate (journal, 4096);
+    s_append (journal, 0, 10);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (s_file_size (tmp->path), 4096);
+    s_fail_zeros = true;
+    s_append (journal, 10, 200);
+    assert_int_equal (journal_sync (journal), 0);
+    s_fail_zeros = false;
+    assert_int_equal (s_file_size (tmp->path), s_end (200));
+    s_append (journal, 200, 210);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_true (s_file_size (tmp->path) > s_end (210));
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 210, 0);
+}
+
 //  A kill -9 in the middle of a batch written over the zeros: the torn
 //  record is followed by zeros, not by the end of the file. It is cut
 //  with them, as a torn tail is, and nothing before it.
@@ -583,6 +630,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_zero_filled_tail),
         JOURNAL_TEST (test_journal_preallocate_keeps_records_in_place),
         JOURNAL_TEST (test_journal_torn_record_among_zeros),
+        JOURNAL_TEST (test_journal_zeros_ahead_that_fail_never_overwrite_records),
         JOURNAL_TEST (test_journal_extent),
         cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
