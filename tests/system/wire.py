@@ -178,7 +178,7 @@ def journal_records(path, strict=False):
     while offset + 8 <= len(data):
         length, crc = struct.unpack_from("<II", data, offset)
         end = offset + 8 + length
-        if end > len(data):
+        if length == 0 or end > len(data):
             break
         payload = data[offset + 8:end]
         if zlib.crc32(payload) != crc:
