@@ -3,8 +3,10 @@
     The input is written as a whole file, then read the ways the services
     read theirs: journal_read (verify, no lock, nothing cut) decoding each
     record, and tradelog_open (catalog and replicas: replay into memory,
-    truncate a torn tail). A log that opens must take one more trade and
-    hold it after being opened again. Corpus: tests/fuzz/journal/.
+    truncate a torn tail, keep zeros alone after the last record). A log
+    that opens must take one more trade and hold it after being opened
+    again. journal_extent (verify's byte comparisons) must drop nothing
+    but trailing zeros. Corpus: tests/fuzz/journal/.
 */
 #include "journal.h"
 #include "msgs.h"
@@ -70,9 +72,22 @@ s_append_one (void)
     tradelog_destroy (&log);
 }
 
+//  journal_extent drops zeros only, and only at the end.
+static void
+s_check_extent (const uint8_t *data, size_t size)
+{
+    size_t extent = journal_extent (data, size);
+    if (extent > size)
+        abort ();
+    for (size_t i = extent; i < size; i++)
+        if (data[i])
+            abort ();
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+    s_check_extent (data, size);
     s_write_file (data, size);
     uint64_t decoded = 0;
     journal_read (s_path, s_decode_record, &decoded);

@@ -109,6 +109,42 @@ s_expect_file (s_tmp_t *tmp, uint64_t count)
 
 //  ---------------------------------------------------------------------
 
+static uint64_t
+s_file_size (const char *path)
+{
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+//  Syncing with fdatasync, the log writes zeros ahead of its records (a
+//  whole chunk, once); without (--sync none) it writes none; a clean
+//  close leaves exactly the records either way.
+static void
+test_tradelog_zeros_ahead_only_when_syncing (void **state)
+{
+    s_tmp_t *tmp = *state;
+    tradelog_t *log = s_open (tmp);
+    s_append (log, 0, 5);
+    assert_int_equal (tradelog_sync (log), 0);
+    uint64_t synced = s_file_size (tmp->path);
+    assert_true (synced >= 65536 && synced % 65536 == 0);
+    tradelog_destroy (&log);
+    s_expect_file (tmp, 5);
+    uint64_t exact = s_file_size (tmp->path);
+    assert_true (exact < synced);
+
+    log = tradelog_open (tmp->path, false, NULL, tmp->error, sizeof (tmp->error));
+    assert_non_null (log);
+    s_append (log, 5, 7);
+    assert_int_equal (tradelog_sync (log), 0);
+    uint64_t unsynced = s_file_size (tmp->path);
+    assert_true (unsynced > exact);
+    s_expect_file (tmp, 7);
+    tradelog_destroy (&log);
+    assert_int_equal (s_file_size (tmp->path), unsynced); //  no zeros to cut
+}
+
 static void
 test_tradelog_append_get_count_durable (void **state)
 {
@@ -459,6 +495,8 @@ test_tradelog_run (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_tradelog_append_get_count_durable, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_zeros_ahead_only_when_syncing, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_reopen_replays, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_lookup, s_setup, s_teardown),
