@@ -9,6 +9,7 @@
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const int fx_types[] = {
 #define FX_TYPE(NAME, CODE, FIELDS, SERVICE, DOC) CODE,
@@ -378,4 +379,12 @@ fx_tmp_teardown (void **state)
     int rc = rmdir (tmp->dir);
     free (tmp);
     return rc;
+}
+
+uint64_t
+fx_file_size (const char *path)
+{
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    return (uint64_t)st.st_size;
 }

@@ -51,4 +51,7 @@ typedef struct {
 int fx_tmp_setup (void **state, const char *prefix, const char *file);
 int fx_tmp_teardown (void **state);
 
+//  The size of the file at path (fails the test if there is none).
+uint64_t fx_file_size (const char *path);
+
 #endif

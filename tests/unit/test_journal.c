@@ -125,14 +125,6 @@ s_expect_replay (const char *path, size_t count, uint64_t truncated)
     journal_destroy (&journal);
 }
 
-static uint64_t
-s_file_size (const char *path)
-{
-    struct stat st;
-    assert_int_equal (stat (path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
 static void
 s_append_bytes (const char *path, const void *data, size_t size)
 {
@@ -167,11 +159,11 @@ test_journal_append_sync_reopen (void **state)
     s_append (journal, 0, 100);
     assert_int_equal (journal_pending (journal), 100);
     assert_int_equal (journal_size (journal), 0); //  nothing written yet
-    assert_int_equal (s_file_size (tmp->path), 0);
+    assert_int_equal (fx_file_size (tmp->path), 0);
     assert_int_equal (journal_sync (journal), 0);
     assert_int_equal (journal_pending (journal), 0);
     assert_int_equal (journal_size (journal), s_end (100));
-    assert_int_equal (s_file_size (tmp->path), s_end (100));
+    assert_int_equal (fx_file_size (tmp->path), s_end (100));
     journal_destroy (&journal);
 
     s_expect_replay (tmp->path, 100, 0);
@@ -232,12 +224,12 @@ test_journal_sync_with_nothing_pending (void **state)
     journal_t *journal = s_open (tmp->path, &replay);
     assert_int_equal (journal_sync (journal), 0);
     assert_int_equal (journal_size (journal), 0);
-    assert_int_equal (s_file_size (tmp->path), 0);
+    assert_int_equal (fx_file_size (tmp->path), 0);
     s_append (journal, 0, 3);
     assert_int_equal (journal_sync (journal), 0);
     assert_int_equal (journal_sync (journal), 0);
     assert_int_equal (journal_size (journal), s_end (3));
-    assert_int_equal (s_file_size (tmp->path), s_end (3));
+    assert_int_equal (fx_file_size (tmp->path), s_end (3));
     journal_destroy (&journal);
     s_expect_replay (tmp->path, 3, 0);
 }
@@ -276,7 +268,7 @@ test_journal_replay_stopped (void **state)
     assert_int_equal (errno, EBADMSG);
     assert_int_equal (replay.count, 3);
     //  A refused replay must not cut the file.
-    assert_int_equal (s_file_size (tmp->path), s_end (5));
+    assert_int_equal (fx_file_size (tmp->path), s_end (5));
     s_expect_replay (tmp->path, 5, 0);
 }
 
@@ -333,7 +325,7 @@ test_journal_torn_tail (void **state)
         s_write (tmp->path, 0, 10);
         assert_int_equal (truncate (tmp->path, (off_t)cuts[i]), 0);
         s_expect_replay (tmp->path, 9, cuts[i] - last);
-        assert_int_equal (s_file_size (tmp->path), last);
+        assert_int_equal (fx_file_size (tmp->path), last);
         s_write (tmp->path, 9, 12);
         s_expect_replay (tmp->path, 12, 0);
     }
@@ -352,7 +344,7 @@ test_journal_garbage_tail (void **state)
     }
     s_append_bytes (tmp->path, garbage, sizeof (garbage));
     s_expect_replay (tmp->path, 10, sizeof (garbage));
-    assert_int_equal (s_file_size (tmp->path), s_end (10));
+    assert_int_equal (fx_file_size (tmp->path), s_end (10));
     s_write (tmp->path, 10, 15);
     s_expect_replay (tmp->path, 15, 0);
 }
@@ -368,13 +360,13 @@ test_journal_bad_crc (void **state)
 
     //  A bad crc in the middle, with good records after it, is corruption,
     //  not a torn tail: the journal refuses to open and cuts nothing.
-    uint64_t size = s_file_size (tmp->path);
+    uint64_t size = fx_file_size (tmp->path);
     s_overwrite_byte (tmp->path, s_end (5) + 4, 0xff);
     s_replay_t replay;
     errno = 0;
     assert_null (s_open (tmp->path, &replay));
     assert_int_equal (errno, EUCLEAN);
-    assert_int_equal (s_file_size (tmp->path), size);
+    assert_int_equal (fx_file_size (tmp->path), size);
 }
 
 static void
@@ -417,14 +409,14 @@ test_journal_zero_filled_tail (void **state)
     unsigned char zeros[4096] = {0};
     s_append_bytes (tmp->path, zeros, sizeof (zeros));
     s_expect_replay (tmp->path, 10, 0);
-    assert_int_equal (s_file_size (tmp->path), s_end (10));
+    assert_int_equal (fx_file_size (tmp->path), s_end (10));
 }
 
 //  The whole file as it is now, malloc'd; *size set.
 static unsigned char *
 s_file_bytes (const char *path, size_t *size)
 {
-    *size = (size_t)s_file_size (path);
+    *size = (size_t)fx_file_size (path);
     unsigned char *data = malloc (*size + 1);
     assert_non_null (data);
     FILE *file = fopen (path, "rb");
@@ -432,6 +424,16 @@ s_file_bytes (const char *path, size_t *size)
     assert_int_equal (fread (data, 1, *size, file), *size);
     fclose (file);
     return data;
+}
+
+//  Replaces the file at path with size bytes of data.
+static void
+s_put_file (const char *path, const void *data, size_t size)
+{
+    FILE *file = fopen (path, "wb");
+    assert_non_null (file);
+    assert_int_equal (fwrite (data, 1, size, file), size);
+    assert_int_equal (fclose (file), 0);
 }
 
 //  Preallocated: each sync that reaches the end of the file writes a
@@ -448,26 +450,23 @@ test_journal_preallocate_keeps_records_in_place (void **state)
     journal_preallocate (journal, 4096);
     s_append (journal, 0, 10);
     assert_int_equal (journal_sync (journal), 0);
-    assert_int_equal (s_file_size (tmp->path), 4096);
+    assert_int_equal (fx_file_size (tmp->path), 4096);
     //  Past the first chunk: one more chunk, not one per sync.
     for (size_t from = 10; from < 200; from += 10) {
         s_append (journal, from, from + 10);
         assert_int_equal (journal_sync (journal), 0);
     }
     assert_true (s_end (200) > 4096);
-    uint64_t allocated = s_file_size (tmp->path);
+    uint64_t allocated = fx_file_size (tmp->path);
     assert_int_equal (allocated % 4096, 0);
     assert_true (allocated > s_end (200) && allocated <= s_end (200) + 4096);
     size_t size;
     unsigned char *crashed = s_file_bytes (tmp->path, &size);
     assert_int_equal (journal_extent (crashed, size), s_end (200));
     journal_destroy (&journal);
-    assert_int_equal (s_file_size (tmp->path), s_end (200));
+    assert_int_equal (fx_file_size (tmp->path), s_end (200));
 
-    FILE *file = fopen (tmp->path, "wb");
-    assert_non_null (file);
-    assert_int_equal (fwrite (crashed, 1, size, file), size);
-    fclose (file);
+    s_put_file (tmp->path, crashed, size);
     free (crashed);
     journal = s_open (tmp->path, &replay);
     assert_non_null (journal);
@@ -479,7 +478,7 @@ test_journal_preallocate_keeps_records_in_place (void **state)
     assert_int_equal (journal_sync (journal), 0);
     //  Written over the zeros, not after them.
     uint64_t expected = s_end (201) <= allocated ? allocated : allocated + 4096;
-    assert_int_equal (s_file_size (tmp->path), expected);
+    assert_int_equal (fx_file_size (tmp->path), expected);
     s_append (journal, 201, 210);
     assert_int_equal (journal_sync (journal), 0);
     journal_destroy (&journal);
@@ -520,15 +519,15 @@ test_journal_zeros_ahead_that_fail_never_overwrite_records (void **state)
     journal_preallocate (journal, 4096);
     s_append (journal, 0, 10);
     assert_int_equal (journal_sync (journal), 0);
-    assert_int_equal (s_file_size (tmp->path), 4096);
+    assert_int_equal (fx_file_size (tmp->path), 4096);
     s_fail_zeros = true;
     s_append (journal, 10, 200);
     assert_int_equal (journal_sync (journal), 0);
     s_fail_zeros = false;
-    assert_int_equal (s_file_size (tmp->path), s_end (200));
+    assert_int_equal (fx_file_size (tmp->path), s_end (200));
     s_append (journal, 200, 210);
     assert_int_equal (journal_sync (journal), 0);
-    assert_true (s_file_size (tmp->path) > s_end (210));
+    assert_true (fx_file_size (tmp->path) > s_end (210));
     journal_destroy (&journal);
     s_expect_replay (tmp->path, 210, 0);
 }
@@ -548,13 +547,10 @@ test_journal_torn_record_among_zeros (void **state)
     size_t size;
     unsigned char *data = s_file_bytes (tmp->path, &size);
     memset (data + last + HEADER + 2, 0, (size_t) (s_end (10) - last - HEADER - 2));
-    FILE *file = fopen (tmp->path, "wb");
-    assert_non_null (file);
-    assert_int_equal (fwrite (data, 1, size, file), size);
-    fclose (file);
+    s_put_file (tmp->path, data, size);
     free (data);
     s_expect_replay (tmp->path, 9, size - last);
-    assert_int_equal (s_file_size (tmp->path), last);
+    assert_int_equal (fx_file_size (tmp->path), last);
 }
 
 //  journal_extent drops zeros after the framed records only: a torn

@@ -109,14 +109,6 @@ s_expect_file (s_tmp_t *tmp, uint64_t count)
 
 //  ---------------------------------------------------------------------
 
-static uint64_t
-s_file_size (const char *path)
-{
-    struct stat st;
-    assert_int_equal (stat (path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
 //  Syncing with fdatasync, the log writes zeros ahead of its records (a
 //  whole chunk, once); without (--sync none) it writes none; a clean
 //  close leaves exactly the records either way.
@@ -127,22 +119,22 @@ test_tradelog_zeros_ahead_only_when_syncing (void **state)
     tradelog_t *log = s_open (tmp);
     s_append (log, 0, 5);
     assert_int_equal (tradelog_sync (log), 0);
-    uint64_t synced = s_file_size (tmp->path);
+    uint64_t synced = fx_file_size (tmp->path);
     assert_true (synced >= 65536 && synced % 65536 == 0);
     tradelog_destroy (&log);
     s_expect_file (tmp, 5);
-    uint64_t exact = s_file_size (tmp->path);
+    uint64_t exact = fx_file_size (tmp->path);
     assert_true (exact < synced);
 
     log = tradelog_open (tmp->path, false, NULL, tmp->error, sizeof (tmp->error));
     assert_non_null (log);
     s_append (log, 5, 7);
     assert_int_equal (tradelog_sync (log), 0);
-    uint64_t unsynced = s_file_size (tmp->path);
+    uint64_t unsynced = fx_file_size (tmp->path);
     assert_true (unsynced > exact);
     s_expect_file (tmp, 7);
     tradelog_destroy (&log);
-    assert_int_equal (s_file_size (tmp->path), unsynced); //  no zeros to cut
+    assert_int_equal (fx_file_size (tmp->path), unsynced); //  no zeros to cut
 }
 
 static void
