@@ -440,8 +440,8 @@ journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records)
 //  batch, so that most syncs overwrite blocks already on disk: fdatasync
 //  then has no file size or block allocation to commit (about 40% less
 //  time and CPU per sync here). Best effort: where it fails the batch
-//  just grows the file. Never below size: zeros there would overwrite
-//  records (allocated can trail size after a failed attempt).
+//  just grows the file, and the next zeros start after it: never below
+//  size, where they would overwrite records.
 static void
 s_write_zeros_ahead (journal_t *self)
 {
