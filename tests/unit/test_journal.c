@@ -125,10 +125,12 @@ s_expect_replay (const char *path, size_t count, uint64_t truncated)
     journal_destroy (&journal);
 }
 
+//  Writes size bytes of data to the file at path, opened with mode:
+//  "ab" appends, "wb" replaces.
 static void
-s_append_bytes (const char *path, const void *data, size_t size)
+s_write_bytes (const char *path, const char *mode, const void *data, size_t size)
 {
-    FILE *file = fopen (path, "ab");
+    FILE *file = fopen (path, mode);
     assert_non_null (file);
     assert_int_equal (fwrite (data, 1, size, file), size);
     assert_int_equal (fclose (file), 0);
@@ -342,7 +344,7 @@ test_journal_garbage_tail (void **state)
         seed = seed * 1103515245 + 12345;
         garbage[i] = (unsigned char)(1 + (seed >> 16) % 255);
     }
-    s_append_bytes (tmp->path, garbage, sizeof (garbage));
+    s_write_bytes (tmp->path, "ab", garbage, sizeof (garbage));
     s_expect_replay (tmp->path, 10, sizeof (garbage));
     assert_int_equal (fx_file_size (tmp->path), s_end (10));
     s_write (tmp->path, 10, 15);
@@ -390,7 +392,7 @@ test_journal_length_over_limit (void **state)
     s_tmp_t *tmp = *state;
     s_write (tmp->path, 0, 4);
     const unsigned char header[HEADER + 4] = {0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8};
-    s_append_bytes (tmp->path, header, sizeof (header));
+    s_write_bytes (tmp->path, "ab", header, sizeof (header));
     s_expect_replay (tmp->path, 4, sizeof (header));
 }
 
@@ -407,7 +409,7 @@ test_journal_zero_filled_tail (void **state)
     s_tmp_t *tmp = *state;
     s_write (tmp->path, 0, 10);
     unsigned char zeros[4096] = {0};
-    s_append_bytes (tmp->path, zeros, sizeof (zeros));
+    s_write_bytes (tmp->path, "ab", zeros, sizeof (zeros));
     s_expect_replay (tmp->path, 10, 0);
     assert_int_equal (fx_file_size (tmp->path), s_end (10));
 }
@@ -424,16 +426,6 @@ s_file_bytes (const char *path, size_t *size)
     assert_int_equal (fread (data, 1, *size, file), *size);
     fclose (file);
     return data;
-}
-
-//  Replaces the file at path with size bytes of data.
-static void
-s_put_file (const char *path, const void *data, size_t size)
-{
-    FILE *file = fopen (path, "wb");
-    assert_non_null (file);
-    assert_int_equal (fwrite (data, 1, size, file), size);
-    assert_int_equal (fclose (file), 0);
 }
 
 //  Preallocated: each sync that reaches the end of the file writes a
@@ -466,7 +458,7 @@ test_journal_preallocate_keeps_records_in_place (void **state)
     journal_destroy (&journal);
     assert_int_equal (fx_file_size (tmp->path), s_end (200));
 
-    s_put_file (tmp->path, crashed, size);
+    s_write_bytes (tmp->path, "wb", crashed, size);
     free (crashed);
     journal = s_open (tmp->path, &replay);
     assert_non_null (journal);
@@ -542,12 +534,12 @@ test_journal_torn_record_among_zeros (void **state)
     s_write (tmp->path, 0, 10);
     uint64_t last = s_end (9);
     unsigned char zeros[4096] = {0};
-    s_append_bytes (tmp->path, zeros, sizeof (zeros));
+    s_write_bytes (tmp->path, "ab", zeros, sizeof (zeros));
     //  Record 9's header and first bytes reached the disk, the rest did not.
     size_t size;
     unsigned char *data = s_file_bytes (tmp->path, &size);
     memset (data + last + HEADER + 2, 0, (size_t) (s_end (10) - last - HEADER - 2));
-    s_put_file (tmp->path, data, size);
+    s_write_bytes (tmp->path, "wb", data, size);
     free (data);
     s_expect_replay (tmp->path, 9, size - last);
     assert_int_equal (fx_file_size (tmp->path), last);
