@@ -440,8 +440,8 @@ journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records)
 //  batch, so that most syncs overwrite blocks already on disk: fdatasync
 //  then has no file size or block allocation to commit (about 40% less
 //  time and CPU per sync here). Best effort: where it fails the batch
-//  just grows the file, and the next zeros start after it: never below
-//  size, where they would overwrite records.
+//  just grows the file, and journal_sync moves allocated up to it, so the
+//  next zeros start after the records, never over them.
 static void
 s_write_zeros_ahead (journal_t *self)
 {
@@ -450,7 +450,7 @@ s_write_zeros_ahead (journal_t *self)
         return;
     uint64_t target = (need / self->chunk + 1) * self->chunk;
     static const unsigned char zeros[65536];
-    uint64_t at = self->allocated > self->size ? self->allocated : self->size;
+    uint64_t at = self->allocated;
     while (at < target) {
         size_t step = target - at < sizeof (zeros) ? (size_t) (target - at) : sizeof (zeros);
         ssize_t wrote = pwrite (self->fd, zeros, step, (off_t) at);

@@ -70,8 +70,9 @@ int journal_frame (const void *data, size_t size, unsigned char *frame);
 //  Queue one record. Returns 0, or -1 if it is too large or memory ran out.
 int journal_append (journal_t *self, const void *data, size_t size);
 
-//  Write chunk bytes of zeros ahead of the appends whenever they reach
-//  the end of the file (0, the default: never).
+//  Whenever a batch reaches the end of the file, write zeros up to the
+//  next multiple of chunk bytes past it, in that batch's sync (0, the
+//  default: never).
 void journal_preallocate (journal_t *self, size_t chunk);
 
 //  Write queued records and make them durable. Returns 0, or -1 with
