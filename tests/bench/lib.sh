@@ -5,9 +5,9 @@
 #  defaults); need EXE... (exit unless executable), need_wrk (installs the
 #  Debian package if missing), bench_tmp (TMP, PIDS, the exit trap that
 #  kills everything started and removes TMP unless KEEP=1), start,
-#  wait_status, free_ports, trade_lua, bounded, cpu_ticks, alive, rss_kb,
-#  measure, row, ratio, div, now_ns and ms_since; and for a system of
-#  three replicas (replication.sh, trades.sh): system_ports,
+#  wait_status, free_ports, trade_lua, bounded, cpu_ticks, running,
+#  alive, rss_kb, measure, row, ratio, div, now_ns and ms_since; and for
+#  a system of three replicas (replication.sh, trades.sh): system_ports,
 #  start_broker, start_gateway, start_catalog, start_replica,
 #  start_services, up, gone, stop, since, post_trade, wait_trade, leader,
 #  named and wait_leader.
@@ -108,11 +108,16 @@ cpu_ticks () {
         | awk '{ t += $12 + $13 } END { print t + 0 }'
 }
 
+#  running PID: true while the process exists and has not exited (a
+#  zombie our shell has not reaped yet counts as exited).
+running () {
+    [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]
+}
+
 #  alive PIDS...: exits, saying so, unless every process still runs.
 alive () {
     for pid in "$@"; do
-        if [ ! -r "/proc/$pid/stat" ] \
-           || [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" = Z ]; then
+        if ! running "$pid"; then
             echo "bench: process $pid is gone (logs: KEEP=1)" >&2
             exit 1
         fi
@@ -273,8 +278,7 @@ stop () {
     for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
     for pid in "$@"; do
         i=0
-        while [ -e "/proc/$pid" ] && [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" != Z ]
-        do
+        while running "$pid"; do
             i=$((i + 1))
             [ $i -le 100 ] || { echo "bench: $pid ignored SIGTERM for 10 s" >&2; kill -9 "$pid"; }
             sleep 0.1

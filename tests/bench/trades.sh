@@ -89,8 +89,7 @@ trade_lua
 wait_serving () {
     what=$1 pid=$2 t0=$3; shift 3
     until "$@"; do
-        if [ ! -e "/proc/$pid" ] || [ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" = Z ]
-        then
+        if ! running "$pid"; then
             echo "bench: $what exited during its start (logs: KEEP=1)" >&2
             exit 1
         fi
