@@ -830,10 +830,11 @@ s_read_uint (const unsigned char *data, size_t size, size_t *offset, uint64_t ma
 static int
 s_read_traderec (const unsigned char *data, size_t size, msg_trade_t *trade)
 {
-    //  The header is the three bytes msg_topic gives TRADEREC.
-    if (size < 3 || data[0] != 0x90 + 7 || data[1] != MSG_VERSION || data[2] != MSG_TRADEREC)
+    unsigned char header[MSG_TOPIC_SIZE];
+    msg_topic (MSG_TRADEREC, header);
+    if (size < sizeof (header) || memcmp (data, header, sizeof (header)))
         return -1;
-    size_t offset = 3;
+    size_t offset = sizeof (header);
     uint64_t side;
     if (s_read_uint (data, size, &offset, UINT64_MAX, &trade->number)
         || s_read_str (data, size, &offset, MSG_NAME_MAX, trade->name)
