@@ -380,7 +380,6 @@ s_on_monitor_ready (h2o_socket_t *watch, const char *err)
 //  ---------------------------------------------------------------------
 //  Construction
 
-//  Creates the SUB, its monitor and their watches. Returns 0 or -1.
 //  INVALIDATE only, in any shape (a malformed one must still flush): the
 //  catalog's PUB also carries copies of its direct traffic for the tap,
 //  which the cache has no use for.
@@ -395,6 +394,7 @@ s_subscribe (void *sub)
     return 0;
 }
 
+//  Creates the SUB, its monitor and their watches. Returns 0 or -1.
 static int
 s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *endpoint)
 {
