@@ -1,0 +1,325 @@
+/*  main.c - the simulator's command line and the run of one seed.
+
+    sim [--seeds N] [--seconds S] [--seed S] [--replicas 3|5] [-v]
+
+    Seeds 1, 2, 3, ... run until N seeds or S seconds (wall clock, only
+    to stop: a seed's run never depends on it); --seed S runs one seed
+    (with -v, a trace of every step). Each seed runs three rounds of a
+    chaos phase then a calm phase (see sim.c for what is checked).
+*/
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUNDS 3
+#define CALM_BOUND_MS 4000 //  a calm phase must converge within this
+#define CALM_COMMITS 10    //  ... after this many new commits
+#define BROKER_EVERY_MS 25
+
+static replica_t *
+s_pick (sim_t *sim, bool up, bool leader)
+{
+    replica_t *choice[SIM_MAX_REPLICAS];
+    size_t n = 0;
+    for (int r = 0; r < sim->n; r++) {
+        replica_t *replica = &sim->replicas[r];
+        if (replica->up != up || (up && replica->paused))
+            continue;
+        if (leader && consensus_role (replica->core) != CONSENSUS_LEADER)
+            continue;
+        choice[n++] = replica;
+    }
+    return n ? choice[sim_below (sim, n)] : NULL;
+}
+
+static replica_t *
+s_highest_up (sim_t *sim)
+{
+    for (int r = sim->n - 1; r >= 0; r--)
+        if (sim->replicas[r].up && !sim->replicas[r].paused)
+            return &sim->replicas[r];
+    return NULL;
+}
+
+static void
+s_campaign (sim_t *sim, replica_t *replica)
+{
+    if (!replica)
+        return;
+    sim_trace (sim, "BROKER names %u", replica->id);
+    consensus_campaign (replica->core, sim->now);
+    sim_drain (sim, replica);
+}
+
+static void
+s_propose (sim_t *sim)
+{
+    replica_t *leader = s_pick (sim, true, true);
+    if (!leader || leader->n_proposals == SIM_MAX_PROPOSALS)
+        return;
+    uint64_t value = sim->next_value++;
+    int64_t index = consensus_propose (leader->core, &value, sizeof value);
+    if (index < 0) {
+        sim_fail (sim, "leader %u refused a proposal", leader->id);
+        return;
+    }
+    sim_trace (sim, "PROPOSE %" PRIu64 " at %u -> index %" PRId64, value, leader->id, index);
+    leader->proposals[leader->n_proposals++] = (proposal_t) {(uint64_t) index, value};
+    sim_drain (sim, leader);
+}
+
+static void
+s_tick (sim_t *sim)
+{
+    sim->step++;
+    sim->now++;
+    for (int r = 0; r < sim->n && !sim->failed; r++) {
+        replica_t *replica = &sim->replicas[r];
+        if (replica->up && !replica->paused) {
+            consensus_tick (replica->core, sim->now);
+            sim_drain (sim, replica);
+        }
+    }
+}
+
+static void
+s_cut_link (sim_t *sim, bool both)
+{
+    int a = (int) sim_below (sim, (uint64_t) sim->n), b = (int) sim_below (sim, (uint64_t) sim->n);
+    if (a == b)
+        return;
+    sim_trace (sim, "CUT %d%s%d", a + 1, both ? "<->" : "->", b + 1);
+    sim->cut[a][b] = true;
+    if (both)
+        sim->cut[b][a] = true;
+}
+
+static void
+s_chaos_action (sim_t *sim)
+{
+    uint64_t roll = sim_below (sim, 100);
+    replica_t *replica;
+    if (roll < 2 && (replica = s_pick (sim, true, false)))
+        sim_crash (sim, replica);
+    else if (roll < 6 && (replica = s_pick (sim, false, false)))
+        sim_restart (sim, replica);
+    else if (roll < 9)
+        s_cut_link (sim, sim_chance (sim, 50));
+    else if (roll < 12) {
+        sim_trace (sim, "HEAL");
+        memset (sim->cut, 0, sizeof sim->cut);
+    } else if (roll < 14 && (replica = s_pick (sim, true, false))) {
+        sim_trace (sim, "PAUSE %u", replica->id);
+        replica->paused = true;
+    } else if (roll < 18) {
+        for (int r = 0; r < sim->n; r++)
+            if (sim->replicas[r].paused && sim_chance (sim, 50)) {
+                sim_trace (sim, "RESUME %u", sim->replicas[r].id);
+                sim->replicas[r].paused = false;
+            }
+    } else if (roll < 24)
+        s_campaign (sim, s_highest_up (sim));
+    else if (roll < 27) {
+        s_campaign (sim, s_pick (sim, true, false)); //  two candidates at once
+        s_campaign (sim, s_pick (sim, true, false));
+    } else if (roll < 32 && (replica = s_pick (sim, true, false))) {
+        int peer = (int) sim_below (sim, (uint64_t) sim->n);
+        if (sim->ids[peer] != replica->id) {
+            consensus_fetch (replica->core, sim->ids[peer]);
+            sim_drain (sim, replica);
+        }
+    } else if (roll < 70)
+        s_propose (sim);
+}
+
+static void
+s_chaos (sim_t *sim)
+{
+    sim->chaos = true;
+    sim->loss = (unsigned) sim_below (sim, 25);
+    sim->duplicate = (unsigned) sim_below (sim, 10);
+    sim->delay_max = 1 + sim_below (sim, 80);
+    uint64_t steps = 200 + sim_below (sim, 1500);
+    sim_trace (sim, "CHAOS for %" PRIu64 " steps: loss %u%% duplicate %u%% delay < %" PRIu64 " ms",
+               steps, sim->loss, sim->duplicate, sim->delay_max);
+    for (uint64_t s = 0; s < steps && !sim->failed; s++) {
+        s_tick (sim);
+        sim_net_deliver (sim, (size_t) sim_below (sim, 5));
+        if (sim_chance (sim, 50))
+            s_chaos_action (sim);
+        if (sim->step % 64 == 0)
+            sim_check_majority (sim);
+    }
+}
+
+//  Faults stop, a majority comes up: commits must progress and every
+//  live replica must reach the same commit position within a bound.
+static void
+s_calm (sim_t *sim)
+{
+    sim->chaos = false;
+    sim->delay_max = 5;
+    memset (sim->cut, 0, sizeof sim->cut);
+    int majority = sim->n / 2 + 1, up = 0, may_stay_down = (int) sim_below (sim, (uint64_t) (sim->n - majority + 1));
+    for (int r = 0; r < sim->n; r++) {
+        sim->replicas[r].paused = false;
+        up += sim->replicas[r].up;
+    }
+    for (int r = 0; r < sim->n && !sim->failed; r++)
+        if (!sim->replicas[r].up && sim->n - up > may_stay_down) {
+            sim_restart (sim, &sim->replicas[r]);
+            up++;
+        }
+    sim_trace (sim, "CALM with %d replicas up", up);
+    uint64_t start = sim->now, target = sim->truth_length + CALM_COMMITS;
+    while (!sim->failed) {
+        if (sim->now - start > CALM_BOUND_MS) {
+            sim_fail (sim, "liveness: calm for %d ms, %" PRIu64 " of %d commits, not converged",
+                      CALM_BOUND_MS, sim->truth_length + CALM_COMMITS - target, CALM_COMMITS);
+            return;
+        }
+        s_tick (sim);
+        sim_net_deliver (sim, SIZE_MAX);
+        if ((sim->now - start) % BROKER_EVERY_MS == 0 && !s_pick (sim, true, true)) {
+            replica_t *candidate = s_highest_up (sim);
+            if (consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
+                s_campaign (sim, candidate);
+        }
+        if (sim->truth_length < target) {
+            if (sim_chance (sim, 30))
+                s_propose (sim);
+            continue;
+        }
+        bool converged = true;
+        for (int r = 0; r < sim->n; r++)
+            if (sim->replicas[r].up && consensus_commit (sim->replicas[r].core) != sim->truth_length)
+                converged = false;
+        if (converged && sim->n_net == 0)
+            break;
+    }
+    sim_check_majority (sim);
+}
+
+typedef struct {
+    uint64_t seeds, failed, steps, commits, elections;
+} totals_t;
+
+static bool
+s_run (uint64_t seed, int n, bool verbose, totals_t *totals)
+{
+    sim_t *sim = malloc (sizeof *sim);
+    if (!sim)
+        abort ();
+    sim_init (sim, seed, n, verbose);
+    for (int round = 0; round < ROUNDS && !sim->failed; round++) {
+        s_chaos (sim);
+        if (!sim->failed)
+            s_calm (sim);
+    }
+    bool passed = !sim->failed;
+    if (!passed) {
+        printf ("sim: FAIL seed %" PRIu64 " step %" PRIu64 " (t=%" PRIu64 " ms, %d replicas): %s\n",
+                seed, sim->step, sim->now, n, sim->failure);
+        printf ("sim: replay with: sim --seed %" PRIu64 " --replicas %d -v\n", seed, n);
+    }
+    totals->seeds++;
+    totals->failed += !passed;
+    totals->steps += sim->step;
+    totals->commits += sim->truth_length;
+    totals->elections += sim->elections;
+    sim_free (sim);
+    free (sim);
+    return passed;
+}
+
+static const char *
+s_human (uint64_t count, char *buffer, size_t size)
+{
+    if (count >= 1000000)
+        snprintf (buffer, size, "%.1fM", (double) count / 1e6);
+    else if (count >= 10000)
+        snprintf (buffer, size, "%" PRIu64 "k", count / 1000);
+    else
+        snprintf (buffer, size, "%" PRIu64, count);
+    return buffer;
+}
+
+static double
+s_seconds (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+}
+
+static int
+s_usage (const char *error)
+{
+    if (error)
+        fprintf (stderr, "sim: %s\n", error);
+    fprintf (error ? stderr : stdout,
+             "usage: sim [--seeds N] [--seconds S] [--seed S] [--replicas 3|5] [-v]\n"
+             "  runs the consensus core through seeds 1, 2, ... of crashes, partitions,\n"
+             "  lost/duplicated/reordered messages; --seed S replays one (-v: trace)\n");
+    return error ? 2 : 0;
+}
+
+static bool
+s_number (const char *text, uint64_t *value)
+{
+    char *end;
+    if (!text || !*text || *text == '-')
+        return false;
+    *value = strtoull (text, &end, 10);
+    return *end == 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    uint64_t seeds = 0, seconds = 0, seed = 0, replicas = 3;
+    bool one = false, verbose = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp (arg, "-h") || !strcmp (arg, "--help"))
+            return s_usage (NULL);
+        if (!strcmp (arg, "-v"))
+            verbose = true;
+        else if (!strcmp (arg, "--seeds") && s_number (value, &seeds) && seeds > 0)
+            i++;
+        else if (!strcmp (arg, "--seconds") && s_number (value, &seconds) && seconds > 0)
+            i++;
+        else if (!strcmp (arg, "--seed") && s_number (value, &seed))
+            i++, one = true;
+        else if (!strcmp (arg, "--replicas") && s_number (value, &replicas)
+                 && (replicas == 3 || replicas == 5))
+            i++;
+        else
+            return s_usage ("bad or unknown argument (see --help)");
+    }
+    if (!seeds && !seconds)
+        seeds = 1000;
+    totals_t totals = {0};
+    double start = s_seconds ();
+    if (one)
+        s_run (seed, (int) replicas, verbose, &totals);
+    else
+        for (uint64_t s = 1; !seeds || s <= seeds; s++) {
+            if (!s_run (s, (int) replicas, verbose, &totals))
+                break;
+            if (seconds && s_seconds () - start >= (double) seconds)
+                break;
+        }
+    char steps[32], commits[32], elections[32];
+    printf ("sim: %" PRIu64 " seeds passed, %" PRIu64 " failed (%d replicas: %s steps, %s commits, "
+            "%s elections, %.1f s)\n",
+            totals.seeds - totals.failed, totals.failed, (int) replicas,
+            s_human (totals.steps, steps, sizeof steps),
+            s_human (totals.commits, commits, sizeof commits),
+            s_human (totals.elections, elections, sizeof elections), s_seconds () - start);
+    return totals.failed ? 1 : 0;
+}
