@@ -1,8 +1,7 @@
 """The bytes Bazaar puts on the bus and on disk, for tests: just enough
 msgpack (msgs/msgs.h) and the journal framing (src/journal.h:
 [u32 length][u32 crc32][msgpack payload], little endian), so every test
-suite reads them with one piece of code. No conftest import: tests/net
-uses it too.
+suite (tests/system, tests/net) reads them with one piece of code.
 """
 import struct
 import zlib
@@ -194,3 +193,17 @@ def journal_records(path, strict=False):
     assert not strict or offset == len(data), \
         "%s: %d trailing bytes after %d records" % (path, len(data) - offset, len(out))
     return out
+
+
+def read_journal(path):
+    """[(number, name, type, quantity, key)] of a quiet journal file (no
+    torn record, no trailing byte: journal_records strict)."""
+    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
+            for _, o in journal_records(path, strict=True)]
+
+
+def files_identical(paths):
+    """True if every file in paths holds the same journal bytes (the zeros
+    written ahead left out): SPEC §4.4's byte-identical order files."""
+    contents = [journal_bytes(path) for path in paths]
+    return all(data == contents[0] for data in contents[1:])

@@ -31,7 +31,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+#  tests/net (netbazaar, netlab) and tests/ (the shared harness package).
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
 
 from netbazaar import HOSTS, PORTS, NetBazaar, READY_TIMEOUT, wait_until  # noqa: E402
 

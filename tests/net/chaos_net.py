@@ -35,7 +35,9 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+#  tests/net (netbazaar, netlab) and tests/ (the shared harness package).
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
 
 from netbazaar import Load, NetBazaar, READY_TIMEOUT, check_invariants, wait_until  # noqa: E402
 

@@ -1,9 +1,7 @@
 """Fixtures for the network-fault tests (tests/net/): Bazaar on simulated hosts.
 
 Run as root:  BAZAAR_BIN=$PWD/build/bin /usr/bin/python3 -m pytest -q tests/net
-(Debian's python3 and pytest, stdlib only; `make net` does it.)  Run it
-apart from tests/system: both directories have a conftest.py and the
-system tests import theirs as `conftest`.  Needs
+(Debian's python3 and pytest, stdlib only; `make net` does it.)  Needs
 `ip` (iproute2) and `nft` (nftables): tools/install-deps.sh installs them.
 Where namespaces cannot be made (not root, no tools, a kernel without
 them) every test FAILS saying why: it never skips.
@@ -16,16 +14,12 @@ stopped it) and no log may hold a sanitizer report.  A failing test keeps
 its temp dir (configs, data, logs) and adds every process's log tail to
 the report.  BAZAAR_KEEP=1 keeps every temp dir.
 """
-import os
 import signal
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from netbazaar import NetBazaar  # noqa: E402
-from netlab import LabError  # noqa: E402
+from netbazaar import NetBazaar
+from netlab import LabError
 
 _MADE = []
 

@@ -23,14 +23,12 @@ per trade, a 503 or a timeout retried with the same key) and records what
 was acknowledged; check_invariants(bz, load) checks SPEC §4 afterwards.
 """
 import http.client
-import json
 import os
 import random
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,93 +36,27 @@ from concurrent.futures import ThreadPoolExecutor
 
 from netlab import Lab
 
-#  The journal reader the single-host suites use (tests/system/wire.py).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
-from wire import journal_bytes, journal_records  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-BIN = os.path.abspath(os.environ.get("BAZAAR_BIN") or os.path.join(REPO, "build", "bin"))
+from harness import (BIN, INITIAL, INITIAL_QTY, READY_TIMEOUT, LogFiles, files_identical,
+                     http_request, read_journal, wait_until)
 
 HOSTS = ("broker", "catalog", "r1", "r2", "r3", "gateway", "client")
 REPLICAS = ("order-1", "order-2", "order-3")
 SERVICES = ("broker", "catalog") + REPLICAS + ("gateway",)
-INITIAL = {
-    "amazon": 94.88, "amc": 4.78, "apple": 152.59, "ford": 11.93,
-    "gamestop": 20.00, "intel": 28.01, "meta": 194.02, "nike": 126.13,
-    "nvidia": 240.63, "tesla": 183.26,
-}
 STOCKS = sorted(INITIAL)
-INITIAL_QTY = 1000
-READY_TIMEOUT = float(os.environ.get("BAZAAR_READY_TIMEOUT", "40"))
 HTTP_TIMEOUT = 10.0
 STOP_GRACE = 10.0
 PORTS = {"broker": 5555, "catalog_pub": 5556, "catalog_rep": 5558, "http": 8080}
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                     "runtime error:", "ThreadSanitizer", "Segmentation fault")
-
 LEADER_LINE = re.compile(r"order leader is now (?:replica (\d+)|none \d+)")
 GRANT_LINE = re.compile(r"(\S+ \S+) .*granted epoch (\d+) to replica (\d+)")
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Poll predicate until truthy (returned) or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-            last = value
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
-                                 % (timeout, what, last))
-        time.sleep(interval)
-
-
-class Response(tuple):
-    status = property(lambda self: self[0])
-    body = property(lambda self: self[1])
-
-    def __new__(cls, status, body, elapsed):
-        self = super().__new__(cls, (status, body))
-        self.elapsed = elapsed
-        return self
-
-
-def http_call(host, port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT,
-              conn=None):
-    """One request (on the calling thread's namespace) -> Response."""
-    data = json.dumps(body).encode() if body is not None else None
-    hdrs = dict(headers or {})
-    if data is not None:
-        hdrs["Content-Type"] = "application/json"
-    own = conn is None
-    if own:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    start = time.monotonic()
-    try:
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        try:
-            parsed = json.loads(raw.decode())
-        except ValueError:
-            parsed = raw
-        return Response(resp.status, parsed, time.monotonic() - start)
-    finally:
-        if own:
-            conn.close()
 
 
 def host_of(name):
     return "r" + name.split("-")[1] if name.startswith("order-") else name
 
 
-class NetBazaar:
+class NetBazaar(LogFiles):
+    log_wait = READY_TIMEOUT
+
     def __init__(self, gateway_timeout=None, relays=(), order_options=None, start=True,
                  cache_size=8, verbose=()):
         self.bin = BIN
@@ -286,30 +218,9 @@ class NetBazaar:
             else:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
-    # -- logs
-    def log_text(self, name):
-        try:
-            with open(self.log_path(name), "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_size(self, name):
-        try:
-            return os.path.getsize(self.log_path(name))
-        except FileNotFoundError:
-            return 0
-
+    # -- logs (LogFiles reads them)
     def offsets(self):
         return {name: self.log_size(name) for name in SERVICES}
-
-    def log_since(self, name, offset=0):
-        return self.log_text(name).encode()[offset:].decode("utf-8", "replace")
-
-    def wait_log(self, name, regex, since=0, timeout=READY_TIMEOUT):
-        pattern = re.compile(regex)
-        return wait_until(lambda: pattern.search(self.log_since(name, since)), timeout,
-                          "%s's log to show /%s/" % (name, regex))
 
     def log_tails(self, lines=30):
         out = ["net bazaar temp dir: %s" % self.tmp]
@@ -325,10 +236,7 @@ class NetBazaar:
             if name not in self.down and not self.alive(name):
                 problems.append("%s exited on its own (status %s)"
                                 % (name, self.procs[name].returncode))
-            for marker in SANITIZER_MARKERS:
-                if marker in self.log_text(name):
-                    problems.append("%s's log holds %r" % (name, marker))
-        return problems
+        return problems + self.sanitizer_problems(SERVICES)
 
     def leader(self):
         """The replica id the broker named last (0: none), from its log."""
@@ -341,8 +249,8 @@ class NetBazaar:
 
     # -- HTTP, from the client host
     def request(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-        return self.clients.submit(http_call, self.http_host, PORTS["http"], method, path,
-                                   body, headers, timeout).result()
+        return self.clients.submit(http_request, PORTS["http"], method, path, body, headers,
+                                   timeout, None, self.http_host).result()
 
     def get(self, path, timeout=HTTP_TIMEOUT):
         return self.request("GET", path, timeout=timeout)
@@ -383,12 +291,10 @@ class NetBazaar:
         return path
 
     def files_identical(self):
-        journal = journal_bytes(os.path.join(self.data_dir("catalog"), "catalog.journal"))
-        for n in (1, 2, 3):
-            path = os.path.join(self.data_dir("r%d" % n), "order-%d.log" % n)
-            if journal_bytes(path) != journal:
-                return False
-        return True
+        """Every replica's order-N.log is byte-identical to catalog.journal."""
+        return files_identical(
+            [os.path.join(self.data_dir("catalog"), "catalog.journal")]
+            + [os.path.join(self.data_dir("r%d" % n), "order-%d.log" % n) for n in (1, 2, 3)])
 
     def verify(self):
         """`bazaar-client verify` over the files and the live gateway, run
@@ -400,13 +306,6 @@ class NetBazaar:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = proc.communicate(timeout=120)
         return proc.returncode, out
-
-
-def read_journal(path):
-    """[(number, name, type, quantity, key)] of a quiet catalog.journal (no
-    torn record, no trailing byte: wire.journal_records strict)."""
-    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
-            for _, o in journal_records(path, strict=True)]
 
 
 # --------------------------------------------------------------------------
@@ -480,7 +379,7 @@ class Load:
                 if conn_box[0] is None:
                     conn_box[0] = http.client.HTTPConnection(self.bz.http_host, PORTS["http"],
                                                              timeout=HTTP_TIMEOUT)
-                r = http_call(None, None, "POST", "/orders", body, {"Idempotency-Key": key},
+                r = http_request(None, "POST", "/orders", body, {"Idempotency-Key": key},
                               conn=conn_box[0])
             except (OSError, http.client.HTTPException, AttributeError):
                 if conn_box[0] is not None:
@@ -519,7 +418,7 @@ class Load:
             if conn_box[0] is None:
                 conn_box[0] = http.client.HTTPConnection(self.bz.http_host, PORTS["http"],
                                                          timeout=HTTP_TIMEOUT)
-            r = http_call(None, None, "GET", "/stocks/" + name, conn=conn_box[0])
+            r = http_request(None, "GET", "/stocks/" + name, conn=conn_box[0])
         except (OSError, http.client.HTTPException, AttributeError):
             if conn_box[0] is not None:
                 conn_box[0].close()
@@ -596,7 +495,7 @@ def check_invariants(bz, loads, context=""):
         conn = http.client.HTTPConnection(bz.http_host, PORTS["http"], timeout=HTTP_TIMEOUT)
         try:
             for number, (order, key) in sorted(acked.items()):
-                r = http_call(None, None, "GET", "/orders/%d" % number, conn=conn)
+                r = http_request(None, "GET", "/orders/%d" % number, conn=conn)
                 assert r.status == 200 and r.body == {"data": order}, \
                     "%s: acked %r reads back as %r" % (context, order, tuple(r))
         finally:

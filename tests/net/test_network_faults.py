@@ -21,8 +21,8 @@ asserts on speed except the gateway's 503 deadline, with a wide margin.
 import re
 import time
 
-from netbazaar import Load, READY_TIMEOUT, check_invariants, wait_until
-from wire import journal_bytes
+from harness import READY_TIMEOUT, journal_bytes, wait_until
+from netbazaar import Load, check_invariants
 
 LOSS_SECONDS = 20
 DELAY_MS = 50

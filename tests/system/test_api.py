@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from conftest import (BIN, INITIAL, INITIAL_QTY, SERVICES, Bazaar, assert_error,
-                      assert_json, error_body)
+from harness import (BIN, Bazaar, INITIAL, INITIAL_QTY, SERVICES, assert_error, assert_json,
+                     error_body)
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")

@@ -10,9 +10,7 @@ limit it catches up and every acknowledged order reads back.
 """
 import os
 
-from conftest import READY_TIMEOUT, Bazaar, wait_until
-from test_replication import trade_body
-from wire import journal_records
+from harness import Bazaar, READY_TIMEOUT, journal_records, trade_body, wait_until
 
 LIMIT = 16 * 1024        # bytes: a few hundred orders; the process log stays far below
 TRADES_MAX = 3000        # bound: the limit must be hit well before this

@@ -5,16 +5,12 @@ the frame), so a 4 MB frame of a huge msgpack array costs a process no
 memory, and it keeps serving.
 """
 
-import os
 import socket
 import struct
-import threading
 
 import pytest
 
-from conftest import wait_until
-from test_bus_garbage import Zmtp
-from test_cache import FakePublisher, wait_live
+from harness import FakePublisher, Zmtp, wait_live, wait_until
 
 FOUR_MB = 4 * 1000 * 1000
 #  A process may grow a little for other reasons; a 4 MB frame that is

@@ -17,45 +17,20 @@ invalidations, a silent publisher, a new incarnation, and a reconnect.
 import os
 import random
 import signal
-import socket
-import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import (INITIAL, Bazaar, assert_json, free_ports, http_request,
-                      wait_until)
+from harness import (BEACON_INTERVAL, FakePublisher, INITIAL, SILENCE, assert_json,
+                     beacon_frame, cache_counter, free_ports, http_request, metrics, wait_live,
+                     wait_until)
 
 DEADLINE = 10.0         # bound for every wait; never what a test measures
 
 
 # --------------------------------------------------------------------------
 #  Helpers
-
-def metrics(port):
-    """The gateway's /metrics as {"name{labels}": float}."""
-    r = http_request(port, "GET", "/metrics")
-    assert r.status == 200, r
-    assert r.headers["content-type"].startswith("text/plain"), r.headers
-    out = {}
-    for line in r.raw.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def cache_counter(port, name):
-    return metrics(port)["bazaar_cache_" + name]
-
-
-def wait_live(port):
-    """Wait until the gateway's cache is subscribed to invalidations."""
-    wait_until(lambda: cache_counter(port, "live") == 1, DEADLINE,
-               "the gateway on port %d to subscribe to invalidations" % port)
-
 
 def lookup(port, name, conn=None):
     r = http_request(port, "GET", "/stocks/" + name, conn=conn)
@@ -279,159 +254,6 @@ def test_two_gateways_see_each_others_trades(bazaar, extra_gateways):
 
 # --------------------------------------------------------------------------
 #  Part two: a fake catalog publisher
-
-def _pack(obj):
-    """msgpack for non-negative ints and short strings, and arrays of them."""
-    if isinstance(obj, int):
-        if obj < 128:
-            return bytes([obj])
-        return b"\xcf" + struct.pack(">Q", obj)
-    if isinstance(obj, str):
-        data = obj.encode()
-        assert len(data) < 32
-        return bytes([0xa0 | len(data)]) + data
-    assert len(obj) < 16
-    return bytes([0x90 | len(obj)]) + b"".join(_pack(x) for x in obj)
-
-
-def invalidate_frame(incarnation, seq, name, version):
-    return _pack([1, 60, incarnation, seq, name, version])
-
-
-def beacon_frame(incarnation, seq):
-    """The catalog's beacon: an INVALIDATE with an empty name, version 0,
-    and seq the last one published (not a new one)."""
-    return invalidate_frame(incarnation, seq, "", 0)
-
-
-BEACON_INTERVAL = 0.1   # as the catalog
-SILENCE = 1.0           # the gateway's limit without a message
-
-
-class FakePublisher:
-    """Listens like the catalog's PUB; speaks ZMTP 3.0 (NULL) to one
-    subscriber at a time and sends it whatever frames the test asks for.
-
-    Like the catalog it beacons every 100 ms (once beating) with its
-    current (incarnation, seq), which publish() advances; lose() advances
-    seq without sending, as if the invalidations had been dropped. One lock
-    orders beacons and the test's frames on the wire."""
-
-    def __init__(self):
-        self.port = free_ports(1)[0]
-        self.relisten()
-        self.peer = None
-        self.accepts = 0
-        self.incarnation = 5
-        self.seq = 0
-        self.beating = False
-        self.beacons = 0
-        self.lock = threading.RLock()
-        self.closing = threading.Event()
-        self.beater = threading.Thread(target=self._beat, daemon=True)
-        self.beater.start()
-
-    @property
-    def endpoint(self):
-        return "tcp://127.0.0.1:%d" % self.port
-
-    def _recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.peer.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("subscriber closed the connection")
-            buf += chunk
-        return buf
-
-    def _recv_frame(self):
-        flags = self._recv_exact(1)[0]
-        size = struct.unpack(">Q", self._recv_exact(8))[0] if flags & 0x02 else \
-            self._recv_exact(1)[0]
-        return flags, self._recv_exact(size)
-
-    def _send_frame(self, body, command=False):
-        assert len(body) < 256
-        self.peer.sendall(bytes([0x04 if command else 0x00, len(body)]) + body)
-
-    def _beat(self):
-        while not self.closing.wait(BEACON_INTERVAL):
-            with self.lock:
-                if self.beating and self.peer:
-                    try:
-                        self._send_frame(beacon_frame(self.incarnation, self.seq))
-                        self.beacons += 1
-                    except OSError:
-                        pass
-
-    def accept(self, beat=True):
-        """Accept the gateway's SUB and complete the handshake; then beacon
-        unless beat is False."""
-        with self.lock:
-            self.peer, _ = self.listener.accept()
-            self.peer.settimeout(DEADLINE)
-            self.accepts += 1
-            self.peer.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00"
-                              + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31)
-            greeting = self._recv_exact(64)
-            assert greeting[0] == 0xff and greeting[9] == 0x7f, greeting
-            props = b"\x0bSocket-Type" + struct.pack(">I", 3) + b"PUB"
-            self._send_frame(b"\x05READY" + props, command=True)
-            flags, body = self._recv_frame()
-            assert flags & 0x04 and body.startswith(b"\x05READY"), body
-            flags, body = self._recv_frame()       # the subscription to everything
-            assert body[:1] == b"\x01" or b"SUBSCRIBE" in body, body
-            self.beating = beat
-
-    def send(self, frame):
-        """Send any frame, the beacon state unchanged."""
-        with self.lock:
-            self._send_frame(frame)
-
-    def publish(self, incarnation, seq, name, version):
-        """Send an invalidation; later beacons carry its incarnation and seq."""
-        with self.lock:
-            self.incarnation, self.seq = incarnation, seq
-            self._send_frame(invalidate_frame(incarnation, seq, name, version))
-
-    def lose(self, count):
-        """Publish count invalidations that never reach the subscriber."""
-        with self.lock:
-            self.seq += count
-
-    def beat(self, on):
-        """Start or stop beaconing; no beacon is sent after beat(False)."""
-        with self.lock:
-            self.beating = on
-
-    def wait_beacons(self, count):
-        """Wait until count more beacons have been sent."""
-        with self.lock:
-            target = self.beacons + count
-        wait_until(lambda: self.beacons >= target, DEADLINE, "%d beacons" % count)
-
-    def drop(self):
-        """Close the subscriber's connection and stop listening, so its
-        reconnection attempts are refused until relisten."""
-        with self.lock:
-            self.peer.close()
-            self.peer = None
-            self.listener.close()
-
-    def relisten(self):
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen(4)
-        self.listener.settimeout(DEADLINE)
-
-    def close(self):
-        self.closing.set()
-        self.beater.join()
-        if self.peer:
-            self.peer.close()
-        self.listener.close()
-
 
 @pytest.fixture
 def fake_pub(bazaar_factory):

@@ -37,10 +37,8 @@ import threading
 import time
 import traceback
 
-from conftest import INITIAL, INITIAL_QTY, READY_TIMEOUT, http_request, wait_until
-from test_spec_failures import broker_leader, files_identical
-from test_verify import assert_ok, url_of
-from wire import journal_records
+from harness import (INITIAL, INITIAL_QTY, READY_TIMEOUT, assert_verify_ok, broker_leader,
+                     http_request, read_journal, wait_until)
 
 SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "25"))
 CLIENTS = 5
@@ -52,13 +50,6 @@ NEMESIS_ACTIONS = ("kill-leader", "kill-follower", "kill-catalog", "kill-broker"
 
 
 # --------------------------------------------------------------------------
-def read_journal(path):
-    """[(number, name, type, quantity, key)] of a quiet catalog.journal (no
-    torn record, no trailing byte: wire.journal_records strict)."""
-    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
-            for _, o in journal_records(path, strict=True)]
-
-
 # --------------------------------------------------------------------------
 
 class Chaos:
@@ -265,7 +256,7 @@ def test_chaos_trades_survive_kills_and_pauses(bazaar_factory):
     assert chaos.acked, "%s: no trade was acknowledged at all" % context
 
     #  Quiet: every log byte-identical to the journal.
-    wait_until(lambda: files_identical(bz), READY_TIMEOUT,
+    wait_until(bz.files_identical, READY_TIMEOUT,
                "every order-N.log to be byte-identical to catalog.journal (%s)" % context)
     assert not chaos.problems, "%s:\n%s" % (context, "\n".join(chaos.problems))
 
@@ -306,5 +297,5 @@ def test_chaos_trades_survive_kills_and_pauses(bazaar_factory):
     assert json.dumps(r.body["data"], sort_keys=True) == json.dumps(expected, sort_keys=True), \
         "%s: GET /stocks %r, the journal says %r" % (context, r.body, expected)
 
-    assert_ok(bz.data, url_of(bz), wait=20)
+    assert_verify_ok(bz.data, bz.verify_url, wait=20)
     chaos.note("OK: %d trades in the journal, %d acknowledged" % (len(journal), len(chaos.acked)))

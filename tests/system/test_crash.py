@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import INITIAL, SERVICES, Bazaar, assert_json, error_body, wait_until
+from harness import Bazaar, INITIAL, SERVICES, assert_json, error_body, wait_until
 
 UNAVAILABLE = error_body(503, "service unavailable")
 

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import BIN, free_ports, http_request, wait_until
-from test_bus_garbage import MSG_VERSION, Zmtp, heartbeat_frame, packb
+from harness import (BIN, MSG_VERSION, Zmtp, free_ports, heartbeat_frame, http_request, packb,
+                     wait_until)
 
 ROLE_LEADER = 3
 

@@ -13,7 +13,8 @@ import re
 import signal
 import threading
 
-from conftest import assert_error, wait_until
+from harness import (LOOKUP, MSG_VERSION, STOCK, Zmtp, assert_error, heartbeat_frame, packb,
+                     unpackb, wait_until)
 
 EXPIRED_RE = r"dropped \d+ requests? whose deadline had passed"
 
@@ -117,8 +118,6 @@ def test_broker_forwards_a_reply_from_an_expired_worker(bazaar_factory):
     """A fake catalog (ZMTP by hand) takes a LOOKUP, stays silent until the
     broker has expired it, then answers without a heartbeat first: the
     broker must forward the reply, and the client gets it."""
-    from test_bus_garbage import (MSG_VERSION, LOOKUP, STOCK, Zmtp, heartbeat_frame, packb,
-                                  unpackb)
     bz = bazaar_factory(replicas=1, cache_size=0, timeout_ms=8000)
     bz.stop("catalog")
     since = bz.log_size("broker")

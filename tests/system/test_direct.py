@@ -18,8 +18,7 @@ import json
 import os
 import subprocess
 
-from conftest import free_ports, wait_until
-from test_tools import spawn, tool  # noqa: F401  (spawn is a fixture)
+from harness import free_ports, tool, wait_until
 
 DEADLINE = 30
 STOCK = "ford"

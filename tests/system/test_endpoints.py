@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import BIN, free_ports
+from harness import BIN, free_ports
 
 BAD = [
     "127.0.0.1:5555",          # no transport

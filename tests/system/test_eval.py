@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import BIN
+from harness import BIN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CSVS = ("latency.csv", "cache_timeline.csv", "failover.csv", "failover_summary.csv")

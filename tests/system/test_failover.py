@@ -6,44 +6,10 @@ When quiet, every replica's log is byte-identical to catalog.journal
 (SPEC §4.4): they are the same records, copied from the commit point.
 """
 import os
-import signal
-import subprocess
 
-from conftest import Bazaar, assert_json, free_ports, wait_until, READY_TIMEOUT
-from wire import journal_bytes
+from harness import Bazaar, READY_TIMEOUT, Replica, assert_json, journal_bytes, wait_until
 
 NAMES = ["apple", "tesla", "ford", "nike"]
-
-
-class Replica:
-    """An extra order replica beside the harness's replica 1."""
-
-    def __init__(self, bz, replica_id):
-        self.bz = bz
-        self.id = replica_id
-        pub, rep = free_ports(2)
-        self.argv = [os.path.join(bz.bin, "bazaar-order"), "--id", str(replica_id),
-                     "--broker", bz.endpoints["broker"], "--data", bz.data,
-                     "--pub", "tcp://127.0.0.1:%d" % pub, "--rep", "tcp://127.0.0.1:%d" % rep]
-        self.log_path = os.path.join(bz.logdir, "order-%d.log" % replica_id)
-        self.proc = None
-
-    def start(self):
-        log = open(self.log_path, "ab", buffering=0)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.bz.tmp,
-                                     start_new_session=True)
-        log.close()
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def serving(self):
-        """How many times this replica has caught up since it started."""
-        with open(self.log_path, "rb") as log:
-            return log.read().count(b"catching-up -> follower")
 
 
 def _read_order_through_failover(bz, order):

@@ -15,7 +15,7 @@ import signal
 
 import pytest
 
-from conftest import assert_error, assert_json, error_body, http_request
+from harness import assert_error, error_body, http_request
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, assert_json, error_body
+from harness import assert_error, assert_json, error_body
 
 NOT_FOUND = (404, "not found")
 NO_ORDER = (404, "transaction not found")

@@ -10,8 +10,7 @@ keys, read back from the files.
 import os
 import re
 
-from conftest import wait_until
-from wire import journal_bytes
+from harness import journal_bytes, wait_until
 
 WINDOW = ["--idempotency-trades", "5", "--idempotency-hours", "0"]
 

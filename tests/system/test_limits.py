@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import error_body, wait_until
+from harness import error_body, wait_until
 
 GET_APPLE = b"GET /stocks/apple HTTP/1.1\r\nHost: x\r\n\r\n"
 TOO_LARGE = error_body(413, "request too large")

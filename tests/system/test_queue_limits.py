@@ -17,9 +17,9 @@ import signal
 import threading
 import time
 
-from conftest import wait_until
-from test_bus_garbage import (APPLY, COMMITTED, ERROR, JOURNAL, MSG_VERSION, NO_DEADLINE,
-                              QUERY, TRADE, TRADES, Zmtp, heartbeat_frame, packb, unpackb)
+from harness import (APPLY, COMMITTED, ERROR, JOURNAL, MSG_VERSION, NO_DEADLINE, QUERY, TRADE,
+                     TRADES, Zmtp, heartbeat_frame, packb, unpackb, wait_until)
+
 
 QUERIES_MAX = 4096          # services/order/order.c
 OVERFLOW = 100

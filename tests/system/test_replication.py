@@ -23,8 +23,8 @@ import time
 
 import pytest
 
-from conftest import (INITIAL, READY_TIMEOUT, Bazaar, assert_json, free_ports, wait_until)
-from wire import journal_bytes, journal_records
+from harness import (Bazaar, INITIAL, READY_TIMEOUT, assert_json, free_ports, journal_bytes,
+                     journal_records, trade_body, wait_until)
 
 NAMES = sorted(INITIAL)
 LEADER = "order-3"
@@ -104,12 +104,6 @@ def wait_leading(bz, leader=LEADER, followers=FOLLOWERS, since=None):
 
 def offsets(bz):
     return {name: bz.log_size(name) for name in bz.services}
-
-
-def trade_body(i):
-    """Trade i of a deterministic mix that never runs a stock out."""
-    return {"name": NAMES[i % len(NAMES)], "type": "sell" if i % 3 == 0 else "buy",
-            "quantity": i % 4 + 1}
 
 
 def trade_i(bz, i):

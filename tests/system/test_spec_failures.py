@@ -20,19 +20,16 @@ highest replica (3 down for 20 trades: it must neither reuse nor lose a
 number when it comes back and leads).
 """
 import itertools
-import os
 import re
 
-from conftest import Bazaar, READY_TIMEOUT, assert_json, wait_until
-from test_verify import assert_ok, line, url_of
-from wire import journal_bytes
+from harness import (READY_TIMEOUT, assert_json, assert_verify_ok, broker_leader, line,
+                     wait_until)
 
 REPLICAS = ("order", "order-2", "order-3")
 STOCKS = ["apple", "tesla", "ford", "nike", "amc", "meta", "intel", "gamestop", "nvidia",
           "amazon"]
 _keys = itertools.count()
 
-LEADER_LINE = re.compile(r"order leader is now (?:replica (\d+)|none \d+)")
 BECAME_LEADER = re.compile(r"candidate -> leader \(epoch granted by the catalog; epoch (\d+), "
                            r"leader (\d+), (\d+) orders\)")
 CAUGHT_UP = "catching-up -> follower"
@@ -40,14 +37,6 @@ CAUGHT_UP = "catching-up -> follower"
 
 # --------------------------------------------------------------------------
 #  Helpers (test_chaos.py uses some of them too)
-
-def broker_leader(bz):
-    """The replica id the broker named last (0 for none), from its log."""
-    found = LEADER_LINE.findall(bz.log_text("broker"))
-    if not found:
-        return None
-    return int(found[-1]) if found[-1] else 0
-
 
 def offsets(bz):
     """Log sizes now, to look only at what is logged after this point."""
@@ -91,16 +80,6 @@ def read_back(bz, what=""):
         assert_json(r.body, {"data": order}, "%sGET /orders/%d" % (what, order["number"]))
 
 
-def files_identical(bz):
-    """Every replica's order-N.log is byte-identical to catalog.journal."""
-    journal = journal_bytes(os.path.join(bz.data, "catalog.journal"))
-    for name in bz.replica_names:
-        path = os.path.join(bz.data, "order-%d.log" % bz.replica_id(name))
-        if journal_bytes(path) != journal:
-            return False
-    return True
-
-
 def wait_caught_up(bz, name, since):
     bz.wait_log(name, re.escape(CAUGHT_UP), since=since[name], timeout=READY_TIMEOUT)
 
@@ -121,9 +100,9 @@ def wait_leads(bz, name, since):
 def converge(bz):
     """Quiet: every log byte-identical to the journal, verify passes, the
     model's orders and quantities read back."""
-    wait_until(lambda: files_identical(bz), READY_TIMEOUT,
+    wait_until(bz.files_identical, READY_TIMEOUT,
                "every order-N.log to be byte-identical to catalog.journal")
-    lines = assert_ok(bz.data, url_of(bz), wait=20)
+    lines = assert_verify_ok(bz.data, bz.verify_url, wait=20)
     assert line(lines, "catalog.journal:") == \
         "catalog.journal: %d trades, dense" % len(bz.orders), lines
     for name in bz.replica_names:

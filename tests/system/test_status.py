@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, assert_error, wait_until
+from harness import BIN, assert_error, wait_until
 
 DEADLINE = 20
 

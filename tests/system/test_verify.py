@@ -11,63 +11,16 @@ otherwise.
 """
 import os
 import struct
-import subprocess
 import time
 import zlib
 
-from conftest import BIN, INITIAL, READY_TIMEOUT, SANITIZER_MARKERS, wait_until
-from test_failover import Replica
-from wire import journal_bytes
+from harness import (INITIAL, READY_TIMEOUT, Replica, assert_verify_failed, assert_verify_ok,
+                     journal_bytes, line, verify, wait_until)
 
 VERIFY_DEADLINE = 60.0   # bound for one verify run (ASan included)
 TRADES = [("apple", "buy", 5), ("tesla", "sell", 3), ("ford", "buy", 1), ("nike", "buy", 2),
           ("apple", "sell", 4), ("amc", "buy", 7), ("meta", "sell", 1), ("intel", "buy", 2),
           ("gamestop", "buy", 3), ("nvidia", "sell", 6)]
-
-
-def verify(data, url=None, wait=None):
-    """Runs bazaar-client verify; -> (exit status, stdout lines, stderr)."""
-    argv = [os.path.join(BIN, "bazaar-client"), "verify", "--data", data]
-    if url is not None:
-        argv += ["--url", url]
-    if wait is not None:
-        argv += ["--wait", str(wait)]
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=VERIFY_DEADLINE)
-    out = proc.stdout.decode("utf-8", "replace")
-    err = proc.stderr.decode("utf-8", "replace")
-    for marker in SANITIZER_MARKERS:
-        assert marker not in err, "verify: %s\n%s" % (marker, err)
-    return proc.returncode, out.splitlines(), err
-
-
-def url_of(bz):
-    return "http://127.0.0.1:%d" % bz.port
-
-
-def assert_ok(data, url=None, wait=10):
-    rc, lines, err = verify(data, url, wait)
-    assert rc == 0 and lines and lines[-1] == "verify: OK", \
-        "verify exited %d:\n%s\n%s" % (rc, "\n".join(lines), err)
-    return lines
-
-
-def assert_failed(data, url=None, wait=None, problems=None):
-    rc, lines, err = verify(data, url, wait)
-    text = "\n".join(lines)
-    assert rc == 1, "verify exited %d, expected 1:\n%s\n%s" % (rc, text, err)
-    assert lines and lines[-1].startswith("verify: FAILED ("), text
-    if problems is not None:
-        expected = "verify: FAILED (%d problem%s)" % (problems, "" if problems == 1 else "s")
-        assert lines[-1] == expected, text
-    return lines
-
-
-def line(lines, prefix):
-    """The one line starting with prefix."""
-    found = [l for l in lines if l.startswith(prefix)]
-    assert len(found) == 1, "expected one line starting %r in:\n%s" % (prefix, "\n".join(lines))
-    return found[0]
 
 
 def trade_all(bz, trades=TRADES, rounds=2):
@@ -107,7 +60,7 @@ def test_verify_passes_on_a_quiet_system_after_trades(bazaar):
     try:
         trade_all(bazaar)
         count = len(bazaar.orders)
-        lines = assert_ok(bazaar.data, url_of(bazaar), wait=10)
+        lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
         assert line(lines, "catalog.stocks:") == "catalog.stocks: %d stocks" % len(INITIAL)
         assert line(lines, "catalog.journal:") == "catalog.journal: %d trades, dense" % count
         assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
@@ -116,7 +69,7 @@ def test_verify_passes_on_a_quiet_system_after_trades(bazaar):
         assert line(lines, "orders:") == (
             "orders: %d sampled of %d match over HTTP, /orders/%d is 404" % (count, count, count))
         #  The files alone: no live checks.
-        lines = assert_ok(bazaar.data)
+        lines = assert_verify_ok(bazaar.data)
         assert not [l for l in lines if l.startswith(("stocks:", "orders:"))], lines
         bazaar.assert_stocks()
     finally:
@@ -128,7 +81,7 @@ def test_verify_reports_a_replica_log_cut_short(bazaar):
     try:
         trade_all(bazaar)
         count = len(bazaar.orders)
-        assert_ok(bazaar.data, url_of(bazaar), wait=10)
+        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
 
         #  Replica 1 down, its log cut at a record boundary: 3 behind.
         bazaar.kill("order")
@@ -137,26 +90,26 @@ def test_verify_reports_a_replica_log_cut_short(bazaar):
         assert len(records) == count
         offset, _ = records[count - 3]
         os.truncate(path, offset)
-        lines = assert_failed(bazaar.data, url_of(bazaar), problems=1)
+        lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
         assert line(lines, "order-1.log:") == \
             "order-1.log: behind by 3 (%d of %d trades)" % (count - 3, count)
         assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
         assert line(lines, "stocks:") == "stocks: %d match" % len(INITIAL)
         #  Waiting does not hide it while the replica stays down.
-        lines = assert_failed(bazaar.data, wait=1, problems=1)
+        lines = assert_verify_failed(bazaar.data, wait=1, problems=1)
         assert line(lines, "order-1.log:").startswith("order-1.log: behind by 3 ")
 
         #  Cut in the middle of a record: the torn part is not a trade.
         offset, _ = records[count - 5]
         os.truncate(path, offset + 5)
-        lines = assert_failed(bazaar.data, problems=1)
+        lines = assert_verify_failed(bazaar.data, problems=1)
         assert line(lines, "order-1.log:") == (
             "order-1.log: behind by 5 (%d of %d trades, then part of the next)"
             % (count - 5, count))
 
         #  Restarted, the replica catches up from the journal: OK again.
         bazaar.start("order")
-        lines = assert_ok(bazaar.data, url_of(bazaar), wait=20)
+        lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=20)
         assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
     finally:
         replica.kill()
@@ -167,7 +120,7 @@ def test_verify_names_the_order_a_changed_byte_is_in(bazaar):
     try:
         trade_all(bazaar)
         count = len(bazaar.orders)
-        assert_ok(bazaar.data, url_of(bazaar), wait=10)
+        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
         bazaar.kill("order")
         path = os.path.join(bazaar.data, "order-1.log")
         records = frames(path)
@@ -180,7 +133,7 @@ def test_verify_names_the_order_a_changed_byte_is_in(bazaar):
             change(data, offset + 8, length)
             with open(path, "wb") as f:
                 f.write(data)
-            lines = assert_failed(bazaar.data, url_of(bazaar), problems=1)
+            lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
             got = line(lines, "order-1.log:")
             assert got.startswith("order-1.log: order %d differs from catalog.journal (byte "
                                   % number), "\n".join(lines)
@@ -214,7 +167,7 @@ def test_verify_names_the_order_a_changed_byte_is_in(bazaar):
 
         with open(path, "wb") as f:
             f.write(original)
-        assert_ok(bazaar.data, url_of(bazaar), wait=0)
+        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=0)
     finally:
         replica.kill()
 
@@ -223,13 +176,13 @@ def test_verify_against_another_system_reports_the_mismatch(bazaar_factory):
     traded = bazaar_factory()
     fresh = bazaar_factory()
     trade_all(traded, rounds=1)
-    assert_ok(traded.data, url_of(traded), wait=10)
-    assert_ok(fresh.data, url_of(fresh), wait=10)
+    assert_verify_ok(traded.data, traded.verify_url, wait=10)
+    assert_verify_ok(fresh.data, fresh.verify_url, wait=10)
 
     #  traded's files, fresh's gateway: every traded stock and every order
     #  differ. A wrong order is final, so --wait does not drag on.
     start = time.monotonic()
-    lines = assert_failed(traded.data, url_of(fresh), wait=5)
+    lines = assert_verify_failed(traded.data, fresh.verify_url, wait=5)
     elapsed = time.monotonic() - start
     assert elapsed < 4, "verify waited %.1fs for a mismatch no wait can fix" % elapsed
     text = "\n".join(lines)
@@ -239,7 +192,7 @@ def test_verify_against_another_system_reports_the_mismatch(bazaar_factory):
     assert not [l for l in lines if l.startswith("stocks: ") and l.endswith(" match")], text
 
     #  fresh's files (no trades), traded's gateway.
-    lines = assert_failed(fresh.data, url_of(traded))
+    lines = assert_verify_failed(fresh.data, traded.verify_url)
     text = "\n".join(lines)
     assert "stocks: apple has quantity %d over HTTP, catalog.journal says 1000" \
         % traded.qty["apple"] in lines, text
