@@ -29,7 +29,7 @@ prog_dir = $(word 2,$(subst :, ,$(1)))
 BINS = $(foreach p,$(PROGRAMS),$(BUILD)/bin/bazaar-$(call prog_name,$(p))) $(BUILD)/bin/bazaar
 UNIT = $(BUILD)/bin/unit-tests
 
-.PHONY: all deps build run test unit system net chaos-net bench-net asan verify clean format fuzz fuzz-build fuzz-smoke eval
+.PHONY: all deps build run test check test-full unit system system-smoke screenshot net chaos-net bench-net asan verify clean format fuzz fuzz-build fuzz-smoke eval
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -82,24 +82,53 @@ $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
 run: all
 	@$(BUILD)/bin/bazaar up
 
-#  make test: the normal build (with the network-fault tests, which need
-#  root), then the same unit and system suites under ASan + UBSan, then
-#  every fuzz harness for a few seconds on its committed corpus.
+#  make test (what CI runs, under 5 minutes on 2 cores): the normal build
+#  with its unit tests and a smoke of the system suite; then the ASan +
+#  UBSan build, where every test runs once: unit, the whole system suite
+#  and the network-fault suite (root), in parallel pytest-xdist workers;
+#  then every fuzz harness for a few seconds on its committed corpus.
+#  make check: the longer full matrix, both suites in both builds.
+#  Builds use JOBS compilers; the suites PYTEST_WORKERS workers (the tests
+#  mostly wait on processes, so more workers than cores pays).
+JOBS ?= $(shell nproc)
+PYTEST_WORKERS ?= 4
+NET_WORKERS ?= 3
+SYSTEM_SMOKE = tests/system/test_api.py tests/system/test_failover.py \
+               tests/system/test_spec_failures.py
+ASAN = BUILD=build/asan SANITIZE=1
+
 test: deps
-	@$(MAKE) --no-print-directory build unit system net
-	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 build unit system
-	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory -j$(JOBS) build
+	@$(MAKE) --no-print-directory unit system-smoke
+	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
+	@$(MAKE) --no-print-directory $(ASAN) unit system net
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+
+check test-full: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) build
+	@$(MAKE) --no-print-directory unit system net
+	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
+	@$(MAKE) --no-print-directory $(ASAN) unit system net
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
 
 unit: $(UNIT)
 	$(UNIT)
 
 system: build
-	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/system
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(PYTEST_WORKERS) tests/system
+
+system-smoke: build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(PYTEST_WORKERS) $(SYSTEM_SMOKE)
 
 #  make net: the network-fault scenarios on simulated hosts (one network
 #  namespace per process; needs root, fails if it cannot make them).
 net: build
-	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q tests/net
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(NET_WORKERS) tests/net
+
+#  make screenshot: docs/dashboard.png, the dashboard under load after a
+#  leader's kill -9 and return (headless Chromium; look at it after).
+screenshot: all
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tests/docs/dashboard_screenshot.py docs/dashboard.png
 
 #  make chaos-net: a bounded network nemesis (partitions, one-way cuts,
 #  loss, delay) under load, then SPEC §4 checked; prints seed and schedule.
@@ -218,6 +247,57 @@ fuzz: deps
 
 fuzz-smoke: fuzz-build
 	$(call FUZZ_RUN,$(FUZZ_SMOKE_SECONDS))
+
+#  make sim: the consensus core's deterministic simulator (tests/sim,
+#  docs/CONSENSUS.md) for SIM_SECONDS with 3 and with 5 replicas; a
+#  failure prints its seed, and sim --seed S -v replays it with a trace.
+#  make sim-smoke: a few seconds of each, then each rule broken on purpose
+#  (consensus.c built with -DCONSENSUS_BREAK_<RULE>) must FAIL its seed.
+SIM_SECONDS ?= 60
+SIM_SMOKE_SECONDS ?= 3
+SIM = $(BUILD)/bin/sim
+SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
+#  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
+SIM_BROKEN = promise-not-persisted:1 no-log-adoption:1 count-old-epoch:336 \
+             ack-before-truncate:69 accept-lower-epoch:1
+sim_rule = $(word 1,$(subst :, ,$(1)))
+sim_macro = CONSENSUS_BREAK_$(shell echo $(call sim_rule,$(1)) | tr a-z- A-Z_)
+SIM_BROKEN_BINS = $(foreach b,$(SIM_BROKEN),$(BUILD)/sim-broken/sim-$(call sim_rule,$(b)))
+.PHONY: sim sim-smoke
+
+$(SIM_OBJ): CPPFLAGS += -Iservices/order
+$(SIM): $(SIM_OBJ) $(BUILD)/obj/services/order/consensus.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) $^ -o $@
+
+define SIM_BROKEN_RULE
+$(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o: services/order/consensus.c services/order/consensus.h
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      $$< -D$(call sim_macro,$(1))"
+	@$$(CC) $$(CPPFLAGS) $$(CFLAGS) -D$(call sim_macro,$(1)) -c $$< -o $$@
+$(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o
+	@echo "  LINK    $$@"
+	@$$(CC) $$(LDFLAGS) $$^ -o $$@
+endef
+$(foreach b,$(SIM_BROKEN),$(eval $(call SIM_BROKEN_RULE,$(b))))
+
+sim: deps
+	@$(MAKE) --no-print-directory $(SIM)
+	$(SIM) --seconds $(SIM_SECONDS) --replicas 3
+	$(SIM) --seconds $(SIM_SECONDS) --replicas 5
+
+sim-smoke: $(SIM) $(SIM_BROKEN_BINS)
+	$(SIM) --seconds $(SIM_SMOKE_SECONDS) --replicas 3
+	$(SIM) --seconds $(SIM_SMOKE_SECONDS) --replicas 5
+	@for b in $(SIM_BROKEN); do \
+	    rule=$${b%%:*}; seed=$${b##*:}; log=$(BUILD)/sim-broken/$$rule.log; \
+	    if $(BUILD)/sim-broken/sim-$$rule --seed $$seed --replicas 3 >$$log 2>&1; then \
+	        echo "  SIM     $$rule: seed $$seed PASSED, the simulator missed the broken rule"; exit 1; \
+	    fi; \
+	    grep -q "^sim: FAIL" $$log || { cat $$log; echo "  SIM     $$rule: crashed, no FAIL line"; exit 1; }; \
+	    echo "  SIM     $$rule caught on seed $$seed: $$(grep -m1 '^sim: FAIL' $$log | sed 's/^[^)]*): //')"; \
+	done
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*.h msgs/*.h broker/*.[ch] services/*/*.[ch] tools/*/*.[ch] tests/unit/*.c tests/bench/*.c)

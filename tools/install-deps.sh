@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages Bazaar needs to build and test.
 # Called by the Makefile before every top-level target; safe to run twice.
-# chromium: the dashboard browser test; gnuplot-nox: make eval plots.
+# chromium: the dashboard browser test; gnuplot-nox: make eval plots;
+# python3-pytest-xdist: the suites run in parallel workers.
 set -eu
 
 # clang and libclang-rt-dev (compiler-rt: libclang_rt.fuzzer, asan, ubsan)
 # build the libFuzzer harnesses of make fuzz / make test.
 PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
-python3 python3-pytest procps chromium gnuplot-nox iproute2 nftables clang libclang-rt-dev"
+python3 python3-pytest python3-pytest-xdist procps chromium gnuplot-nox iproute2 nftables clang libclang-rt-dev"
 
 missing=""
 for pkg in $PACKAGES; do
