@@ -377,8 +377,9 @@ static void
 s_lead (consensus_t *self, uint64_t now)
 {
     s_set_commit (self, self->commit_target);
-    uint64_t start = self->commit, end = self->length;
+    uint64_t start = self->commit;
 #ifndef CONSENSUS_BREAK_COUNT_OLD_EPOCH
+    uint64_t end = self->length;
     //  Re-stamp [commit, length) with our epoch: phase 2 for every
     //  recovered slot, so every entry past commit is ours to count.
     consensus_entry_t *tail = s_copy (self, start, end);
