@@ -152,7 +152,8 @@ s_append (consensus_t *self, uint64_t stamp, const void *data, size_t size)
     uint64_t slot = self->length - self->stable;
     S_GROW (self->unstable, slot, self->unstable_capacity);
     self->unstable[slot].data = s_alloc (NULL, size ? size : 1, 1);
-    memcpy (self->unstable[slot].data, data, size);
+    if (size)
+        memcpy (self->unstable[slot].data, data, size);
     self->unstable[slot].size = size;
     self->stamps[self->length++] = stamp;
 }
@@ -190,9 +191,11 @@ s_set_commit (consensus_t *self, uint64_t commit)
     size_t resolved = 0;
     while (resolved < self->n_pending && self->pending[resolved] < commit)
         s_outcome (self, self->pending[resolved++], CONSENSUS_COMMITTED);
-    memmove (self->pending, self->pending + resolved,
-             (self->n_pending - resolved) * sizeof *self->pending);
-    self->n_pending -= resolved;
+    if (resolved) {
+        memmove (self->pending, self->pending + resolved,
+                 (self->n_pending - resolved) * sizeof *self->pending);
+        self->n_pending -= resolved;
+    }
 }
 
 static bool
@@ -201,7 +204,7 @@ s_same_payload (consensus_t *self, uint64_t index, const consensus_entry_t *entr
     const void *data;
     size_t size;
     return s_payload (self, index, &data, &size) == 0 && size == entry->size
-        && memcmp (data, entry->payload, size) == 0;
+        && (size == 0 || memcmp (data, entry->payload, size) == 0);
 }
 
 //  Accept n entries of msg (from msg->start), whose predecessor has
@@ -273,7 +276,8 @@ s_copy (consensus_t *self, uint64_t start, uint64_t end)
     for (uint64_t i = start; i < end; i++) {
         if (s_payload (self, i, &data, &size))
             return free (entries), NULL;
-        memcpy (cursor, data, size);
+        if (size)
+            memcpy (cursor, data, size);
         entries[i - start] = (consensus_entry_t) {self->stamps[i], cursor, size};
         cursor += size;
     }
