@@ -9,20 +9,27 @@
     - Election. consensus_campaign picks max(promise, highest seen) + 1,
       promises it to itself and sends PREPARE. With a majority of
       PROMISEs (itself included) the candidate adopts the best log of
-      that majority (highest last epoch, then longest), fetching it from
-      its holder, then re-stamps its tail [commit, length) with its own
-      epoch and leads. A campaign gives up when refused by a higher
-      epoch or after campaign_timeout_ms; the caller campaigns again.
-    - Log matching. An entry (index, epoch) is made by the one leader of
+      that majority (highest last stamp, then longest), fetching it from
+      its holder, learns the highest commit position among them, then
+      re-stamps its tail [commit, length) with its own epoch and leads.
+      A campaign gives up when refused by a higher epoch or after
+      campaign_timeout_ms; the caller (the broker) campaigns again.
+    - Stamps. An entry's stamp is 2e if the leader of epoch e recovered
+      it (re-stamped it at its election), 2e + 1 if it was proposed
+      under e. Adoption compares last stamps, then lengths.
+    - Log matching. An entry (index, stamp) is made by the one leader of
       that epoch, which never cuts its own log while it leads; a replica
       appends entries only after its entry start-1 matches prev_stamp.
       Indexes below a replica's commit position match by definition (a
-      committed prefix holds the same payloads everywhere): the check
-      starts at the commit position, and nothing below it is ever cut
-      or rewritten. A re-stamped tail travels whole: a leader's message
-      that starts inside [commit at election, length at election) runs
-      at least to its end, so a log holding an entry of epoch e holds
-      the whole tail leader e recovered.
+      committed prefix holds the same payloads everywhere, whatever
+      their stamps): the check starts at the commit position, nothing
+      below it is ever cut or rewritten, and an incoming entry below
+      the sender's commit is the same entry if its payload is.
+    - A recovered tail travels whole: no message (APPEND, ENTRIES) ends
+      inside a run of one even stamp, and a replica that does not lead
+      sends its uncommitted tail in one piece. So a log whose last stamp
+      is 2e or 2e + 1 holds all that leader e recovered, which is every
+      entry committed before it: the up-to-date rule holds.
     - Commit. The leader's commit position is the highest length that a
       majority holds under its epoch: its own persisted length and the
       followers' ACKs. Every entry past its commit is of its own epoch
@@ -34,6 +41,9 @@
       leader (which answers with an APPEND to it alone); from a peer it
       trusts only entries below the peer's commit position, and asks
       from its own commit position.
+    - The commit position is hard state: persisted before the messages
+      of its ready leave (an ACK may rest on it: after a restart that
+      forgot it, a replica would compare below it and cut what it acked).
 
     Invariants: commit <= length; persisted and stable <= length;
     [0, stable) is on the caller's disk unchanged since the last advance;
