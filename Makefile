@@ -84,7 +84,8 @@ run: all
 
 #  make test (what CI runs, under 5 minutes on 2 cores): the normal build
 #  with its unit tests and a smoke of the system suite; then the ASan +
-#  UBSan build, where every test runs once: unit, the whole system suite
+#  UBSan build, where every test runs once: unit, the consensus simulator
+#  (briefly, and its broken-on-purpose variants), the whole system suite
 #  and the network-fault suite (root), in parallel pytest-xdist workers;
 #  then every fuzz harness for a few seconds on its committed corpus.
 #  make check: the longer full matrix, both suites in both builds.
@@ -101,14 +102,14 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@$(MAKE) --no-print-directory unit system-smoke
 	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
-	@$(MAKE) --no-print-directory $(ASAN) unit system net
+	@$(MAKE) --no-print-directory $(ASAN) unit sim-smoke system net
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
 
 check test-full: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@$(MAKE) --no-print-directory unit system net
 	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
-	@$(MAKE) --no-print-directory $(ASAN) unit system net
+	@$(MAKE) --no-print-directory $(ASAN) unit sim-smoke system net
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
 
 unit: $(UNIT)
