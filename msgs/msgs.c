@@ -62,6 +62,7 @@ msg_reset (msg_t *self)
     free (self->peers);
     free (self->workers);
     free (self->in_sync);
+    free (self->entries);
     msg_init (self, 0);
 }
 
@@ -198,6 +199,18 @@ s_pack_stocks (msgpack_packer *pk, const msg_t *self)
     return 0;
 }
 
+//  A trade's five fields, after the array header its caller wrote.
+static int
+s_pack_trade_fields (msgpack_packer *pk, const msg_trade_t *trade)
+{
+    msgpack_pack_uint64 (pk, trade->number);
+    if (s_pack_str (pk, trade->name, MSG_NAME_MAX))
+        return -1;
+    msgpack_pack_uint8 (pk, trade->side);
+    msgpack_pack_uint64 (pk, trade->quantity);
+    return s_pack_str (pk, trade->key, MSG_KEY_MAX);
+}
+
 static int
 s_pack_trades (msgpack_packer *pk, const msg_t *self)
 {
@@ -205,14 +218,25 @@ s_pack_trades (msgpack_packer *pk, const msg_t *self)
         return -1;
     msgpack_pack_array (pk, self->trade_count);
     for (size_t i = 0; i < self->trade_count; i++) {
-        const msg_trade_t *trade = &self->trades[i];
         msgpack_pack_array (pk, 5);
-        msgpack_pack_uint64 (pk, trade->number);
-        if (s_pack_str (pk, trade->name, MSG_NAME_MAX))
+        if (s_pack_trade_fields (pk, &self->trades[i]))
             return -1;
-        msgpack_pack_uint8 (pk, trade->side);
-        msgpack_pack_uint64 (pk, trade->quantity);
-        if (s_pack_str (pk, trade->key, MSG_KEY_MAX))
+    }
+    return 0;
+}
+
+//  An entry is [stamp, number, name, side, quantity, key]: the stamp,
+//  then the trade as in TRADES.
+static int
+s_pack_entries (msgpack_packer *pk, const msg_t *self)
+{
+    if (self->entry_count > MSG_LIST_MAX)
+        return -1;
+    msgpack_pack_array (pk, self->entry_count);
+    for (size_t i = 0; i < self->entry_count; i++) {
+        msgpack_pack_array (pk, 6);
+        msgpack_pack_uint64 (pk, self->entries[i].stamp);
+        if (s_pack_trade_fields (pk, &self->entries[i].trade))
             return -1;
     }
     return 0;
@@ -300,6 +324,13 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'D': return msgpack_pack_uint64 (pk, self->deadline);
         case 'W': return s_pack_workers (pk, self);
         case 'I': return s_pack_in_sync (pk, self);
+        case 'u': return msgpack_pack_uint64 (pk, self->to);
+        case 'f': return msgpack_pack_uint64 (pk, self->start);
+        case 'h': return msgpack_pack_uint64 (pk, self->prev_stamp);
+        case 'l': return msgpack_pack_uint64 (pk, self->last_stamp);
+        case 'g': return msgpack_pack_uint64 (pk, self->length);
+        case 'm': return msgpack_pack_uint64 (pk, self->commit);
+        case 'E': return s_pack_entries (pk, self);
         default: return -1;
     }
 }
@@ -401,6 +432,24 @@ s_get_stocks (const msgpack_object *obj, msg_t *self)
     return rc;
 }
 
+//  A trade's five fields from f[0..4] (s_pack_trade_fields' order).
+static int
+s_get_trade_fields (const msgpack_object *f, msg_trade_t *trade)
+{
+    uint64_t side = 0;
+    int rc = s_get_uint (&f[0], UINT64_MAX, &trade->number);
+    if (!rc)
+        rc = s_get_str (&f[1], trade->name, MSG_NAME_MAX);
+    if (!rc)
+        rc = s_get_uint (&f[2], MSG_SIDE_SELL, &side);
+    if (!rc)
+        rc = s_get_uint (&f[3], MSG_QUANTITY_MAX, &trade->quantity);
+    if (!rc)
+        rc = s_get_str (&f[4], trade->key, MSG_KEY_MAX);
+    trade->side = (uint8_t) side;
+    return rc;
+}
+
 static int
 s_get_trades (const msgpack_object *obj, msg_t *self)
 {
@@ -410,20 +459,25 @@ s_get_trades (const msgpack_object *obj, msg_t *self)
     self->trades = calloc (self->trade_count, sizeof (msg_trade_t));
     if (!self->trades)
         return MSG_DECODE_TOO_LONG;
-    for (size_t i = 0; i < self->trade_count && !rc; i++) {
+    for (size_t i = 0; i < self->trade_count && !rc; i++)
+        rc = s_get_trade_fields (obj->via.array.ptr[i].via.array.ptr, &self->trades[i]);
+    return rc;
+}
+
+static int
+s_get_entries (const msgpack_object *obj, msg_t *self)
+{
+    int rc = s_get_list (obj, 6, MSG_LIST_MAX, &self->entry_count);
+    if (rc || self->entry_count == 0)
+        return rc;
+    self->entries = calloc (self->entry_count, sizeof (msg_entry_t));
+    if (!self->entries)
+        return MSG_DECODE_TOO_LONG;
+    for (size_t i = 0; i < self->entry_count && !rc; i++) {
         const msgpack_object *f = obj->via.array.ptr[i].via.array.ptr;
-        msg_trade_t *trade = &self->trades[i];
-        uint64_t side = 0;
-        rc = s_get_uint (&f[0], UINT64_MAX, &trade->number);
+        rc = s_get_uint (&f[0], UINT64_MAX, &self->entries[i].stamp);
         if (!rc)
-            rc = s_get_str (&f[1], trade->name, MSG_NAME_MAX);
-        if (!rc)
-            rc = s_get_uint (&f[2], MSG_SIDE_SELL, &side);
-        if (!rc)
-            rc = s_get_uint (&f[3], MSG_QUANTITY_MAX, &trade->quantity);
-        if (!rc)
-            rc = s_get_str (&f[4], trade->key, MSG_KEY_MAX);
-        trade->side = (uint8_t) side;
+            rc = s_get_trade_fields (&f[1], &self->entries[i].trade);
     }
     return rc;
 }
@@ -551,6 +605,13 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'D': return s_get_uint (obj, UINT64_MAX, &self->deadline);
         case 'W': return s_get_workers (obj, self);
         case 'I': return s_get_in_sync (obj, self);
+        case 'u': return s_get_uint (obj, UINT64_MAX, &self->to);
+        case 'f': return s_get_uint (obj, UINT64_MAX, &self->start);
+        case 'h': return s_get_uint (obj, UINT64_MAX, &self->prev_stamp);
+        case 'l': return s_get_uint (obj, UINT64_MAX, &self->last_stamp);
+        case 'g': return s_get_uint (obj, UINT64_MAX, &self->length);
+        case 'm': return s_get_uint (obj, UINT64_MAX, &self->commit);
+        case 'E': return s_get_entries (obj, self);
         default: return MSG_DECODE_FIELD;
     }
 }
@@ -718,7 +779,7 @@ s_check_header (const unsigned char *data, size_t size)
         return MSG_DECODE_TYPE;
     if (count != 2 + strlen (spec->fields))
         return MSG_DECODE_FIELDS;
-    if (size > MSG_SMALL_MAX && !strpbrk (spec->fields, "LTP"))
+    if (size > MSG_SMALL_MAX && !strpbrk (spec->fields, "LTPE"))
         return MSG_DECODE_TOO_LONG;
     return MSG_DECODE_OK;
 }

@@ -45,6 +45,22 @@
                       registered, role, number, epoch] (the broker's view)
       I  in_sync      array of replica ids (a leader's in-sync followers)
 
+    Consensus (the CS_* types, services/order/consensus.h; cwire.h maps
+    them to consensus_msg_t). R is the sender's replica id in all seven.
+      u  to           uint   the recipient's replica id, 0 = every member
+                             but the sender (an APPEND on the leader's PUB)
+      f  start        uint   index of the first entry (APPEND, ENTRIES), or
+                             the first one wanted (FETCH)
+      h  prev_stamp   uint   stamp of entry start-1 (0 when start is 0)
+      l  last_stamp   uint   stamp of the sender's last entry (0: empty log)
+      g  length       uint   a log length: the sender's (PROMISE, APPEND,
+                             ENTRIES) or the one that matches (CS_ACK)
+      m  commit       uint   the sender's commit position: entries below it
+                             are committed
+      E  entries      array of [stamp, number, name, side, quantity, key]:
+                      log entries, each one trade and the stamp it was
+                      accepted under; number is the entry's index
+
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
     Peers (replicas, the catalog healing) reach it from a DEALER with REQ
     framing, [empty][RANGE], and get [empty][TRADES] back; followers send
@@ -86,14 +102,15 @@
 #define MSG_TEXT_MAX 128
 #define MSG_ENDPOINT_MAX 256
 #define MSG_QUANTITY_MAX 1000000000ULL
-#define MSG_LIST_MAX 10000       //  stocks or trades in one message
+#define MSG_LIST_MAX 10000       //  stocks, trades or entries in one message
 //  No message is larger: ZMQ_MAXMSGSIZE of every socket that receives
 //  from the bus (src/sockets.c), so a bigger frame is refused by libzmq
-//  before it is held. The largest legal message is a TRADES of
-//  MSG_LIST_MAX trades with the longest names and keys, about 1.5 MB.
+//  before it is held. The largest legal message is a CS_ENTRIES of
+//  MSG_LIST_MAX entries with the longest names and keys, about 1.6 MB.
 #define MSG_FRAME_MAX (2 * 1024 * 1024)
-//  A message without a list (every type but STOCKS, TRADES, LEADER) is
-//  never longer than this; a longer one is refused before it is unpacked.
+//  A message without a list (every type but STOCKS, TRADES, LEADER,
+//  CS_APPEND, CS_ENTRIES) is never longer than this; a longer one is
+//  refused before it is unpacked.
 #define MSG_SMALL_MAX 2048
 
 #define MSG_SIDE_BUY 0
@@ -138,7 +155,14 @@
     X (ACK, 62, "ReN", "", "follower -> leader REP: I hold N orders durably") \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
     X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
-    X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted")
+    X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted") \
+    X (CS_PREPARE, 80, "Rue", "", "candidate -> replicas: promise me epoch e") \
+    X (CS_PROMISE, 81, "Ruelgm", "", "replica -> candidate: e promised; my last stamp, length, commit") \
+    X (CS_REFUSE, 82, "Rue", "", "replica -> sender: below my promise, which is e") \
+    X (CS_APPEND, 83, "RuefhgmE", "", "leader -> replicas: entries from start after prev_stamp; my length, commit") \
+    X (CS_ACK, 84, "Rueg", "", "follower -> leader: my log matches yours to length, durably") \
+    X (CS_FETCH, 85, "Ruef", "", "replica -> peer: send me your entries from start") \
+    X (CS_ENTRIES, 86, "RuefhgmE", "", "peer -> replica: answer to CS_FETCH; my length, commit")
 
 typedef enum {
 #define MSG_ENUM(NAME, CODE, FIELDS, SERVICE, DOC) MSG_##NAME = CODE,
@@ -217,6 +241,13 @@ typedef struct {
     char key[MSG_KEY_MAX + 1];
 } msg_trade_t;
 
+//  A consensus log entry: one trade (trade.number is the entry's index)
+//  and the stamp it was accepted under (consensus.h).
+typedef struct {
+    uint64_t stamp;
+    msg_trade_t trade;
+} msg_entry_t;
+
 //  One decoded message. Only the fields of its type are meaningful.
 //  Lists are heap-allocated and owned: call msg_reset before reuse.
 typedef struct {
@@ -252,6 +283,14 @@ typedef struct {
     size_t worker_count;
     uint64_t *in_sync;
     size_t in_sync_count;
+    uint64_t to;
+    uint64_t start;
+    uint64_t prev_stamp;
+    uint64_t last_stamp;
+    uint64_t length;
+    uint64_t commit;
+    msg_entry_t *entries;
+    size_t entry_count;
 } msg_t;
 
 //  Zero a message and set its type. Does not free lists: use msg_reset.

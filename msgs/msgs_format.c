@@ -162,6 +162,13 @@ s_field_name (char field)
         case 'D': return "deadline";
         case 'W': return "workers";
         case 'I': return "in_sync";
+        case 'u': return "to";
+        case 'f': return "start";
+        case 'h': return "prev_stamp";
+        case 'l': return "last_stamp";
+        case 'g': return "length";
+        case 'm': return "commit";
+        case 'E': return "entries";
         default: return "?";
     }
 }
@@ -196,6 +203,13 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'P': s_out_peers (out, self, json); break;
         case 'W': s_out_workers (out, self, json); break;
         case 'I': s_out_in_sync (out, self, json); break;
+        case 'u': s_out (out, "%" PRIu64, self->to); break;
+        case 'f': s_out (out, "%" PRIu64, self->start); break;
+        case 'h': s_out (out, "%" PRIu64, self->prev_stamp); break;
+        case 'l': s_out (out, "%" PRIu64, self->last_stamp); break;
+        case 'g': s_out (out, "%" PRIu64, self->length); break;
+        case 'm': s_out (out, "%" PRIu64, self->commit); break;
+        case 'E': s_out (out, "%zu", self->entry_count); break;
         default: s_out (out, "null"); break;
     }
 }

@@ -95,6 +95,24 @@ s_build_trades (msg_t *msg, fx_variant_t variant)
     }
 }
 
+//  Entry i is trade 41 + i (number = index, as cwire requires).
+static void
+s_build_entries (msg_t *msg, fx_variant_t variant)
+{
+    msg->entry_count = s_list_length (variant);
+    msg->entries = msg->entry_count ? calloc (msg->entry_count, sizeof (msg_entry_t)) : NULL;
+    for (size_t i = 0; i < msg->entry_count; i++) {
+        msg_entry_t *entry = &msg->entries[i];
+        entry->stamp = variant == FX_MAX ? UINT64_MAX - i : 7;
+        msg_trade_t *trade = &entry->trade;
+        trade->number = variant == FX_MAX ? UINT64_MAX - 2 + i : 41 + i;
+        s_fill (trade->name, MSG_NAME_MAX, (char)(15 + i), variant, i ? "intel" : "amc");
+        trade->side = (uint8_t)(i % 2 ? MSG_SIDE_SELL : MSG_SIDE_BUY);
+        trade->quantity = variant == FX_MAX ? MSG_QUANTITY_MAX - i : 3 + i;
+        s_fill (trade->key, MSG_KEY_MAX, (char)(17 + i), variant, i ? "" : "gw-7");
+    }
+}
+
 static void
 s_build_peers (msg_t *msg, fx_variant_t variant)
 {
@@ -224,6 +242,27 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'I':
             s_build_in_sync (msg, variant);
             break;
+        case 'u':
+            msg->to = s_number (variant, 3);
+            break;
+        case 'f':
+            msg->start = s_number (variant, 41);
+            break;
+        case 'h':
+            msg->prev_stamp = s_number (variant, 5);
+            break;
+        case 'l':
+            msg->last_stamp = s_number (variant, 9);
+            break;
+        case 'g':
+            msg->length = s_number (variant, 44);
+            break;
+        case 'm':
+            msg->commit = s_number (variant, 40);
+            break;
+        case 'E':
+            s_build_entries (msg, variant);
+            break;
         default:
             fail_msg ("fixtures: unknown field letter '%c'", field);
     }
@@ -287,6 +326,27 @@ s_assert_same_workers (const msg_t *a, const msg_t *b)
         assert_int_equal (a->in_sync[i], b->in_sync[i]);
 }
 
+static void
+s_assert_same_consensus (const msg_t *a, const msg_t *b)
+{
+    assert_int_equal (a->to, b->to);
+    assert_int_equal (a->start, b->start);
+    assert_int_equal (a->prev_stamp, b->prev_stamp);
+    assert_int_equal (a->last_stamp, b->last_stamp);
+    assert_int_equal (a->length, b->length);
+    assert_int_equal (a->commit, b->commit);
+    assert_int_equal (a->entry_count, b->entry_count);
+    for (size_t i = 0; i < a->entry_count; i++) {
+        const msg_trade_t *x = &a->entries[i].trade, *y = &b->entries[i].trade;
+        assert_int_equal (a->entries[i].stamp, b->entries[i].stamp);
+        assert_int_equal (x->number, y->number);
+        assert_string_equal (x->name, y->name);
+        assert_int_equal (x->side, y->side);
+        assert_int_equal (x->quantity, y->quantity);
+        assert_string_equal (x->key, y->key);
+    }
+}
+
 void
 fx_assert_same (const msg_t *a, const msg_t *b)
 {
@@ -321,6 +381,7 @@ fx_assert_same (const msg_t *a, const msg_t *b)
         assert_string_equal (a->peers[i].rep, b->peers[i].rep);
     }
     s_assert_same_workers (a, b);
+    s_assert_same_consensus (a, b);
 }
 
 void
@@ -346,6 +407,8 @@ fx_expect_decode (const void *data, size_t size, int expected, const char *what)
         assert_null (msg.peers);
         assert_null (msg.workers);
         assert_null (msg.in_sync);
+        assert_null (msg.entries);
+        assert_int_equal (msg.entry_count, 0);
         assert_int_equal (msg.stock_count, 0);
         assert_int_equal (msg.trade_count, 0);
         assert_int_equal (msg.peer_count, 0);
