@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -55,27 +56,288 @@ s_set (cli_t *self, int index, const char *value)
     self->flags[index] = true;
 }
 
-//  Reads known keys from the top level and from the program's section.
+//  ---------------------------------------------------------------------
+//  Config files, held to the same rule as flags: what is not understood
+//  is refused with the file, the line and the key. zconfig reads the
+//  values but cannot say on which line a name sits, and takes a NUL byte
+//  for the end of the file; s_scan reads the lines itself for that.
+
+#define CONFIG_PATH_MAX 256
+
+//  The sections a shared config file may hold: one per program (the
+//  client's subcommands by their last word: "client verify" reads "verify").
+static const char *s_sections[] = {"broker", "catalog", "order", "gateway",
+                                   "tap",    "client",  "verify", "status", NULL};
+
+typedef struct {
+    size_t line;                  //  1-based
+    char path[CONFIG_PATH_MAX];   //  "gateway/port", however the file wrote it
+} s_entry_t;
+
+typedef struct {
+    const char *file;
+    s_entry_t *entries;           //  one per name line, in file order
+    size_t count;
+    size_t error_line;            //  where the first problem is, 0 if none
+    char error[160];
+} s_config_t;
+
+static bool
+s_name_char (char c)
+{
+    return isalnum ((unsigned char) c) || (c && strchr ("$-_@.&+/", c));
+}
+
+//  Checks one line as ZPL (rfc.zeromq.org/spec:4, as zconfig reads it) and
+//  returns the length of its name, 0 for a blank or comment line, or -1
+//  with config->error set.
+static int
+s_scan_line (s_config_t *config, const char *text, size_t length, size_t indent)
+{
+    if (indent == length || text[indent] == '#')
+        return 0;
+    const char *name = text + indent, *end = text + length;
+    if (indent % 4) {
+        snprintf (config->error, sizeof (config->error),
+                  "indented by %zu spaces (ZPL indents by 4)", indent);
+        return -1;
+    }
+    const char *cursor = name;
+    while (cursor < end && s_name_char (*cursor))
+        cursor++;
+    int name_length = (int) (cursor - name);
+    if (name_length == 0 || *name == '/' || cursor[-1] == '/') {
+        snprintf (config->error, sizeof (config->error), "not a name: '%.*s'",
+                  (int) (end - name > 40 ? 40 : end - name), name);
+        return -1;
+    }
+    while (cursor < end && (*cursor == ' ' || *cursor == '\t'))
+        cursor++;
+    if (cursor == end || *cursor == '#')
+        return name_length;
+    if (*cursor != '=') {
+        snprintf (config->error, sizeof (config->error), "expected '=' after '%.*s'",
+                  name_length, name);
+        return -1;
+    }
+    for (cursor++; cursor < end && (*cursor == ' ' || *cursor == '\t'); cursor++)
+        ;
+    if (cursor < end && (*cursor == '"' || *cursor == '\'')) {
+        const char *close = memchr (cursor + 1, *cursor, (size_t) (end - cursor - 1));
+        if (!close) {
+            snprintf (config->error, sizeof (config->error), "no closing %c for '%.*s'",
+                      *cursor, name_length, name);
+            return -1;
+        }
+        for (cursor = close + 1; cursor < end && (*cursor == ' ' || *cursor == '\t'); cursor++)
+            ;
+        if (cursor < end && *cursor != '#') {
+            snprintf (config->error, sizeof (config->error),
+                      "text after the quoted value of '%.*s'", name_length, name);
+            return -1;
+        }
+    }
+    return name_length;
+}
+
+//  Reads the file's lines into config->entries. Returns 0, or -1 with
+//  config->error (and error_line if the problem has one) set.
+static int
+s_scan (s_config_t *config)
+{
+    FILE *file = fopen (config->file, "r");
+    if (!file) {
+        snprintf (config->error, sizeof (config->error), "cannot read it: %s", strerror (errno));
+        return -1;
+    }
+    char names[8][CONFIG_PATH_MAX] = {{0}};     //  the name at each depth
+    size_t depth = 0, capacity = 0;
+    char *text = NULL;
+    size_t text_size = 0;
+    ssize_t length;
+    int rc = 0;
+    for (size_t line = 1; rc == 0 && (length = getline (&text, &text_size, file)) >= 0; line++) {
+        config->error_line = line;
+        while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r'))
+            length--;
+        for (ssize_t i = 0; i < length && rc == 0; i++)
+            if (((unsigned char) text[i] < ' ' && text[i] != '\t') || text[i] == 0x7f) {
+                snprintf (config->error, sizeof (config->error),
+                          "not a text file (byte 0x%02x)", (unsigned char) text[i]);
+                rc = -1;
+            }
+        size_t indent = strspn (text, " ");
+        int name_length = rc ? -1 : s_scan_line (config, text, (size_t) length, indent);
+        if (name_length <= 0) {
+            rc = name_length < 0 ? -1 : 0;
+            continue;
+        }
+        size_t level = indent / 4;
+        if ((config->count && level > depth + 1) || (!config->count && level) || level >= 8) {
+            snprintf (config->error, sizeof (config->error),
+                      "indented deeper than one level below the line before");
+            rc = -1;
+            continue;
+        }
+        depth = level;
+        snprintf (names[depth], sizeof (names[depth]), "%s%s%.*s", depth ? names[depth - 1] : "",
+                  depth ? "/" : "", name_length, text + indent);
+        if (config->count == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            config->entries = realloc (config->entries, capacity * sizeof (s_entry_t));
+            assert (config->entries);
+        }
+        s_entry_t *entry = &config->entries[config->count++];
+        entry->line = line;
+        snprintf (entry->path, sizeof (entry->path), "%s", names[depth]);
+    }
+    free (text);
+    fclose (file);
+    if (rc == 0)
+        config->error_line = 0;
+    return rc;
+}
+
+static bool
+s_is_section (const char *name, size_t length)
+{
+    for (const char **section = s_sections; *section; section++)
+        if (strlen (*section) == length && memcmp (*section, name, length) == 0)
+            return true;
+    return false;
+}
+
+//  The program's own section: its name, or its last word.
+static const char *
+s_own_section (cli_t *self)
+{
+    const char *space = strrchr (self->program, ' ');
+    return space ? space + 1 : self->program;
+}
+
+//  What an entry of the file is to this program: an option at the top level
+//  (1), one in its own section (2), something for another program or a
+//  section header (0), or a mistake (-1, with config->error set).
+static int
+s_classify (cli_t *self, s_config_t *config, const char *path, bool has_children, int *index)
+{
+    const char *slash = strchr (path, '/');
+    size_t head = slash ? (size_t) (slash - path) : strlen (path);
+    const char *own = s_own_section (self);
+    *index = s_index (self, slash ? slash + 1 : path);
+    if (!slash && has_children && !s_is_section (path, head))
+        snprintf (config->error, sizeof (config->error),
+                  "unknown section '%s' (a section is a program: broker, catalog, order, "
+                  "gateway, tap, client, verify, status)",
+                  path);
+    else if (!slash && has_children)
+        return 0;
+    else if (!slash && *index >= 0)
+        return 1;
+    else if (!slash && s_is_section (path, head))
+        return 0;           //  an empty section
+    else if (!slash)
+        snprintf (config->error, sizeof (config->error),
+                  "unknown option '%s' (bazaar-%s has no --%s; see --help)", path, self->program,
+                  path);
+    else if (!s_is_section (path, head))
+        snprintf (config->error, sizeof (config->error),
+                  "unknown section '%.*s' in '%s' (a section is a program: broker, catalog, "
+                  "order, gateway, tap, client, verify, status)",
+                  (int) head, path, path);
+    else if (strlen (own) != head || memcmp (own, path, head) != 0)
+        return 0;           //  another program's: it checks its own section
+    else if (has_children || strchr (slash + 1, '/'))
+        snprintf (config->error, sizeof (config->error),
+                  "'%s' is not an option: options sit at the top level or directly in the "
+                  "program's section",
+                  path);
+    else if (*index < 0)
+        snprintf (config->error, sizeof (config->error),
+                  "unknown option '%s' in section '%s' (bazaar-%s has no --%s; see --help)",
+                  slash + 1, own, self->program, slash + 1);
+    else
+        return 2;
+    return -1;
+}
+
+static size_t
+s_line_of (s_config_t *config, const char *path)
+{
+    for (size_t i = 0; i < config->count; i++)
+        if (streq (config->entries[i].path, path))
+            return config->entries[i].line;
+    return 0;
+}
+
+//  Sets an option from the file; a flag takes no value, 1/true/yes or
+//  0/false/no. Returns 0, or -1 with config->error set.
+static int
+s_apply (cli_t *self, s_config_t *config, int index, const char *value)
+{
+    if (self->options[index].value) {
+        s_set (self, index, value ? value : "");
+        return 0;
+    }
+    if (!value || !*value || streq (value, "1") || streq (value, "true") || streq (value, "yes"))
+        s_set (self, index, NULL);
+    else if (!streq (value, "0") && !streq (value, "false") && !streq (value, "no")) {
+        snprintf (config->error, sizeof (config->error),
+                  "option '%s' is a flag: give it no value, 1 or 0, not '%s'",
+                  self->options[index].name, value);
+        return -1;
+    }
+    return 0;
+}
+
+//  Walks the top level and one level down, in file order; applies the
+//  entries of the given kind (1: top level, 2: own section). Returns 0,
+//  or -1 with config->error and error_line set.
+static int
+s_walk (cli_t *self, s_config_t *config, zconfig_t *root, int kind)
+{
+    for (zconfig_t *top = zconfig_child (root); top; top = zconfig_next (top))
+        for (zconfig_t *node = top; node;
+             node = node == top ? zconfig_child (top) : zconfig_next (node)) {
+            char path[CONFIG_PATH_MAX * 2];
+            snprintf (path, sizeof (path), "%s%s%s", node == top ? "" : zconfig_name (top),
+                      node == top ? "" : "/", zconfig_name (node));
+            int index;
+            int use = s_classify (self, config, path, zconfig_child (node) != NULL, &index);
+            if (use == kind && s_apply (self, config, index, zconfig_value (node)) == 0)
+                continue;
+            if (use < 0 || use == kind) {
+                config->error_line = s_line_of (config, path);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+//  Reads the options of this program from the top level and its section
+//  (which overrides the top level). Returns 0, or -1 after printing why.
 static int
 s_load_config (cli_t *self, const char *path)
 {
-    zconfig_t *root = zconfig_load (path);
-    if (!root) {
-        fprintf (stderr, "bazaar-%s: cannot read config file %s\n", self->program, path);
-        return -1;
+    s_config_t config = {.file = path};
+    zconfig_t *root = NULL;
+    int rc = s_scan (&config);
+    if (rc == 0) {
+        root = zconfig_load (path);
+        if (!root)
+            snprintf (config.error, sizeof (config.error), "not a ZPL file");
     }
-    const char *scopes[] = {"", self->program};
-    for (size_t s = 0; s < 2; s++)
-        for (size_t i = 0; i < self->count; i++) {
-            char key[128];
-            snprintf (key, sizeof (key), "%s%s%s", scopes[s], *scopes[s] ? "/" : "",
-                      self->options[i].name);
-            const char *value = zconfig_get (root, key, NULL);
-            if (value)
-                s_set (self, (int) i, value);
-        }
+    if (!root || s_walk (self, &config, root, 1) || s_walk (self, &config, root, 2)) {
+        char where[32] = "";
+        if (config.error_line)
+            snprintf (where, sizeof (where), " line %zu", config.error_line);
+        fprintf (stderr, "bazaar-%s: config file %s%s: %s\n", self->program, path, where,
+                 config.error);
+        rc = -1;
+    }
     zconfig_destroy (&root);
-    return 0;
+    free (config.entries);
+    return rc;
 }
 
 cli_t *

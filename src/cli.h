@@ -3,8 +3,21 @@
     A program lists its options once (name, default, help). Values come
     from, in rising priority: the default, the config file given with
     -c FILE (ZPL, read with zconfig: a top-level key "name = value", or the
-    same key under a section named after the program, e.g. "gateway/port"),
-    and the command line (--name VALUE or --name=VALUE).
+    same key under a section named after the program, written as an
+    indented block or on one line as "gateway/port = 8081"), and the
+    command line (--name VALUE or --name=VALUE).
+
+    A config file is held to the same rule as flags: one file may be shared
+    by every program, so
+      - a section must be a program's name: broker, catalog, order,
+        gateway, tap, client, verify or status (the client's subcommands
+        read the section of their last word);
+      - a key at the top level, or in the program's own section, must be
+        one of its options (a flag takes no value, 1/true/yes or
+        0/false/no), and the program's section holds keys only;
+      - the other programs' sections are theirs: each checks its own.
+    Anything else, or a file that is not ZPL text, is refused like a bad
+    flag (exit 2) with the file, the line and the key.
 
     Every program also gets --help, --version, -v (debug logs), -q (errors
     only) and -c FILE.

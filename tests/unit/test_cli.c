@@ -227,6 +227,87 @@ test_cli_flags_override_config (void **state)
     cli_destroy (&cli);
 }
 
+//  README's example: "gateway/port = 8081" on one line is the same as the
+//  key under a "gateway" section.
+static void
+test_cli_config_section_path_form (void **state)
+{
+    const char *path = *state;
+    s_write_config (path, "gateway/port = 8081\ncatalog/data = \"/tmp/x\"\n");
+    cli_t *cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_string_equal (cli_get (cli, "port"), "8081");
+    cli_destroy (&cli);
+}
+
+//  A file that is refused: exit 2, and the message names the file, the
+//  line (when there is one) and each of the words in expect.
+static void
+s_config_refused (const char *path, const char *text, size_t length, int line,
+                  const char *expect)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    assert_int_equal (fwrite (text, 1, length, file), length);
+    assert_int_equal (fclose (file), 0);
+    s_result_t result;
+    s_parse_fails ((const char *[]){"-c", path, NULL}, 2, &result);
+    char where[64];
+    snprintf (where, sizeof (where), "%s line %d:", path, line);
+    if (!strstr (result.err, line ? where : path) || !strstr (result.err, expect))
+        fail_msg ("config %s: expected '%s' and '%s' in: %s", text, line ? where : path, expect,
+                  result.err);
+}
+
+static void
+test_cli_config_refuses_what_it_does_not_know (void **state)
+{
+    const char *path = *state;
+#define REFUSED(text, line, expect) s_config_refused (path, text, sizeof (text) - 1, line, expect)
+    REFUSED ("port = 1\nprot = 8081\n", 2, "'prot'");
+    REFUSED ("# comment\n\ncache_size = 0\n", 3, "'cache_size'");
+    REFUSED ("gatway\n    port = 8081\n", 1, "'gatway'");
+    REFUSED ("gatway/port = 8081\n", 1, "'gatway'");
+    REFUSED ("gateway\n    port = 1\n    cache_size = 0\n", 3, "'cache_size'");
+    REFUSED ("gateway\n    port\n        deeper = 1\n", 2, "gateway/port");
+    REFUSED ("gateway/port/deeper = 1\n", 1, "gateway/port/deeper");
+    REFUSED ("port = 1\nfast = maybe\n", 2, "'maybe'");
+    //  not ZPL at all
+    REFUSED ("port 8081\n", 1, "expected '='");
+    REFUSED ("gateway\n  port = 1\n", 2, "indented");
+    REFUSED ("gateway\n            port = 1\n", 2, "indented");
+    REFUSED ("port = \"8081\n", 1, "no closing");
+    REFUSED ("port = \"8081\" junk\n", 1, "after the quoted value");
+    REFUSED ("port = 1\n\x00\x01\x02garbage\xff\n", 2, "not a text file");
+    REFUSED ("\x7f" "ELF\x02\x01\x01", 1, "not a text file");
+    REFUSED ("*** = 1\n", 1, "not a name");
+#undef REFUSED
+}
+
+//  Sections of the other programs are theirs to check; a flag takes
+//  1/true/yes or 0/false/no.
+static void
+test_cli_config_shares_a_file (void **state)
+{
+    const char *path = *state;
+    s_write_config (path, "port = 7000\n"
+                          "broker\n"
+                          "    bind = tcp://*:5555\n"
+                          "    tap = \"\"\n"
+                          "order\n"
+                          "    id = 2\n"
+                          "tap\n"
+                          "gateway\n"
+                          "    fast = 0\n");
+    cli_t *cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_string_equal (cli_get (cli, "port"), "7000");
+    assert_false (cli_flag (cli, "fast"));
+    cli_destroy (&cli);
+    s_write_config (path, "fast = yes\n");
+    cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_true (cli_flag (cli, "fast"));
+    cli_destroy (&cli);
+}
+
 static void
 test_cli_verbosity (void **state)
 {
@@ -413,6 +494,9 @@ test_cli_run (void)
         CLI_TEST (test_cli_config_file),
         CLI_TEST (test_cli_section_overrides_top_level),
         CLI_TEST (test_cli_flags_override_config),
+        CLI_TEST (test_cli_config_section_path_form),
+        CLI_TEST (test_cli_config_refuses_what_it_does_not_know),
+        CLI_TEST (test_cli_config_shares_a_file),
         CLI_TEST (test_cli_verbosity),
         CLI_TEST (test_cli_bad_flags),
         CLI_TEST (test_cli_missing_config_file),
