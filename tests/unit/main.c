@@ -14,6 +14,7 @@ static const s_group_t s_groups[] = {
     {"msgs_lists", test_msgs_lists_run},
     {"msgs_view", test_msgs_view_run},
     {"msgs_trade", test_msgs_trade_run},
+    {"msgs_consensus", test_msgs_consensus_run},
     {"journal", test_journal_run},
     {"cli", test_cli_run},
     {"lru", test_lru_run},
