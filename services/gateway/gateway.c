@@ -81,6 +81,10 @@ s_configure_h2o (gateway_t *self)
     //  A larger body is refused from its Content-Length before it is read
     //  (or as its chunks arrive), and this is all a connection buffers.
     self->globalconf.max_request_entity_size = API_BODY_MAX;
+    //  HTTP/1.1 only (SPEC §1): neither "Upgrade: h2c" nor HTTP/2 with prior
+    //  knowledge, whose streams h2o refuses (REFUSED_STREAM) where this
+    //  gateway promises a JSON 413. The HTTP/2 preface closes the connection.
+    self->globalconf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host = h2o_config_register_host (
         &self->globalconf, h2o_iovec_init (H2O_STRLIT ("default")), 65535);
     //  h2o answers that 413 itself, on the host's fallback path: as JSON.
