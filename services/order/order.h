@@ -7,6 +7,14 @@
     the catalog committed, publishes it to the followers (replication.h)
     and answers once its own sync and an in-sync follower's ACK cover it.
 
+    Modules: order.c runs the loop (receive everything, sync once, then
+    send: the group commit) and the role transitions; catchup.h copies
+    what peers and the catalog hold beyond the log; held.h holds, with
+    their deadlines, the replies and queries that must wait (for the log,
+    for the ACKs, for a JOURNAL round); replication.h is the links to the
+    other replicas and the ACK rule; upstream.h is the link to the
+    catalog (a trade waits there while the catalog answers APPLY).
+
     Roles, as heartbeats report them (MSG_ROLE_*):
       catching-up  started: copies from every peer (RANGE) and then the
                    catalog (JOURNAL) what they hold beyond its log
@@ -40,7 +48,8 @@ order_t *order_new (tradelog_t **log_p, const order_config_t *config, char *erro
 void order_destroy (order_t **self_p);
 
 //  Catch up, then follow or lead until interrupted. Returns 0, or -1 if
-//  the log could not be written or synced (the process must exit).
+//  the log could not be written or synced or the broker refused this
+//  replica id (another live process has it): the process must exit.
 int order_run (order_t *self);
 
 #endif

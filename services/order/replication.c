@@ -1,8 +1,8 @@
 /*  replication.c - PUB of committed orders, follower ACKs, the in-sync
     set, and the REP endpoint that serves ranges.
 
-    Invariant (leader): held replies are in number order, and one leaves
-    only when tradelog_durable covers it and either some follower in sync
+    Invariant (leader): a reply held for the ACKs (held.h) leaves only
+    when tradelog_durable covers it and either some follower in sync
     acknowledged it or no follower is in sync.
 */
 #include "replication.h"
@@ -21,14 +21,9 @@ typedef struct {
     bool in_sync;
 } s_follower_t;
 
-typedef struct {
-    worker_envelope_t envelope;
-    msg_t reply;              //  COMMITTED
-    int64_t held_at;
-} s_held_t;
-
 struct _replication_t {
     tradelog_t *log;
+    held_t *held;             //  replies waiting for the ACKs
     uint64_t replica_id;
     zsock_t *pub;
     zsock_t *rep;
@@ -38,8 +33,6 @@ struct _replication_t {
     uint64_t leader_id;
     s_follower_t followers[FOLLOWERS_MAX];
     size_t follower_count;
-    s_held_t *held;           //  ring of held replies
-    size_t held_size, held_head, held_count;
     bool require_ack;         //  false: answer after our own sync (benchmarks)
     bool alone;               //  last release had no follower in sync
     uint64_t acked_sent;      //  follower: last count acknowledged
@@ -49,12 +42,13 @@ struct _replication_t {
 };
 
 replication_t *
-replication_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
-                 char *error, size_t error_size)
+replication_new (tradelog_t *log, held_t *held, uint64_t replica_id, const char *pub,
+                 const char *rep, char *error, size_t error_size)
 {
     replication_t *self = calloc (1, sizeof (replication_t));
     assert (self);
     self->log = log;
+    self->held = held;
     self->replica_id = replica_id;
     self->require_ack = true;
     msgpack_sbuffer_init (&self->buffer);
@@ -86,7 +80,6 @@ replication_destroy (replication_t **self_p)
     zsock_destroy (&self->pub);
     zsock_destroy (&self->rep);
     zsock_destroy (&self->sub);
-    free (self->held);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -208,8 +201,9 @@ s_on_ack (replication_t *self, const msg_t *ack)
         follower->acked = ack->number;
     follower->acked_at = zclock_mono ();
     //  Caught up: it holds all we hold, or all a held reply waits for.
-    bool covers_held = self->held_count
-                    && follower->acked > self->held[self->held_head].reply.number;
+    uint64_t oldest;
+    int64_t since;
+    bool covers_held = held_oldest_acked (self->held, &oldest, &since) && follower->acked > oldest;
     if (follower->acked >= tradelog_durable (self->log) || covers_held)
         s_set_in_sync (self, follower, true, "caught up");
 }
@@ -237,7 +231,9 @@ replication_in_sync_ids (replication_t *self, uint64_t *ids, size_t max)
 static void
 s_expire_followers (replication_t *self, int64_t now)
 {
-    const s_held_t *oldest = self->held_count ? &self->held[self->held_head] : NULL;
+    uint64_t oldest;
+    int64_t since;
+    bool waiting = held_oldest_acked (self->held, &oldest, &since);
     for (size_t i = 0; i < self->follower_count; i++) {
         s_follower_t *follower = &self->followers[i];
         if (!follower->in_sync)
@@ -245,36 +241,13 @@ s_expire_followers (replication_t *self, int64_t now)
         if (now - follower->acked_at > REPLICATION_LAG_MS)
             s_set_in_sync (self, follower, false, "silent");
         else
-        if (oldest && follower->acked <= oldest->reply.number
-            && now - oldest->held_at > REPLICATION_LAG_MS)
+        if (waiting && follower->acked <= oldest && now - since > REPLICATION_LAG_MS)
             s_set_in_sync (self, follower, false, "too slow");
     }
 }
 
-int
-replication_hold (replication_t *self, const worker_envelope_t *envelope, const msg_t *reply)
-{
-    if (self->held_count == self->held_size) {
-        size_t size = self->held_size ? self->held_size * 2 : 1024;
-        s_held_t *held = malloc (size * sizeof (s_held_t));
-        if (!held)
-            return -1;
-        for (size_t i = 0; i < self->held_count; i++)
-            held[i] = self->held[(self->held_head + i) % self->held_size];
-        free (self->held);
-        self->held = held;
-        self->held_size = size;
-        self->held_head = 0;
-    }
-    s_held_t *slot = &self->held[(self->held_head + self->held_count++) % self->held_size];
-    slot->envelope = *envelope;
-    slot->reply = *reply;
-    slot->held_at = zclock_mono ();
-    return 0;
-}
-
 void
-replication_release (replication_t *self, batch_t *batch)
+replication_release (replication_t *self)
 {
     int64_t now = zclock_mono ();
     s_expire_followers (self, now);
@@ -289,22 +262,16 @@ replication_release (replication_t *self, batch_t *batch)
                 acked = self->followers[i].acked;
         }
     uint64_t durable = tradelog_durable (self->log);
-    while (self->held_count) {
-        s_held_t *held = &self->held[self->held_head];
-        uint64_t number = held->reply.number;
-        if (number >= durable || (in_sync && number >= acked))
-            break;
-        if (!in_sync && self->leading && self->require_ack) {
-            self->stats.answered_alone++;
-            if (!self->alone)
-                log_warn ("no follower in sync: answering alone (the catalog journal is the "
-                          "second copy)");
-        }
-        self->alone = !in_sync;
-        batch_add (batch, &held->envelope, &held->reply);
-        self->held_head = (self->held_head + 1) % self->held_size;
-        self->held_count--;
+    size_t released = held_release_acked (self->held, in_sync && acked < durable ? acked : durable);
+    if (!released)
+        return;
+    if (!in_sync && self->leading && self->require_ack) {
+        self->stats.answered_alone += released;
+        if (!self->alone)
+            log_warn ("no follower in sync: answering alone (the catalog journal is the "
+                      "second copy)");
     }
+    self->alone = !in_sync;
 }
 
 //  ---------------------------------------------------------------------

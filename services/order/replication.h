@@ -8,9 +8,9 @@
            framing) and takes followers' ACKs (not answered).
       sub  SUB connected to the current leader's PUB only (followers).
 
-    Acknowledgement rule (leader): a COMMITTED reply is held until the
-    leader's own sync covers its number and, while at least one follower
-    is in sync, until an in-sync follower acknowledged it. A follower is
+    Acknowledgement rule (leader): a COMMITTED reply is held (held.h)
+    until the leader's own sync covers its number and, while at least one
+    follower is in sync, until an in-sync follower acknowledged it. A follower is
     in sync from the ACK that covers the leader's durable count until it
     has not acknowledged for REPLICATION_LAG_MS, or a reply has waited
     that long for it. With no follower in sync the leader answers alone
@@ -19,7 +19,7 @@
 #ifndef BAZAAR_REPLICATION_H
 #define BAZAAR_REPLICATION_H
 
-#include "batch.h"
+#include "held.h"
 #include "peers.h"
 #include "tradelog.h"
 
@@ -38,10 +38,12 @@ typedef struct {
     uint64_t isr_changes;
 } replication_stats_t;
 
-//  Bind pub and rep for replica replica_id, serving log (not owned).
-//  Returns NULL and a reason in error.
-replication_t *replication_new (tradelog_t *log, uint64_t replica_id, const char *pub,
-                                const char *rep, char *error, size_t error_size);
+//  Bind pub and rep for replica replica_id, serving log (not owned) and
+//  releasing the replies held (not owned) for the ACKs. Returns NULL and
+//  a reason in error.
+replication_t *replication_new (tradelog_t *log, held_t *held, uint64_t replica_id,
+                                const char *pub, const char *rep, char *error,
+                                size_t error_size);
 
 void replication_destroy (replication_t **self_p);
 
@@ -58,14 +60,9 @@ void replication_follow (replication_t *self, uint64_t leader_id, uint64_t epoch
 //  Leader: publish a trade just appended to the log.
 void replication_publish (replication_t *self, const msg_trade_t *trade);
 
-//  Leader: hold reply (COMMITTED, its number in the log) for envelope
-//  until the acknowledgement rule is met.
-int replication_hold (replication_t *self, const worker_envelope_t *envelope,
-                      const msg_t *reply);
-
-//  Leader: after a sync, move every held reply the rule allows to batch.
-//  Not leading (stepped down): every reply the log holds durably goes.
-void replication_release (replication_t *self, batch_t *batch);
+//  After a sync, answer every reply held for the ACKs that the rule
+//  allows. Not leading (stepped down): every one the log holds durably.
+void replication_release (replication_t *self);
 
 //  Receive everything waiting: answer RANGE requests, record ACKs, and
 //  (following) append REPLICATEs that are next in order. Returns -1 if
