@@ -224,9 +224,11 @@ def wait_live(port):
 
 # --------------------------------------------------------------------------
 #  Ports: each pytest-xdist worker ("gw0", "gw1"...) owns its own block of
-#  PORT_BLOCK ports below the ephemeral range, so parallel workers never
-#  hand out the same port; inside a block a counter walks round, each
-#  candidate checked by binding it (something else may hold it).
+#  PORT_BLOCK ports below the ephemeral range, so the workers of one run
+#  never hand out the same port. A counter walks round the block from an
+#  offset taken from the pid, so another process that allocates from the
+#  same block (tools/eval run by a test, a second pytest run) starts
+#  elsewhere; each candidate is checked by binding it.
 
 PORT_BASE = 20000
 PORT_BLOCK = 1250
@@ -241,7 +243,7 @@ def _worker_index():
 
 
 _block_start = PORT_BASE + (_worker_index() % 8) * PORT_BLOCK
-_next_port = [_block_start]
+_next_port = [_block_start + (os.getpid() * 97) % PORT_BLOCK]
 
 
 def _port_free(port):
