@@ -16,6 +16,7 @@ static const s_group_t s_groups[] = {
     {"msgs_trade", test_msgs_trade_run},
     {"msgs_consensus", test_msgs_consensus_run},
     {"journal", test_journal_run},
+    {"promise", test_promise_run},
     {"cli", test_cli_run},
     {"lru", test_lru_run},
     {"strindex", test_strindex_run},
