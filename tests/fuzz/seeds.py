@@ -76,6 +76,17 @@ MESSAGES = {
     "stockdef": [V, 70, "gamestop", 20.0, 1000],
     "traderec": [V, 71, 0, "apple", 0, 10, "key"],
     "epochrec": [V, 72, 4],
+    #  consensus: R (from), u (to, 0 = all), e, then the type's fields
+    "cs-prepare": [V, 80, 3, 0, 7],
+    "cs-promise": [V, 81, 1, 3, 7, 13, 42, 40],
+    "cs-refuse": [V, 82, 2, 3, 9],
+    "cs-append": [V, 83, 3, 0, 7, 40, 13, 42, 40,
+                  [[14, 40, "apple", 0, 5, "gw-1"], [15, 41, "nike", 1, 2, ""]]],
+    "cs-append-heartbeat": [V, 83, 3, 0, 7, 42, 15, 42, 42, []],
+    "cs-ack": [V, 84, 1, 3, 7, 42],
+    "cs-fetch": [V, 85, 2, 3, 7, 2 ** 64 - 1],
+    "cs-entries": [V, 86, 1, 2, 7, 0, 0, 2, 1,
+                   [[2, 0, "amc", 0, 1, ""], [3, 1, "meta", 1, 1000000000, "k" * 64]]],
 }
 
 BAD_MESSAGES = {
@@ -93,6 +104,11 @@ BAD_MESSAGES = {
     "huge-array-header": b"\xdd\xff\xff\xff\xff",
     "nested-huge": pack([V, 41, 16])[:-1] + b"\x91\xdd\x7f\xff\xff\xff",
     "empty": b"",
+    "cs-entry-no-stamp": pack([V, 86, 1, 2, 7, 0, 0, 1, 1, [[0, "amc", 0, 1, ""]]]),
+    "cs-entry-side-2": pack([V, 83, 3, 0, 7, 0, 0, 1, 0, [[15, 0, "amc", 2, 1, ""]]]),
+    "cs-prepare-negative-id": pack([V, 80, -3, 0, 7]),
+    "cs-ack-trailing": pack([V, 84, 1, 3, 7, 42]) + b"\xc0",
+    "cs-entries-huge-list": pack([V, 86, 1, 2, 7, 0, 0, 1, 1, []])[:-1] + b"\xdd\x00\x00\x27\x11",
 }
 
 
