@@ -334,6 +334,11 @@ s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request
     if (!envelope) {
         if (request->type == MSG_LEADER)
             s_on_announcement (self, request);
+        else
+        if (request->type == MSG_ERROR && request->code == MSG_ERR_REFUSED) {
+            log_error ("the broker refused this replica: %s", request->text);
+            self->failed = true;   //  order_run returns -1: another process has our id
+        }
         return;
     }
     //  A candidate that caught up may answer queries; trades need an epoch.
