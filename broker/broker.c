@@ -14,10 +14,15 @@
     position) whenever something changes and every heartbeat interval; the
     announcement doubles as the broker's heartbeat. The broker decides who
     leads; the catalog decides epochs (CLAIM), so epochs only grow even
-    across broker restarts.
+    across broker restarts. A broker that just started names only the
+    replica that reports leading until it has heard every replica, and
+    tells the others nothing meanwhile (roster.h): its restart does not
+    change who leads.
 
-    One catalog at a time: a catalog heartbeat from a second peer while
-    the first is still reachable is refused with ERROR REFUSED.
+    One catalog at a time, one process per replica id: a heartbeat from a
+    new peer that would be a second catalog, or a second replica with an
+    id that is registered, is refused with ERROR REFUSED while the
+    registered one is still reachable.
 
     Introspection (zguide's MMI in spirit): a STATUS request is for the
     broker itself and answered with VIEW: every worker it knows (and the
@@ -149,12 +154,28 @@ s_worker_delete (broker_t *self, roster_worker_t *worker, const char *why)
     s_leader_update (self);
 }
 
-//  A second catalog may register only if the first is gone: a send to it
-//  fails at once (ROUTER_MANDATORY) when its connection closed.
-static bool
-s_catalog_refused (broker_t *self, zmq_msg_t *identity)
+//  Names the worker a refusal is about, for the log: "catalog worker" or
+//  "order replica with id 3".
+static void
+s_worker_name (const char *service, uint64_t replica_id, char *name, size_t size)
 {
-    roster_worker_t *other = roster_catalog (self->roster);
+    if (streq (service, "order"))
+        snprintf (name, size, "order replica with id %" PRIu64, replica_id);
+    else
+        snprintf (name, size, "%s worker", service);
+}
+
+//  A worker that duplicates a registered one (the catalog, or the order
+//  replica with the same id) may register only if that one is gone: a
+//  send to it fails at once (ROUTER_MANDATORY) when its connection closed,
+//  as after kill -9. Otherwise the newcomer is answered ERROR REFUSED and
+//  exits: two processes under one replica id would take the lead from
+//  each other, and under majority voting be two voters.
+static bool
+s_refused (broker_t *self, zmq_msg_t *identity, const msg_t *heartbeat)
+{
+    roster_worker_t *other = roster_taken (self->roster, heartbeat->service,
+                                           heartbeat->replica_id);
     if (!other)
         return false;
     msg_t probe;
@@ -165,11 +186,15 @@ s_catalog_refused (broker_t *self, zmq_msg_t *identity)
         s_worker_delete (self, other, "disconnected");
         return false;
     }
-    log_error ("refused a second catalog worker: one is already registered");
+    char name[64];
+    s_worker_name (heartbeat->service, heartbeat->replica_id, name, sizeof (name));
+    log_error ("refused a second %s (incarnation %" PRIu64 "): the registered one"
+               " (incarnation %" PRIu64 ") is alive", name, heartbeat->incarnation,
+               other->incarnation);
     msg_t refusal;
     msg_init (&refusal, MSG_ERROR);
     refusal.code = MSG_ERR_REFUSED;
-    snprintf (refusal.text, sizeof (refusal.text), "another catalog is serving");
+    snprintf (refusal.text, sizeof (refusal.text), "another live process is the %s", name);
     s_send_own (self, zmq_msg_data (identity), zmq_msg_size (identity), &refusal);
     return true;
 }
@@ -189,7 +214,7 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
             log_warn ("cannot register another worker, dropped heartbeat");
             return;
         }
-        if (streq (msg->service, "catalog") && s_catalog_refused (self, identity))
+        if (s_refused (self, identity, msg))
             return;
         worker = roster_add (self->roster, zmq_msg_data (identity), size, msg);
         log_info ("worker %s/%" PRIu64 " ready (%s)", worker->service, worker->replica_id,
@@ -269,6 +294,8 @@ s_workers_announce (broker_t *self, bool changed)
         s_tap (self, "broker", self->buffer.data, self->buffer.size);
     for (size_t i = roster_size (self->roster); i-- > 0;) {
         roster_worker_t *worker = roster_at (self->roster, i);
+        if (!roster_may_announce (self->roster, worker))
+            continue;
         if ((zmq_send (self->router_handle, worker->identity, worker->identity_size,
                        ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
              || zmq_send (self->router_handle, self->buffer.data, self->buffer.size,

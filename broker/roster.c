@@ -7,7 +7,9 @@
 
     Invariants: gone[] holds at most one worker per service and replica
     id, and registering forgets it; leader_id and leader_epoch are what
-    the last election found (0 before elect_after).
+    the last election found (before elect_after only a replica that
+    reported the leader role, else 0). workers[] holds one order replica
+    per id only because the broker asks roster_taken before roster_add.
 */
 #include "roster.h"
 #include "log.h"
@@ -32,7 +34,8 @@ roster_new (int64_t expiry_ms)
     assert (self);
     self->expiry_ms = expiry_ms;
     //  After a broker restart the old leader is still leading: electing the
-    //  first replica heard would make needless epochs and failovers.
+    //  first replica heard would make needless epochs and failovers, so
+    //  the quiet spell names only a replica that reports leading.
     self->elect_after = zclock_mono () + MSG_HEARTBEAT_MS + MSG_HEARTBEAT_MS / 4;
     return self;
 }
@@ -58,7 +61,8 @@ roster_find (roster_t *self, const void *identity, size_t identity_size)
     return NULL;
 }
 
-//  The first order replica with this id, or NULL.
+//  The order replica with this id, or NULL (the broker registers one per
+//  id).
 static roster_worker_t *
 s_replica_find (roster_t *self, uint64_t replica_id)
 {
@@ -70,8 +74,10 @@ s_replica_find (roster_t *self, uint64_t replica_id)
 }
 
 roster_worker_t *
-roster_catalog (roster_t *self)
+roster_taken (roster_t *self, const char *service, uint64_t replica_id)
 {
+    if (streq (service, "order"))
+        return s_replica_find (self, replica_id);
     for (size_t i = 0; i < self->worker_count; i++)
         if (streq (self->workers[i].service, "catalog"))
             return &self->workers[i];
@@ -183,16 +189,45 @@ roster_pick (roster_t *self, const char *service)
     return best;
 }
 
+//  True during a new roster's quiet spell.
+static bool
+s_quiet (roster_t *self)
+{
+    return zclock_mono () < self->elect_after;
+}
+
+//  In the quiet spell a leader with a newer epoch outranks another (the
+//  older one is fenced); otherwise, and on a tie, the higher id does.
+static bool
+s_outranks (const roster_worker_t *worker, const roster_worker_t *best, bool quiet)
+{
+    if (quiet && worker->epoch != best->epoch)
+        return worker->epoch > best->epoch;
+    return worker->replica_id > best->replica_id;
+}
+
+//  The replica to name, 0 for none: in the quiet spell the one that
+//  reports leading, after it the highest id not catching up.
+static uint64_t
+s_candidate (roster_t *self)
+{
+    bool quiet = s_quiet (self);
+    roster_worker_t *best = NULL;
+    for (size_t i = 0; i < self->worker_count; i++) {
+        roster_worker_t *worker = &self->workers[i];
+        bool eligible = streq (worker->service, "order")
+                     && (quiet ? worker->role == MSG_ROLE_LEADER
+                               : worker->role != MSG_ROLE_CATCHING_UP);
+        if (eligible && (!best || s_outranks (worker, best, quiet)))
+            best = worker;
+    }
+    return best ? best->replica_id : 0;
+}
+
 bool
 roster_elect (roster_t *self)
 {
-    uint64_t leader_id = 0;
-    for (size_t i = 0; i < self->worker_count && zclock_mono () >= self->elect_after; i++) {
-        roster_worker_t *worker = &self->workers[i];
-        if (streq (worker->service, "order") && worker->role != MSG_ROLE_CATCHING_UP
-            && worker->replica_id > leader_id)
-            leader_id = worker->replica_id;
-    }
+    uint64_t leader_id = s_candidate (self);
     roster_worker_t *leader = s_replica_find (self, leader_id);
     uint64_t epoch = leader ? leader->epoch : 0;
     if (leader_id != self->leader_id)
@@ -205,6 +240,13 @@ roster_elect (roster_t *self)
     self->leader_id = leader_id;
     self->leader_epoch = epoch;
     return changed;
+}
+
+bool
+roster_may_announce (roster_t *self, const roster_worker_t *worker)
+{
+    return self->leader_id || !s_quiet (self) || !streq (worker->service, "order")
+        || worker->role == MSG_ROLE_CATCHING_UP;
 }
 
 void

@@ -7,8 +7,13 @@
     registers again, so that STATUS shows who is missing.
 
     The order leader is the replica with the highest id among those that
-    are not catching up; a new roster elects none during its first
-    heartbeat interval and a quarter, so that it has heard every replica.
+    are not catching up. A new roster (the broker restarted) first spends
+    a heartbeat interval and a quarter hearing every replica: in that
+    quiet spell it names the replica that reports leading, if one does,
+    and nobody else, so a broker restart does not change who leads.
+
+    One process per replica id, one catalog: roster_taken names the
+    registered worker a newcomer would duplicate; the broker decides.
 
     The roster sends nothing: the broker decides what to tell whom. Worker
     pointers stay valid until the next roster_add or roster_remove.
@@ -55,9 +60,10 @@ void roster_destroy (roster_t **self_p);
 //  The registered worker with this routing identity, or NULL.
 roster_worker_t *roster_find (roster_t *self, const void *identity, size_t identity_size);
 
-//  The registered catalog worker, or NULL (the broker admits one at a
-//  time).
-roster_worker_t *roster_catalog (roster_t *self);
+//  The registered worker that a new worker of service and replica_id
+//  would duplicate, or NULL: the catalog (one at a time) or the order
+//  replica with that id (one process per id).
+roster_worker_t *roster_taken (roster_t *self, const char *service, uint64_t replica_id);
 
 //  True if a worker with an identity of identity_size bytes fits.
 bool roster_has_room (roster_t *self, size_t identity_size);
@@ -89,9 +95,18 @@ roster_worker_t *roster_at (roster_t *self, size_t index);
 roster_worker_t *roster_pick (roster_t *self, const char *service);
 
 //  Elect the order leader from the workers registered now (logs a change
-//  of leader, or of the epoch it holds). Returns true if the leader or its
-//  epoch changed: everyone must be told.
+//  of leader, or of the epoch it holds). In the quiet spell that is the
+//  replica reporting the leader role (the highest epoch if several), or
+//  none. Returns true if the leader or its epoch changed: everyone must
+//  be told.
 bool roster_elect (roster_t *self);
+
+//  True if worker may be sent a LEADER now. Not while a new roster is in
+//  its quiet spell and names no leader yet, to a replica that follows,
+//  leads or is a candidate: an announcement naming none would make a
+//  leader step down and a follower drop its leader. A replica catching up
+//  and the catalog need the peer list to start, and get it.
+bool roster_may_announce (roster_t *self, const roster_worker_t *worker);
 
 //  Make msg a LEADER: the leader, its epoch and endpoints, every
 //  replica's role and position, and the catalog's direct endpoint. The
