@@ -5,12 +5,15 @@ the Idempotency-Key limit, verify on a busy system).
 """
 
 import os
+import random
+import re
 import socket
 import time
 
 import pytest
 
-from harness import Proc, free_ports, http_request, tool, wait_until
+from harness import (APPLY, LOOKUP, MSG_VERSION, STOCK, Proc, Zmtp, free_ports, http_request,
+                     lookup_frame, packb, request_reply, tool, wait_until)
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HTTP2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"    # an empty SETTINGS frame
@@ -73,3 +76,64 @@ def test_large_body_is_a_json_413_over_http11(lone_gateway):
     body = b'{"name":"apple","type":"buy","quantity":1,"pad":"' + b"x" * 70000 + b'"}'
     r = http_request(lone_gateway, "POST", "/orders", body=body)
     assert r.status == 413 and r.body == {"error": {"code": 413, "message": "request too large"}}, r
+
+
+# --------------------------------------------------------------------------
+#  Item 6: a flood of undecodable frames costs a few log lines a second,
+#  not one line each (2 s of junk added 160-190 KB to the broker's and the
+#  catalog's logs), and what was not printed is counted.
+
+FLOOD_SECONDS = 2.0
+FLOOD_LOG_BOUND = 12000     # bytes per log for the whole flood
+
+
+def junk_frames(rng):
+    """Frames that reach the broker's decoder and the catalog's."""
+    return [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40))),
+            packb([MSG_VERSION, LOOKUP, 1, "a" * 1000, 0]),
+            packb([MSG_VERSION, APPLY, 1, "amc", 7, 1, "", 0, 0, 0]),
+            packb([MSG_VERSION, LOOKUP, "x", 5, 0])]
+
+
+def test_a_flood_of_junk_frames_is_counted_not_logged_line_by_line(bazaar):
+    rng = random.Random(21)
+    direct = bazaar.wait_log("catalog", r"direct requests from the order leader on "
+                                        r"tcp://[^:]+:(\d+)")
+    ports = {"broker": bazaar.ports["broker"], "catalog": int(direct.group(1))}
+    names = sorted(ports)
+    since = {n: bazaar.log_size(n) for n in names}
+    sent = dict.fromkeys(names, 0)
+    peers = {n: Zmtp(ports[n]) for n in names}
+    try:
+        deadline = time.monotonic() + FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            for name in names:
+                for frame in junk_frames(rng):
+                    peers[name].send([frame])
+                    sent[name] += 1
+        #  the broker still answers this very peer
+        reply, _ = request_reply(peers["broker"], lookup_frame(77, "apple"), 77)
+        assert reply[:4] == [MSG_VERSION, STOCK, 77, "apple"], reply
+    finally:
+        for peer in peers.values():
+            peer.close()
+    #  every junk frame is either a line of its own or counted in a line
+    #  told once its window is over
+    counted = re.compile(r"\.\.\. (\d+) more like that in the last [\d.]+ s; the last: .*drop")
+
+    def accounted(name):
+        text = bazaar.log_since(name, since[name])
+        told = sum(int(n) for n in counted.findall(text))
+        return told, len(re.findall(r" WARN dropped", text))
+
+    for name in names:
+        assert sent[name] > 2000, "the flood sent only %d frames to %s" % (sent[name], name)
+        wait_until(lambda: sum(accounted(name)) >= sent[name], 15,
+                   "the %s's log to account for the %d junk frames" % (name, sent[name]))
+        told, lines = accounted(name)
+        assert told > 10 * lines, (name, told, lines)
+    for name in names:
+        grown = bazaar.log_size(name) - since[name]
+        assert grown < FLOOD_LOG_BOUND, "%s's log grew by %d bytes for %d junk frames:\n%s" % (
+            name, grown, sent[name], bazaar.log_since(name, since[name])[-3000:])
+    bazaar.assert_stock("apple")
