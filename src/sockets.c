@@ -12,6 +12,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *s_server_roles[] = {"broker", "catalog", "order"};
 #define SERVER_ROLES (sizeof (s_server_roles) / sizeof (s_server_roles[0]))
@@ -123,6 +124,115 @@ sockets_client (void *socket, const char *server_role)
         }
     errno = EINVAL;
     return -1;
+}
+
+const char *
+sockets_find_keys (const char *keys_dir, const char *role)
+{
+    if (!keys_dir || strcmp (keys_dir, SOCKETS_KEYS_AUTO) != 0)
+        return keys_dir;
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/%s.key_secret", SOCKETS_KEYS_FOUND, role);
+    return zsys_file_exists (path) ? SOCKETS_KEYS_FOUND : "";
+}
+
+//  ---------------------------------------------------------------------
+//  Watching a connection's handshake
+
+struct _sockets_watch_t {
+    void *monitor;               //  PAIR connected to the socket's monitor
+    sockets_peer_t state;
+};
+
+sockets_watch_t *
+sockets_watch_new (void *context, void *socket)
+{
+    static int s_watches = 0;    //  one inproc name per watch in a process
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "inproc://sockets-watch-%d-%d", (int) getpid (),
+              ++s_watches);
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+               | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    sockets_watch_t *self = (sockets_watch_t *) calloc (1, sizeof (sockets_watch_t));
+    if (!self || zmq_socket_monitor (socket, endpoint, events)) {
+        free (self);
+        return NULL;
+    }
+    int linger = 0;
+    self->monitor = zmq_socket (context, ZMQ_PAIR);
+    if (!self->monitor
+        || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof (linger))
+        || zmq_connect (self->monitor, endpoint)) {
+        sockets_watch_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+sockets_watch_destroy (sockets_watch_t **self_p)
+{
+    if (!*self_p)
+        return;
+    if ((*self_p)->monitor)
+        zmq_close ((*self_p)->monitor);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+void *
+sockets_watch_handle (sockets_watch_t *self)
+{
+    return self->monitor;
+}
+
+sockets_peer_t
+sockets_watch_state (sockets_watch_t *self)
+{
+    //  An event is two frames: [uint16 event, uint32 value][endpoint].
+    uint8_t head[6];
+    while (true) {
+        int size = zmq_recv (self->monitor, head, sizeof (head), ZMQ_DONTWAIT);
+        if (size < 0)
+            break;
+        int more = 0;
+        size_t more_size = sizeof (more);
+        char endpoint[256];
+        while (zmq_getsockopt (self->monitor, ZMQ_RCVMORE, &more, &more_size) == 0 && more)
+            zmq_recv (self->monitor, endpoint, sizeof (endpoint), ZMQ_DONTWAIT);
+        if (size < 2)
+            continue;
+        uint16_t event;
+        memcpy (&event, head, sizeof (event));
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->state = SOCKETS_PEER_ACCEPTED;
+        else
+        if (event == ZMQ_EVENT_CONNECTED && self->state != SOCKETS_PEER_REFUSED)
+            self->state = SOCKETS_PEER_CONNECTED;
+        else
+        if (event == ZMQ_EVENT_DISCONNECTED && self->state != SOCKETS_PEER_REFUSED)
+            self->state = SOCKETS_PEER_UNSEEN;
+        else
+        if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+            self->state = SOCKETS_PEER_REFUSED;
+    }
+    return self->state;
+}
+
+void
+sockets_refusal (char *buf, size_t size, const char *peer, const char *endpoint,
+                 const char *keys_dir)
+{
+    if (keys_dir && *keys_dir)
+        snprintf (buf, size, "%s at %s is up but refused us: it does not take the keys in "
+                  "%s (another system's, or a bus without CURVE): pass --keys DIR with its "
+                  "keys, or --keys \"\"", peer, endpoint, keys_dir);
+    else
+        snprintf (buf, size, "%s at %s is up but refused us: CURVE keys? pass --keys DIR "
+                  "(bazaar up keeps them in DATA/keys; none in ./" SOCKETS_KEYS_FOUND ")",
+                  peer, endpoint);
 }
 
 int

@@ -34,6 +34,18 @@
 
 #define SOCKETS_ROLES {"broker", "catalog", "order", "gateway", "tap"}
 
+//  Where `bazaar up` keeps the keys, relative to the directory it was
+//  started from (its default data directory ./data, then keys/).
+#define SOCKETS_KEYS_FOUND "data/keys"
+//  The --keys default of the tools: look for SOCKETS_KEYS_FOUND.
+#define SOCKETS_KEYS_AUTO "auto"
+
+//  The key directory a tool that joins the bus uses. keys_dir
+//  SOCKETS_KEYS_AUTO means SOCKETS_KEYS_FOUND if it holds role's secret
+//  key (a system `bazaar up` started from this directory), else "" (no
+//  CURVE); any other value is returned as given ("" is no CURVE).
+const char *sockets_find_keys (const char *keys_dir, const char *role);
+
 //  Process-wide, once, from main and before any socket: load the key
 //  pair of role from keys_dir and, if the process binds sockets (servers
 //  true), start the ZAP handler with the allow-list. keys_dir NULL or ""
@@ -54,6 +66,39 @@ int sockets_server (void *socket);
 //  Prepare a socket that connects to a server of server_role ("broker",
 //  "catalog" or "order"). Returns 0, or -1 with errno set.
 int sockets_client (void *socket, const char *server_role);
+
+//  What a connecting socket learned of its peer so far (sockets_watch).
+typedef enum {
+    SOCKETS_PEER_UNSEEN,      //  no connection (nothing listens, or not yet)
+    SOCKETS_PEER_CONNECTED,   //  TCP is up, the handshake has not finished
+    SOCKETS_PEER_ACCEPTED,    //  the handshake succeeded
+    SOCKETS_PEER_REFUSED      //  the handshake failed: CURVE keys, or none
+} sockets_peer_t;
+
+//  Watches the connections of one socket (a libzmq monitor): whether its
+//  peer listens, and whether the ZMTP handshake (CURVE) succeeded.
+typedef struct _sockets_watch_t sockets_watch_t;
+
+//  Start watching socket, a libzmq socket of context, before it connects.
+//  Returns NULL if the monitor cannot start.
+sockets_watch_t *sockets_watch_new (void *context, void *socket);
+
+//  Stop watching. Safe on NULL.
+void sockets_watch_destroy (sockets_watch_t **self_p);
+
+//  The libzmq socket that becomes readable when something happened (for
+//  a poller); sockets_watch_state reads it.
+void *sockets_watch_handle (sockets_watch_t *self);
+
+//  Reads what happened since the last call and returns the peer's state:
+//  REFUSED stays until a later handshake succeeds.
+sockets_peer_t sockets_watch_state (sockets_watch_t *self);
+
+//  Writes to buf, for a person, why peer (e.g. "the broker") at endpoint
+//  refused our handshake and which flag to pass; keys_dir is the key
+//  directory we used ("" for none).
+void sockets_refusal (char *buf, size_t size, const char *peer, const char *endpoint,
+                      const char *keys_dir);
 
 //  Make a key directory: a key pair per role and the allow-list, as
 //  described above. Existing keys are kept. Returns 0, or -1 with a

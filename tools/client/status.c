@@ -3,8 +3,14 @@
 
     One DEALER to the broker; a STATUS request carries a req_id and the
     reply with that id is the answer (a late reply to an earlier request,
-    in --watch, is skipped). No answer within --timeout means the broker
-    is down: said plainly, exit status 1 (--watch keeps trying).
+    in --watch, is skipped). No answer within --timeout: a monitor on the
+    DEALER tells why, said plainly with exit status 1 (--watch keeps
+    trying): nothing listens ("broker down"), or the broker refused the
+    handshake (CURVE keys: the flag to pass is named), or it accepted us
+    and did not answer.
+
+    Keys: --keys defaults to ./data/keys when it holds keys (a system that
+    `bazaar up` started from this directory; sockets_find_keys).
 */
 #include "status.h"
 #include "sockets.h"
@@ -13,6 +19,7 @@
 #include "view.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +44,9 @@ static const cli_option_t s_options[] = {
     {"timeout", "1500", "ms to wait for the broker's answer"},
     {"json", NULL, "print the view as one JSON object"},
     {"watch", NULL, "refresh every second until Ctrl-C"},
-    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
+    {"keys", SOCKETS_KEYS_AUTO, "CURVE key directory made by 'bazaar keys DIR'; auto: "
+                                SOCKETS_KEYS_FOUND " if it holds keys (as 'bazaar up' made "
+                                "them here), else none; \"\" for no CURVE"},
     {NULL, NULL, NULL}};
 
 static int64_t
@@ -49,9 +58,10 @@ s_now_ms (void)
 }
 
 //  Sends STATUS and waits for the VIEW with the same req_id. Returns 0
-//  with view filled, or -1 (no answer in time, or interrupted).
+//  with view filled, or -1 (no answer in time, refused by the broker, or
+//  interrupted).
 static int
-s_ask (void *dealer, uint64_t req_id, int64_t timeout_ms, msg_t *view)
+s_ask (void *dealer, sockets_watch_t *watch, uint64_t req_id, int64_t timeout_ms, msg_t *view)
 {
     msg_t request;
     msg_init (&request, MSG_STATUS);
@@ -64,12 +74,17 @@ s_ask (void *dealer, uint64_t req_id, int64_t timeout_ms, msg_t *view)
     int64_t deadline = s_now_ms () + timeout_ms;
     while (rc == 0 && !s_interrupted) {
         int64_t left = deadline - s_now_ms ();
-        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
-        if (left <= 0 || zmq_poll (&item, 1, (long) left) <= 0) {
+        zmq_pollitem_t items[2] = {{dealer, 0, ZMQ_POLLIN, 0}, {NULL, 0, ZMQ_POLLIN, 0}};
+        items[1].socket = watch ? sockets_watch_handle (watch) : NULL;
+        if (left <= 0 || zmq_poll (items, watch ? 2 : 1, (long) left) <= 0) {
             if (left <= 0 || errno != EINTR)
                 return -1;
             continue;
         }
+        if (watch && sockets_watch_state (watch) == SOCKETS_PEER_REFUSED)
+            return -1;                 //  no answer will come
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
         char frame[65536];
         int size = zmq_recv (dealer, frame, sizeof (frame), ZMQ_DONTWAIT);
         if (size < 0 || size > (int) sizeof (frame))
@@ -123,37 +138,68 @@ s_print_json (msg_t *view)
     json_decref (json);
 }
 
+//  Says why the broker did not answer: down, refused us (keys), or silent.
+static void
+s_print_no_answer (sockets_peer_t peer, const char *keys, int64_t timeout_ms, bool json,
+                   const char *broker)
+{
+    const char *state = peer == SOCKETS_PEER_REFUSED ? "refused"
+                      : peer == SOCKETS_PEER_UNSEEN ? "down" : "silent";
+    char why[512];
+    if (peer == SOCKETS_PEER_REFUSED)
+        sockets_refusal (why, sizeof (why), "the broker", broker, keys);
+    else
+    if (peer == SOCKETS_PEER_UNSEEN)
+        snprintf (why, sizeof (why), "broker down: nothing listens at %s (no answer within "
+                  "%" PRId64 " ms)", broker, timeout_ms);
+    else
+        snprintf (why, sizeof (why), "broker down: connected to %s but no answer within "
+                  "%" PRId64 " ms (busy or hung?)", broker, timeout_ms);
+    if (json) {
+        json_t *object = json_pack ("{s:s, s:s}", "broker", state, "error", why);
+        char *text = object ? json_dumps (object, JSON_COMPACT) : NULL;
+        printf ("%s\n", text ? text : "{\"broker\":\"down\"}");
+        free (text);
+        json_decref (object);
+    }
+    else
+        printf ("%s\n", why);
+}
+
 //  One round: ask, print. Returns 0 if the broker answered, 1 if not.
 static int
-s_round (void *dealer, uint64_t req_id, int64_t timeout_ms, bool json, const char *broker)
+s_round (void *dealer, sockets_watch_t *watch, const char *keys, uint64_t req_id,
+         int64_t timeout_ms, bool json, const char *broker)
 {
     msg_t view;
     msg_init (&view, 0);
-    int rc = s_ask (dealer, req_id, timeout_ms, &view);
+    int rc = s_ask (dealer, watch, req_id, timeout_ms, &view);
     if (rc == 0 && json)
         s_print_json (&view);
     else
     if (rc == 0)
         s_print_table (&view);
     else
-    if (json)
-        printf ("{\"broker\":\"down\"}\n");
-    else
-        printf ("broker down: no answer from %s within %" PRId64 " ms\n", broker, timeout_ms);
+        s_print_no_answer (watch ? sockets_watch_state (watch) : SOCKETS_PEER_CONNECTED, keys,
+                           timeout_ms, json, broker);
     fflush (stdout);
     msg_reset (&view);
     return rc ? 1 : 0;
 }
 
+//  A DEALER to the broker, watched by *watch (NULL if the monitor could
+//  not start: then a silence cannot be told from a refusal).
 static void *
-s_connect (void *context, const char *broker)
+s_connect (void *context, const char *broker, sockets_watch_t **watch)
 {
     void *dealer = zmq_socket (context, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof (linger));
+    *watch = sockets_watch_new (context, dealer);
     if (sockets_client (dealer, "broker") || zmq_connect (dealer, broker) < 0) {
         fprintf (stderr, "bazaar-client status: cannot connect to %s: %s\n", broker,
                  zmq_strerror (errno));
+        sockets_watch_destroy (watch);
         zmq_close (dealer);
         return NULL;
     }
@@ -161,14 +207,15 @@ s_connect (void *context, const char *broker)
 }
 
 static int
-s_watch (void *dealer, int64_t timeout_ms, bool json, const char *broker)
+s_watch (void *dealer, sockets_watch_t *watch, const char *keys, int64_t timeout_ms, bool json,
+         const char *broker)
 {
     bool tty = isatty (STDOUT_FILENO) && !json;
     for (uint64_t req_id = 1; !s_interrupted; req_id++) {
         int64_t next = s_now_ms () + STATUS_WATCH_MS;
         if (tty)
             printf ("\033[H\033[2J");
-        s_round (dealer, req_id, timeout_ms, json, broker);
+        s_round (dealer, watch, keys, req_id, timeout_ms, json, broker);
         int64_t left = next - s_now_ms ();
         if (left > 0 && !s_interrupted) {
             struct timespec pause = {left / 1000, (left % 1000) * 1000000};
@@ -195,10 +242,11 @@ status_main (int argc, char **argv)
         return 2;
     }
     bool json = cli_flag (cli, "json"), watch = cli_flag (cli, "watch");
-    char broker[MSG_ENDPOINT_MAX + 1], error[512];
+    char broker[MSG_ENDPOINT_MAX + 1], keys[PATH_MAX], error[512];
     snprintf (broker, sizeof (broker), "%s", cli_get (cli, "broker"));
     //  A client of the broker like the tap: the tap's key pair.
-    if (sockets_setup (cli_get (cli, "keys"), "tap", false, error, sizeof (error))) {
+    snprintf (keys, sizeof (keys), "%s", sockets_find_keys (cli_get (cli, "keys"), "tap"));
+    if (sockets_setup (keys, "tap", false, error, sizeof (error))) {
         fprintf (stderr, "bazaar-client status: %s\n", error);
         cli_destroy (&cli);
         return 2;
@@ -210,14 +258,16 @@ status_main (int argc, char **argv)
     sigaction (SIGTERM, &action, NULL);
 
     void *context = zmq_ctx_new ();
-    void *dealer = s_connect (context, broker);
+    sockets_watch_t *peer = NULL;
+    void *dealer = s_connect (context, broker, &peer);
     if (!dealer)
         exit_code = 2;
     else
     if (watch)
-        exit_code = s_watch (dealer, timeout_ms, json, broker);
+        exit_code = s_watch (dealer, peer, keys, timeout_ms, json, broker);
     else
-        exit_code = s_round (dealer, 1, timeout_ms, json, broker);
+        exit_code = s_round (dealer, peer, keys, 1, timeout_ms, json, broker);
+    sockets_watch_destroy (&peer);
     if (dealer)
         zmq_close (dealer);
     zmq_ctx_term (context);
