@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TAPSTATS_TYPES 257           //  every byte-sized code, and undecodable last
+#define TAPSTATS_TYPES 258           //  every byte-sized code, undecodable, beacons
 #define TAPSTATS_UNDECODABLE 256
+#define TAPSTATS_BEACONS 257
 #define TAPSTATS_INTERVAL_MS 1000
 
 struct _tapstats_t {
@@ -43,7 +44,8 @@ tapstats_destroy (tapstats_t **self_p)
 void
 tapstats_count (tapstats_t *self, int type)
 {
-    size_t slot = type >= 0 && type < TAPSTATS_UNDECODABLE ? (size_t) type : TAPSTATS_UNDECODABLE;
+    size_t slot = type >= 0 && type < TAPSTATS_UNDECODABLE ? (size_t) type
+                : type == TAPSTATS_BEACON ? TAPSTATS_BEACONS : TAPSTATS_UNDECODABLE;
     self->this_second[slot]++;
     self->total[slot]++;
 }
@@ -58,7 +60,8 @@ tapstats_due_in (tapstats_t *self)
 static const char *
 s_name (size_t slot)
 {
-    return slot == TAPSTATS_UNDECODABLE ? "undecodable" : msg_type_name ((int) slot);
+    return slot == TAPSTATS_UNDECODABLE ? "undecodable"
+         : slot == TAPSTATS_BEACONS ? "BEACON" : msg_type_name ((int) slot);
 }
 
 static void

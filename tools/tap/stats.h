@@ -18,7 +18,12 @@ tapstats_t *tapstats_new (bool json, bool tty);
 
 void tapstats_destroy (tapstats_t **self_p);
 
-//  Count one message of type (a MSG_* code), or -1 for an undecodable one.
+//  tapstats_count's type of the catalog's sequence beacon (an INVALIDATE
+//  of no stock), counted apart from the invalidations.
+#define TAPSTATS_BEACON (-2)
+
+//  Count one message of type (a MSG_* code), TAPSTATS_BEACON, or -1 for
+//  an undecodable one.
 void tapstats_count (tapstats_t *self, int type);
 
 //  Milliseconds until the next report is due (0: now).

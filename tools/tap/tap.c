@@ -6,6 +6,16 @@
     msg_format, as human text or JSON lines. A frame that does not decode
     prints "undecodable (reason) N bytes" and the tap carries on.
 
+    The catalog's sequence beacon (an INVALIDATE of no stock, every
+    100 ms) prints as BEACON ("beacon":true in JSON) and hides with
+    --no-heartbeats.
+
+    Never silent: --keys defaults to ./data/keys when it holds keys (the
+    system `bazaar up` started from this directory), a monitor on every
+    SUB socket reports at once a peer that refuses our handshake (CURVE
+    keys: the flag to pass is named), and if nothing at all was heard
+    within TAP_SILENCE_MS, stderr says what each source's connection is.
+
     Invariants: nothing read off a socket is trusted (topics are sanitised
     before printing, the payload only goes through msg_decode); stdout is
     flushed after every line so a pipe reader sees each message at once.
@@ -19,6 +29,7 @@
 #include <czmq.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +40,7 @@
 #define TAP_LABEL_MAX 300        //  "broker/catalog", "order@127.0.0.1:5601"
 #define TAP_LINE_MAX 4096        //  first try at a formatted message
 #define TAP_RCVHWM 100000        //  queue bursts rather than drop them
+#define TAP_SILENCE_MS 3000      //  nothing heard for this long: say why
 
 typedef enum { SOURCE_TAP, SOURCE_CATALOG, SOURCE_ORDER } source_kind_t;
 
@@ -37,6 +49,9 @@ typedef struct {
     source_kind_t kind;
     zsock_t *sub;
     char label[TAP_LABEL_MAX];   //  source name printed on each line
+    char endpoint[MSG_ENDPOINT_MAX + 1];
+    sockets_watch_t *watch;      //  its connection and handshake
+    bool refusal_told;           //  stderr said it refused us
 } source_t;
 
 typedef struct {
@@ -52,6 +67,9 @@ typedef struct {
     int64_t count_limit;         //  --count; 0 means run until interrupted
     int64_t printed;             //  lines, or --stats reports
     tapstats_t *stats;           //  --stats: count by type instead of printing
+    char keys[PATH_MAX];         //  the key directory in use ("" none)
+    bool heard;                  //  any message received yet
+    int64_t silence_at;          //  when to say that nothing was heard (0: said)
 } tap_t;
 
 //  ---------------------------------------------------------------------
@@ -64,9 +82,11 @@ static const cli_option_t s_options[] = {
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
                  "undecodable frames are always shown)"},
-    {"no-heartbeats", NULL, "hide HEARTBEAT messages"},
+    {"no-heartbeats", NULL, "hide HEARTBEAT messages and the catalog's BEACONs"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
-    {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
+    {"keys", SOCKETS_KEYS_AUTO, "CURVE key directory made by 'bazaar keys DIR'; auto: "
+                                SOCKETS_KEYS_FOUND " if it holds keys (as 'bazaar up' made "
+                                "them here), else none; \"\" for no CURVE"},
     {"count", "0", "exit after printing this many lines, or --stats reports (0: until "
                    "interrupted)"},
     {"stats", NULL, "print messages per second by type once a second (in place on a TTY) "
@@ -167,14 +187,19 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
         zsock_set_subscribe (sub, "");
     }
     const char *role = kind == SOURCE_TAP ? "broker" : kind == SOURCE_CATALOG ? "catalog" : "order";
-    if (!sub || sockets_client (zsock_resolve (sub), role) || zsock_connect (sub, "%s", endpoint) != 0) {
+    sockets_watch_t *watch = sub ? sockets_watch_new (zsys_init (), zsock_resolve (sub)) : NULL;
+    if (!watch || sockets_client (zsock_resolve (sub), role)
+        || zsock_connect (sub, "%s", endpoint) != 0) {
         fprintf (stderr, "bazaar-tap: cannot connect to '%s'\n", endpoint);
+        sockets_watch_destroy (&watch);
         zsock_destroy (&sub);
         return -1;
     }
     source_t *source = &self->sources[self->source_count++];
     source->kind = kind;
     source->sub = sub;
+    source->watch = watch;
+    snprintf (source->endpoint, sizeof (source->endpoint), "%s", endpoint);
     const char *bare = strstr (endpoint, "://");
     bare = bare ? bare + 3 : endpoint;
     if (kind == SOURCE_TAP)
@@ -226,8 +251,10 @@ s_tap_destroy (tap_t **self_p)
         return;
     tap_t *self = *self_p;
     zpoller_destroy (&self->poller);
-    for (size_t i = 0; i < self->source_count; i++)
+    for (size_t i = 0; i < self->source_count; i++) {
+        sockets_watch_destroy (&self->sources[i].watch);
         zsock_destroy (&self->sources[i].sub);
+    }
     tapstats_destroy (&self->stats);
     free (self);
     *self_p = NULL;
@@ -235,11 +262,13 @@ s_tap_destroy (tap_t **self_p)
 
 //  Builds the tap from parsed options. Returns NULL after printing why.
 static tap_t *
-s_tap_new (cli_t *cli, int argc, char **argv)
+s_tap_new (cli_t *cli, const char *keys, int argc, char **argv)
 {
     tap_t *self = calloc (1, sizeof (tap_t));
     if (!self)
         return NULL;
+    snprintf (self->keys, sizeof (self->keys), "%s", keys);
+    self->silence_at = zclock_mono () + TAP_SILENCE_MS;
     self->json = cli_flag (cli, "json");
     if (cli_flag (cli, "stats")) {
         self->stats = tapstats_new (self->json, isatty (STDOUT_FILENO));
@@ -264,8 +293,10 @@ s_tap_new (cli_t *cli, int argc, char **argv)
     self->poller = zpoller_new (NULL);
     if (!self->poller)
         goto failed;
-    for (size_t i = 0; i < self->source_count; i++)
+    for (size_t i = 0; i < self->source_count; i++) {
         zpoller_add (self->poller, self->sources[i].sub);
+        zpoller_add (self->poller, sockets_watch_handle (self->sources[i].watch));
+    }
     return self;
 
 failed:
@@ -291,6 +322,13 @@ s_message_service (const source_t *source, const char *topic, const msg_t *msg)
     return msg ? msg_service (msg->type) : NULL;
 }
 
+//  The catalog's sequence beacon: an INVALIDATE of no stock.
+static bool
+s_is_beacon (const msg_t *msg)
+{
+    return msg && msg->type == MSG_INVALIDATE && msg->name[0] == '\0';
+}
+
 static bool
 s_wanted (const tap_t *self, const char *service, const msg_t *msg)
 {
@@ -301,7 +339,7 @@ s_wanted (const tap_t *self, const char *service, const msg_t *msg)
               || (self->want_order && strcmp (service, "order") == 0)))
             return false;
     }
-    if (msg && msg->type == MSG_HEARTBEAT && self->hide_heartbeats)
+    if (msg && (msg->type == MSG_HEARTBEAT || s_is_beacon (msg)) && self->hide_heartbeats)
         return false;
     if (msg && self->type_count) {
         for (size_t i = 0; i < self->type_count; i++)
@@ -362,8 +400,14 @@ s_print_message (tap_t *self, const char *label, const msg_t *msg)
     }
     char stamp[40];
     s_timestamp (stamp, sizeof (stamp), self->json);
+    bool beacon = s_is_beacon (msg);
     if (self->json)   //  text is "{...}": splice time and source in front
-        printf ("{\"time\":\"%s\",\"source\":\"%s\",%s\n", stamp, label, text + 1);
+        printf ("{\"time\":\"%s\",\"source\":\"%s\",%s%s\n", stamp, label,
+                beacon ? "\"beacon\":true," : "", text + 1);
+    else
+    if (beacon)
+        printf ("%s %s BEACON seq=%" PRIu64 " incarnation=%" PRIu64 "\n", stamp, label,
+                msg->seq, msg->incarnation);
     else
         printf ("%s %s %s\n", stamp, label, text);
     if (text != stack)
@@ -423,7 +467,8 @@ s_handle (tap_t *self, source_t *source, zmsg_t *zmsg)
     const msg_t *decoded = reason ? NULL : &msg;
     bool wanted = s_wanted (self, s_message_service (source, topic, decoded), decoded);
     if (wanted && self->stats)
-        tapstats_count (self->stats, reason ? -1 : (int) msg.type);
+        tapstats_count (self->stats, reason ? -1
+                                     : s_is_beacon (&msg) ? TAPSTATS_BEACON : (int) msg.type);
     else
     if (wanted) {
         if (reason)
@@ -438,28 +483,101 @@ s_handle (tap_t *self, source_t *source, zmsg_t *zmsg)
     return printed;
 }
 
+//  A source's connection for a person: its state and what to do.
+static void
+s_describe_source (tap_t *self, source_t *source, char *buf, size_t size)
+{
+    const char *peer = source->kind == SOURCE_TAP ? "the broker tap"
+                     : source->kind == SOURCE_CATALOG ? "the catalog PUB" : "the order PUB";
+    sockets_peer_t state = sockets_watch_state (source->watch);
+    if (state == SOCKETS_PEER_REFUSED)
+        sockets_refusal (buf, size, peer, source->endpoint, self->keys);
+    else
+    if (state == SOCKETS_PEER_UNSEEN)
+        snprintf (buf, size, "%s at %s: nothing listens (not running, or elsewhere: pass "
+                  "--%s ENDPOINT)", peer, source->endpoint,
+                  source->kind == SOURCE_TAP ? "tap"
+                  : source->kind == SOURCE_CATALOG ? "catalog-pub" : "order-pub");
+    else
+        snprintf (buf, size, "%s at %s: connected, nothing published", peer, source->endpoint);
+}
+
+//  Tells stderr at once about a source that refused our handshake.
+static void
+s_check_refusals (tap_t *self)
+{
+    for (size_t i = 0; i < self->source_count; i++) {
+        source_t *source = &self->sources[i];
+        sockets_peer_t state = sockets_watch_state (source->watch);
+        if (state == SOCKETS_PEER_REFUSED && !source->refusal_told) {
+            char why[600];
+            s_describe_source (self, source, why, sizeof (why));
+            fprintf (stderr, "bazaar-tap: %s\n", why);
+            source->refusal_told = true;
+        }
+        else
+        if (state == SOCKETS_PEER_ACCEPTED)
+            source->refusal_told = false;
+    }
+}
+
+//  Nothing heard within TAP_SILENCE_MS: says what each source is (but
+//  a refusal, which s_check_refusals told already).
+static void
+s_tell_silence (tap_t *self)
+{
+    self->silence_at = 0;
+    s_check_refusals (self);
+    for (size_t i = 0; i < self->source_count && !self->heard; i++) {
+        if (self->sources[i].refusal_told)
+            continue;
+        char why[600];
+        s_describe_source (self, &self->sources[i], why, sizeof (why));
+        fprintf (stderr, "bazaar-tap: nothing heard in %d s: %s\n", TAP_SILENCE_MS / 1000, why);
+    }
+}
+
+//  Poll timeout: until the next --stats report or the silence notice.
+static int
+s_timeout (tap_t *self)
+{
+    int64_t timeout = self->stats ? tapstats_due_in (self->stats) : -1;
+    if (self->silence_at) {
+        int64_t left = self->silence_at - zclock_mono ();
+        left = left > 0 ? left : 0;
+        timeout = timeout < 0 || left < timeout ? left : timeout;
+    }
+    return (int) timeout;
+}
+
 static int
 s_tap_run (tap_t *self)
 {
     while (self->count_limit == 0 || self->printed < self->count_limit) {
-        int timeout = self->stats ? (int) tapstats_due_in (self->stats) : -1;
-        zsock_t *which = (zsock_t *) zpoller_wait (self->poller, timeout);
+        void *which = zpoller_wait (self->poller, s_timeout (self));
         if (self->stats && tapstats_report (self->stats))
             self->printed++;
+        if (self->silence_at && zclock_mono () >= self->silence_at)
+            s_tell_silence (self);
         if (!which) {
             if (zpoller_terminated (self->poller))
                 break;   //  SIGINT / SIGTERM
             continue;
         }
-        zmsg_t *zmsg = zmsg_recv (which);
+        source_t *source = NULL;
+        for (size_t i = 0; i < self->source_count && !source; i++)
+            if (self->sources[i].sub == which)
+                source = &self->sources[i];
+        if (!source) {   //  a monitor: a connection or handshake changed
+            s_check_refusals (self);
+            continue;
+        }
+        zmsg_t *zmsg = zmsg_recv (source->sub);
         if (!zmsg)
             break;       //  interrupted
-        for (size_t i = 0; i < self->source_count; i++)
-            if (self->sources[i].sub == which) {
-                if (s_handle (self, &self->sources[i], zmsg))
-                    self->printed++;
-                break;
-            }
+        self->heard = true;
+        if (s_handle (self, source, zmsg))
+            self->printed++;
         zmsg_destroy (&zmsg);
     }
     return 0;
@@ -474,12 +592,13 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     char error[512];
-    if (sockets_setup (cli_get (cli, "keys"), "tap", false, error, sizeof (error))) {
+    const char *keys = sockets_find_keys (cli_get (cli, "keys"), "tap");
+    if (sockets_setup (keys, "tap", false, error, sizeof (error))) {
         fprintf (stderr, "bazaar-tap: %s\n", error);
         cli_destroy (&cli);
         return 2;
     }
-    tap_t *tap = s_tap_new (cli, argc, argv);
+    tap_t *tap = s_tap_new (cli, keys, argc, argv);
     cli_destroy (&cli);
     if (!tap) {
         sockets_shutdown ();
