@@ -185,99 +185,57 @@ test_cs_entries_at_list_max (void **state)
     msgpack_sbuffer_destroy (&buffer);
 }
 
-//  Packs [1, CS_ENTRIES, R, u, e, f, h, g, m, [entry]] with entry as given.
+//  What is wrong with an entry s_pack_entry writes.
+typedef enum {
+    S_GOOD,
+    S_FIVE_ITEMS,      //  a TRADES item: no stamp
+    S_NEGATIVE_STAMP,
+    S_STRING_STAMP,
+    S_SIDE_TWO,
+    S_LONG_KEY,        //  MSG_KEY_MAX + 1 bytes
+    S_NOT_ARRAY
+} s_fault_t;
+
+//  [4, 4, "amc", 0, 1, ""] (stamp 4, trade 4), or that with fault.
 static void
-s_pack_entries_msg (msgpack_sbuffer *buffer, void (*entry) (msgpack_packer *pk))
+s_pack_entry (msgpack_packer *pk, s_fault_t fault)
+{
+    if (fault == S_NOT_ARRAY) {
+        msgpack_pack_uint8 (pk, 4);
+        return;
+    }
+    msgpack_pack_array (pk, fault == S_FIVE_ITEMS ? 5 : 6);
+    if (fault == S_NEGATIVE_STAMP)
+        msgpack_pack_int8 (pk, -1);
+    else if (fault == S_STRING_STAMP)
+        msgpack_pack_str_with_body (pk, "4", 1);
+    else if (fault != S_FIVE_ITEMS)
+        msgpack_pack_uint8 (pk, 4);
+    msgpack_pack_uint8 (pk, 4);
+    msgpack_pack_str_with_body (pk, "amc", 3);
+    msgpack_pack_uint8 (pk, fault == S_SIDE_TWO ? 2 : MSG_SIDE_BUY);
+    msgpack_pack_uint8 (pk, 1);
+    char key[MSG_KEY_MAX + 1];
+    memset (key, 'k', sizeof (key));
+    msgpack_pack_str_with_body (pk, key, fault == S_LONG_KEY ? sizeof (key) : 0);
+}
+
+//  Packs [1, type, 1, 2, ..., 7, [entries]]: the seven numbers of a
+//  CS_APPEND or CS_ENTRIES, then count entries with fault.
+static void
+s_pack_entries_msg (msgpack_sbuffer *buffer, int type, size_t count, s_fault_t fault)
 {
     msgpack_packer pk;
     buffer->size = 0;
     msgpack_packer_init (&pk, buffer, msgpack_sbuffer_write);
     msgpack_pack_array (&pk, 10);
     msgpack_pack_uint8 (&pk, MSG_VERSION);
-    msgpack_pack_uint8 (&pk, MSG_CS_ENTRIES);
+    msgpack_pack_uint8 (&pk, (uint8_t)type);
     for (int i = 0; i < 7; i++)
         msgpack_pack_uint8 (&pk, (uint8_t)(i + 1));
-    msgpack_pack_array (&pk, 1);
-    entry (&pk);
-}
-
-static void
-s_entry_good (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 6);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, "", 0);
-}
-
-static void
-s_entry_five_items (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 5); //  a TRADES item: no stamp
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, "", 0);
-}
-
-static void
-s_entry_negative_stamp (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 6);
-    msgpack_pack_int8 (pk, -1);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, "", 0);
-}
-
-static void
-s_entry_string_stamp (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 6);
-    msgpack_pack_str_with_body (pk, "4", 1);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, "", 0);
-}
-
-static void
-s_entry_side_two (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 6);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 2);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, "", 0);
-}
-
-static void
-s_entry_long_key (msgpack_packer *pk)
-{
-    char key[MSG_KEY_MAX + 1];
-    memset (key, 'k', sizeof (key));
-    msgpack_pack_array (pk, 6);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_uint8 (pk, 4);
-    msgpack_pack_str_with_body (pk, "amc", 3);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_uint8 (pk, 1);
-    msgpack_pack_str_with_body (pk, key, sizeof (key));
-}
-
-static void
-s_entry_not_array (msgpack_packer *pk)
-{
-    msgpack_pack_uint8 (pk, 4);
+    msgpack_pack_array (&pk, (uint32_t)count);
+    for (size_t i = 0; i < count; i++)
+        s_pack_entry (&pk, fault);
 }
 
 //  An entry of the wrong shape or with a field of the wrong type or
@@ -288,22 +246,22 @@ test_cs_decode_refuses_bad_entries (void **state)
     (void)state;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    s_pack_entries_msg (&buffer, s_entry_good);
+    s_pack_entries_msg (&buffer, MSG_CS_ENTRIES, 1, S_GOOD);
     fx_expect_decode (buffer.data, buffer.size, MSG_DECODE_OK, "good entry");
     const struct {
-        void (*entry) (msgpack_packer *pk);
+        s_fault_t fault;
         int expected;
         const char *what;
     } cases[] = {
-        {s_entry_five_items, MSG_DECODE_FIELD, "five items"},
-        {s_entry_negative_stamp, MSG_DECODE_FIELD, "negative stamp"},
-        {s_entry_string_stamp, MSG_DECODE_FIELD, "string stamp"},
-        {s_entry_side_two, MSG_DECODE_FIELD, "side 2"},
-        {s_entry_long_key, MSG_DECODE_TOO_LONG, "key over MSG_KEY_MAX"},
-        {s_entry_not_array, MSG_DECODE_FIELD, "entry not an array"},
+        {S_FIVE_ITEMS, MSG_DECODE_FIELD, "five items"},
+        {S_NEGATIVE_STAMP, MSG_DECODE_FIELD, "negative stamp"},
+        {S_STRING_STAMP, MSG_DECODE_FIELD, "string stamp"},
+        {S_SIDE_TWO, MSG_DECODE_FIELD, "side 2"},
+        {S_LONG_KEY, MSG_DECODE_TOO_LONG, "key over MSG_KEY_MAX"},
+        {S_NOT_ARRAY, MSG_DECODE_FIELD, "entry not an array"},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
-        s_pack_entries_msg (&buffer, cases[i].entry);
+        s_pack_entries_msg (&buffer, MSG_CS_ENTRIES, 1, cases[i].fault);
         fx_expect_decode (buffer.data, buffer.size, cases[i].expected, cases[i].what);
     }
     msgpack_sbuffer_destroy (&buffer);
@@ -317,16 +275,9 @@ test_cs_decode_refuses_long_lists_and_trailing_bytes (void **state)
     (void)state;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_array (&pk, 10);
-    msgpack_pack_uint8 (&pk, MSG_VERSION);
-    msgpack_pack_uint8 (&pk, MSG_CS_APPEND);
-    for (int i = 0; i < 7; i++)
-        msgpack_pack_uint8 (&pk, 1);
-    msgpack_pack_array (&pk, MSG_LIST_MAX + 1);
-    for (size_t i = 0; i <= MSG_LIST_MAX; i++)
-        s_entry_good (&pk);
+    s_pack_entries_msg (&buffer, MSG_CS_APPEND, MSG_LIST_MAX, S_GOOD);
+    fx_expect_decode (buffer.data, buffer.size, MSG_DECODE_OK, "MSG_LIST_MAX entries");
+    s_pack_entries_msg (&buffer, MSG_CS_APPEND, MSG_LIST_MAX + 1, S_GOOD);
     fx_expect_decode (buffer.data, buffer.size, MSG_DECODE_TOO_LONG, "MSG_LIST_MAX + 1 entries");
 
     for (size_t t = 0; t < CS_TYPE_COUNT; t++) {

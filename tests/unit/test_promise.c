@@ -66,6 +66,15 @@ s_flip (fx_tmp_t *tmp, off_t offset)
     close (fd);
 }
 
+//  Puts the crc32 of the slot's first 4092 bytes in its last 4.
+static void
+s_seal (unsigned char slot[PROMISE_SLOT_SIZE])
+{
+    uint32_t crc = (uint32_t)crc32 (0L, slot, PROMISE_SLOT_SIZE - 4);
+    for (int i = 0; i < 4; i++)
+        slot[PROMISE_SLOT_SIZE - 4 + i] = (unsigned char)(crc >> (8 * i));
+}
+
 //  Writes slot index with a correct crc: the format of docs/DESIGN.md,
 //  spelled out again here so a change of it shows.
 static void
@@ -78,9 +87,7 @@ s_forge (fx_tmp_t *tmp, int index, uint64_t seq, uint64_t epoch, uint64_t commit
     for (int v = 0; v < 3; v++)
         for (int i = 0; i < 8; i++)
             slot[16 + 8 * v + i] = (unsigned char)(values[v] >> (8 * i));
-    uint32_t crc = (uint32_t)crc32 (0L, slot, PROMISE_SLOT_SIZE - 4);
-    for (int i = 0; i < 4; i++)
-        slot[PROMISE_SLOT_SIZE - 4 + i] = (unsigned char)(crc >> (8 * i));
+    s_seal (slot);
     int fd = open (tmp->path, O_RDWR);
     assert_int_equal (pwrite (fd, slot, sizeof (slot), (off_t)index * PROMISE_SLOT_SIZE),
                       PROMISE_SLOT_SIZE);
@@ -258,9 +265,7 @@ test_promise_impossible_values (void **state)
             slot[8] = 2;
         else
             slot[0] = 'X';
-        uint32_t crc = (uint32_t)crc32 (0L, slot, PROMISE_SLOT_SIZE - 4);
-        for (int i = 0; i < 4; i++)
-            slot[PROMISE_SLOT_SIZE - 4 + i] = (unsigned char)(crc >> (8 * i));
+        s_seal (slot);
         assert_int_equal (pwrite (fd, slot, sizeof (slot), index * PROMISE_SLOT_SIZE), sizeof (slot));
     }
     close (fd);
