@@ -133,6 +133,11 @@ gateway_new (const gateway_config_t *config, char *error, size_t error_size)
                          error, error_size);
     if (!self->bus)
         goto failed;
+    self->events = events_new (self->bus, self->loop);
+    if (!self->events) {
+        snprintf (error, error_size, "out of memory");
+        goto failed;
+    }
     self->cache = cache_new (self->zmq_context, self->loop, config->catalog_pub,
                              config->cache_size, error, error_size);
     if (!self->cache || s_watch_signals (self, error, error_size))
@@ -206,6 +211,7 @@ gateway_destroy (gateway_t **self_p)
     conns_destroy (&self->conns);
     s_close_socket (&self->signals);
     cache_destroy (&self->cache);
+    events_destroy (&self->events);
     bus_destroy (&self->bus);
     if (self->zmq_context)
         zmq_ctx_term (self->zmq_context);

@@ -3,8 +3,8 @@
 
     Everything the process holds lives in one gateway_t: the h2o
     configuration and context, the listener (conns.h), the DEALER to the broker
-    (bus.h), the stock cache with its catalog subscription (cache.h) and
-    the counters (metrics.h). One thread; nothing blocks.
+    (bus.h), the stock cache with its catalog subscription (cache.h), the
+    timeline of events (events.h) and the counters (metrics.h). One thread; nothing blocks.
 */
 #ifndef BAZAAR_GATEWAY_H
 #define BAZAAR_GATEWAY_H
@@ -17,6 +17,7 @@
 #include "bus.h"
 #include "cache.h"
 #include "conns.h"
+#include "events.h"
 #include "metrics.h"
 
 typedef struct {
@@ -44,6 +45,7 @@ struct _gateway_t {
     void *zmq_context;
     bus_t *bus;
     cache_t *cache;
+    events_t *events;           //  the dashboard's timeline (events.h)
     metrics_t *metrics;
     uint64_t key_prefix;        //  random per process, for generated keys
     uint64_t next_key;

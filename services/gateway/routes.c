@@ -338,6 +338,8 @@ static void
 s_on_view (bus_call_t *call, const msg_t *reply)
 {
     s_pending_t *pending = (s_pending_t *) call;
+    events_observe (pending->gateway->events,
+                    reply && reply->type == MSG_VIEW ? reply : NULL);
     if (s_answered_failure (pending, reply, MSG_VIEW))
         return;
     //  The bus owns reply and lets us read it during the call; sorting

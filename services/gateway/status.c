@@ -10,6 +10,8 @@
       "connections": HTTP connections open,
       "requests_per_s", "lookups_per_s", "trades_per_s", "queries_per_s"
       over the last METRICS_RATE_WINDOW_S seconds, "rate_window_s".
+    And "events": the timeline the gateway derives from the broker's
+    views (events.h), oldest first.
 */
 #include "status.h"
 #include "view.h"
@@ -93,7 +95,8 @@ status_json (gateway_t *gateway, msg_t *view)
     }
     //  json_object_set_new takes the value's reference even when it fails.
     if (json_object_set_new (json, "broker", json_string ("up"))
-        || json_object_set_new (json, "gateway", own)) {
+        || json_object_set_new (json, "gateway", own)
+        || json_object_set_new (json, "events", events_json (gateway->events))) {
         json_decref (json);
         return NULL;
     }

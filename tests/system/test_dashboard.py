@@ -2,7 +2,8 @@
 by tools/install-deps.sh) loads GET / against a running system with three
 replicas, runs its scripts, and the test reads the rendered DOM (not the
 HTML the gateway sent): the leader shown, then, after a kill -9 of the
-leader, the new one. A screenshot is taken the same way (`make screenshot`
+leader, the new one; a page opened only after the failover lists it (the
+gateway keeps the timeline). A screenshot is taken the same way (`make screenshot`
 keeps one for the docs: tests/docs/dashboard_screenshot.py)."""
 
 import re
@@ -39,3 +40,22 @@ def test_dashboard_shows_the_leader_and_its_successor(bazaar_factory, tmp_path):
     chromium(url, "--screenshot=%s" % shot, "--window-size=1400,900")
     assert shot.exists() and shot.stat().st_size > 10000, shot
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_page_opened_after_a_failover_lists_the_election(bazaar_factory):
+    """The timeline is kept by the gateway (GET /status "events"), not
+    by the page: a page opened after a kill -9 of the leader shows it."""
+    bz = bazaar_factory(replicas=3)
+
+    def leader():
+        r = bz.get("/status")
+        return r.body["leader"] if r.status == 200 else None
+    wait_until(lambda: leader() == 3, DEADLINE, "order-3 to lead")
+    bz.kill("order-3")
+    wait_until(lambda: leader() == 2, DEADLINE, "order-2 to lead after order-3's kill -9")
+    #  The first page opened since the failover
+    page = rendered("http://127.0.0.1:%d/" % bz.port)
+    assert page["leader"] and page["leader"].strip() == "order-2", page
+    events = page["events"] or ""
+    assert re.search(r"leader changed: \S+ → order-2 \(epoch \d+\)", events), events
+    assert "order-3 left" in events, events
