@@ -377,9 +377,12 @@ catalog_run (catalog_t *self)
         size_t requests = worker_poll_items (self->worker, items, POLL_MAX);
         size_t count = requests + peers_poll_items (self->peers, items + requests,
                                                     POLL_MAX - requests);
-        //  The broker shows the catalog's trade count and highest epoch.
+        //  The broker shows the catalog's trade count, highest epoch and
+        //  role: catching up while it may lack what replicas hold, else a
+        //  follower (a learner) of the committed log.
         worker_set_position (self->worker, store_trade_count (self->store),
-                             epochs_highest (self->epochs), MSG_ROLE_CATCHING_UP);
+                             epochs_highest (self->epochs),
+                             s_unready (self) ? MSG_ROLE_CATCHING_UP : MSG_ROLE_FOLLOWER);
         int64_t timeout = worker_tick (self->worker);
         int64_t until_beacon = self->beacon_at - zclock_mono ();
         if (until_beacon < timeout)
