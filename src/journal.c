@@ -516,6 +516,31 @@ journal_truncated (journal_t *self)
     return self->truncated;
 }
 
+int
+journal_find_corruption (const char *path, uint64_t *bad, uint64_t *good)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    bool mapped = false;
+    if (fd < 0 || s_load (fd, &data, &size, &mapped)) {
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    close (fd);
+    size_t offset = 0, later = 0;
+    uint32_t length;
+    while ((length = s_record_at (data, size, offset)))
+        offset += HEADER_SIZE + length;
+    for (later = offset + 1; later < size && !s_record_at (data, size, later); later++)
+        ;
+    s_unload (data, size, mapped);
+    *bad = offset;
+    *good = later;
+    return later < size ? 0 : -1;
+}
+
 const char *
 journal_strerror (int error)
 {

@@ -100,6 +100,11 @@ uint64_t journal_size (journal_t *self);
 //  Bytes cut off a torn tail when the journal was opened.
 uint64_t journal_truncated (journal_t *self);
 
+//  For a file journal_open refused with EUCLEAN: the offset of the first
+//  bad record (*bad) and of the good record after it (*good). Reads the
+//  file again; returns 0, or -1 if it cannot read it or finds no such pair.
+int journal_find_corruption (const char *path, uint64_t *bad, uint64_t *good);
+
 //  Text for an errno from journal_open (explains the journal's own cases).
 const char *journal_strerror (int error);
 

@@ -367,13 +367,26 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
         journal_preallocate (self->journal, PREALLOCATE_CHUNK);
     self->path = NULL;
     self->error = NULL;
+    uint64_t bad, good;
+    if (!self->journal && errno == EUCLEAN && journal_find_corruption (path, &bad, &good) == 0)
+        snprintf (error, error_size,
+                  "%s: a corrupt record at byte offset %" PRIu64 " is followed by a good one at "
+                  "offset %" PRIu64 ": refusing to truncate (that would drop acknowledged "
+                  "records); restore the file from a replica",
+                  path, bad, good);
+    else
+    if (!self->journal && errno != EBADMSG)     //  EBADMSG: s_replay_record told why
+        snprintf (error, error_size, "%s: %s", path, journal_strerror (errno));
     if (!self->journal) {
-        //  EBADMSG: s_replay_record wrote the reason already.
-        if (errno != EBADMSG)
-            snprintf (error, error_size, "%s: %s", path, journal_strerror (errno));
         tradelog_destroy (&self);
         return NULL;
     }
+    //  Recovery says what it did (like Redis for a truncated AOF).
+    if (journal_truncated (self->journal))
+        log_warn ("%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
+                  " (after %" PRIu64 " whole records)",
+                  path, journal_truncated (self->journal), journal_size (self->journal),
+                  self->count);
     while (self->indexed < self->count)
         s_replay_index_next (self);
     self->durable = self->count;    //  replayed: on file

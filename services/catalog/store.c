@@ -97,6 +97,12 @@ s_load_stocks_file (store_t *self, const char *path)
             rc = -1;
         }
         else
+        if (fields >= 2 && zhashx_lookup (self->by_name, name)) {
+            snprintf (self->error, self->error_size, "%s: duplicate stock name %s at line %d",
+                      path, name, line_no);
+            rc = -1;
+        }
+        else
         if (fields < 2 || !isfinite (price) || price < 0 || quantity > QUANTITY_LIMIT
             || s_add_stock (self, name, price, quantity)) {
             snprintf (self->error, self->error_size, "%s:%d: expected 'name price [quantity]'",
@@ -143,11 +149,16 @@ s_write_stocks (store_t *self, const char *dir, const char *path)
     return rc ? -1 : 0;
 }
 
+//  The stocks from catalog.stocks; on a first start (no such file and no
+//  trades in catalog.journal) from stocks_file or the built-in list,
+//  written to catalog.stocks. A file written once is never guessed again:
+//  an empty one, or none beside trades, is refused.
 static int
 s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
 {
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/catalog.stocks", dir);
+    uint64_t trades = tradelog_count (self->log);
     if (zsys_file_exists (path)) {
         journal_t *journal = journal_open (path, true, s_on_stockdef, self);
         if (!journal) {
@@ -159,7 +170,22 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
         journal_destroy (&journal);
         if (self->stock_count)
             return 0;
-        //  Empty: the crash came before the rename; start over.
+        //  It is written whole and renamed into place: empty is damaged.
+        snprintf (self->error, self->error_size,
+                  "%s holds no stocks (damaged): restore it, or move the catalog's files "
+                  "(catalog.*) away to rebuild them from --stocks (or the built-in list) and "
+                  "the replicas",
+                  path);
+        return -1;
+    }
+    if (trades) {
+        snprintf (self->error, self->error_size,
+                  "%s is missing but catalog.journal holds %" PRIu64 " trades: the stocks they "
+                  "were made on are unknown; restore it, or move the catalog's files "
+                  "(catalog.*) away to rebuild them from --stocks (or the built-in list) and "
+                  "the replicas",
+                  path, trades);
+        return -1;
     }
     if (stocks_file) {
         if (s_load_stocks_file (self, stocks_file))
@@ -266,12 +292,10 @@ store_open (const char *dir, const char *stocks_file, bool sync,
         snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
         goto failed;
     }
-    if (s_load_stocks (self, dir, stocks_file))
-        goto failed;
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/catalog.journal", dir);
     self->log = tradelog_open (path, sync, key_window, error, error_size);
-    if (!self->log || s_replay_trades (self))
+    if (!self->log || s_load_stocks (self, dir, stocks_file) || s_replay_trades (self))
         goto failed;
     return self;
 failed:

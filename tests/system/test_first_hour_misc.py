@@ -8,12 +8,14 @@ import os
 import random
 import re
 import socket
+import struct
 import time
+import zlib
 
 import pytest
 
-from harness import (APPLY, LOOKUP, MSG_VERSION, STOCK, Proc, Zmtp, free_ports, http_request,
-                     lookup_frame, packb, request_reply, tool, wait_until)
+from harness import (APPLY, LOOKUP, MSG_VERSION, STOCK, TRADEREC, Proc, Zmtp, free_ports,
+                     http_request, lookup_frame, packb, request_reply, tool, wait_until)
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HTTP2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"    # an empty SETTINGS frame
@@ -137,3 +139,120 @@ def test_a_flood_of_junk_frames_is_counted_not_logged_line_by_line(bazaar):
         assert grown < FLOOD_LOG_BOUND, "%s's log grew by %d bytes for %d junk frames:\n%s" % (
             name, grown, sent[name], bazaar.log_since(name, since[name])[-3000:])
     bazaar.assert_stock("apple")
+
+
+# --------------------------------------------------------------------------
+#  Item 8: the catalog's files. A catalog alone (no broker) opens its data
+#  before it joins the bus: enough to see what it accepts and what it says.
+
+CATALOG_WAIT = 20
+
+
+class LoneCatalog:
+    def __init__(self, data, *args):
+        broker, pub = free_ports(2)
+        self.proc = Proc([tool("bazaar-catalog"), "--data", str(data),
+                          "--broker", "tcp://127.0.0.1:%d" % broker,
+                          "--pub", "tcp://127.0.0.1:%d" % pub] + list(args), merge_stderr=True)
+
+    def refused(self):
+        """Its exit status and output, after it stopped by itself."""
+        rc = self.proc.wait(CATALOG_WAIT)
+        return rc, self.proc.stdout()
+
+    def started(self):
+        """Its output once it serves (then it is stopped)."""
+        try:
+            wait_until(lambda: "serving catalog via" in self.proc.stdout()
+                       or self.proc.popen.poll() is not None, CATALOG_WAIT,
+                       "the catalog to open its data")
+            assert self.proc.popen.poll() is None, self.proc.describe()
+            return self.proc.stdout()
+        finally:
+            self.proc.kill()
+
+
+def trade_record(number, name, side, quantity, key=""):
+    """One catalog.journal record (src/journal.c framing: length, crc32)."""
+    payload = packb([MSG_VERSION, TRADEREC, number, name, side, quantity, key])
+    return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
+def fresh_catalog_data(tmp_path, stocks=None):
+    """A data directory a catalog made: catalog.stocks and catalog.journal."""
+    data = tmp_path / "data"
+    args = ["--stocks", str(stocks)] if stocks else []
+    LoneCatalog(data, *args).started()
+    assert (data / "catalog.stocks").exists(), os.listdir(data)
+    return data
+
+
+def test_duplicate_stock_name_is_named(tmp_path):
+    stocks = tmp_path / "stocks.txt"
+    stocks.write_text("# my stocks\napple 1.5\nford 2 10\napple 3\n")
+    rc, out = LoneCatalog(tmp_path / "data", "--stocks", str(stocks)).refused()
+    assert rc != 0 and "%s: duplicate stock name apple at line 4" % stocks in out, (rc, out)
+    assert "expected 'name price" not in out, out
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty"])
+def test_lost_stock_list_is_refused_not_guessed(tmp_path, damage):
+    stocks = tmp_path / "stocks.txt"
+    stocks.write_text("zinc 3.5 50\n")
+    data = fresh_catalog_data(tmp_path, stocks)
+    with open(data / "catalog.journal", "wb") as f:
+        f.write(trade_record(0, "zinc", 0, 5) + trade_record(1, "zinc", 1, 2))
+    if damage == "missing":
+        os.unlink(data / "catalog.stocks")
+    else:
+        open(data / "catalog.stocks", "wb").close()
+    #  Restarted without --stocks: the built-in list would be a guess.
+    rc, out = LoneCatalog(data).refused()
+    assert rc != 0 and "catalog.stocks" in out, (rc, out)
+    assert ("is missing but catalog.journal holds 2 trades" if damage == "missing"
+            else "holds no stocks") in out, out
+    assert not (data / "catalog.stocks").exists() or damage == "empty", os.listdir(data)
+
+
+def test_first_start_still_writes_the_stock_list(tmp_path):
+    data = fresh_catalog_data(tmp_path)
+    out = LoneCatalog(data).started()        # and reads it back
+    assert "catalog.stocks" not in out or "missing" not in out, out
+
+
+def test_corrupt_record_before_good_ones_names_the_offsets(tmp_path):
+    data = fresh_catalog_data(tmp_path)
+    records = [trade_record(n, "apple", 0, 1) for n in range(3)]
+    bad = bytearray(records[1])
+    bad[-1] ^= 0xff                         # the crc no longer matches
+    with open(data / "catalog.journal", "wb") as f:
+        f.write(records[0] + bytes(bad) + records[2])
+    rc, out = LoneCatalog(data).refused()
+    at, after = len(records[0]), len(records[0]) + len(bad)
+    assert rc != 0 and "a corrupt record at byte offset %d is followed by a good one at " \
+        "offset %d" % (at, after) in out, (rc, out)
+
+
+def test_torn_last_record_is_cut_with_a_log_line(tmp_path):
+    data = fresh_catalog_data(tmp_path)
+    records = trade_record(0, "apple", 0, 1) + trade_record(1, "apple", 1, 1)
+    torn = trade_record(2, "apple", 0, 1)[:-3]
+    with open(data / "catalog.journal", "wb") as f:
+        f.write(records + torn)
+    out = LoneCatalog(data).started()
+    assert re.search(r"catalog\.journal: cut a torn last record: %d bytes at byte offset %d "
+                     r"\(after 2 whole records\)" % (len(torn), len(records)), out), out
+    assert os.path.getsize(data / "catalog.journal") >= len(records)
+
+
+def test_a_serving_catalog_reports_its_role_as_follower(bazaar):
+    def catalog():
+        body = bazaar.get("/status").body
+        return [p for p in body["processes"] if p["service"] == "catalog"][0]
+    p = wait_until(lambda: catalog()["role"] == "follower" and catalog(), 20,
+                   "the catalog to report the role follower")
+    assert p["state"] == "serving", p
+    #  ... and keeps it while it serves trades
+    bazaar.trade("apple", "buy", 1)
+    bazaar.assert_stock("apple")
+    assert catalog()["role"] == "follower", catalog()
