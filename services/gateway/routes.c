@@ -236,24 +236,30 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
                                        (json_int_t) reply->number));
 }
 
+#define STR(x) #x
+#define XSTR(x) STR (x)
+
 //  Copies the Idempotency-Key header into trade->key, or makes up a
-//  unique key so the bus may retry the trade safely. Returns MSG_ERR_OK
-//  or MSG_ERR_MALFORMED for a key over MSG_KEY_MAX.
-static msg_error_t
+//  unique key so the bus may retry the trade safely. Returns NULL, or the
+//  message of a 400 for a key the bus cannot carry.
+static const char *
 s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 {
     ssize_t index = h2o_find_header_by_str (&req->headers, H2O_STRLIT ("idempotency-key"), -1);
     if (index >= 0) {
         h2o_iovec_t key = req->headers.entries[index].value;
-        if (key.len > MSG_KEY_MAX || memchr (key.base, '\0', key.len))
-            return MSG_ERR_MALFORMED;
+        if (key.len > MSG_KEY_MAX)
+            return "malformed request: Idempotency-Key is longer than " XSTR (MSG_KEY_MAX)
+                   " bytes";
+        if (memchr (key.base, '\0', key.len))
+            return "malformed request: Idempotency-Key holds a NUL byte";
         memcpy (trade->key, key.base, key.len);
         trade->key[key.len] = '\0';
     }
     if (trade->key[0] == '\0')
         snprintf (trade->key, sizeof (trade->key), "gw-%016" PRIx64 "-%" PRIu64,
                   gateway->key_prefix, gateway->next_key++);
-    return MSG_ERR_OK;
+    return NULL;
 }
 
 static void
@@ -267,10 +273,13 @@ s_trade (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
                                           s_on_committed);
     msg_t *trade = &pending->call.request;
     msg_error_t code = api_parse_order (req->entity, trade);
-    if (code == MSG_ERR_OK)
-        code = s_parse_key (gateway, req, trade);
     if (code != MSG_ERR_OK) {
         s_answer_error (gateway, req, ROUTE_TRADE, started_ns, code);
+        return;
+    }
+    const char *bad_key = s_parse_key (gateway, req, trade);
+    if (bad_key) {
+        s_answer_status (gateway, req, ROUTE_TRADE, started_ns, 400, bad_key, NULL);
         return;
     }
     s_pending_send (pending, true);

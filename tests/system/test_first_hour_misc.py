@@ -81,6 +81,30 @@ def test_large_body_is_a_json_413_over_http11(lone_gateway):
 
 
 # --------------------------------------------------------------------------
+#  Item 8: the Idempotency-Key limit is 64 bytes (SPEC §2), and the 400
+#  says so. The key is checked before anything crosses the bus.
+
+TRADE = {"name": "apple", "type": "buy", "quantity": 1}
+
+
+def test_idempotency_key_limit_is_in_bytes_and_said_so(lone_gateway):
+    #  33 characters, 66 bytes in UTF-8 (h2o passes header bytes as they came)
+    key = "é" * 33
+    r = http_request(lone_gateway, "POST", "/orders", body=TRADE,
+                     headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+    assert r.status == 400, r
+    assert r.body["error"]["message"] == \
+        "malformed request: Idempotency-Key is longer than 64 bytes", r
+    r = http_request(lone_gateway, "POST", "/orders", body=TRADE,
+                     headers={"Idempotency-Key": "k" * 65})
+    assert r.status == 400 and "64 bytes" in r.body["error"]["message"], r
+    #  64 bytes pass the check (and meet the missing broker: 503)
+    r = http_request(lone_gateway, "POST", "/orders", body=TRADE,
+                     headers={"Idempotency-Key": "k" * 64}, timeout=10)
+    assert r.status == 503, r
+
+
+# --------------------------------------------------------------------------
 #  Item 6: a flood of undecodable frames costs a few log lines a second,
 #  not one line each (2 s of junk added 160-190 KB to the broker's and the
 #  catalog's logs), and what was not printed is counted.
