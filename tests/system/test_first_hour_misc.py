@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from harness import (APPLY, LOOKUP, MSG_VERSION, STOCK, TRADEREC, Proc, Zmtp, free_ports,
+from harness import (APPLY, LOOKUP, MSG_VERSION, REPO, STOCK, TRADEREC, Proc, Zmtp, free_ports,
                      http_request, lookup_frame, packb, request_reply, tool, verify,
                      wait_until)
 
@@ -318,3 +318,23 @@ def test_verify_on_a_busy_system_waits_or_says_it_was_moving(bazaar):
     #  Quiet, it is OK.
     rc, lines, err = verify(bazaar.data, bazaar.verify_url)
     assert rc == 0 and lines[-1] == "verify: OK", "\n".join(lines) + err
+
+
+# --------------------------------------------------------------------------
+#  Item 8: docs/EVALUATION.md (and tools/eval, which writes it) say what
+#  its numbers say.
+
+def test_evaluation_text_agrees_with_its_numbers():
+    with open(os.path.join(REPO, "docs", "EVALUATION.md")) as f:
+        doc = f.read()
+    with open(os.path.join(REPO, "tools", "eval")) as f:
+        template = f.read()
+    for text in (doc, template):
+        #  The table shows an empty point as "-" (tools/eval latency_cell).
+        assert "NaN in the table" not in text
+    assert re.search(r"^\| [\d.]+ \| \w+ \| .*\| - \|", doc, re.M), "no empty point in the table"
+    failed = re.search(r"Failed requests: (\d+) of", doc)
+    assert failed, "EVALUATION.md no longer counts failed requests"
+    if failed.group(1) == "0":
+        assert "exits non-zero because it counts the 503s" not in doc, doc
+    assert "exits non-zero because it counts the 503s" not in template
