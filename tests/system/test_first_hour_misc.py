@@ -338,3 +338,24 @@ def test_evaluation_text_agrees_with_its_numbers():
     if failed.group(1) == "0":
         assert "exits non-zero because it counts the 503s" not in doc, doc
     assert "exits non-zero because it counts the 503s" not in template
+
+
+def test_torn_last_record_of_a_replica_log_is_cut_with_a_log_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    records = trade_record(0, "apple", 0, 1) + trade_record(1, "apple", 1, 1)
+    torn = trade_record(2, "apple", 0, 1)[:-3]
+    with open(data / "order-1.log", "wb") as f:
+        f.write(records + torn)
+    broker, pub, rep = free_ports(3)
+    proc = Proc([tool("bazaar-order"), "--id", "1", "--data", str(data),
+                 "--broker", "tcp://127.0.0.1:%d" % broker, "--pub", "tcp://127.0.0.1:%d" % pub,
+                 "--rep", "tcp://127.0.0.1:%d" % rep], merge_stderr=True)
+    try:
+        wait_until(lambda: "orders in the log" in proc.stdout(), CATALOG_WAIT,
+                   "the replica to open its log")
+        out = proc.stdout()
+    finally:
+        proc.kill()
+    assert re.search(r"order-1\.log: cut a torn last record: %d bytes at byte offset %d "
+                     r"\(after 2 whole records\)" % (len(torn), len(records)), out), out
