@@ -430,7 +430,7 @@ test_store_bad_stocks_files (void **state)
         const char *text;
         const char *reason;
     } cases[] = {
-        {"apple 1.0\napple 2.0\n", "stocks.txt:2"}, //  twice
+        {"apple 1.0\napple 2.0\n", "stocks.txt: duplicate stock name apple at line 2"},
         {"apple\n", "stocks.txt:1"},                //  no price
         {"apple -1\n", "stocks.txt:1"},
         {"apple 1 -5\n", "stocks.txt:1"},
