@@ -15,9 +15,8 @@ import zlib
 
 import pytest
 
-from harness import (APPLY, LOOKUP, MSG_VERSION, REPO, STOCK, TRADEREC, Proc, Zmtp, free_ports,
-                     http_request, lookup_frame, packb, request_reply, tool, verify,
-                     wait_until)
+from harness import (APPLY, LOOKUP, MSG_VERSION, REPO, TRADEREC, Proc, Zmtp, free_ports,
+                     http_request, packb, tool, verify, wait_until)
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HTTP2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"    # an empty SETTINGS frame
@@ -112,7 +111,7 @@ def test_idempotency_key_limit_is_in_bytes_and_said_so(lone_gateway):
 #  catalog's logs), and what was not printed is counted.
 
 FLOOD_SECONDS = 2.0
-FLOOD_LOG_BOUND = 12000     # bytes per log for the whole flood
+FLOOD_LOG_BYTES_PER_S = 4000    # per call site: 10 lines and a count a second
 
 
 def junk_frames(rng):
@@ -131,39 +130,49 @@ def test_a_flood_of_junk_frames_is_counted_not_logged_line_by_line(bazaar):
     names = sorted(ports)
     since = {n: bazaar.log_size(n) for n in names}
     sent = dict.fromkeys(names, 0)
-    peers = {n: Zmtp(ports[n]) for n in names}
-    try:
-        deadline = time.monotonic() + FLOOD_SECONDS
-        while time.monotonic() < deadline:
-            for name in names:
-                for frame in junk_frames(rng):
-                    peers[name].send([frame])
-                    sent[name] += 1
-        #  the broker still answers this very peer
-        reply, _ = request_reply(peers["broker"], lookup_frame(77, "apple"), 77)
-        assert reply[:4] == [MSG_VERSION, STOCK, 77, "apple"], reply
-    finally:
-        for peer in peers.values():
-            peer.close()
     #  every junk frame is either a line of its own or counted in a line
     #  told once its window is over
     counted = re.compile(r"\.\.\. (\d+) more like that in the last [\d.]+ s; the last: .*drop")
 
     def accounted(name):
+        for peer in peers.values():
+            peer.recv(timeout=0.01)     # answers ZMTP PINGs: stay connected
         text = bazaar.log_since(name, since[name])
         told = sum(int(n) for n in counted.findall(text))
         return told, len(re.findall(r" WARN dropped", text))
 
+    #  The peers stay connected until their frames are all read: closing
+    #  one may drop what the process has not read yet.
+    peers = {n: Zmtp(ports[n]) for n in names}
+    took = {}
+    try:
+        started = time.monotonic()
+        deadline = started + FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            for name in names:
+                for frame in junk_frames(rng):
+                    peers[name].send([frame])
+                    sent[name] += 1
+        for name in names:
+            assert sent[name] > 2000, "the flood sent only %d frames to %s" % (sent[name], name)
+            wait_until(lambda: sum(accounted(name)) >= sent[name], 60,
+                       "the %s's log to account for the %d junk frames" % (name, sent[name]))
+            took[name] = time.monotonic() - started
+            told, lines = accounted(name)
+            assert told > 10 * lines, (name, told, lines)
+    finally:
+        for peer in peers.values():
+            peer.close()
     for name in names:
-        assert sent[name] > 2000, "the flood sent only %d frames to %s" % (sent[name], name)
-        wait_until(lambda: sum(accounted(name)) >= sent[name], 15,
-                   "the %s's log to account for the %d junk frames" % (name, sent[name]))
-        told, lines = accounted(name)
-        assert told > 10 * lines, (name, told, lines)
-    for name in names:
+        #  a few lines a second for as long as the junk kept it busy (a
+        #  line each was about 90 bytes a frame)
         grown = bazaar.log_size(name) - since[name]
-        assert grown < FLOOD_LOG_BOUND, "%s's log grew by %d bytes for %d junk frames:\n%s" % (
+        bound = FLOOD_LOG_BYTES_PER_S * max(took[name], FLOOD_SECONDS + 1)
+        assert grown < bound, "%s's log grew by %d bytes for %d junk frames:\n%s" % (
             name, grown, sent[name], bazaar.log_since(name, since[name])[-3000:])
+    #  Both serve on (a catalog busy with junk may have missed a heartbeat
+    #  or two under a sanitizer: it registers again).
+    wait_until(lambda: bazaar.get("/stocks/apple").status == 200, 30, "lookups to answer")
     bazaar.assert_stock("apple")
 
 
