@@ -21,7 +21,7 @@
 typedef struct {
     uint64_t seq;
     int64_t at_ms;              //  wall clock, ms since the Unix epoch
-    const char *kind;           //  "election", "left", "joined", "rejoined", "role", ...
+    const char *kind;           //  "election", "left", "joined", "rejoined", "role", "in-sync"...
     char text[EVENT_TEXT_MAX];
 } s_event_t;
 
@@ -46,6 +46,7 @@ struct _events_t {
     uint64_t epoch;
     s_process_t processes[PROCESSES_MAX];
     size_t process_count;
+    char in_sync[EVENT_TEXT_MAX / 2];   //  "1,2,3"
 };
 
 static int64_t
@@ -132,6 +133,20 @@ s_observe_process (events_t *self, const s_process_t *old, const s_process_t *no
         s_add (self, "role", "%s: %s → %s", now->name, old->state, now->state);
 }
 
+//  The in-sync set as the leader reports it, while the leader stays.
+static void
+s_observe_in_sync (events_t *self, const msg_t *view, bool same_leader)
+{
+    char in_sync[sizeof (self->in_sync)] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < view->in_sync_count && used < sizeof (in_sync); i++)
+        used += (size_t) snprintf (in_sync + used, sizeof (in_sync) - used, "%s%" PRIu64,
+                                   i ? "," : "", view->in_sync[i]);
+    if (self->seen && same_leader && strcmp (in_sync, self->in_sync) != 0)
+        s_add (self, "in-sync", "in-sync set: [%s] → [%s]", self->in_sync, in_sync);
+    snprintf (self->in_sync, sizeof (self->in_sync), "%s", in_sync);
+}
+
 void
 events_observe (events_t *self, const msg_t *view)
 {
@@ -144,6 +159,7 @@ events_observe (events_t *self, const msg_t *view)
     if (self->broker_silent)
         s_add (self, "broker", "broker answers again");
     self->broker_silent = false;
+    s_observe_in_sync (self, view, self->seen && view->replica_id == self->leader);
     if (self->seen)
         s_observe_leader (self, view);
     s_process_t processes[PROCESSES_MAX];

@@ -5,7 +5,8 @@
     also sees the views GET /status fetches), compares each with the one
     before and keeps the last EVENTS_KEPT events: elections (leader or
     epoch changes), processes leaving, joining and rejoining, role
-    changes (catching up, caught up), the broker going silent and back.
+    changes (catching up, caught up), the in-sync set, the broker going
+    silent and back. The dashboard adds the cache's recent flushes.
     GET /status carries them as "events", oldest first, so a page opened
     after a failover still shows it. The ring lives in the gateway's
     memory: it holds what happened since this gateway started.
