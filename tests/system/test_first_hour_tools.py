@@ -154,7 +154,8 @@ def test_stats_count_beacons_apart_from_invalidations(bazaar, spawn):
 
 def launcher_base():
     """A base for `bazaar up --ports` whose ZeroMQ ports are free, below
-    the harness's blocks and the ephemeral range, one range per worker."""
+    the harness's blocks and the ephemeral range, one range per worker
+    (test_tools.py's launcher test takes BASE+150 and up)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
     base = 30000 + (index % 8) * 300
