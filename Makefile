@@ -173,9 +173,7 @@ $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
 #  fill writes a data dir of N trades with the catalog's store and the
 #  tradelog, as the system writes them.
 #  replay times opening such a dir as the catalog or a replica does.
-$(BUILD)/obj/tests/bench/fill.o $(BUILD)/obj/tests/bench/replay.o: CPPFLAGS += -Iservices/catalog
-$(BUILD)/bench/fill $(BUILD)/bench/replay: $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o \
-                                           $(BUILD)/obj/services/catalog/store.o $(LIB)
+$(BUILD)/bench/fill $(BUILD)/bench/replay: $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

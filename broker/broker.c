@@ -342,6 +342,18 @@ s_forward (broker_t *self, roster_worker_t *worker, zmq_msg_t *frames)
 }
 
 //  A one-frame-after-identity message: a request or a heartbeat.
+//  The worker for a request: the leader for an order request; a QUERY
+//  when no replica leads goes to any replica (it answers committed
+//  orders), so queries keep answering without a majority.
+static roster_worker_t *
+s_pick (broker_t *self, int type, const char *service)
+{
+    roster_worker_t *worker = roster_pick (self->roster, service);
+    if (!worker && type == MSG_QUERY)
+        worker = roster_pick_any (self->roster, service);
+    return worker;
+}
+
 static void
 s_handle_request (broker_t *self, zmq_msg_t *frames)
 {
@@ -372,7 +384,7 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
     //  A worker that restarted may still be listed under its old identity:
     //  ROUTER_MANDATORY tells us, and the next one is tried.
     roster_worker_t *worker;
-    while ((worker = roster_pick (self->roster, service))) {
+    while ((worker = s_pick (self, msg->type, service))) {
         if (s_forward (self, worker, frames) == 0) {
             if (streq (service, "order"))
                 inflight_add (self->inflight, zmq_msg_data (&frames[0]),

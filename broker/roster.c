@@ -172,6 +172,20 @@ roster_at (roster_t *self, size_t index)
 }
 
 roster_worker_t *
+roster_pick_any (roster_t *self, const char *service)
+{
+    roster_worker_t *best = NULL;
+    for (size_t i = 0; i < self->worker_count; i++) {
+        roster_worker_t *worker = &self->workers[i];
+        if (streq (worker->service, service) && (!best || worker->dispatched < best->dispatched))
+            best = worker;
+    }
+    if (best)
+        best->dispatched++;
+    return best;
+}
+
+roster_worker_t *
 roster_pick (roster_t *self, const char *service)
 {
     bool is_order = streq (service, "order");

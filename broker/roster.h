@@ -94,6 +94,10 @@ roster_worker_t *roster_at (roster_t *self, size_t index);
 //  "order", the least dispatched for any other. Counts the dispatch.
 roster_worker_t *roster_pick (roster_t *self, const char *service);
 
+//  The least dispatched worker of service, leader or not (an order QUERY
+//  when no replica leads: any replica answers committed orders).
+roster_worker_t *roster_pick_any (roster_t *self, const char *service);
+
 //  Elect the order leader from the workers registered now (logs a change
 //  of leader, or of the epoch it holds). In the quiet spell that is the
 //  replica reporting the leader role (the highest epoch if several), or

@@ -330,6 +330,7 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'l': return msgpack_pack_uint64 (pk, self->last_stamp);
         case 'g': return msgpack_pack_uint64 (pk, self->length);
         case 'm': return msgpack_pack_uint64 (pk, self->commit);
+        case 'w': return msgpack_pack_uint64 (pk, self->stamp);
         case 'E': return s_pack_entries (pk, self);
         default: return -1;
     }
@@ -611,6 +612,7 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'l': return s_get_uint (obj, UINT64_MAX, &self->last_stamp);
         case 'g': return s_get_uint (obj, UINT64_MAX, &self->length);
         case 'm': return s_get_uint (obj, UINT64_MAX, &self->commit);
+        case 'w': return s_get_uint (obj, UINT64_MAX, &self->stamp);
         case 'E': return s_get_entries (obj, self);
         default: return MSG_DECODE_FIELD;
     }
@@ -884,15 +886,17 @@ s_read_uint (const unsigned char *data, size_t size, size_t *offset, uint64_t ma
     return s_peek_uint (data, size, offset, value) || *value > max ? -1 : 0;
 }
 
-//  The TRADEREC fields as msg_encode writes them: [7 fixarray][version]
-//  [type] then each field in a form msg_decode accepts, and nothing
-//  after. Returns 0, or -1 if data is anything else (not necessarily
-//  wrong: a form msgpack allows that msg_encode does not write).
+//  The TRADEREC (or ORDEREC) fields as msg_encode writes them: [fixarray]
+//  [version][type] then each field in a form msg_decode accepts, and
+//  nothing after. Returns 0, or -1 if data is anything else (not
+//  necessarily wrong: a form msgpack allows that msg_encode does not
+//  write). stamp and commit are read for an ORDEREC only.
 static int
-s_read_traderec (const unsigned char *data, size_t size, msg_trade_t *trade)
+s_read_traderec (const unsigned char *data, size_t size, msg_type_t type, msg_trade_t *trade,
+                 uint64_t *stamp, uint64_t *commit)
 {
     unsigned char header[MSG_TOPIC_SIZE];
-    msg_topic (MSG_TRADEREC, header);
+    msg_topic (type, header);
     if (size < sizeof (header) || memcmp (data, header, sizeof (header)))
         return -1;
     size_t offset = sizeof (header);
@@ -901,25 +905,49 @@ s_read_traderec (const unsigned char *data, size_t size, msg_trade_t *trade)
         || s_read_str (data, size, &offset, MSG_NAME_MAX, trade->name)
         || s_read_uint (data, size, &offset, MSG_SIDE_SELL, &side)
         || s_read_uint (data, size, &offset, MSG_QUANTITY_MAX, &trade->quantity)
-        || s_read_str (data, size, &offset, MSG_KEY_MAX, trade->key) || offset != size)
+        || s_read_str (data, size, &offset, MSG_KEY_MAX, trade->key))
+        return -1;
+    if (type == MSG_ORDEREC
+        && (s_read_uint (data, size, &offset, UINT64_MAX, stamp)
+            || s_read_uint (data, size, &offset, UINT64_MAX, commit)))
+        return -1;
+    if (offset != size)
         return -1;
     trade->side = (uint8_t) side;
     return 0;
 }
 
-int
-msg_decode_trade (const void *data, size_t size, msg_trade_t *trade)
+static int
+s_decode_record (const void *data, size_t size, msg_type_t type, msg_trade_t *trade,
+                 uint64_t *stamp, uint64_t *commit)
 {
-    if (s_read_traderec (data, size, trade) == 0)
+    if (s_read_traderec (data, size, type, trade, stamp, commit) == 0)
         return MSG_DECODE_OK;
     //  Not the usual form: msg_decode says what it is, so both agree.
     msg_t msg;
     msg_init (&msg, 0);
     int rc = msg_decode (&msg, data, size);
-    if (rc == MSG_DECODE_OK && msg.type != MSG_TRADEREC)
+    if (rc == MSG_DECODE_OK && msg.type != type)
         rc = MSG_DECODE_TYPE;
-    if (rc == MSG_DECODE_OK)
+    if (rc == MSG_DECODE_OK) {
         msg_get_trade (&msg, trade);
+        *stamp = msg.stamp;
+        *commit = msg.commit;
+    }
     msg_reset (&msg);
     return rc;
+}
+
+int
+msg_decode_trade (const void *data, size_t size, msg_trade_t *trade)
+{
+    uint64_t stamp, commit;
+    return s_decode_record (data, size, MSG_TRADEREC, trade, &stamp, &commit);
+}
+
+int
+msg_decode_order (const void *data, size_t size, msg_trade_t *trade, uint64_t *stamp,
+                  uint64_t *commit)
+{
+    return s_decode_record (data, size, MSG_ORDEREC, trade, stamp, commit);
 }

@@ -57,6 +57,7 @@
                              ENTRIES) or the one that matches (CS_ACK)
       m  commit       uint   the sender's commit position: entries below it
                              are committed
+      w  stamp        uint   an order log record's stamp (consensus.h)
       E  entries      array of [stamp, number, name, side, quantity, key]:
                       log entries, each one trade and the stamp it was
                       accepted under; number is the entry's index
@@ -156,6 +157,7 @@
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
     X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
     X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted") \
+    X (ORDEREC, 73, "Nndqkwm", "", "order log record: one entry, its stamp w, the writer's commit position m") \
     X (CS_PREPARE, 80, "Rue", "", "candidate -> replicas: promise me epoch e") \
     X (CS_PROMISE, 81, "Ruelgm", "", "replica -> candidate: e promised; my last stamp, length, commit") \
     X (CS_REFUSE, 82, "Rue", "", "replica -> sender: below my promise, which is e") \
@@ -184,7 +186,8 @@ typedef enum {
     X (REFUSED, 503, "service unavailable")                      \
     X (BAD_MESSAGE, 400, "malformed request")                    \
     X (INTERNAL, 500, "internal error")                          \
-    X (KEY_REUSED, 422, "idempotency key reused with a different request")
+    X (KEY_REUSED, 422, "idempotency key reused with a different request") \
+    X (OUTCOME_UNKNOWN, 504, "outcome unknown")
 
 typedef enum {
 #define MSG_ERR_ENUM(NAME, HTTP, TEXT) MSG_ERR_##NAME,
@@ -289,6 +292,7 @@ typedef struct {
     uint64_t last_stamp;
     uint64_t length;
     uint64_t commit;
+    uint64_t stamp;
     msg_entry_t *entries;
     size_t entry_count;
 } msg_t;
@@ -332,6 +336,11 @@ int msg_decode (msg_t *self, const void *data, size_t size);
 //  may hold part of it. The usual encoding (msg_encode's) is read
 //  directly, anything else by msg_decode.
 int msg_decode_trade (const void *data, size_t size, msg_trade_t *trade);
+
+//  The same for an ORDEREC (an order replica's log record): the trade,
+//  its stamp and the commit position its writer had.
+int msg_decode_order (const void *data, size_t size, msg_trade_t *trade, uint64_t *stamp,
+                      uint64_t *commit);
 
 //  The req_id of an encoded message whose first field is one, read from
 //  its first bytes without decoding the rest (the broker matches replies

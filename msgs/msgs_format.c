@@ -168,6 +168,7 @@ s_field_name (char field)
         case 'l': return "last_stamp";
         case 'g': return "length";
         case 'm': return "commit";
+        case 'w': return "stamp";
         case 'E': return "entries";
         default: return "?";
     }
@@ -209,6 +210,7 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'l': s_out (out, "%" PRIu64, self->last_stamp); break;
         case 'g': s_out (out, "%" PRIu64, self->length); break;
         case 'm': s_out (out, "%" PRIu64, self->commit); break;
+        case 'w': s_out (out, "%" PRIu64, self->stamp); break;
         case 'E': s_out (out, "%zu", self->entry_count); break;
         default: s_out (out, "null"); break;
     }

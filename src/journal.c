@@ -34,6 +34,7 @@ struct _journal_t {
     size_t pending;         //  records in buffer
     uint64_t syncs;         //  batches written (each one fdatasync if sync)
     uint64_t synced;        //  records in them
+    bool cut;               //  journal_truncate cut the file since the last sync
 };
 
 static void
@@ -462,6 +463,21 @@ s_write_zeros_ahead (journal_t *self)
         self->allocated = at;
 }
 
+int
+journal_truncate (journal_t *self, uint64_t size)
+{
+    if (self->pending || size > self->size) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (ftruncate (self->fd, (off_t) size))
+        return -1;
+    self->size = size;
+    self->allocated = size;
+    self->cut = true;
+    return 0;
+}
+
 void
 journal_preallocate (journal_t *self, size_t chunk)
 {
@@ -471,8 +487,13 @@ journal_preallocate (journal_t *self, size_t chunk)
 int
 journal_sync (journal_t *self)
 {
+    if (self->pending == 0 && self->cut) {
+        self->cut = false;
+        return self->sync ? fdatasync (self->fd) : 0;
+    }
     if (self->pending == 0)
         return 0;
+    self->cut = false;
     s_write_zeros_ahead (self);
     int rc = s_write_all (self);
     if (rc == 0 && self->sync)

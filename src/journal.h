@@ -91,6 +91,12 @@ int journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, s
 //  syncing) and the records in them: group commit at work.
 void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);
 
+//  Cut the file to size bytes (the start of a record), dropping every
+//  record from there on; nothing may be queued (sync first). Durable with
+//  the next journal_sync (which syncs even with nothing queued). Returns
+//  0, or -1 with errno set (EINVAL: records queued, or size past the end).
+int journal_truncate (journal_t *self, uint64_t size);
+
 //  Number of records queued but not yet synced.
 size_t journal_pending (journal_t *self);
 

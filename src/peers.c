@@ -123,6 +123,12 @@ peers_count (peers_t *self)
 }
 
 uint64_t
+peers_id_at (peers_t *self, size_t index)
+{
+    return index < self->link_count ? self->links[index].replica_id : 0;
+}
+
+uint64_t
 peers_highest (peers_t *self)
 {
     uint64_t highest = 0;

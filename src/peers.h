@@ -40,6 +40,9 @@ void peers_update (peers_t *self, const msg_t *announcement);
 //  Number of linked peers.
 size_t peers_count (peers_t *self);
 
+//  The replica id of linked peer index (< peers_count), 0 if none.
+uint64_t peers_id_at (peers_t *self, size_t index);
+
 //  The highest position a linked peer reported (0 if none).
 uint64_t peers_highest (peers_t *self);
 

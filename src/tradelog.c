@@ -89,6 +89,9 @@ struct _tradelog_t {
     s_keys_t keys;
     strindex_t *by_key;     //  key -> number + 1
     msgpack_sbuffer buffer;
+    bool stamped;           //  an order log: ORDEREC records, with stamps
+    uint64_t *stamps;       //  stamped: stamps[i] is trade i's (allocated like trades)
+    uint64_t carried;       //  stamped: the highest commit position a record carries
     const char *path;     //  only while replaying, for the reason
     char *error;
     size_t error_size;
@@ -212,6 +215,12 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
         if (!trades)
             return -1;
         self->trades = trades;
+        if (self->stamped) {
+            uint64_t *stamps = realloc (self->stamps, allocated * sizeof (uint64_t));
+            if (!stamps)
+                return -1;
+            self->stamps = stamps;
+        }
         self->allocated = allocated;
     }
     int64_t name = s_intern (self, trade->name);
@@ -310,7 +319,10 @@ s_replay_record (const void *data, size_t size, void *arg)
     //  Not msg_decode: clearing a whole msg_t per record was a tenth of
     //  the replay of a million.
     msg_trade_t trade;
-    if (msg_decode_trade (data, size, &trade) != MSG_DECODE_OK) {
+    uint64_t stamp = 0, commit = 0;
+    int rc = self->stamped ? msg_decode_order (data, size, &trade, &stamp, &commit)
+                           : msg_decode_trade (data, size, &trade);
+    if (rc != MSG_DECODE_OK) {
         snprintf (self->error, self->error_size,
                   "%s: record %" PRIu64 " is not a trade: refusing to start", self->path,
                   self->count);
@@ -322,6 +334,11 @@ s_replay_record (const void *data, size_t size, void *arg)
                   self->path, self->count,
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
+    }
+    if (self->stamped) {
+        self->stamps[self->count] = stamp;
+        if (commit > self->carried)
+            self->carried = commit;
     }
     s_add (self, &entry, trade.key, size, self->opened_at);
     //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
@@ -335,15 +352,16 @@ s_replay_record (const void *data, size_t size, void *arg)
     return 0;
 }
 
-tradelog_t *
-tradelog_open (const char *path, bool sync, const tradelog_window_t *window, char *error,
-               size_t error_size)
+static tradelog_t *
+s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *window,
+        char *error, size_t error_size)
 {
     tradelog_t *self = calloc (1, sizeof (tradelog_t));
     if (!self) {
         snprintf (error, error_size, "%s: out of memory", path);
         return NULL;
     }
+    self->stamped = stamped;
     msgpack_sbuffer_init (&self->buffer);
     self->by_name = strindex_new (s_name_of, self);
     self->by_key = strindex_new (s_key_of, self);
@@ -393,6 +411,20 @@ tradelog_open (const char *path, bool sync, const tradelog_window_t *window, cha
     return self;
 }
 
+tradelog_t *
+tradelog_open (const char *path, bool sync, const tradelog_window_t *window, char *error,
+               size_t error_size)
+{
+    return s_open (path, sync, false, window, error, error_size);
+}
+
+tradelog_t *
+tradelog_open_stamped (const char *path, bool sync, const tradelog_window_t *window,
+                       char *error, size_t error_size)
+{
+    return s_open (path, sync, true, window, error, error_size);
+}
+
 void
 tradelog_destroy (tradelog_t **self_p)
 {
@@ -403,6 +435,7 @@ tradelog_destroy (tradelog_t **self_p)
     strindex_destroy (&self->by_key);
     free (self->keys.data);
     free (self->trades);
+    free (self->stamps);
     strindex_destroy (&self->by_name);
     for (uint32_t i = 0; i < self->name_count; i++)
         free (self->names[i]);
@@ -433,16 +466,77 @@ tradelog_truncated (tradelog_t *self)
 int
 tradelog_append (tradelog_t *self, const msg_trade_t *trade)
 {
+    return tradelog_append_stamped (self, trade, 0, 0);
+}
+
+int
+tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t stamp,
+                         uint64_t commit)
+{
     s_trade_t entry;
     if (s_prepare (self, trade, &entry))
         return -1;
     msg_t record;
-    msg_set_trade (&record, MSG_TRADEREC, trade);
+    msg_set_trade (&record, self->stamped ? MSG_ORDEREC : MSG_TRADEREC, trade);
+    record.stamp = stamp;
+    record.commit = commit;
     //  A refusal here leaves only room made by s_prepare: harmless.
     if (msg_encode (&record, &self->buffer)
         || journal_append (self->journal, self->buffer.data, self->buffer.size))
         return -1;
+    if (self->stamped) {
+        self->stamps[self->count] = stamp;
+        if (commit > self->carried)
+            self->carried = commit;
+    }
     s_commit (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
+    return 0;
+}
+
+uint64_t
+tradelog_stamp (tradelog_t *self, uint64_t number)
+{
+    return self->stamped && number < self->count ? self->stamps[number] : 0;
+}
+
+const uint64_t *
+tradelog_stamps (tradelog_t *self)
+{
+    return self->stamps;
+}
+
+uint64_t
+tradelog_carried_commit (tradelog_t *self)
+{
+    return self->carried < self->count ? self->carried : self->count;
+}
+
+int
+tradelog_truncate (tradelog_t *self, uint64_t count)
+{
+    if (count > self->count || self->durable != self->count) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (count == self->count)
+        return 0;
+    if (journal_truncate (self->journal, self->trades[count].offset))
+        return -1;
+    for (uint64_t number = self->count; number-- > count;) {
+        s_trade_t *entry = &self->trades[number];
+        if (entry->key != KEY_HELD)
+            continue;
+        //  Only if by_key finds this trade by it, not an earlier one's.
+        strindex_remove (self->by_key, s_keys_at (&self->keys, entry->key_at), number + 1);
+        self->keys.used = (size_t) (entry->key_at - self->keys.base);
+        self->keys_held--;
+    }
+    self->next_offset = self->trades[count].offset;
+    self->count = self->indexed = self->durable = count;
+    if (self->key_oldest > count)
+        self->key_oldest = count;
+    if (self->carried > count)
+        self->carried = count;
     return 0;
 }
 
@@ -492,7 +586,8 @@ s_key_from_disk (tradelog_t *self, uint64_t number, msg_trade_t *trade)
     msg_t record;
     msg_init (&record, 0);
     if (journal_read_at (self->journal, self->trades[number].offset, data, sizeof (data), &size)
-        || msg_decode (&record, data, size) || record.type != MSG_TRADEREC
+        || msg_decode (&record, data, size)
+        || record.type != (self->stamped ? MSG_ORDEREC : MSG_TRADEREC)
         || record.number != number) {
         log_error ("cannot read back the record of trade %" PRIu64 ": %s", number,
                    strerror (errno));

@@ -54,6 +54,12 @@ typedef struct {
 tradelog_t *tradelog_open (const char *path, bool sync, const tradelog_window_t *window,
                            char *error, size_t error_size);
 
+//  The same for an order replica's log: ORDEREC records, each with the
+//  stamp the consensus core gave its entry (consensus.h) and the commit
+//  position the replica had when it wrote it.
+tradelog_t *tradelog_open_stamped (const char *path, bool sync, const tradelog_window_t *window,
+                                   char *error, size_t error_size);
+
 //  Idempotency keys held in memory now.
 uint64_t tradelog_keys_held (tradelog_t *self);
 
@@ -77,6 +83,26 @@ uint64_t tradelog_truncated (tradelog_t *self);
 //  failed allocation leaves both as they were). Returns 0 or -1. The
 //  trade is durable only after tradelog_sync.
 int tradelog_append (tradelog_t *self, const msg_trade_t *trade);
+
+//  tradelog_append for a stamped log: the record carries stamp and commit
+//  (the writer's commit position: restart takes the highest one a
+//  record carries, tradelog_carried_commit).
+int tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t stamp,
+                             uint64_t commit);
+
+//  A stamped log: trade number's stamp (0 if none), every stamp (count of
+//  them, valid until the next append), and the highest commit position a
+//  record carries (at most the count).
+uint64_t tradelog_stamp (tradelog_t *self, uint64_t number);
+const uint64_t *tradelog_stamps (tradelog_t *self);
+uint64_t tradelog_carried_commit (tradelog_t *self);
+
+//  Cut the log to its first count trades, durably with the next
+//  tradelog_sync (which then syncs even with nothing appended): for an
+//  uncommitted suffix the consensus core replaces. Everything appended
+//  must be synced first. Keys of the cut trades leave the index. Returns
+//  0, or -1 with errno set.
+int tradelog_truncate (tradelog_t *self, uint64_t count);
 
 //  Make appended trades durable (journal_sync: one write + one
 //  fdatasync). Returns 0, or -1 with errno set. On failure the process

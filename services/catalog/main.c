@@ -1,4 +1,4 @@
-/*  bazaar-catalog - owns the stocks; commits trades; publishes changes. */
+/*  bazaar-catalog - learns the committed trades; answers lookups; publishes changes. */
 #include "catalog.h"
 #include "cli.h"
 #include "log.h"
@@ -10,7 +10,6 @@
 static const cli_option_t s_options[] = {
     {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
     {"pub", "tcp://127.0.0.1:5556", "PUB endpoint for cache invalidations"},
-    {"rep", "auto", "ROUTER endpoint for the order leader's direct commits (auto: the --pub host, a free port; \"\": none)"},
     {"data", "./data", "data directory (catalog.* files)"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
@@ -18,26 +17,6 @@ static const cli_option_t s_options[] = {
     {"idempotency-trades", "1000000", "remember the Idempotency-Keys of at least this many last trades"},
     {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
     {NULL, NULL, NULL}};
-
-//  The direct endpoint: --rep, or with "auto" the host of --pub and a
-//  port the system picks (so two catalogs on one host never collide and
-//  the address is one the replicas already reach). Returns 0, or -1
-//  after cli_get_endpoint printed why.
-static int
-s_rep_endpoint (cli_t *cli, const char *pub, char *rep, size_t size)
-{
-    if (strneq (cli_get (cli, "rep"), "auto")) {
-        const char *given = cli_get_endpoint (cli, "rep", true);
-        if (!given)
-            return -1;
-        snprintf (rep, size, "%s", given);
-        return 0;
-    }
-    const char *colon = strrchr (pub, ':');
-    if (strncmp (pub, "tcp://", 6) == 0 && colon)
-        snprintf (rep, size, "%.*s:*", (int) (colon - pub), pub);
-    return 0;
-}
 
 int
 main (int argc, char **argv)
@@ -51,9 +30,6 @@ main (int argc, char **argv)
     tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
-    char rep[MSG_ENDPOINT_MAX + 1] = "";
-    if (pub && s_rep_endpoint (cli, pub, rep, sizeof (rep)))
-        pub = NULL;
     if (!broker || !pub || cli_get_sync (cli, &sync)
         || cli_get_key_window (cli, &window.trades, &window.age_ms)) {
         cli_destroy (&cli);
@@ -78,21 +54,12 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
-    epochs_t *epochs = epochs_open (cli_get (cli, "data"), error, sizeof (error));
-    if (!epochs) {
-        log_error ("%s", error);
-        store_destroy (&store);
-        cli_destroy (&cli);
-        return 1;
-    }
-    log_info ("%" PRIu64 " trades in the journal, epoch %" PRIu64 " granted last, under %s",
-              store_trade_count (store), epochs_highest (epochs), cli_get (cli, "data"));
-    catalog_t *catalog = catalog_new (&store, &epochs, broker, pub, rep, error,
-                                      sizeof (error));
+    log_info ("%" PRIu64 " trades in the journal, under %s", store_trade_count (store),
+              cli_get (cli, "data"));
+    catalog_t *catalog = catalog_new (&store, broker, pub, error, sizeof (error));
     if (!catalog) {
         log_error ("%s", error);
         store_destroy (&store);
-        epochs_destroy (&epochs);
         cli_destroy (&cli);
         return 1;
     }

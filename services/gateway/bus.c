@@ -213,7 +213,10 @@ s_should_retry (bus_t *self, bus_call_t *call, const msg_t *reply)
 {
     if (reply->type != MSG_ERROR || self->stopping)
         return false;
-    if (reply->code != MSG_ERR_UNAVAILABLE && reply->code != MSG_ERR_STALE_EPOCH)
+    //  504 too: every trade carries a key (the client's or the gateway's),
+    //  so a retry returns the truth about the first attempt, never a second trade.
+    if (reply->code != MSG_ERR_UNAVAILABLE && reply->code != MSG_ERR_STALE_EPOCH
+        && reply->code != MSG_ERR_OUTCOME_UNKNOWN)
         return false;
     return h2o_now (self->loop) + BUS_RETRY_PAUSE_MS < call->retry_until;
 }

@@ -1,9 +1,11 @@
 /*  bazaar-order - an order replica. */
 #include "cli.h"
+#include "consensus.h"
 #include "journal.h"
 #include "log.h"
 #include "order.h"
 #include "sockets.h"
+#include "store.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -15,12 +17,46 @@ static const cli_option_t s_options[] = {
     {"rep", "", "REP endpoint for range requests (default tcp://127.0.0.1:5700+id)"},
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
-    {"catalog-timeout", "1500", "ms to wait for the catalog (and for a gap in the log to fill) before answering 503"},
+    {"members", "1,2,3", "the replica ids of the consensus (every replica lists the same; a majority commits)"},
+    {"stocks", "", "stock list 'name price [quantity]' for a first start (default: the built-in ten); kept in order-<id>.stocks"},
+    {"timeout", "300", "quorum timeout, ms: a leader that hears no majority this long steps down"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"idempotency-trades", "1000000", "keep the Idempotency-Keys of at least this many last trades in memory"},
     {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
-    {"follower-ack", "on", "on: answer a trade only after an in-sync follower holds it; off: leader's own sync only (benchmarks)"},
     {NULL, NULL, NULL}};
+
+//  "1,2,3": the members, which must include self. Returns 0 or -1 (said).
+static int
+s_parse_members (const char *text, uint32_t self, uint32_t *members, size_t *count)
+{
+    const char *cursor = text;
+    bool has_self = false;
+    *count = 0;
+    while (*cursor) {
+        char *end;
+        unsigned long id = strtoul (cursor, &end, 10);
+        if (end == cursor || id == 0 || id > 1000 || *count == CONSENSUS_MAX_MEMBERS
+            || (*end && *end != ',')) {
+            fprintf (stderr, "order: --members must be 1 to %d ids from 1 to 1000, comma "
+                     "separated, not '%s'\n", CONSENSUS_MAX_MEMBERS, text);
+            return -1;
+        }
+        for (size_t i = 0; i < *count; i++)
+            if (members[i] == id) {
+                fprintf (stderr, "order: --members lists %lu twice\n", id);
+                return -1;
+            }
+        has_self |= id == self;
+        members[(*count)++] = (uint32_t) id;
+        cursor = *end ? end + 1 : end;
+    }
+    if (!has_self) {
+        fprintf (stderr, "order: --members '%s' does not list this replica's --id %u\n", text,
+                 self);
+        return -1;
+    }
+    return 0;
+}
 
 int
 main (int argc, char **argv)
@@ -34,7 +70,7 @@ main (int argc, char **argv)
     tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
     if (cli_get_key_window (cli, &window.trades, &window.age_ms)
         || cli_get_int (cli, "id", 1, 1000, &id)
-        || cli_get_int (cli, "catalog-timeout", 10, 60000, &timeout) || cli_get_sync (cli, &sync)) {
+        || cli_get_int (cli, "timeout", 10, 60000, &timeout) || cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
     }
@@ -43,9 +79,9 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
-    const char *follower_ack = cli_get (cli, "follower-ack");
-    if (!streq (follower_ack, "on") && !streq (follower_ack, "off")) {
-        fprintf (stderr, "order: --follower-ack must be on or off, not '%s'\n", follower_ack);
+    uint32_t members[CONSENSUS_MAX_MEMBERS];
+    size_t n_members = 0;
+    if (s_parse_members (cli_get (cli, "members"), (uint32_t) id, members, &n_members)) {
         cli_destroy (&cli);
         return 2;
     }
@@ -56,8 +92,9 @@ main (int argc, char **argv)
                              .broker = cli_get (cli, "broker"),
                              .pub = *cli_get (cli, "pub") ? cli_get (cli, "pub") : pub,
                              .rep = *cli_get (cli, "rep") ? cli_get (cli, "rep") : rep,
-                             .catalog_timeout_ms = timeout,
-                             .follower_ack = streq (follower_ack, "on")};
+                             .members = members,
+                             .n_members = n_members,
+                             .timeout_ms = timeout};
     zsys_init ();
     //  A write past RLIMIT_FSIZE is then an error (EFBIG) that stops the
     //  process with a message, not a signal that kills it silently.
@@ -75,18 +112,24 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
-    char path[PATH_MAX];
-    snprintf (path, sizeof (path), "%s/order-%" PRIu64 ".log", data, config.replica_id);
-    tradelog_t *log = tradelog_open (path, sync, &window, error, sizeof (error));
-    if (!log) {
+    char name[64], promise_path[PATH_MAX];
+    snprintf (name, sizeof (name), "order-%" PRIu64, config.replica_id);
+    snprintf (promise_path, sizeof (promise_path), "%s/%s.promise", data, name);
+    config.promise_path = promise_path;
+    const char *stocks = cli_get (cli, "stocks");
+    store_config_t store_config = {.dir = data, .name = name, .log_suffix = "log",
+                                   .stamped = true, .stocks_file = *stocks ? stocks : NULL,
+                                   .sync = sync, .key_window = &window};
+    store_t *store = store_open_config (&store_config, error, sizeof (error));
+    if (!store) {
         log_error ("%s", error);
         cli_destroy (&cli);
         return 1;
     }
-    order_t *order = order_new (&log, &config, error, sizeof (error));
+    order_t *order = order_new (&store, &config, error, sizeof (error));
     if (!order) {
         log_error ("%s", error);
-        tradelog_destroy (&log);
+        store_destroy (&store);
         cli_destroy (&cli);
         return 1;
     }

@@ -1,90 +1,74 @@
-/*  order.c - the order replica loop: roles and the group commit.
+/*  order.c - the order replica loop: trades, queries, roles, and the
+    group commit.
 
     Sockets: `worker` (DEALER to the broker, service "order": TRADE and
-    QUERY in, LEADER announcements too), `upstream` (the catalog link),
-    `peers` (DEALERs to the other replicas' REP) and `replication` (our
-    PUB, REP and the SUB to the leader). Each turn of the loop receives
-    everything waiting, syncs the log once, then sends what the sync
-    made safe to send: the group commit. Catch-up rounds are catchup.c's;
-    replies and queries that must wait are held.c's.
+    QUERY in, LEADER announcements too) and the node's (node.h). Each turn
+    of the loop receives everything waiting, lets the core act, syncs the
+    log once (node_flush), then answers what the sync made safe.
 */
 #include "order.h"
 #include "batch.h"
-#include "catchup.h"
 #include "held.h"
 #include "log.h"
-#include "peers.h"
-#include "replication.h"
-#include "upstream.h"
+#include "node.h"
 #include "worker.h"
 
 #include <czmq.h>
 
 #define BATCH_MAX 1024
-#define TICK_MS 50
-#define RETRY_MS 100
-#define POLL_MAX (6 + MSG_PEERS_MAX)
+#define TICK_MS 10
+#define ISOLATED_MS 1000        //  first pause after a lost quorum or campaign
+#define ISOLATED_MAX_MS 4000    //  ... doubling while campaigns keep failing
+#define POLL_MAX (4 + MSG_PEERS_MAX)
 
 struct _order_t {
     order_config_t config;
-    tradelog_t *log;
+    store_t *store;
     worker_t *worker;
-    upstream_t *upstream;
-    peers_t *peers;
-    replication_t *replication;
+    node_t *node;
     batch_t *batch;
-    catchup_t *catchup;
     held_t *held;
-    uint8_t role;                //  MSG_ROLE_*
-    uint64_t epoch;              //  ours when leading, the leader's otherwise
-    uint64_t leader_id;          //  as the broker announced it
-    bool announced;              //  a LEADER announcement arrived
-    int64_t claim_at;            //  candidate: when to claim (again)
+    uint8_t role;                //  MSG_ROLE_* reported
+    int64_t isolated_until;      //  zclock_mono: report catching-up until then
+    int failures;                //  lost campaigns or quorums in a row
+    bool named;                  //  the broker names this replica
     bool failed;
 };
 
-static int s_append_caught_up (void *arg, const msg_trade_t *trade);
-
-//  Everything but the log, which the caller owns until order_new succeeds.
 static void
-s_destroy_parts (order_t *self)
+s_on_outcome (void *arg, uint64_t index, consensus_result_t result)
 {
-    worker_destroy (&self->worker);
-    upstream_destroy (&self->upstream);
-    peers_destroy (&self->peers);
-    replication_destroy (&self->replication);
-    catchup_destroy (&self->catchup);
+    (void) arg, (void) index, (void) result;   //  held.c reads the log's state instead
 }
 
 order_t *
-order_new (tradelog_t **log_p, const order_config_t *config, char *error, size_t error_size)
+order_new (store_t **store_p, const order_config_t *config, char *error, size_t error_size)
 {
     order_t *self = calloc (1, sizeof (order_t));
     assert (self);
     self->config = *config;
-    self->log = *log_p;
-    self->peers = peers_new (config->replica_id, config->catalog_timeout_ms / 4);
-    self->batch = batch_new ();
-    assert (self->peers && self->batch);
-    self->upstream = upstream_new (config->broker, config->catalog_timeout_ms);
-    self->catchup = catchup_new (self->log, self->peers, self->upstream, s_append_caught_up, self);
-    self->held = held_new (self->log, self->batch, self->catchup, config->catalog_timeout_ms);
-    self->replication = replication_new (self->log, self->held, config->replica_id, config->pub,
-                                         config->rep, error, error_size);
-    self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
-                               config->rep);
-    if (!self->replication || !self->worker || !self->upstream) {
-        if (self->replication)
-            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", config->broker, zmq_strerror (errno));
-        s_destroy_parts (self);
-        held_destroy (&self->held);
-        batch_destroy (&self->batch);
+    self->store = *store_p;
+    node_config_t node_config = {.replica_id = config->replica_id, .members = config->members,
+                                 .n_members = config->n_members, .pub = config->pub,
+                                 .rep = config->rep, .promise_path = config->promise_path,
+                                 .quorum_timeout_ms = (uint64_t) config->timeout_ms,
+                                 .on_outcome = s_on_outcome, .arg = self};
+    self->node = node_new (self->store, &node_config, error, error_size);
+    if (self->node)
+        self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
+                                   config->rep);
+    if (!self->node || !self->worker) {
+        if (self->node)
+            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s",
+                      config->broker, zmq_strerror (errno));
+        node_destroy (&self->node);
         free (self);
         return NULL;
     }
-    *log_p = NULL;
-    replication_set_require_ack (self->replication, config->follower_ack);
-    self->role = MSG_ROLE_CATCHING_UP;
+    *store_p = NULL;
+    self->batch = batch_new ();
+    self->held = held_new (store_log (self->store), self->batch);
+    self->role = MSG_ROLE_FOLLOWER;
     worker_set_ready (self->worker, true);
     return self;
 }
@@ -95,237 +79,169 @@ order_destroy (order_t **self_p)
     if (!*self_p)
         return;
     order_t *self = *self_p;
-    s_destroy_parts (self);
-    tradelog_log_counts (self->log, "order log");
+    worker_destroy (&self->worker);
+    node_destroy (&self->node);
     held_destroy (&self->held);
     batch_destroy (&self->batch);
-    tradelog_destroy (&self->log);
+    store_log_counts (self->store);
+    store_destroy (&self->store);
     free (self);
     *self_p = NULL;
 }
 
 //  ---------------------------------------------------------------------
-//  The log: every append goes through here, so a leader publishes it
-
-static int
-s_append (order_t *self, const msg_trade_t *trade)
-{
-    if (trade->number < tradelog_count (self->log))
-        return 0;
-    if (tradelog_append (self->log, trade)) {
-        log_error ("cannot append order %" PRIu64 ": stopping before acknowledging",
-                   trade->number);
-        self->failed = true;
-        return -1;
-    }
-    if (self->role == MSG_ROLE_LEADER)
-        replication_publish (self->replication, trade);
-    return 0;
-}
-
-//  catchup_append_fn: a round's appends stop at the first failure.
-static int
-s_append_caught_up (void *arg, const msg_trade_t *trade)
-{
-    order_t *self = arg;
-    if (self->failed)
-        return -1;
-    s_append (self, trade);
-    return self->failed ? -1 : 0;
-}
-
-//  ---------------------------------------------------------------------
 //  Roles
 
-static void
-s_set_role (order_t *self, uint8_t role, const char *why)
+static bool
+s_leading (order_t *self)
 {
-    if (role == self->role)
-        return;
-    log_info ("%s -> %s (%s; epoch %" PRIu64 ", leader %" PRIu64 ", %" PRIu64 " orders)",
-              msg_role_name (self->role), msg_role_name (role), why, self->epoch,
-              self->leader_id, tradelog_count (self->log));
-    self->role = role;
+    return node_role (self->node) == CONSENSUS_LEADER;
 }
 
-//  True if a replica in the announcement reports an epoch above epoch.
-static bool
-s_newer_epoch (const msg_t *announcement, uint64_t epoch)
+//  What heartbeats say: the core's role, or catching-up while isolated.
+static uint8_t
+s_reported_role (order_t *self)
 {
-    for (size_t i = 0; i < announcement->peer_count; i++)
-        if (announcement->peers[i].epoch > epoch)
-            return true;
-    return false;
+    switch (node_role (self->node)) {
+        case CONSENSUS_LEADER: return MSG_ROLE_LEADER;
+        case CONSENSUS_CANDIDATE: return MSG_ROLE_CANDIDATE;
+        default:
+            return zclock_mono () < self->isolated_until ? MSG_ROLE_CATCHING_UP
+                                                         : MSG_ROLE_FOLLOWER;
+    }
+}
+
+//  The core lost its quorum or a campaign: step aside for a while, so
+//  the broker names the next highest id instead of this one.
+static void
+s_isolate (order_t *self, const char *why)
+{
+    int64_t pause = (int64_t) ISOLATED_MS << (self->failures < 3 ? self->failures : 3);
+    if (pause > ISOLATED_MAX_MS)
+        pause = ISOLATED_MAX_MS;
+    self->failures++;
+    self->isolated_until = zclock_mono () + pause;
+    log_warn ("%s: reporting catching-up for %" PRId64 " ms so the broker names another",
+              why, pause);
+}
+
+static void
+s_on_events (order_t *self)
+{
+    node_events_t events;
+    node_events (self->node, &events);
+    if (events.stepped_down)
+        s_isolate (self, "stepped down: no majority heard within the quorum timeout, or a "
+                         "newer epoch");
+    if (events.campaign_failed)
+        s_isolate (self, "campaign failed: no majority promised, or a newer epoch refused");
+    if (s_leading (self))
+        self->failures = 0;
+    uint8_t role = s_reported_role (self);
+    if (role != self->role)
+        log_info ("%s -> %s (epoch %" PRIu64 ", %" PRIu64 " orders, %" PRIu64 " committed)",
+                  msg_role_name (self->role), msg_role_name (role), node_epoch (self->node),
+                  node_length (self->node), node_commit (self->node));
+    self->role = role;
+    held_update (self->held, node_commit (self->node), node_length (self->node),
+                 s_leading (self), events.cut_from);
 }
 
 static void
 s_on_announcement (order_t *self, const msg_t *announcement)
 {
-    bool first = !self->announced;
-    self->announced = true;
-    if (announcement->replica_id != self->leader_id)
-        log_info ("leader is replica %" PRIu64 " (was %" PRIu64 "), epoch %" PRIu64,
-                  announcement->replica_id, self->leader_id, announcement->epoch);
-    self->leader_id = announcement->replica_id;
-    peers_update (self->peers, announcement);
-    upstream_set_catalog (self->upstream, announcement->catalog);
-    bool named = announcement->replica_id == self->config.replica_id;
-    if (first) {
-        log_info ("catching up from %zu peers and the catalog, from order %" PRIu64,
-                  peers_count (self->peers), tradelog_count (self->log));
-        catchup_start (self->catchup, 0, true);
-        return;
-    }
-    if (self->role == MSG_ROLE_CATCHING_UP)
-        return;
-    //  Named while a peer reports a newer epoch than ours: we were replaced
-    //  while cut off, and the broker names us again as the highest id now
-    //  that we are back. Our epoch is fenced at the catalog; step down and
-    //  claim a new one now rather than when a trade is refused.
-    if (named && self->role == MSG_ROLE_LEADER && s_newer_epoch (announcement, self->epoch)) {
-        s_set_role (self, MSG_ROLE_FOLLOWER, "a peer holds a newer epoch");
-        replication_follow (self->replication, 0, 0, "");
-    }
-    if (named && self->role == MSG_ROLE_FOLLOWER) {
-        s_set_role (self, MSG_ROLE_CANDIDATE, "named leader");
-        catchup_start (self->catchup, 0, true);
-        return;
-    }
-    if (!named && (self->role == MSG_ROLE_LEADER || self->role == MSG_ROLE_CANDIDATE)) {
-        s_set_role (self, MSG_ROLE_FOLLOWER, "another replica is named leader");
-        replication_follow (self->replication, 0, 0, "");
-    }
-    if (self->role != MSG_ROLE_FOLLOWER)
-        return;
-    if (announcement->epoch > self->epoch)
-        self->epoch = announcement->epoch;
-    replication_follow (self->replication, announcement->replica_id, announcement->epoch,
-                        announcement->pub);
-    //  The PUB may have dropped the tail: the leader's position shows it.
-    for (size_t i = 0; i < announcement->peer_count; i++) {
-        const msg_peer_t *peer = &announcement->peers[i];
-        if (peer->replica_id == self->leader_id && peer->number > tradelog_count (self->log)
-            && !catchup_running (self->catchup))
-            catchup_start (self->catchup, self->leader_id, false);
-    }
-}
-
-//  A catch-up round just ended: what the role does next.
-static void
-s_on_caught_up (order_t *self)
-{
-    if (self->role == MSG_ROLE_CATCHING_UP)
-        //  The next announcement subscribes us to the leader.
-        s_set_role (self, MSG_ROLE_FOLLOWER, "caught up");
-    else
-    if (self->role == MSG_ROLE_CANDIDATE)
-        self->claim_at = 0;
-}
-
-static void
-s_claim (order_t *self)
-{
-    if (self->role != MSG_ROLE_CANDIDATE || catchup_running (self->catchup)
-        || zclock_mono () < self->claim_at)
-        return;
-    if (upstream_claim (self->upstream, self->config.replica_id, tradelog_count (self->log)))
-        self->claim_at = zclock_mono () + RETRY_MS;
-    else
-        self->claim_at = INT64_MAX;   //  until the reply or its timeout
-}
-
-static void
-s_on_granted (order_t *self, uint64_t epoch)
-{
-    if (self->role != MSG_ROLE_CANDIDATE)
-        return;
-    uint64_t previous = self->epoch;
-    self->epoch = epoch;
-    replication_lead (self->replication, epoch);
-    s_set_role (self, MSG_ROLE_LEADER, "epoch granted by the catalog");
-    log_info ("leading with epoch %" PRIu64 " (previous epoch %" PRIu64 ") at %" PRIu64
-              " orders", epoch, previous, tradelog_count (self->log));
-    //  What an old leader committed before the grant fenced it.
-    catchup_journal (self->catchup);
-}
-
-//  ---------------------------------------------------------------------
-//  Replies from the catalog
-
-//  Releases the replies held for a gap that the log now covers.
-static void
-s_release_logged (order_t *self)
-{
-    held_release_logged (self->held, self->role == MSG_ROLE_LEADER);
-}
-
-static void
-s_on_journal (order_t *self, const msg_t *reply)
-{
-    if (catchup_on_journal (self->catchup, reply))
-        s_release_logged (self);
-    catchup_end_journal (self->catchup, reply, held_waiting_for_log (self->held));
-}
-
-//  The catalog committed the trade as number n: the log takes it if n is
-//  next, and the reply waits in held until it may go.
-static void
-s_on_catalog_commit (order_t *self, const upstream_call_t *call, const msg_t *reply)
-{
-    uint64_t count = tradelog_count (self->log);
-    msg_trade_t trade, logged;
-    msg_get_trade (reply, &trade);
-    if (reply->number < count) {
-        //  A repeated idempotency key: the log must hold the same trade.
-        tradelog_get (self->log, reply->number, &logged);
-        if (strcmp (logged.name, trade.name) || logged.side != trade.side
-            || logged.quantity != trade.quantity) {
-            log_error ("catalog trade %" PRIu64 " differs from this replica's log: stopping",
-                       reply->number);
-            self->failed = true;
-            return;
-        }
-    }
-    if (reply->number == count && s_append (self, &trade))
-        return;
-    held_reply (self->held, &call->envelope, call->client_req_id, reply, call->deadline,
-                self->role == MSG_ROLE_LEADER);
-}
-
-static void
-s_on_upstream (void *arg, const upstream_call_t *call, const msg_t *reply)
-{
-    order_t *self = arg;
-    if (call->kind == UPSTREAM_JOURNAL) {
-        s_on_journal (self, reply);
-        return;
-    }
-    if (call->kind == UPSTREAM_CLAIM) {
-        if (reply && reply->type == MSG_EPOCH)
-            s_on_granted (self, reply->epoch);
-        else
-            self->claim_at = zclock_mono () + RETRY_MS;
-        return;
-    }
-    if (!reply) {
-        log_warn ("catalog did not answer trade %" PRIu64 " in time", call->req_id);
-        batch_add_error (self->batch, &call->envelope, call->client_req_id, MSG_ERR_UNAVAILABLE);
-    }
-    else
-    if (reply->type == MSG_COMMITTED)
-        s_on_catalog_commit (self, call, reply);
-    else {
-        uint64_t code = reply->type == MSG_ERROR ? reply->code : MSG_ERR_INTERNAL;
-        if (code == MSG_ERR_STALE_EPOCH && self->role == MSG_ROLE_LEADER) {
-            s_set_role (self, MSG_ROLE_FOLLOWER, "the catalog granted a newer epoch");
-            replication_follow (self->replication, 0, 0, "");
-        }
-        batch_add_error (self->batch, &call->envelope, call->client_req_id, code);
-    }
+    node_on_announcement (self->node, announcement);
+    self->named = announcement->replica_id == self->config.replica_id;
+    if (self->named && zclock_mono () >= self->isolated_until)
+        node_campaign (self->node);
 }
 
 //  ---------------------------------------------------------------------
 //  Requests from clients
+
+static void
+s_reply_committed (order_t *self, const worker_envelope_t *envelope, uint64_t req_id,
+                   const msg_trade_t *trade)
+{
+    const store_stock_t *stock = store_lookup (self->store, trade->name);
+    msg_t reply;
+    msg_set_trade (&reply, MSG_COMMITTED, trade);
+    reply.req_id = req_id;
+    reply.stock_qty = stock ? stock->quantity : 0;
+    reply.version = trade->number + 1;
+    batch_add (self->batch, envelope, &reply);
+}
+
+//  A key seen before: the earlier trade's fate, or KEY_REUSED. Returns
+//  true if it answered (or parked the reply).
+static bool
+s_repeated_key (order_t *self, const worker_envelope_t *envelope, const msg_t *request,
+                const msg_trade_t *trade)
+{
+    tradelog_t *log = store_log (self->store);
+    int64_t seen = tradelog_find_key (log, trade->key);
+    msg_trade_t earlier;
+    if (seen < 0 || tradelog_get (log, (uint64_t) seen, &earlier))
+        return false;
+    if (strcmp (earlier.name, trade->name) || earlier.side != trade->side
+        || earlier.quantity != trade->quantity)
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_KEY_REUSED);
+    else
+    if ((uint64_t) seen < node_commit (self->node))
+        s_reply_committed (self, envelope, request->req_id, &earlier);
+    else
+    if (held_wait (self->held, envelope, request->req_id, request->deadline, (uint64_t) seen,
+                   &earlier, 0))
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_OUTCOME_UNKNOWN);
+    return true;
+}
+
+static void
+s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
+{
+    msg_trade_t trade;
+    msg_get_trade (request, &trade);
+    if (request->quantity == 0) {
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_INVALID_QUANTITY);
+        return;
+    }
+    if (*trade.key && s_repeated_key (self, envelope, request, &trade))
+        return;
+    const store_stock_t *stock;
+    msg_error_t code = store_check (self->store, trade.name, trade.side, trade.quantity, &stock);
+    if (code != MSG_ERR_OK) {
+        batch_add_error (self->batch, envelope, request->req_id, code);
+        return;
+    }
+    trade.number = node_length (self->node);
+    int64_t index = node_propose (self->node, &trade);
+    if (index < 0) {
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
+        return;
+    }
+    stock = store_lookup (self->store, trade.name);
+    if (held_wait (self->held, envelope, request->req_id, request->deadline, (uint64_t) index,
+                   &trade, stock ? stock->quantity : 0))
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_OUTCOME_UNKNOWN);
+}
+
+//  Committed orders only: one past the commit position may still be cut.
+static void
+s_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
+{
+    msg_trade_t trade;
+    if (request->number < node_commit (self->node)
+        && tradelog_get (store_log (self->store), request->number, &trade) == 0) {
+        msg_t reply;
+        msg_set_trade (&reply, MSG_ORDER, &trade);
+        reply.req_id = request->req_id;
+        batch_add (self->batch, envelope, &reply);
+    }
+    else
+        batch_add_error (self->batch, envelope, request->req_id,
+                         request->number < node_length (self->node) ? MSG_ERR_UNAVAILABLE
+                                                                    : MSG_ERR_TXN_NOT_FOUND);
+}
 
 static void
 s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request)
@@ -341,22 +257,13 @@ s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request
         }
         return;
     }
-    //  A candidate that caught up may answer queries; trades need an epoch.
-    bool can_query = self->role == MSG_ROLE_LEADER
-                  || (self->role == MSG_ROLE_CANDIDATE && !catchup_running (self->catchup));
-    if (request->type == MSG_TRADE && self->role == MSG_ROLE_LEADER) {
-        if (request->quantity == 0)
-            batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_INVALID_QUANTITY);
-        else
-        if (upstream_apply (self->upstream, envelope, request, self->epoch,
-                            tradelog_count (self->log)))
-            batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
-    }
+    if (request->type == MSG_TRADE && s_leading (self))
+        s_trade (self, envelope, request);
     else
-    if (request->type == MSG_QUERY && can_query)
-        held_query (self->held, envelope, request);
+    if (request->type == MSG_QUERY)
+        s_query (self, envelope, request);
     else
-    if (request->type == MSG_TRADE || request->type == MSG_QUERY)
+    if (request->type == MSG_TRADE)
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
     else {
         log_warn ("dropped %s: not an order request", msg_type_name (request->type));
@@ -367,73 +274,16 @@ s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request
 //  ---------------------------------------------------------------------
 //  The loop
 
-static int64_t
-s_on_range (void *arg, uint64_t replica_id, const msg_t *reply)
-{
-    order_t *self = arg;
-    int64_t count = catchup_on_range (self->catchup, replica_id, reply);
-    s_release_logged (self);
-    return self->failed ? -1 : count;
-}
-
-//  Receives from every socket.
-static void
-s_receive (order_t *self)
-{
-    upstream_drain (self->upstream, s_on_upstream, self);
-    peers_drain (self->peers, s_on_range, self);
-    bool gap = false;
-    if (replication_drain (self->replication, &gap) < 0)
-        self->failed = true;
-    if (gap && !catchup_running (self->catchup) && self->role == MSG_ROLE_FOLLOWER)
-        catchup_start (self->catchup, self->leader_id, false);
-    worker_drain (self->worker, BATCH_MAX, s_on_request, self);
-    upstream_expire (self->upstream, s_on_upstream, self);
-    if (catchup_step (self->catchup))
-        s_on_caught_up (self);
-    s_claim (self);
-    held_answer_queries (self->held);
-    if (held_waiting_for_log (self->held))
-        s_release_logged (self);
-    held_log_refusals (self->held);
-}
-
-//  Sync once, then send what the sync made safe.
-static int
-s_sync_and_send (order_t *self)
-{
-    if (self->failed)
-        return -1;
-    if (tradelog_sync (self->log)) {
-        log_error ("order log sync failed: %s; stopping before acknowledging", strerror (errno));
-        return -1;
-    }
-    replication_release (self->replication);
-    if (self->role != MSG_ROLE_LEADER)
-        replication_ack (self->replication, self->peers);
-    batch_send (self->batch, self->worker);
-    worker_set_position (self->worker, tradelog_durable (self->log), self->epoch, self->role);
-    uint64_t in_sync[MSG_PEERS_MAX];
-    size_t count = self->role == MSG_ROLE_LEADER
-                 ? replication_in_sync_ids (self->replication, in_sync, MSG_PEERS_MAX)
-                 : 0;
-    worker_set_in_sync (self->worker, in_sync, count);
-    return 0;
-}
-
 int
 order_run (order_t *self)
 {
     log_info ("waiting for the broker's leader announcement, %" PRIu64 " orders in the log",
-              tradelog_count (self->log));
-    worker_set_position (self->worker, tradelog_durable (self->log), 0, self->role);
-    while (!zsys_interrupted) {
+              node_length (self->node));
+    while (!zsys_interrupted && !self->failed) {
         zmq_pollitem_t items[POLL_MAX];
         size_t count = 0;
         items[count++] = (zmq_pollitem_t) {worker_handle (self->worker), 0, ZMQ_POLLIN, 0};
-        count += upstream_poll_items (self->upstream, items + count, POLL_MAX - count);
-        count += replication_poll_items (self->replication, items + count, POLL_MAX - count);
-        count += peers_poll_items (self->peers, items + count, POLL_MAX - count);
+        count += node_poll_items (self->node, items + count, POLL_MAX - count);
         int64_t timeout = worker_tick (self->worker);
         if (timeout > TICK_MS)
             timeout = TICK_MS;
@@ -442,9 +292,17 @@ order_run (order_t *self)
                 continue;
             break;
         }
-        s_receive (self);
-        if (s_sync_and_send (self))
+        node_receive (self->node);
+        worker_drain (self->worker, BATCH_MAX, s_on_request, self);
+        node_tick (self->node);
+        if (node_flush (self->node))
             return -1;
+        s_on_events (self);
+        batch_send (self->batch, self->worker);
+        held_log_refusals (self->held);
+        //  The position is the commit position: what catalogs may copy from us.
+        worker_set_position (self->worker, node_commit (self->node), node_epoch (self->node),
+                             self->role);
     }
-    return 0;
+    return self->failed ? -1 : 0;
 }

@@ -154,7 +154,8 @@ class Bazaar(LogFiles):
         elif name in self.replica_names:
             exe = os.path.join(self.bin, "bazaar-order")
             args = ["--id", str(self.replica_id(name)), "--broker", e["broker"],
-                    "--pub", e[name + "_pub"], "--rep", e[name + "_rep"], "--data", self.data]
+                    "--pub", e[name + "_pub"], "--rep", e[name + "_rep"], "--data", self.data,
+                    "--members", ",".join(str(self.replica_id(n)) for n in self.replica_names)]
         elif name == "gateway":
             args = ["--host", "127.0.0.1", "--port", str(self.ports["http"]),
                     "--broker", e["broker"], "--catalog-pub", e["catalog_pub"]]
@@ -337,7 +338,8 @@ class Bazaar(LogFiles):
         return self.data_file("order-%d.log" % self.replica_id(name))
 
     def files_identical(self):
-        """Every replica's order-N.log is byte-identical to catalog.journal."""
+        """Every replica's order-N.log holds the trades catalog.journal holds
+        (canonical dumps: stamps may differ)."""
         return files_identical([self.data_file("catalog.journal")]
                                + [self.order_file(n) for n in self.replica_names])
 

@@ -7,6 +7,7 @@ import struct
 import zlib
 
 TRADEREC = 71
+ORDEREC = 73   #  an order replica's record: TRADEREC's fields, stamp, commit
 SIDES = {0: "buy", 1: "sell"}
 
 
@@ -184,11 +185,16 @@ def journal_records(path, strict=False):
             assert not strict, "%s: bad crc in the record at byte %d" % (path, offset)
             break
         fields = unpackb(payload)
-        assert isinstance(fields, list) and len(fields) == 7 and fields[:2] == [1, TRADEREC], \
-            "%s: record at byte %d is not a TRADEREC: %r" % (path, offset, fields)
-        _, _, number, name, side, quantity, key = fields
-        out.append((data[offset:end], {"number": number, "name": name, "type": SIDES[side],
-                                       "quantity": quantity, "key": key}))
+        assert isinstance(fields, list) and (
+            (len(fields) == 7 and fields[:2] == [1, TRADEREC])
+            or (len(fields) == 9 and fields[:2] == [1, ORDEREC])), \
+            "%s: record at byte %d is not a TRADEREC or ORDEREC: %r" % (path, offset, fields)
+        number, name, side, quantity, key = fields[2:7]
+        order = {"number": number, "name": name, "type": SIDES[side],
+                 "quantity": quantity, "key": key}
+        if len(fields) == 9:
+            order["stamp"], order["commit"] = fields[7], fields[8]
+        out.append((data[offset:end], order))
         offset = end
     assert not strict or offset == len(data), \
         "%s: %d trailing bytes after %d records" % (path, len(data) - offset, len(out))
@@ -202,8 +208,17 @@ def read_journal(path):
             for _, o in journal_records(path, strict=True)]
 
 
+def canonical_dump(path):
+    """[(number, name, type, quantity, key)] of the whole records of a trade
+    file (catalog.journal or order-N.log): what SPEC §4.4 compares. An
+    order log's stamps and carried commit positions may differ from
+    replica to replica (docs/CONSENSUS.md "Files"); these never do."""
+    return [(o["number"], o["name"], o["type"], o["quantity"], o["key"])
+            for _, o in journal_records(path)]
+
+
 def files_identical(paths):
-    """True if every file in paths holds the same journal bytes (the zeros
-    written ahead left out): SPEC §4.4's byte-identical order files."""
-    contents = [journal_bytes(path) for path in paths]
+    """True if every file in paths holds the same trades (canonical dumps,
+    SPEC §4.4): catalog.journal and every order-N.log."""
+    contents = [canonical_dump(path) for path in paths]
     return all(data == contents[0] for data in contents[1:])

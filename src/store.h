@@ -1,4 +1,6 @@
-/*  store.h - the catalog's stocks and its journal of committed trades.
+/*  store.h - stocks and the log of trades they follow: the catalog's
+    (catalog.stocks, catalog.journal) and, with stamps, an order
+    replica's (order-N.stocks, order-N.log: store_open_config).
 
     Files in the data directory:
       catalog.stocks   STOCKDEF records: the initial list, written once
@@ -39,7 +41,40 @@ typedef struct {
 store_t *store_open (const char *dir, const char *stocks_file, bool sync,
                      const tradelog_window_t *key_window, char *error, size_t error_size);
 
+//  Files <dir>/<name>.stocks and <dir>/<name>.<log_suffix>; stamped: the
+//  log is an order replica's (tradelog_open_stamped).
+typedef struct {
+    const char *dir;
+    const char *name;
+    const char *log_suffix;
+    bool stamped;
+    const char *stocks_file;
+    bool sync;
+    const tradelog_window_t *key_window;
+} store_config_t;
+
+store_t *store_open_config (const store_config_t *config, char *error, size_t error_size);
+
 void store_destroy (store_t **self_p);
+
+//  Whether a trade on stock name may apply now (MSG_ERR_OK or why not:
+//  STOCK_NOT_FOUND, NOT_ENOUGH, INVALID_QUANTITY, MALFORMED); *stock is
+//  the stock (NULL if none). Changes nothing.
+msg_error_t store_check (store_t *self, const char *name, int side, uint64_t quantity,
+                         const store_stock_t **stock);
+
+//  Stamped store: append trade (numbered store_trade_count) with its
+//  stamp and the writer's commit position, and apply it to its stock.
+//  Returns 0, or -1 (nothing changed) if it does not apply.
+int store_append_entry (store_t *self, const msg_trade_t *trade, uint64_t stamp,
+                        uint64_t commit);
+
+//  Cut the log to count trades (tradelog_truncate) and replay the stocks
+//  from the initial list and what is left. Returns 0 or -1.
+int store_truncate (store_t *self, uint64_t count);
+
+//  The trade log (owned by the store).
+tradelog_t *store_log (store_t *self);
 
 //  The stock called name, or NULL.
 const store_stock_t *store_lookup (store_t *self, const char *name);

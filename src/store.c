@@ -1,4 +1,4 @@
-/*  store.c - stocks replayed from the initial list and the trade journal.
+/*  store.c - stocks replayed from the initial list and a trade log.
 
     Invariant: for every stock, quantity = initial - buys + sells over
     the trades of log (0 .. tradelog_count), and version = 1 + the number
@@ -18,7 +18,11 @@
 
 struct _store_t {
     store_stock_t *stocks;
+    uint64_t *initial;    //  initial[i]: stocks[i]'s quantity before any trade
     size_t stock_count;
+    char name[128];
+    char stocks_path[PATH_MAX];
+    char log_name[PATH_MAX];  //  "catalog.journal", "order-3.log": for messages
     zhashx_t *by_name;    //  name -> store_stock_t *
     tradelog_t *log;      //  catalog.journal: the committed trades
     msgpack_sbuffer buffer;
@@ -42,6 +46,11 @@ s_add_stock (store_t *self, const char *name, double price, uint64_t quantity)
     if (!stocks)
         return -1;
     self->stocks = stocks;
+    uint64_t *initial = realloc (self->initial, (self->stock_count + 1) * sizeof (*initial));
+    if (!initial)
+        return -1;
+    self->initial = initial;
+    initial[self->stock_count] = quantity;
     store_stock_t *stock = &self->stocks[self->stock_count++];
     memset (stock, 0, sizeof (*stock));
     snprintf (stock->name, sizeof (stock->name), "%s", name);
@@ -62,7 +71,7 @@ s_on_stockdef (const void *data, size_t size, void *arg)
     msg_init (&msg, 0);
     if (msg_decode (&msg, data, size) || msg.type != MSG_STOCKDEF
         || s_add_stock (self, msg.name, msg.price, msg.stock_qty)) {
-        snprintf (self->error, self->error_size, "bad record in catalog.stocks");
+        snprintf (self->error, self->error_size, "bad record in %s", self->stocks_path);
         msg_reset (&msg);
         return -1;
     }
@@ -156,8 +165,7 @@ s_write_stocks (store_t *self, const char *dir, const char *path)
 static int
 s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
 {
-    char path[PATH_MAX];
-    snprintf (path, sizeof (path), "%s/catalog.stocks", dir);
+    const char *path = self->stocks_path;
     uint64_t trades = tradelog_count (self->log);
     if (zsys_file_exists (path)) {
         journal_t *journal = journal_open (path, true, s_on_stockdef, self);
@@ -172,19 +180,19 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
             return 0;
         //  It is written whole and renamed into place: empty is damaged.
         snprintf (self->error, self->error_size,
-                  "%s holds no stocks (damaged): restore it, or move the catalog's files "
-                  "(catalog.*) away to rebuild them from --stocks (or the built-in list) and "
+                  "%s holds no stocks (damaged): restore it, or move the files "
+                  "(%s.*) away to rebuild them from --stocks (or the built-in list) and "
                   "the replicas",
-                  path);
+                  path, self->name);
         return -1;
     }
     if (trades) {
         snprintf (self->error, self->error_size,
-                  "%s is missing but catalog.journal holds %" PRIu64 " trades: the stocks they "
-                  "were made on are unknown; restore it, or move the catalog's files "
-                  "(catalog.*) away to rebuild them from --stocks (or the built-in list) and "
+                  "%s is missing but %s holds %" PRIu64 " trades: the stocks they "
+                  "were made on are unknown; restore it, or move the files "
+                  "(%s.*) away to rebuild them from --stocks (or the built-in list) and "
                   "the replicas",
-                  path, trades);
+                  path, self->log_name, trades, self->name);
         return -1;
     }
     if (stocks_file) {
@@ -264,8 +272,8 @@ s_replay_trades (store_t *self)
             stock = stocks[name];
         if (!stock || s_check (stock, side, quantity) != MSG_ERR_OK) {
             snprintf (self->error, self->error_size,
-                      "catalog.journal record %" PRIu64 " does not apply: refusing to start",
-                      number);
+                      "%s record %" PRIu64 " does not apply: refusing to start",
+                      self->log_name, number);
             rc = -1;
         }
         else
@@ -279,6 +287,16 @@ store_t *
 store_open (const char *dir, const char *stocks_file, bool sync,
             const tradelog_window_t *key_window, char *error, size_t error_size)
 {
+    store_config_t config = {.dir = dir, .name = "catalog", .log_suffix = "journal",
+                             .stocks_file = stocks_file, .sync = sync,
+                             .key_window = key_window};
+    return store_open_config (&config, error, error_size);
+}
+
+store_t *
+store_open_config (const store_config_t *config, char *error, size_t error_size)
+{
+    const char *dir = config->dir;
     store_t *self = calloc (1, sizeof (store_t));
     if (!self) {
         snprintf (error, error_size, "out of memory");
@@ -292,10 +310,15 @@ store_open (const char *dir, const char *stocks_file, bool sync,
         snprintf (error, error_size, "cannot create %s: %s", dir, strerror (errno));
         goto failed;
     }
-    char path[PATH_MAX];
-    snprintf (path, sizeof (path), "%s/catalog.journal", dir);
-    self->log = tradelog_open (path, sync, key_window, error, error_size);
-    if (!self->log || s_load_stocks (self, dir, stocks_file) || s_replay_trades (self))
+    snprintf (self->name, sizeof (self->name), "%s", config->name);
+    snprintf (self->stocks_path, sizeof (self->stocks_path), "%s/%s.stocks", dir, config->name);
+    snprintf (self->log_name, sizeof (self->log_name), "%s.%s", config->name, config->log_suffix);
+    char path[PATH_MAX * 2];
+    snprintf (path, sizeof (path), "%s/%s", dir, self->log_name);
+    self->log = config->stamped
+              ? tradelog_open_stamped (path, config->sync, config->key_window, error, error_size)
+              : tradelog_open (path, config->sync, config->key_window, error, error_size);
+    if (!self->log || s_load_stocks (self, dir, config->stocks_file) || s_replay_trades (self))
         goto failed;
     return self;
 failed:
@@ -311,6 +334,7 @@ store_destroy (store_t **self_p)
     store_t *self = *self_p;
     tradelog_destroy (&self->log);
     free (self->stocks);
+    free (self->initial);
     zhashx_destroy (&self->by_name);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
@@ -401,7 +425,7 @@ store_restore (store_t *self, const msg_trade_t *trade)
 void
 store_log_counts (store_t *self)
 {
-    tradelog_log_counts (self->log, "catalog.journal");
+    tradelog_log_counts (self->log, self->log_name);
 }
 
 int
@@ -438,4 +462,43 @@ store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
     for (uint64_t i = 0; i < count; i++)
         store_trade (self, from + i, &msg->trades[i]);
     return 0;
+}
+
+msg_error_t
+store_check (store_t *self, const char *name, int side, uint64_t quantity,
+             const store_stock_t **stock_p)
+{
+    store_stock_t *stock = zhashx_lookup (self->by_name, name);
+    *stock_p = stock;
+    return stock ? s_check (stock, side, quantity) : MSG_ERR_STOCK_NOT_FOUND;
+}
+
+int
+store_append_entry (store_t *self, const msg_trade_t *trade, uint64_t stamp, uint64_t commit)
+{
+    store_stock_t *stock = zhashx_lookup (self->by_name, trade->name);
+    if (!stock || trade->number != tradelog_count (self->log)
+        || s_check (stock, trade->side, trade->quantity) != MSG_ERR_OK
+        || tradelog_append_stamped (self->log, trade, stamp, commit))
+        return -1;
+    s_update (stock, trade->side, trade->quantity, trade->number);
+    return 0;
+}
+
+int
+store_truncate (store_t *self, uint64_t count)
+{
+    if (tradelog_truncate (self->log, count))
+        return -1;
+    for (size_t i = 0; i < self->stock_count; i++) {
+        self->stocks[i].quantity = self->initial[i];
+        self->stocks[i].version = 0;
+    }
+    return s_replay_trades (self);
+}
+
+tradelog_t *
+store_log (store_t *self)
+{
+    return self->log;
 }

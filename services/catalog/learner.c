@@ -1,0 +1,284 @@
+/*  learner.c - a catalog learns the committed order log (see learner.h).
+
+    Invariant: buffer[0 .. buffered) are entries store_trade_count ..
+    + buffered of epoch buffer_epoch, not yet known to be committed;
+    commit is the highest commit position a leader of buffer_epoch said.
+*/
+#include "learner.h"
+#include "log.h"
+#include "peers.h"
+#include "sockets.h"
+
+#include <czmq.h>
+
+#define COPY_TIMEOUT_MS 500     //  a replica that does not answer a range in time
+#define COPY_RETRY_MS 200
+#define BUFFER_MAX 100000       //  entries held before they commit
+#define RECEIVE_MAX 4096
+
+struct _learner_t {
+    store_t *store;
+    learner_applied_fn *applied;
+    void *arg;
+    peers_t *peers;
+    zsock_t *sub;
+    uint64_t followed;
+    char followed_pub[MSG_ENDPOINT_MAX + 1];
+    msg_trade_t *buffer;
+    size_t buffered, buffer_size;
+    uint64_t buffer_epoch;
+    uint64_t commit;
+    bool announced;
+    bool ready;                //  a first copy round ended with nothing missing
+    bool behind;               //  a copy round is due
+    bool copying;
+    uint64_t copy_from;
+    int64_t copy_at;
+    bool failed;
+};
+
+learner_t *
+learner_new (store_t *store, learner_applied_fn *applied, void *arg)
+{
+    learner_t *self = calloc (1, sizeof (learner_t));
+    assert (self);
+    self->store = store;
+    self->applied = applied;
+    self->arg = arg;
+    self->peers = peers_new (0, COPY_TIMEOUT_MS);
+    self->behind = true;   //  a restart or an empty disk: ask the replicas first
+    return self;
+}
+
+void
+learner_destroy (learner_t **self_p)
+{
+    if (!*self_p)
+        return;
+    learner_t *self = *self_p;
+    zsock_destroy (&self->sub);
+    peers_destroy (&self->peers);
+    free (self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_follow (learner_t *self, uint64_t replica_id, const char *pub)
+{
+    if (replica_id == self->followed && streq (pub, self->followed_pub))
+        return;
+    zsock_destroy (&self->sub);
+    self->followed = replica_id;
+    snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
+    if (!replica_id || !*pub)
+        return;
+    self->sub = zsock_new (ZMQ_SUB);
+    assert (self->sub);
+    zsock_set_rcvhwm (self->sub, 100000);
+    unsigned char topic[MSG_TOPIC_SIZE];
+    msg_topic (MSG_CS_APPEND, topic);
+    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
+    if (sockets_client (zsock_resolve (self->sub), "order")
+        || zsock_connect (self->sub, "%s", pub) < 0) {
+        log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);
+        zsock_destroy (&self->sub);
+        self->followed = 0;
+        return;
+    }
+    log_info ("learning from replica %" PRIu64 "'s PUB at %s", replica_id, pub);
+    self->behind = true;   //  what it published before we joined comes by range
+}
+
+void
+learner_on_announcement (learner_t *self, const msg_t *announcement)
+{
+    peers_update (self->peers, announcement);
+    self->announced = true;
+    s_follow (self, announcement->replica_id, announcement->pub);
+    uint64_t known = store_trade_count (self->store) + self->buffered;
+    if (peers_highest (self->peers) > known)
+        self->behind = true;
+}
+
+size_t
+learner_poll_items (learner_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t count = 0;
+    if (self->sub && count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
+    return count + peers_poll_items (self->peers, items + count, max - count);
+}
+
+//  ---------------------------------------------------------------------
+//  Applying
+
+static int
+s_apply (learner_t *self, const msg_trade_t *trade, uint64_t from)
+{
+    msg_error_t rc = store_restore (self->store, trade);
+    if (rc != MSG_ERR_OK) {
+        log_error ("committed trade %" PRIu64 " from replica %" PRIu64 " does not apply (%s): "
+                   "stopping", trade->number, from, msg_error_text (rc));
+        self->failed = true;
+        return -1;
+    }
+    self->applied (self->arg, store_lookup (self->store, trade->name));
+    return 0;
+}
+
+//  Apply the buffered entries below the commit position.
+static void
+s_apply_committed (learner_t *self)
+{
+    size_t applied = 0;
+    while (applied < self->buffered && store_trade_count (self->store) < self->commit
+           && !self->failed)
+        s_apply (self, &self->buffer[applied++], self->followed);
+    if (applied) {
+        memmove (self->buffer, self->buffer + applied,
+                 (self->buffered - applied) * sizeof (msg_trade_t));
+        self->buffered -= applied;
+    }
+    if (store_trade_count (self->store) < self->commit)
+        self->behind = true;   //  committed entries the PUB did not bring
+}
+
+static void
+s_buffer (learner_t *self, const msg_trade_t *trade)
+{
+    uint64_t count = store_trade_count (self->store);
+    if (trade->number < count)
+        return;
+    uint64_t at = trade->number - count;
+    if (at > self->buffered || at >= BUFFER_MAX) {
+        self->behind = true;   //  a gap: the range round fills it
+        return;
+    }
+    if (at == self->buffer_size) {
+        self->buffer_size = self->buffer_size ? self->buffer_size * 2 : 1024;
+        self->buffer = realloc (self->buffer, self->buffer_size * sizeof (msg_trade_t));
+        assert (self->buffer);
+    }
+    self->buffer[at] = *trade;
+    self->buffered = (size_t) at + 1;   //  the leader's log ends here for now
+}
+
+static void
+s_on_append (learner_t *self, const msg_t *append)
+{
+    if (append->epoch < self->buffer_epoch)
+        return;
+    if (append->epoch > self->buffer_epoch) {
+        self->buffer_epoch = append->epoch;
+        self->buffered = 0;
+        self->commit = 0;
+    }
+    for (size_t i = 0; i < append->entry_count; i++)
+        s_buffer (self, &append->entries[i].trade);
+    if (append->commit > self->commit)
+        self->commit = append->commit;
+    s_apply_committed (self);
+}
+
+static void
+s_drain_sub (learner_t *self)
+{
+    if (!self->sub)
+        return;
+    void *handle = zsock_resolve (self->sub);
+    msg_t msg;
+    msg_init (&msg, 0);
+    for (int i = 0; i < RECEIVE_MAX && !self->failed; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        int rc = msg_decode (&msg, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+        if (rc == 0 && msg.type == MSG_CS_APPEND)
+            s_on_append (self, &msg);
+    }
+    msg_reset (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Copy rounds: committed ranges from the replicas
+
+static int64_t
+s_copy_trades (void *arg, uint64_t replica_id, const msg_t *reply)
+{
+    learner_t *self = arg;
+    for (size_t i = 0; i < reply->trade_count; i++) {
+        const msg_trade_t *trade = &reply->trades[i];
+        if (trade->number != store_trade_count (self->store))
+            continue;
+        //  A buffered entry at this number is no longer needed.
+        if (self->buffered) {
+            memmove (self->buffer, self->buffer + 1, (self->buffered - 1) * sizeof (msg_trade_t));
+            self->buffered--;
+        }
+        if (s_apply (self, trade, replica_id))
+            return -1;
+    }
+    return (int64_t) store_trade_count (self->store);
+}
+
+static void
+s_copy_start (learner_t *self)
+{
+    if (self->copying || !self->announced || zclock_mono () < self->copy_at)
+        return;
+    self->copying = true;
+    self->behind = false;
+    self->copy_from = store_trade_count (self->store);
+    peers_round_start (self->peers, self->copy_from, 0);
+}
+
+static void
+s_copy_done (learner_t *self)
+{
+    self->copying = false;
+    uint64_t count = store_trade_count (self->store);
+    if (count > self->copy_from)
+        log_info ("copied committed trades [%" PRIu64 ", %" PRIu64 ") from the replicas",
+                  self->copy_from, count);
+    if (count < peers_highest (self->peers) || count < self->commit) {
+        self->behind = true;
+        self->copy_at = zclock_mono () + COPY_RETRY_MS;
+    }
+    else
+    if (!self->ready) {
+        log_info ("caught up with the replicas at %" PRIu64 " trades: serving", count);
+        self->ready = true;
+    }
+}
+
+int
+learner_step (learner_t *self)
+{
+    s_drain_sub (self);
+    if (self->copying) {
+        peers_drain (self->peers, s_copy_trades, self);
+        if (peers_round_done (self->peers))
+            s_copy_done (self);
+    }
+    else
+    if (self->behind)
+        s_copy_start (self);
+    return self->failed ? -1 : 0;
+}
+
+bool
+learner_ready (learner_t *self)
+{
+    return self->ready;
+}
+
+bool
+learner_busy (learner_t *self)
+{
+    return self->copying || self->behind;
+}

@@ -1,0 +1,416 @@
+/*  node.c - the consensus core with its disk and sockets (see node.h).
+
+    Invariants: the store's log holds exactly the core's log (every
+    ready's entries are appended before consensus_advance), so
+    tradelog_count == consensus_length between calls; outbox holds the
+    messages of readies already advanced, to send after the turn's sync;
+    safe_commit is a commit position that counted no entry of ours not
+    yet synced.
+*/
+#include "node.h"
+#include "cwire.h"
+#include "log.h"
+#include "promise.h"
+#include "transport.h"
+
+#include <czmq.h>
+
+#define HEARTBEAT_MS 50
+#define CAMPAIGN_TIMEOUT_MS 400
+#define MAX_BATCH 1000
+
+struct _node_t {
+    node_config_t config;
+    store_t *store;
+    tradelog_t *log;
+    consensus_t *core;
+    cwire_t *cwire;
+    promise_t *promise;
+    peers_t *peers;
+    transport_t *transport;
+    msg_t *outbox;
+    size_t outbox_count, outbox_size;
+    bool store_promise;        //  the promise file must be written this turn
+    uint64_t promised;
+    uint64_t commit;           //  the core's, as the last ready said
+    uint64_t safe_commit;
+    uint64_t commit_announced; //  leader: last commit position published
+    node_events_t events;
+    bool failed;
+    msgpack_sbuffer read_buffer;
+};
+
+//  consensus_read_fn: a persisted entry's payload, its TRADEREC.
+static int
+s_read (void *arg, uint64_t index, const void **payload, size_t *size)
+{
+    node_t *self = arg;
+    msg_trade_t trade;
+    msg_t record;
+    if (tradelog_get (self->log, index, &trade))
+        return -1;
+    msg_set_trade (&record, MSG_TRADEREC, &trade);
+    if (msg_encode (&record, &self->read_buffer))
+        return -1;
+    *payload = self->read_buffer.data;
+    *size = self->read_buffer.size;
+    return 0;
+}
+
+static consensus_t *
+s_core_new (node_t *self, char *error, size_t error_size)
+{
+    uint64_t length = tradelog_count (self->log);
+    uint64_t commit = promise_commit (self->promise);
+    if (tradelog_carried_commit (self->log) > commit)
+        commit = tradelog_carried_commit (self->log);
+    if (commit > length) {
+        log_warn ("the promise file says %" PRIu64 " orders committed, the log holds %" PRIu64,
+                  commit, length);
+        commit = length;
+    }
+    self->commit = self->safe_commit = commit;
+    self->promised = promise_epoch (self->promise);
+    consensus_config_t config = {
+        .self = (uint32_t) self->config.replica_id, .members = self->config.members,
+        .n_members = self->config.n_members, .heartbeat_ms = HEARTBEAT_MS,
+        .quorum_timeout_ms = self->config.quorum_timeout_ms,
+        .campaign_timeout_ms = CAMPAIGN_TIMEOUT_MS, .max_batch = MAX_BATCH,
+        .read = s_read, .read_arg = self};
+    consensus_state_t state = {.promised = self->promised, .commit = commit, .length = length,
+                               .stamps = tradelog_stamps (self->log)};
+    consensus_t *core = consensus_new (&config, &state);
+    if (!core)
+        snprintf (error, error_size, "cannot start the consensus core: check --members (it "
+                  "must list --id) and the log's stamps");
+    else
+        log_info ("consensus: promised epoch %" PRIu64 ", %" PRIu64 " orders, %" PRIu64
+                  " committed, %zu members", self->promised, length, commit,
+                  self->config.n_members);
+    return core;
+}
+
+node_t *
+node_new (store_t *store, const node_config_t *config, char *error, size_t error_size)
+{
+    node_t *self = calloc (1, sizeof (node_t));
+    assert (self);
+    self->config = *config;
+    self->store = store;
+    self->log = store_log (store);
+    self->events.cut_from = UINT64_MAX;
+    msgpack_sbuffer_init (&self->read_buffer);
+    self->cwire = cwire_new ();
+    self->peers = peers_new (config->replica_id, 500);
+    if (promise_open (config->promise_path, &self->promise, error, error_size)) {
+        node_destroy (&self);
+        return NULL;
+    }
+    if (promise_recovered (self->promise))
+        log_warn ("%s", promise_recovered (self->promise));
+    self->core = s_core_new (self, error, error_size);
+    if (self->core)
+        self->transport = transport_new (self->log, config->replica_id, config->pub,
+                                         config->rep, error, error_size);
+    if (!self->core || !self->transport) {
+        node_destroy (&self);
+        return NULL;
+    }
+    transport_set_peers (self->transport, self->peers);
+    transport_set_commit (self->transport, self->safe_commit);
+    return self;
+}
+
+void
+node_destroy (node_t **self_p)
+{
+    if (!*self_p)
+        return;
+    node_t *self = *self_p;
+    transport_destroy (&self->transport);
+    peers_destroy (&self->peers);
+    consensus_destroy (&self->core);
+    cwire_destroy (&self->cwire);
+    promise_destroy (&self->promise);
+    for (size_t i = 0; i < self->outbox_count; i++)
+        msg_reset (&self->outbox[i]);
+    free (self->outbox);
+    msgpack_sbuffer_destroy (&self->read_buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  A ready: persist, then queue (or send) its messages
+
+static void
+s_fail (node_t *self, const char *what)
+{
+    log_error ("%s: %s; stopping before acknowledging", what, strerror (errno));
+    self->failed = true;
+}
+
+//  Cut the log (synced first: a cut needs nothing queued).
+static void
+s_truncate (node_t *self, uint64_t to)
+{
+    uint64_t count = tradelog_count (self->log);
+    if (tradelog_sync (self->log) || store_truncate (self->store, to)) {
+        s_fail (self, "cannot cut the order log");
+        return;
+    }
+    log_warn ("cut %" PRIu64 " uncommitted orders %" PRIu64 "..%" PRIu64
+              " that the leader does not hold (epoch %" PRIu64 ")",
+              count - to, to, count - 1, consensus_epoch (self->core));
+    if (to < self->events.cut_from)
+        self->events.cut_from = to;
+    self->store_promise = true;   //  a cut record may have carried the commit position
+}
+
+static void
+s_append (node_t *self, const consensus_ready_t *ready)
+{
+    for (size_t k = 0; k < ready->n_entries && !self->failed; k++) {
+        const consensus_entry_t *entry = &ready->entries[k];
+        msg_trade_t trade;
+        if (msg_decode_trade (entry->payload, entry->size, &trade) != MSG_DECODE_OK
+            || trade.number != ready->first_index + k
+            || store_append_entry (self->store, &trade, entry->stamp, ready->commit)) {
+            errno = EINVAL;
+            s_fail (self, "cannot append an order the core accepted");
+        }
+    }
+}
+
+static void
+s_persist (node_t *self, const consensus_ready_t *ready)
+{
+    if (ready->promise_changed) {
+        self->promised = ready->promised;
+        self->store_promise = true;
+    }
+    if (ready->truncate && ready->truncate_to < tradelog_count (self->log))
+        s_truncate (self, ready->truncate_to);
+    s_append (self, ready);
+    if (ready->commit_changed) {
+        self->commit = ready->commit;
+        if (ready->n_entries == 0)
+            self->store_promise = true;
+    }
+}
+
+static void
+s_outbox_add (node_t *self, const msg_t *msg)
+{
+    if (self->outbox_count == self->outbox_size) {
+        self->outbox_size = self->outbox_size ? self->outbox_size * 2 : 64;
+        self->outbox = realloc (self->outbox, self->outbox_size * sizeof (msg_t));
+        assert (self->outbox);
+    }
+    self->outbox[self->outbox_count++] = *msg;   //  takes its entry list
+}
+
+static void
+s_queue (node_t *self, const consensus_ready_t *ready)
+{
+    bool early = consensus_role (self->core) == CONSENSUS_LEADER && !ready->promise_changed
+              && !ready->truncate && !ready->commit_changed;
+    for (size_t i = 0; i < ready->n_msgs; i++) {
+        msg_t msg;
+        msg_init (&msg, 0);
+        if (cwire_to_msg (&ready->msgs[i], &msg)) {
+            log_warn ("cannot encode a %s", consensus_type_name (ready->msgs[i].type));
+            continue;
+        }
+        if (early && msg.type == MSG_CS_APPEND) {
+            if (msg.commit > self->safe_commit)
+                msg.commit = self->safe_commit;
+            transport_send (self->transport, &msg);
+            msg_reset (&msg);
+        }
+        else
+            s_outbox_add (self, &msg);
+    }
+}
+
+static void
+s_pump (node_t *self)
+{
+    const consensus_ready_t *ready;
+    while (!self->failed && (ready = consensus_ready (self->core))) {
+        s_persist (self, ready);
+        s_queue (self, ready);
+        for (size_t i = 0; i < ready->n_outcomes; i++)
+            self->config.on_outcome (self->config.arg, ready->outcomes[i].index,
+                                     ready->outcomes[i].result);
+        self->events.role_changed |= ready->role_changed;
+        self->events.stepped_down |= ready->stepped_down;
+        self->events.campaign_failed |= ready->campaign_failed;
+        consensus_advance (self->core);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Verbs
+
+void
+node_on_announcement (node_t *self, const msg_t *announcement)
+{
+    peers_update (self->peers, announcement);
+    transport_follow (self->transport, announcement->replica_id, announcement->pub);
+}
+
+size_t
+node_poll_items (node_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t count = transport_poll_items (self->transport, items, max);
+    return count + peers_poll_items (self->peers, items + count, max - count);
+}
+
+static void
+s_on_message (void *arg, const msg_t *msg)
+{
+    node_t *self = arg;
+    consensus_msg_t cmsg;
+    if (self->failed || cwire_to_consensus (self->cwire, msg, &cmsg)) {
+        log_debug ("dropped a %s that does not map", msg_type_name (msg->type));
+        return;
+    }
+    if (consensus_step (self->core, &cmsg, (uint64_t) zclock_mono ()))
+        log_debug ("the core refused a %s from %" PRIu64, msg_type_name (msg->type),
+                   msg->replica_id);
+    s_pump (self);
+}
+
+static int64_t
+s_ignore_range (void *arg, uint64_t replica_id, const msg_t *reply)
+{
+    (void) arg, (void) replica_id, (void) reply;
+    return -1;
+}
+
+void
+node_receive (node_t *self)
+{
+    transport_drain (self->transport, s_on_message, self);
+    peers_drain (self->peers, s_ignore_range, self);   //  nothing is asked of peers
+}
+
+void
+node_tick (node_t *self)
+{
+    if (self->failed)
+        return;
+    consensus_tick (self->core, (uint64_t) zclock_mono ());
+    s_pump (self);
+}
+
+void
+node_campaign (node_t *self)
+{
+    if (self->failed || consensus_role (self->core) != CONSENSUS_FOLLOWER)
+        return;
+    log_info ("named by the broker: campaigning from epoch %" PRIu64 " with %" PRIu64
+              " orders, %" PRIu64 " committed", consensus_epoch (self->core),
+              consensus_length (self->core), consensus_commit (self->core));
+    consensus_campaign (self->core, (uint64_t) zclock_mono ());
+    s_pump (self);
+}
+
+int64_t
+node_propose (node_t *self, const msg_trade_t *trade)
+{
+    msg_t record;
+    msg_set_trade (&record, MSG_TRADEREC, trade);
+    if (self->failed || msg_encode (&record, &self->read_buffer))
+        return -1;
+    int64_t index = consensus_propose (self->core, self->read_buffer.data,
+                                       self->read_buffer.size);
+    s_pump (self);
+    return index;
+}
+
+//  Leader: an empty APPEND with the new commit position.
+static void
+s_announce_commit (node_t *self)
+{
+    uint64_t commit = consensus_commit (self->core);
+    if (consensus_role (self->core) != CONSENSUS_LEADER || commit <= self->commit_announced)
+        return;
+    self->commit_announced = commit;
+    uint64_t length = tradelog_count (self->log);
+    msg_t heartbeat;
+    msg_init (&heartbeat, MSG_CS_APPEND);
+    heartbeat.replica_id = self->config.replica_id;
+    heartbeat.epoch = consensus_epoch (self->core);
+    heartbeat.start = heartbeat.length = length;
+    heartbeat.prev_stamp = length ? tradelog_stamp (self->log, length - 1) : 0;
+    heartbeat.commit = commit;
+    transport_send (self->transport, &heartbeat);
+}
+
+int
+node_flush (node_t *self)
+{
+    if (self->failed)
+        return -1;
+    if (tradelog_sync (self->log)) {
+        s_fail (self, "order log sync failed");
+        return -1;
+    }
+    if (self->store_promise) {
+        uint64_t commit = self->commit > promise_commit (self->promise)
+                        ? self->commit : promise_commit (self->promise);
+        if (promise_store (self->promise, self->promised, commit)) {
+            s_fail (self, "cannot store the promise");
+            return -1;
+        }
+        self->store_promise = false;
+    }
+    self->safe_commit = consensus_commit (self->core);
+    transport_set_commit (self->transport, self->safe_commit);
+    for (size_t i = 0; i < self->outbox_count; i++) {
+        transport_send (self->transport, &self->outbox[i]);
+        msg_reset (&self->outbox[i]);
+    }
+    self->outbox_count = 0;
+    s_announce_commit (self);
+    return 0;
+}
+
+void
+node_events (node_t *self, node_events_t *events)
+{
+    *events = self->events;
+    self->events = (node_events_t) {.cut_from = UINT64_MAX};
+}
+
+consensus_role_t
+node_role (node_t *self)
+{
+    return consensus_role (self->core);
+}
+
+uint64_t
+node_epoch (node_t *self)
+{
+    return consensus_epoch (self->core);
+}
+
+uint64_t
+node_commit (node_t *self)
+{
+    return self->safe_commit;
+}
+
+uint64_t
+node_length (node_t *self)
+{
+    return consensus_length (self->core);
+}
+
+bool
+node_failed (node_t *self)
+{
+    return self->failed;
+}

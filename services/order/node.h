@@ -1,0 +1,106 @@
+/*  node.h - an order replica's consensus member: the core (consensus.h)
+    with its disk and its sockets.
+
+    The node feeds the core what arrives (CS_* messages, time, the
+    broker's naming, the leader's proposals), and does what each ready
+    asks, in the core's order: persist, then send.
+
+    Persist: the promise goes to order-N.promise (promise.h); a cut goes
+    to the log at once (after syncing what was queued) and is durable
+    with the turn's sync; entries are appended to the log (the store,
+    store.h, which also applies them to the stocks) as ORDERECs carrying
+    their stamp and the commit position of their ready. The loop syncs
+    once a turn (node_flush): the log, then the promise file if the turn
+    changed the promise, cut the log, or moved the commit position with
+    no record to carry it. Then the turn's messages leave.
+
+    The commit position is hard state (consensus.c): restart takes the
+    higher of the promise file's and the highest a record carries. A
+    record carries the position of the ready that wrote it, so a ready
+    whose messages rest on a new position (a follower's ACK) either
+    writes records that carry it or stores it in the promise file before
+    they leave. That costs the second fdatasync only in a turn where the
+    position moved with no entry written (heartbeats, ACKs to the leader).
+
+    The leader publishes a ready's APPENDs at once, before its own sync,
+    when the ready changes neither the promise nor the log's prefix nor
+    the commit position: the leader's and the followers' syncs overlap.
+    Such an APPEND says the commit position of the last sync (never one
+    that counted an entry of ours not yet on disk). Once the position
+    moved, the leader publishes an empty APPEND after the sync, so
+    followers and catalogs learn it within a hop.
+*/
+#ifndef BAZAAR_NODE_H
+#define BAZAAR_NODE_H
+
+#include "consensus.h"
+#include "msgs.h"
+#include "peers.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+typedef struct _node_t node_t;
+
+//  A proposal of this replica's has a known fate.
+typedef void (node_outcome_fn) (void *arg, uint64_t index, consensus_result_t result);
+
+typedef struct {
+    uint64_t replica_id;
+    const uint32_t *members;
+    size_t n_members;
+    const char *pub;
+    const char *rep;
+    const char *promise_path;
+    uint64_t quorum_timeout_ms;
+    node_outcome_fn *on_outcome;
+    void *arg;
+} node_config_t;
+
+//  What happened since the last node_events.
+typedef struct {
+    bool role_changed;
+    bool stepped_down;
+    bool campaign_failed;
+    uint64_t cut_from;   //  entries from here were cut (UINT64_MAX: none)
+} node_events_t;
+
+//  Open the promise file, rebuild the core from it and store's log (not
+//  owned), bind the sockets. Returns NULL and a reason in error.
+node_t *node_new (store_t *store, const node_config_t *config, char *error, size_t error_size);
+
+void node_destroy (node_t **self_p);
+
+//  Peers from a LEADER announcement; subscribe to the named replica's PUB.
+void node_on_announcement (node_t *self, const msg_t *announcement);
+
+size_t node_poll_items (node_t *self, zmq_pollitem_t *items, size_t max);
+
+//  Receive every consensus message waiting and step the core with it.
+void node_receive (node_t *self);
+
+//  Time passed.
+void node_tick (node_t *self);
+
+//  The broker named this replica.
+void node_campaign (node_t *self);
+
+//  Leader: propose trade (numbered node_length). Returns its index, or -1.
+int64_t node_propose (node_t *self, const msg_trade_t *trade);
+
+//  Sync what the turn wrote, then send its messages. Returns 0, or -1 if
+//  the disk failed (the process must stop).
+int node_flush (node_t *self);
+
+//  Fill events with what happened since the last call, and clear them.
+void node_events (node_t *self, node_events_t *events);
+
+consensus_role_t node_role (node_t *self);
+uint64_t node_epoch (node_t *self);
+uint64_t node_commit (node_t *self);
+uint64_t node_length (node_t *self);
+bool node_failed (node_t *self);
+
+#endif

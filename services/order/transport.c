@@ -1,0 +1,258 @@
+/*  transport.c - an order replica's sockets (see transport.h). */
+#include "transport.h"
+#include "log.h"
+#include "sockets.h"
+
+#include <czmq.h>
+
+#define RECEIVE_MAX 4096   //  messages taken from one socket per turn
+
+struct _transport_t {
+    tradelog_t *log;
+    peers_t *peers;
+    uint64_t replica_id;
+    uint64_t commit;
+    zsock_t *pub;
+    zsock_t *rep;
+    zsock_t *sub;
+    uint64_t followed;        //  whose PUB sub is connected to
+    char followed_pub[MSG_ENDPOINT_MAX + 1];
+    msgpack_sbuffer buffer;
+};
+
+static int
+s_bind (zsock_t *socket, const char *endpoint)
+{
+    return sockets_server (zsock_resolve (socket)) || zsock_bind (socket, "%s", endpoint) < 0
+         ? -1 : 0;
+}
+
+transport_t *
+transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
+               char *error, size_t error_size)
+{
+    transport_t *self = calloc (1, sizeof (transport_t));
+    assert (self);
+    self->log = log;
+    self->replica_id = replica_id;
+    msgpack_sbuffer_init (&self->buffer);
+    self->pub = zsock_new (ZMQ_PUB);
+    self->rep = zsock_new (ZMQ_ROUTER);
+    assert (self->pub && self->rep);
+    //  A follower that falls behind the HWM misses an APPEND and FETCHes.
+    zsock_set_sndhwm (self->pub, 100000);
+    zsock_set_rcvhwm (self->rep, 100000);
+    if (s_bind (self->pub, pub)) {
+        snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub,
+                  zmq_strerror (errno));
+        transport_destroy (&self);
+    }
+    else
+    if (s_bind (self->rep, rep)) {
+        snprintf (error, error_size, "cannot bind the REP endpoint %s (--rep): %s", rep,
+                  zmq_strerror (errno));
+        transport_destroy (&self);
+    }
+    return self;
+}
+
+void
+transport_destroy (transport_t **self_p)
+{
+    if (!*self_p)
+        return;
+    transport_t *self = *self_p;
+    zsock_destroy (&self->pub);
+    zsock_destroy (&self->rep);
+    zsock_destroy (&self->sub);
+    msgpack_sbuffer_destroy (&self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+transport_set_peers (transport_t *self, peers_t *peers)
+{
+    self->peers = peers;
+}
+
+void
+transport_set_commit (transport_t *self, uint64_t commit)
+{
+    self->commit = commit;
+}
+
+void
+transport_follow (transport_t *self, uint64_t replica_id, const char *pub)
+{
+    if (replica_id == self->replica_id)
+        replica_id = 0;
+    if (!pub || !*pub)
+        replica_id = 0;
+    if (replica_id == self->followed && (!replica_id || streq (pub, self->followed_pub)))
+        return;
+    zsock_destroy (&self->sub);
+    self->followed = replica_id;
+    *self->followed_pub = '\0';
+    if (!replica_id)
+        return;
+    snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
+    self->sub = zsock_new (ZMQ_SUB);
+    assert (self->sub);
+    zsock_set_rcvhwm (self->sub, 100000);
+    //  Only CS_APPEND: the PUB also shows what the REP endpoint received.
+    unsigned char topic[MSG_TOPIC_SIZE];
+    msg_topic (MSG_CS_APPEND, topic);
+    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
+    if (sockets_client (zsock_resolve (self->sub), "order")
+        || zsock_connect (self->sub, "%s", pub) < 0) {
+        log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);
+        zsock_destroy (&self->sub);
+        self->followed = 0;
+    }
+}
+
+size_t
+transport_poll_items (transport_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t count = 0;
+    if (count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->rep), 0, ZMQ_POLLIN, 0};
+    if (self->sub && count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
+    return count;
+}
+
+//  Committed trades only: a catalog applies what it gets.
+static void
+s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
+{
+    msg_t reply;
+    msg_init (&reply, MSG_TRADES);
+    reply.req_id = request->req_id;
+    uint64_t commit = self->commit;
+    reply.number = commit;
+    uint64_t from = request->number, max = request->quantity;
+    if (max > MSG_RANGE_CHUNK)
+        max = MSG_RANGE_CHUNK;
+    uint64_t count = from < commit ? commit - from : 0;
+    if (count > max)
+        count = max;
+    reply.trades = count ? calloc (count, sizeof (msg_trade_t)) : NULL;
+    if (count && !reply.trades)
+        count = 0;
+    reply.trade_count = count;
+    for (uint64_t i = 0; i < count; i++)
+        tradelog_get (self->log, from + i, &reply.trades[i]);
+    void *handle = zsock_resolve (self->rep);
+    if (msg_encode (&reply, &self->buffer) == 0
+        && zmq_msg_send (identity, handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0
+        && zmq_send (handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send (handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
+    msg_reset (&reply);
+}
+
+//  Receives one multipart message into frames (at most 3 kept). Returns
+//  the number of frames, 0 if none was waiting.
+static int
+s_receive (void *handle, zmq_msg_t frames[3])
+{
+    int count = 0, more = 1;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        more = zmq_msg_more (&frame);
+        if (count < 3)
+            zmq_msg_move (&frames[count], &frame);
+        count++;
+        zmq_msg_close (&frame);
+    }
+    return count;
+}
+
+//  Reads [identity][empty][message]; anything else is dropped.
+static void
+s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
+{
+    void *handle = zsock_resolve (self->rep);
+    for (int handled = 0; handled < RECEIVE_MAX; handled++) {
+        zmq_msg_t frames[3];
+        for (int i = 0; i < 3; i++)
+            zmq_msg_init (&frames[i]);
+        int count = s_receive (handle, frames);
+        if (count == 3 && zmq_msg_size (&frames[1]) == 0
+            && msg_decode (msg, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2])) == 0) {
+            if (msg->type == MSG_RANGE)
+                s_answer_range (self, &frames[0], msg);
+            else
+            if (msg->type >= MSG_CS_PREPARE && msg->type <= MSG_CS_ENTRIES)
+                fn (arg, msg);
+            //  For the tap (followers and catalogs take CS_APPEND only).
+            if (msg->type != MSG_CS_APPEND)
+                zmq_send (zsock_resolve (self->pub), zmq_msg_data (&frames[2]),
+                          zmq_msg_size (&frames[2]), ZMQ_DONTWAIT);
+        }
+        else
+        if (count)
+            log_warn ("dropped a malformed message on the REP endpoint");
+        for (int i = 0; i < 3; i++)
+            zmq_msg_close (&frames[i]);
+        if (count == 0)
+            break;
+    }
+}
+
+static void
+s_drain_sub (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
+{
+    if (!self->sub)
+        return;
+    void *handle = zsock_resolve (self->sub);
+    for (int i = 0; i < RECEIVE_MAX; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        int rc = msg_decode (msg, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+        if (rc == 0 && msg->type == MSG_CS_APPEND)
+            fn (arg, msg);
+    }
+}
+
+void
+transport_drain (transport_t *self, transport_msg_fn *fn, void *arg)
+{
+    msg_t msg;
+    msg_init (&msg, 0);
+    s_drain_rep (self, fn, arg, &msg);
+    s_drain_sub (self, fn, arg, &msg);
+    msg_reset (&msg);
+}
+
+int
+transport_send (transport_t *self, const msg_t *msg)
+{
+    if (msg->to == 0 && msg->type == MSG_CS_APPEND) {
+        if (msg_encode (msg, &self->buffer))
+            return -1;
+        return zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size,
+                         ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    }
+    if (!self->peers)
+        return -1;
+    if (msg->to)
+        return peers_send (self->peers, msg->to, msg);
+    //  PREPARE to all: each peer the broker listed.
+    int rc = 0;
+    for (size_t i = 0; i < peers_count (self->peers); i++)
+        if (peers_send (self->peers, peers_id_at (self->peers, i), msg))
+            rc = -1;
+    return rc;
+}
