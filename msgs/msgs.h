@@ -77,6 +77,13 @@
     decision, and the catalog's epoch check still fences. The catalog
     copies each frame of the link to its PUB for the tap.
 
+    Read-your-writes: LOOKUP and LIST carry N, the position the answer
+    must reflect: the catalog answers once it has applied trades 0 .. N-1
+    (N = 0: at once). A gateway sends 1 + the highest transaction number
+    it acknowledged, so no lookup through it shows a quantity older than
+    a trade it answered; a catalog behind waits a bounded time for the
+    committed log (services/catalog/waiting.h), then answers UNAVAILABLE.
+
     Routing: a client (gateway, or an order replica asking the catalog)
     sends one frame to the broker's ROUTER. The broker picks a worker by
     msg_service (type) and forwards [client identity][frame]; the worker
@@ -134,8 +141,8 @@
 #define MSG_TABLE(X)                                                         \
     X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
     X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
-    X (LOOKUP, 10, "rnD", "catalog", "look up one stock")                    \
-    X (LIST, 11, "rD", "catalog", "list every stock")                        \
+    X (LOOKUP, 10, "rnND", "catalog", "look up one stock, once N trades are applied") \
+    X (LIST, 11, "rND", "catalog", "list every stock, once N trades are applied") \
     X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
     X (JOURNAL, 13, "rNqD", "catalog", "committed trades from number N, at most q") \
     X (CLAIM, 14, "rRND", "catalog", "new order leader -> catalog: grant me the next epoch") \

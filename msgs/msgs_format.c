@@ -132,9 +132,13 @@ s_out_in_sync (s_out_t *out, const msg_t *self, bool json)
     s_out (out, "]");
 }
 
+//  A lookup's N is the position it needs (msgs.h, read-your-writes), not
+//  a transaction's number: the tap says so.
 static const char *
-s_field_name (char field)
+s_field_name (int type, char field)
 {
+    if (field == 'N' && (type == MSG_LOOKUP || type == MSG_LIST))
+        return "position";
     switch (field) {
         case 'r': return "req_id";
         case 'n': return "name";
@@ -228,7 +232,7 @@ msg_format (const msg_t *self, bool json, char *buf, size_t size)
     else
         s_out (&out, "%s", msg_type_name (self->type));
     for (const char *field = fields; *field; field++) {
-        s_out (&out, json ? ",\"%s\":" : " %s=", s_field_name (*field));
+        s_out (&out, json ? ",\"%s\":" : " %s=", s_field_name (self->type, *field));
         s_out_value (&out, self, *field, json);
     }
     if (json)

@@ -4,6 +4,7 @@
 #include "batch.h"
 #include "learner.h"
 #include "log.h"
+#include "waiting.h"
 #include "worker.h"
 #include "sockets.h"
 
@@ -13,11 +14,15 @@
 #define CHANGED_MAX 100000      //  invalidations held for one turn's sync
 #define BEACON_MS 100           //  sequence beacon on the PUB socket
 #define POLL_MAX (3 + MSG_PEERS_MAX)
+//  A lookup waiting this long for the PUB to bring its position starts a
+//  copy round by RANGE (the leader's heartbeat carries the commit
+//  position every 50 ms: this is well past it).
+#define WAITING_COPY_MS 100
 
 struct _catalog_t {
     store_t *store;
     learner_t *learner;
-    bool refused;              //  the broker refused us: another catalog serves
+    waiting_t *waiting;        //  lookups for a position not yet learned
     worker_t *worker;
     zsock_t *pub;
     batch_t *batch;
@@ -57,6 +62,7 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
     self->store = *store_p;
     *store_p = NULL;
     self->learner = learner_new (self->store, s_on_applied, self);
+    self->waiting = waiting_new ();
     self->batch = batch_new ();
     self->changed = calloc (CHANGED_MAX, sizeof (msg_t));
     assert (self->batch && self->changed);
@@ -76,6 +82,7 @@ catalog_destroy (catalog_t **self_p)
     catalog_t *self = *self_p;
     worker_destroy (&self->worker);
     learner_destroy (&self->learner);
+    waiting_destroy (&self->waiting);
     zsock_destroy (&self->pub);
     batch_destroy (&self->batch);
     store_log_counts (self->store);
@@ -117,7 +124,53 @@ s_on_applied (void *arg, const store_stock_t *stock)
 //  ---------------------------------------------------------------------
 //  Requests
 
-//  Handles one request, holding its reply in the batch.
+//  Answers a LOOKUP or LIST from the store as it is now, holding the
+//  reply in the batch.
+static void
+s_answer (catalog_t *self, const worker_envelope_t *envelope, msg_type_t type,
+          uint64_t req_id, const char *name)
+{
+    msg_t reply;
+    msg_init (&reply, MSG_ERROR);
+    msg_error_t rc = MSG_ERR_OK;
+    if (type == MSG_LOOKUP) {
+        const store_stock_t *stock = store_lookup (self->store, name);
+        if (stock)
+            s_stock_reply (&reply, req_id, stock);
+        else
+            rc = MSG_ERR_STOCK_NOT_FOUND;
+    }
+    else {
+        msg_init (&reply, MSG_STOCKS);
+        reply.req_id = req_id;
+        if (store_list (self->store, &reply))
+            rc = MSG_ERR_INTERNAL;
+    }
+    if (rc == MSG_ERR_OK)
+        batch_add (self->batch, envelope, &reply);
+    else
+        batch_add_error (self->batch, envelope, req_id, rc);
+    msg_reset (&reply);
+}
+
+//  waiting_fn: a parked lookup's position was learned, or it waited its
+//  bound (UNAVAILABLE: the gateway may ask another catalog).
+static void
+s_on_settled (void *arg, const waiting_request_t *parked, bool ready)
+{
+    catalog_t *self = arg;
+    if (ready)
+        s_answer (self, &parked->envelope, parked->type, parked->req_id, parked->name);
+    else {
+        log_debug ("%s waited for position %" PRIu64 ", still at %" PRIu64 ": unavailable",
+                   msg_type_name (parked->type), parked->position,
+                   store_trade_count (self->store));
+        batch_add_error (self->batch, &parked->envelope, parked->req_id, MSG_ERR_UNAVAILABLE);
+    }
+}
+
+//  Handles one request, holding its reply in the batch, or parks it until
+//  the store reaches the position it carries (read-your-writes).
 static void
 s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
@@ -125,42 +178,22 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
     if (!envelope) {
         if (request->type == MSG_LEADER)
             learner_on_announcement (self->learner, request);
-        else
-        if (request->type == MSG_ERROR && request->code == MSG_ERR_REFUSED) {
-            log_error ("the broker refused this catalog: %s", request->text);
-            self->refused = true;
-        }
         return;
     }
-    msg_t reply;
-    msg_init (&reply, MSG_ERROR);
-    msg_error_t rc = MSG_ERR_OK;
-    if (!learner_ready (self->learner))
-        rc = MSG_ERR_UNAVAILABLE;
-    else
-    if (request->type == MSG_LOOKUP) {
-        const store_stock_t *stock = store_lookup (self->store, request->name);
-        if (stock)
-            s_stock_reply (&reply, request->req_id, stock);
-        else
-            rc = MSG_ERR_STOCK_NOT_FOUND;
-    }
-    else
-    if (request->type == MSG_LIST) {
-        msg_init (&reply, MSG_STOCKS);
-        reply.req_id = request->req_id;
-        if (store_list (self->store, &reply))
-            rc = MSG_ERR_INTERNAL;
-    }
-    else {
+    if (request->type != MSG_LOOKUP && request->type != MSG_LIST) {
         log_warn ("dropped %s: not a catalog request", msg_type_name (request->type));
-        rc = MSG_ERR_BAD_MESSAGE;
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_BAD_MESSAGE);
+        return;
     }
-    if (rc == MSG_ERR_OK)
-        batch_add (self->batch, envelope, &reply);
+    if (!learner_ready (self->learner)) {
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
+        return;
+    }
+    if (request->number <= store_trade_count (self->store))
+        s_answer (self, envelope, request->type, request->req_id, request->name);
     else
-        batch_add_error (self->batch, envelope, request->req_id, rc);
-    msg_reset (&reply);
+    if (waiting_add (self->waiting, envelope, request, msg_now_ms ()))
+        batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
 }
 
 static void
@@ -187,16 +220,30 @@ s_beacon (catalog_t *self)
     self->beacon_at = zclock_mono () + BEACON_MS;
 }
 
+//  Answers the parked lookups the store now covers, refuses those that
+//  waited their bound, and asks the replicas by RANGE for what the PUB
+//  has not brought in time.
+static void
+s_settle (catalog_t *self)
+{
+    if (!waiting_size (self->waiting))
+        return;
+    uint64_t now = msg_now_ms ();
+    waiting_settle (self->waiting, store_trade_count (self->store), now, s_on_settled, self);
+    uint64_t oldest = waiting_oldest (self->waiting);
+    if (oldest && now >= oldest + WAITING_COPY_MS)
+        learner_need (self->learner, waiting_highest (self->waiting));
+}
+
 //  One turn: requests answered, what was learned made durable, then the
 //  invalidations published.
 static int
 s_turn (catalog_t *self)
 {
     worker_drain (self->worker, BATCH_MAX, s_handle, self);
-    if (self->refused)
-        return -1;
     if (learner_step (self->learner))
         return -1;
+    s_settle (self);
     if (store_sync (self->store)) {
         log_error ("journal sync failed: %s; stopping", strerror (errno));
         return -1;
@@ -222,8 +269,8 @@ catalog_run (catalog_t *self)
         int64_t until_beacon = self->beacon_at - zclock_mono ();
         if (until_beacon < timeout)
             timeout = until_beacon > 0 ? until_beacon : 0;
-        if (learner_busy (self->learner))
-            timeout = timeout < 20 ? timeout : 20;
+        if (learner_busy (self->learner) || waiting_size (self->waiting))
+            timeout = timeout < 10 ? timeout : 10;
         if (zmq_poll (items, (int) count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;

@@ -6,7 +6,10 @@
     committed, in number order, to its store (catalog.journal and the
     stocks). Each turn of the loop answers every request waiting, syncs
     what it learned (one journal sync), then sends the replies and
-    publishes one INVALIDATE per trade applied. Every 100 ms it also
+    publishes one INVALIDATE per trade applied. A LOOKUP or LIST carries
+    the position its answer must reflect (read-your-writes, msgs.h); one
+    the store does not cover yet waits (waiting.h). Any number of
+    catalogs may serve; each needs its own files (--name or --data). Every 100 ms it also
     publishes a beacon: an INVALIDATE with an empty name and the current
     (not a new) sequence number. It answers lookups once a first copy
     from the replicas found nothing more to copy.
@@ -28,9 +31,8 @@ catalog_t *catalog_new (store_t **store_p, const char *broker, const char *pub, 
 void catalog_destroy (catalog_t **self_p);
 
 //  Serve until interrupted. Returns 0, or -1 if the journal could not be
-//  synced (the process must exit: memory is ahead of the disk), a
-//  committed trade does not apply, or the broker refused this catalog
-//  because another one is serving.
+//  synced (the process must exit: memory is ahead of the disk) or a
+//  committed trade does not apply.
 int catalog_run (catalog_t *self);
 
 #endif

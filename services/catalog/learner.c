@@ -271,6 +271,13 @@ learner_step (learner_t *self)
     return self->failed ? -1 : 0;
 }
 
+void
+learner_need (learner_t *self, uint64_t position)
+{
+    if (position > store_trade_count (self->store) && !self->copying)
+        self->behind = true;
+}
+
 bool
 learner_ready (learner_t *self)
 {

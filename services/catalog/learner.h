@@ -39,6 +39,10 @@ size_t learner_poll_items (learner_t *self, zmq_pollitem_t *items, size_t max);
 //  stop).
 int learner_step (learner_t *self);
 
+//  A lookup waits for position (trades applied): if the store is behind
+//  it, a copy round is due (the PUB did not bring it in time).
+void learner_need (learner_t *self, uint64_t position);
+
 //  True once a first copy round found nothing more on the replicas:
 //  lookups may be answered.
 bool learner_ready (learner_t *self);

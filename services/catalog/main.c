@@ -10,7 +10,11 @@
 static const cli_option_t s_options[] = {
     {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
     {"pub", "tcp://127.0.0.1:5556", "PUB endpoint for cache invalidations"},
-    {"data", "./data", "data directory (catalog.* files)"},
+    {"data", "./data", "data directory (NAME.stocks, NAME.journal)"},
+    //  Several catalogs on one host: a distinct name or data directory
+    //  each (the journal is locked while open: a second catalog on the
+    //  same files stops with a message).
+    {"name", "catalog", "this catalog's file names in the data directory"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
@@ -47,14 +51,22 @@ main (int argc, char **argv)
         return 2;
     }
     const char *stocks = cli_get (cli, "stocks");
-    store_t *store = store_open (cli_get (cli, "data"), *stocks ? stocks : NULL,
-                                 sync, &window, error, sizeof (error));
+    const char *name = cli_get (cli, "name");
+    if (!*name || strchr (name, '/')) {
+        log_error ("--name must be a file name (no '/'), got '%s'", name);
+        cli_destroy (&cli);
+        return 2;
+    }
+    store_config_t config = {.dir = cli_get (cli, "data"), .name = name,
+                             .log_suffix = "journal", .stocks_file = *stocks ? stocks : NULL,
+                             .sync = sync, .key_window = &window};
+    store_t *store = store_open_config (&config, error, sizeof (error));
     if (!store) {
         log_error ("%s", error);
         cli_destroy (&cli);
         return 1;
     }
-    log_info ("%" PRIu64 " trades in the journal, under %s", store_trade_count (store),
+    log_info ("%" PRIu64 " trades in %s.journal, under %s", store_trade_count (store), name,
               cli_get (cli, "data"));
     catalog_t *catalog = catalog_new (&store, broker, pub, error, sizeof (error));
     if (!catalog) {

@@ -49,6 +49,8 @@ struct _gateway_t {
     metrics_t *metrics;
     uint64_t key_prefix;        //  random per process, for generated keys
     uint64_t next_key;
+    uint64_t acked_position;    //  1 + the highest transaction number acknowledged:
+                                //  every lookup asks a catalog for at least this
     bool stopping;
 };
 

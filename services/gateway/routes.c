@@ -191,6 +191,7 @@ s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t n
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STOCK, started_ns, MSG_LOOKUP,
                                           s_on_stock);
     memcpy (pending->call.request.name, key, strlen (key) + 1);
+    pending->call.request.number = gateway->acked_position;
     pending->generation = cache_generation (gateway->cache);
     s_pending_send (pending, true);
 }
@@ -218,6 +219,7 @@ s_list (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 {
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STOCKS, started_ns, MSG_LIST,
                                           s_on_stocks);
+    pending->call.request.number = gateway->acked_position;
     s_pending_send (pending, true);
 }
 
@@ -230,8 +232,12 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
     s_pending_t *pending = (s_pending_t *) call;
     if (s_answered_failure (pending, reply, MSG_COMMITTED))
         return;
-    //  Before answering, so this client's next lookup sees its trade.
+    //  Before answering, so this client's next lookup sees its trade: no
+    //  cached copy older than it stays, and every lookup from now on asks
+    //  a catalog that has applied it (read-your-writes, msgs.h).
     cache_invalidate (pending->gateway->cache, reply->name, reply->version);
+    if (reply->number + 1 > pending->gateway->acked_position)
+        pending->gateway->acked_position = reply->number + 1;
     s_answer_data (pending, json_pack ("{s:I}", "transaction_number",
                                        (json_int_t) reply->number));
 }

@@ -149,7 +149,7 @@ class Zmtp:
 
 
 def lookup_frame(req_id, name):
-    return packb([MSG_VERSION, LOOKUP, req_id, name, NO_DEADLINE])
+    return packb([MSG_VERSION, LOOKUP, req_id, name, 0, NO_DEADLINE])   # position 0: at once
 
 
 def heartbeat_frame(service, replica_id, incarnation, pub="", rep="", number=0, epoch=0,

@@ -50,7 +50,7 @@ def test_fake_client_roundtrip(bz):
         assert reply[:4] == [MSG_VERSION, ERROR, 8, ERR_STOCK_NOT_FOUND], reply
         reply, _ = request_reply(z, packb([MSG_VERSION, QUERY, 9, 999999999, NO_DEADLINE]), 9)
         assert reply[:4] == [MSG_VERSION, ERROR, 9, ERR_TXN_NOT_FOUND], reply
-        reply, _ = request_reply(z, packb([MSG_VERSION, LIST, 10, NO_DEADLINE]), 10)
+        reply, _ = request_reply(z, packb([MSG_VERSION, LIST, 10, 0, NO_DEADLINE]), 10)
         assert reply[:3] == [MSG_VERSION, STOCKS, 10], reply
         assert [s[0] for s in reply[3]] == sorted(INITIAL), reply
     finally:
@@ -67,17 +67,19 @@ GARBAGE = [
     ("msgpack-string", [packb("hello")]),
     ("msgpack-int", [packb(5)]),
     ("empty-array", [packb([])]),
-    ("wrong-field-types", [packb([MSG_VERSION, LOOKUP, "x", 5, 0])]),
+    ("wrong-field-types", [packb([MSG_VERSION, LOOKUP, "x", 5, "y", 0])]),
     ("trailing-bytes", [lookup_frame(1, "apple") + b"\x00"]),
-    ("unknown-version", [packb([99, LOOKUP, 1, "apple", 0])]),
+    ("unknown-version", [packb([99, LOOKUP, 1, "apple", 0, 0])]),
     ("unknown-type", [packb([MSG_VERSION, 250, 1])]),
     ("too-few-fields", [packb([MSG_VERSION, LOOKUP])]),
-    ("too-many-fields", [packb([MSG_VERSION, LOOKUP, 1, "apple", 0, "extra"])]),
-    ("name-too-long", [packb([MSG_VERSION, LOOKUP, 1, "a" * 1000, 0])]),
-    ("negative-req-id", [packb([MSG_VERSION, LOOKUP, -1, "apple", 0])]),
-    ("float-req-id", [packb([MSG_VERSION, LOOKUP, 1.5, "apple", 0])]),
-    ("nil-fields", [packb([MSG_VERSION, LOOKUP, None, None, None])]),
-    ("bin-name", [packb([MSG_VERSION, LOOKUP, 1, b"apple", 0])]),
+    ("too-many-fields", [packb([MSG_VERSION, LOOKUP, 1, "apple", 0, 0, "extra"])]),
+    ("lookup-old-shape", [packb([MSG_VERSION, LOOKUP, 1, "apple", 0])]),
+    ("negative-position", [packb([MSG_VERSION, LOOKUP, 1, "apple", -1, 0])]),
+    ("name-too-long", [packb([MSG_VERSION, LOOKUP, 1, "a" * 1000, 0, 0])]),
+    ("negative-req-id", [packb([MSG_VERSION, LOOKUP, -1, "apple", 0, 0])]),
+    ("float-req-id", [packb([MSG_VERSION, LOOKUP, 1.5, "apple", 0, 0])]),
+    ("nil-fields", [packb([MSG_VERSION, LOOKUP, None, None, None, None])]),
+    ("bin-name", [packb([MSG_VERSION, LOOKUP, 1, b"apple", 0, 0])]),
     ("reply-from-client", [packb([MSG_VERSION, STOCK, 1, "apple", 1.5, 1, 1])]),
     ("error-from-client", [packb([MSG_VERSION, ERROR, 1, 7, "service unavailable"])]),
     ("array-len-4G", [b"\xdd\xff\xff\xff\xff\x01"]),

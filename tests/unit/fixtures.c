@@ -260,6 +260,9 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'm':
             msg->commit = s_number (variant, 40);
             break;
+        case 'w':
+            msg->stamp = s_number (variant, 7);
+            break;
         case 'E':
             s_build_entries (msg, variant);
             break;

@@ -155,12 +155,15 @@ test_encode_wire_bytes (void **state)
     msg_init (&msg, MSG_LOOKUP);
     msg.req_id = 7;
     strcpy (msg.name, "ab");
+    msg.number = 300;
     msg.deadline = 1000;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
     fx_encode (&msg, &buffer);
     fx_encode (&msg, &buffer); //  replaces, does not append
-    const unsigned char expected[] = {0x95, 0x01, 0x0a, 0x07, 0xa2, 'a', 'b', 0xcd, 0x03, 0xe8};
+    //  LOOKUP "rnND": the position N (read-your-writes) before the deadline.
+    const unsigned char expected[] = {0x96, 0x01, 0x0a, 0x07, 0xa2, 'a',  'b',
+                                      0xcd, 0x01, 0x2c, 0xcd, 0x03, 0xe8};
     assert_int_equal (buffer.size, sizeof (expected));
     assert_memory_equal (buffer.data, expected, sizeof (expected));
 
@@ -355,7 +358,7 @@ test_encode_rejects_unknown_type (void **state)
     (void)state;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    const int unknown[] = {0, 3, 16, 23, 47, 63, 73, 99, 255, 256, MSG_LOOKUP + 256, -1};
+    const int unknown[] = {0, 3, 16, 23, 47, 63, 74, 99, 255, 256, MSG_LOOKUP + 256, -1};
     for (size_t i = 0; i < sizeof (unknown) / sizeof (unknown[0]); i++) {
         msg_t msg;
         msg_init (&msg, (msg_type_t)unknown[i]);
@@ -386,7 +389,8 @@ test_format_human_exact (void **state)
     msg.req_id = 7;
     strcpy (msg.name, "apple");
     char line[256];
-    const char *expected = "LOOKUP req_id=7 name=\"apple\" deadline=0";
+    msg.number = 12;
+    const char *expected = "LOOKUP req_id=7 name=\"apple\" position=12 deadline=0";
     assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (expected));
     assert_string_equal (line, expected);
 
@@ -537,7 +541,7 @@ test_format_truncates_like_snprintf (void **state)
     msg_init (&msg, MSG_LOOKUP);
     msg.req_id = 7;
     strcpy (msg.name, "apple");
-    const char *full = "LOOKUP req_id=7 name=\"apple\" deadline=0";
+    const char *full = "LOOKUP req_id=7 name=\"apple\" position=0 deadline=0";
     char line[10];
     memset (line, '#', sizeof (line));
     assert_int_equal (msg_format (&msg, false, line, sizeof (line)), strlen (full));
@@ -595,6 +599,7 @@ static const s_type_case_t s_type_cases[] = {
     {MSG_REPLICATE, "REPLICATE", NULL, false},
     {MSG_ACK, "ACK", NULL, false},
     {MSG_EPOCHREC, "EPOCHREC", NULL, false},
+    {MSG_ORDEREC, "ORDEREC", NULL, false},
     {MSG_CS_PREPARE, "CS_PREPARE", NULL, false},
     {MSG_CS_PROMISE, "CS_PROMISE", NULL, false},
     {MSG_CS_REFUSE, "CS_REFUSE", NULL, false},
@@ -677,6 +682,7 @@ test_error_http_and_text (void **state)
         {MSG_ERR_BAD_MESSAGE, 400, "malformed request"},
         {MSG_ERR_INTERNAL, 500, "internal error"},
         {MSG_ERR_KEY_REUSED, 422, "idempotency key reused with a different request"},
+        {MSG_ERR_OUTCOME_UNKNOWN, 504, "outcome unknown"},
         {MSG_ERR_COUNT, 500, "internal error"},
         {UINT64_MAX, 500, "internal error"},
     };

@@ -228,7 +228,7 @@ test_decode_unknown_type (void **state)
                                UINT (23),
                                UINT (47),
                                UINT (63),
-                               UINT (73),
+                               UINT (74),
                                UINT (99),
                                UINT (255),
                                UINT (256),
@@ -282,7 +282,7 @@ static size_t
 s_wrong_values (char field, s_value_t *values)
 {
     size_t count = 0;
-    if (strchr ("rdqQNveSiRcoDufhlgm", field)) {
+    if (strchr ("rdqQNveSiRcoDufhlgmw", field)) {
         values[count++] = STR (1, "7");
         values[count++] = NEG (1);
         values[count++] = FLOAT (1.0);
@@ -352,12 +352,12 @@ test_decode_uint_ranges (void **state)
 {
     (void)state;
     //  The counts are how many types of MSG_TABLE carry the letter.
-    assert_int_equal (s_expect_every ('d', UINT (2), MSG_DECODE_FIELD), 6);
-    assert_int_equal (s_expect_every ('d', UINT (255), MSG_DECODE_FIELD), 6);
-    assert_int_equal (s_expect_every ('d', UINT (MSG_SIDE_SELL), MSG_DECODE_OK), 6);
-    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX + 1), MSG_DECODE_FIELD), 8);
-    assert_int_equal (s_expect_every ('q', UINT (UINT64_MAX), MSG_DECODE_FIELD), 8);
-    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX), MSG_DECODE_OK), 8);
+    assert_int_equal (s_expect_every ('d', UINT (2), MSG_DECODE_FIELD), 7);
+    assert_int_equal (s_expect_every ('d', UINT (255), MSG_DECODE_FIELD), 7);
+    assert_int_equal (s_expect_every ('d', UINT (MSG_SIDE_SELL), MSG_DECODE_OK), 7);
+    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX + 1), MSG_DECODE_FIELD), 9);
+    assert_int_equal (s_expect_every ('q', UINT (UINT64_MAX), MSG_DECODE_FIELD), 9);
+    assert_int_equal (s_expect_every ('q', UINT (MSG_QUANTITY_MAX), MSG_DECODE_OK), 9);
     assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_COUNT), MSG_DECODE_FIELD), 1);
     assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_COUNT - 1), MSG_DECODE_OK), 1);
     assert_int_equal (s_expect_every ('c', UINT (MSG_ERR_REFUSED), MSG_DECODE_OK), 1);
@@ -640,14 +640,14 @@ test_header_checked_before_unpacking (void **state)
     assert_int_equal (msg_decode (&msg, data, size), MSG_DECODE_TOO_LONG);
     //  A wrong version, an unknown type, a wrong count: from the header.
     size_t small = MSG_SMALL_MAX * 2;
-    data[0] = 0x94, data[1] = 2, data[2] = MSG_LOOKUP;
+    data[0] = 0x96, data[1] = 2, data[2] = MSG_LOOKUP;
     assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_VERSION);
     data[0] = 0x94, data[1] = MSG_VERSION, data[2] = 0xcc, data[3] = 250;
     assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_TYPE);
     data[0] = 0x97, data[1] = MSG_VERSION, data[2] = MSG_LOOKUP;
     assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_FIELDS);
     //  A LOOKUP is never longer than MSG_SMALL_MAX.
-    data[0] = 0x95;
+    data[0] = 0x96;
     assert_int_equal (msg_decode (&msg, data, small), MSG_DECODE_TOO_LONG);
     free (data);
 }
