@@ -19,10 +19,16 @@
     tells the others nothing meanwhile (roster.h): its restart does not
     change who leads.
 
-    One catalog at a time, one process per replica id: a heartbeat from a
-    new peer that would be a second catalog, or a second replica with an
-    id that is registered, is refused with ERROR REFUSED while the
-    registered one is still reachable.
+    Any number of catalogs, one process per replica id: lookups are spread
+    over the catalogs (the least dispatched one that is not catching up),
+    and a heartbeat from a second replica with an id that is registered is
+    refused with ERROR REFUSED while the registered one is still reachable.
+
+    What a dead worker held is answered UNAVAILABLE at once (inflight.h),
+    so its client retries elsewhere instead of waiting out its deadline:
+    an order replica's requests whenever it goes, a catalog's when its
+    connection is gone (kill -9, restart). A catalog that only missed
+    heartbeats (paused) may still answer, and its reply is forwarded.
 
     Introspection (zguide's MMI in spirit): a STATUS request is for the
     broker itself and answered with VIEW: every worker it knows (and the
@@ -45,6 +51,7 @@
 
 #define HEARTBEAT_INTERVAL_MS MSG_HEARTBEAT_MS
 #define FRAMES_MAX 4
+#define S_MISSED_HEARTBEATS "missed heartbeats"   //  the one reason a worker may still answer
 
 struct _broker_t {
     zsock_t *router;
@@ -142,11 +149,17 @@ s_fail_request (void *arg, const void *client, size_t client_size, uint64_t req_
     s_send_own (self, client, client_size, &error);
 }
 
+//  A catalog that only missed heartbeats may still answer what it holds
+//  (a reply from an expired worker is forwarded); one whose connection is
+//  gone never will.
 static void
 s_worker_delete (broker_t *self, roster_worker_t *worker, const char *why)
 {
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
-    size_t failed = inflight_fail (self->inflight, worker->incarnation, s_fail_request, self);
+    bool paused = streq (why, S_MISSED_HEARTBEATS);
+    size_t failed = 0;
+    if (streq (worker->service, "order") || !paused)
+        failed = inflight_fail (self->inflight, worker->incarnation, s_fail_request, self);
     if (failed)
         log_info ("answered %zu requests it held: unavailable (their clients retry)", failed);
     roster_remove (self->roster, worker);
@@ -233,7 +246,7 @@ s_workers_purge (broker_t *self)
     for (size_t i = roster_size (self->roster); i-- > 0;) {
         roster_worker_t *worker = roster_at (self->roster, i);
         if (worker->expiry < now)
-            s_worker_delete (self, worker, "missed heartbeats");
+            s_worker_delete (self, worker, S_MISSED_HEARTBEATS);
     }
 }
 
@@ -386,9 +399,8 @@ s_handle_request (broker_t *self, zmq_msg_t *frames)
     roster_worker_t *worker;
     while ((worker = s_pick (self, msg->type, service))) {
         if (s_forward (self, worker, frames) == 0) {
-            if (streq (service, "order"))
-                inflight_add (self->inflight, zmq_msg_data (&frames[0]),
-                              zmq_msg_size (&frames[0]), msg->req_id, worker->incarnation);
+            inflight_add (self->inflight, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]),
+                          msg->req_id, worker->incarnation);
             return;
         }
         log_warn ("could not reach %s worker: %s", service, zmq_strerror (errno));
@@ -417,8 +429,7 @@ s_handle_reply (broker_t *self, zmq_msg_t *frames)
     if (worker)
         roster_touch (self->roster, worker);
     uint64_t req_id;
-    if ((!worker || streq (worker->service, "order"))
-        && msg_peek_req_id (zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]), &req_id) == 0)
+    if (msg_peek_req_id (zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2]), &req_id) == 0)
         inflight_remove (self->inflight, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]),
                          req_id);
     s_tap (self, worker ? worker->service : "broker", zmq_msg_data (&frames[2]),

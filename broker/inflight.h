@@ -1,4 +1,4 @@
-/*  inflight.h - order requests the broker forwarded and has not seen answered.
+/*  inflight.h - requests the broker forwarded and has not seen answered.
 
     When an order worker goes (kill -9: the broker's next send to it fails;
     a pause: its heartbeats stop), what it held will never be answered, and
@@ -7,7 +7,8 @@
     broker remembers which worker each order request went to, and when
     that worker goes it answers every client UNAVAILABLE at once; the
     gateway retries on the next leader (trades carry an idempotency key,
-    so a retry never applies twice).
+    so a retry never applies twice). Lookups the same way: a catalog
+    killed mid-request costs its clients one retry on another catalog.
 */
 #ifndef BAZAAR_INFLIGHT_H
 #define BAZAAR_INFLIGHT_H

@@ -1,7 +1,7 @@
 /*  roster.c - the broker's workers in a small array, the departed in
     another.
 
-    Workers are few (a catalog, three replicas), so they live in a small
+    Workers are few (a catalog or a few, three replicas), so they live in a small
     array searched linearly; that is simpler than a hash and as fast.
     Removing one moves the last into its place.
 
@@ -76,12 +76,7 @@ s_replica_find (roster_t *self, uint64_t replica_id)
 roster_worker_t *
 roster_taken (roster_t *self, const char *service, uint64_t replica_id)
 {
-    if (streq (service, "order"))
-        return s_replica_find (self, replica_id);
-    for (size_t i = 0; i < self->worker_count; i++)
-        if (streq (self->workers[i].service, "catalog"))
-            return &self->workers[i];
-    return NULL;
+    return streq (service, "order") ? s_replica_find (self, replica_id) : NULL;
 }
 
 bool
@@ -126,6 +121,12 @@ roster_add (roster_t *self, const void *identity, size_t identity_size, const ms
     worker->incarnation = heartbeat->incarnation;
     snprintf (worker->pub, sizeof (worker->pub), "%s", heartbeat->pub);
     snprintf (worker->rep, sizeof (worker->rep), "%s", heartbeat->rep);
+    //  A newcomer joins the rotation where the others are: starting at 0
+    //  it would take every request until it had caught up with them.
+    for (size_t i = 0; i + 1 < self->worker_count; i++)
+        if (streq (self->workers[i].service, worker->service)
+            && self->workers[i].dispatched > worker->dispatched)
+            worker->dispatched = self->workers[i].dispatched;
     s_gone_forget (self, worker->service, worker->replica_id);
     return worker;
 }
@@ -185,6 +186,19 @@ roster_pick_any (roster_t *self, const char *service)
     return best;
 }
 
+//  Spreading requests: a worker that serves before one catching up, then
+//  the least dispatched.
+static bool
+s_before (const roster_worker_t *worker, const roster_worker_t *best)
+{
+    if (!best)
+        return true;
+    bool serving = worker->role != MSG_ROLE_CATCHING_UP;
+    if (serving != (best->role != MSG_ROLE_CATCHING_UP))
+        return serving;
+    return worker->dispatched < best->dispatched;
+}
+
 roster_worker_t *
 roster_pick (roster_t *self, const char *service)
 {
@@ -194,8 +208,7 @@ roster_pick (roster_t *self, const char *service)
         roster_worker_t *worker = &self->workers[i];
         if (!streq (worker->service, service))
             continue;
-        if (is_order ? worker->replica_id == self->leader_id
-                     : !best || worker->dispatched < best->dispatched)
+        if (is_order ? worker->replica_id == self->leader_id : s_before (worker, best))
             best = worker;
     }
     if (best)
@@ -307,7 +320,9 @@ s_view_add (msg_t *view, const roster_worker_t *worker, bool registered)
     entry->role = worker->role;
     entry->number = worker->number;
     entry->epoch = worker->epoch;
-    if (streq (worker->service, "catalog") && (registered || !view->number))
+    //  Several catalogs: the one furthest along.
+    if (streq (worker->service, "catalog") && (registered || !view->number)
+        && worker->number > view->number)
         view->number = worker->number;
 }
 

@@ -12,8 +12,9 @@
     quiet spell it names the replica that reports leading, if one does,
     and nobody else, so a broker restart does not change who leads.
 
-    One process per replica id, one catalog: roster_taken names the
-    registered worker a newcomer would duplicate; the broker decides.
+    One process per replica id: roster_taken names the registered replica
+    a newcomer would duplicate; the broker decides. Catalogs are many,
+    and lookups are spread over them (roster_pick).
 
     The roster sends nothing: the broker decides what to tell whom. Worker
     pointers stay valid until the next roster_add or roster_remove.
@@ -61,8 +62,8 @@ void roster_destroy (roster_t **self_p);
 roster_worker_t *roster_find (roster_t *self, const void *identity, size_t identity_size);
 
 //  The registered worker that a new worker of service and replica_id
-//  would duplicate, or NULL: the catalog (one at a time) or the order
-//  replica with that id (one process per id).
+//  would duplicate, or NULL: the order replica with that id (one process
+//  per id). Any number of catalogs may register.
 roster_worker_t *roster_taken (roster_t *self, const char *service, uint64_t replica_id);
 
 //  True if a worker with an identity of identity_size bytes fits.
@@ -91,7 +92,9 @@ size_t roster_size (roster_t *self);
 roster_worker_t *roster_at (roster_t *self, size_t index);
 
 //  The worker a request for service goes to, or NULL: the leader for
-//  "order", the least dispatched for any other. Counts the dispatch.
+//  "order"; for any other the least dispatched of those not catching up
+//  (a catalog still copying the log answers nothing), or of all if every
+//  one is. Counts the dispatch.
 roster_worker_t *roster_pick (roster_t *self, const char *service);
 
 //  The least dispatched worker of service, leader or not (an order QUERY

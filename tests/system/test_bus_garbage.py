@@ -182,8 +182,8 @@ def test_fake_catalog_worker_sends_garbage_replies(bz):
     """A fake worker registers for 'catalog' and answers every request it
     gets with garbage.  The gateway (and an order replica, if it asks) must
     drop those replies: requests it got answer 503 (or 500), never a
-    crash; once it is gone every lookup is exact again.  The broker takes
-    one catalog worker at a time, so the real one is stopped first."""
+    crash; once it is gone every lookup is exact again.  The real catalog
+    is stopped first, so that every lookup reaches the fake one."""
     bz.stop("catalog")
     gw_since = bz.log_size("gateway")
     z = Zmtp(bz.ports["broker"])
