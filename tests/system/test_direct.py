@@ -1,34 +1,37 @@
-"""The direct link (issue 13): the order leader sends its catalog requests
-to the catalog's own ROUTER (--rep, by default the --pub host and a free
-port, announced by the broker), so a trade crosses the broker twice
-instead of four times.
+"""The catalog is off the trade's path (SPEC §3 "Catalogs learn"; issue 20
+item 5).  The direct link of issue 13 (the order leader sending APPLYs to
+the catalog's own ROUTER) is gone with APPLY itself: a trade goes
+gateway -> broker -> leader, commits on a majority of the replicas, and the
+catalog learns it from the leader's PUB.
 
-What is checked, with taps on the broker and on the catalog's PUB (where
-the catalog shows its direct traffic):
-  - with the link, every APPLY of our trades goes direct: the catalog
-    shows APPLY and COMMITTED for each, the broker routes none of them;
-  - with --rep "" the catalog has no direct endpoint and the APPLYs go
-    through the broker, as before the link existed;
-  - after the catalog is killed (-9) and restarted, the leader's link
-    follows it and trades go direct again (through the broker meanwhile);
-  - two catalogs on one host with the default --rep do not collide: the
-    second is refused by the broker (the one-catalog rule), not by a port.
+What is checked, with taps on the broker, on the leader's PUB and on the
+catalog's PUB:
+  - every trade crosses the broker as a TRADE and its reply, and the
+    broker routes no catalog request for it; the leader's PUB carries the
+    entries (CS_APPEND) and the catalog's PUB the invalidations;
+  - a paused catalog (SIGSTOP) holds up no trade, and once resumed it
+    learns every trade it missed and answers the exact quantities;
+  - two catalogs on one host share a data directory under distinct
+    --name and --pub: both run; a second one on the same files stops
+    with a message naming them, rather than corrupting the journal.
 """
 import json
 import os
+import signal
 import subprocess
 
-from harness import free_ports, tool, wait_until
+from harness import free_ports, journal_bytes, read_journal, tool, wait_until
 
 DEADLINE = 30
 STOCK = "ford"
+CATALOG_REQUESTS = {"LOOKUP", "LIST", "APPLY", "JOURNAL", "CLAIM"}
 
 
-def tap_argv(bz, broker=False, catalog=False):
+def tap_argv(bz, broker=False, catalog=False, order=False):
     return [tool("bazaar-tap"), "--json", "--no-heartbeats",
-            "--type", "TRADE,APPLY,COMMITTED,INVALIDATE,LOOKUP",
             "--tap", bz.endpoints["tap"] if broker else "",
-            "--catalog-pub", bz.endpoints["catalog_pub"] if catalog else ""]
+            "--catalog-pub", bz.endpoints["catalog_pub"] if catalog else "",
+            "--order-pub", bz.endpoints["order_pub"] if order else ""]
 
 
 def messages(tap):
@@ -45,116 +48,98 @@ def shown(tap, type_, keys):
 
 
 def invalidated(tap, number):
-    """The catalog's tap shows an invalidation of STOCK from trade number on:
-    it has shown everything the catalog published before."""
+    """The catalog's tap shows an invalidation of STOCK from trade number on."""
     return any(m.get("type") == "INVALIDATE" and m.get("name") == STOCK
                and m.get("version", 0) > number for m in messages(tap))
-
-
-#  What shows a tap has joined, whichever way APPLY goes: every trade
-#  crosses the broker as a TRADE; the catalog beacons every 100 ms.
-def joined(name, tap, keys):
-    if name == "broker":
-        return bool(shown(tap, "TRADE", keys))
-    return any(m.get("type") == "INVALIDATE" for m in messages(tap))
 
 
 def trade(bz, key):
     return bz.trade(STOCK, "buy" if len(bz.orders) % 2 else "sell", 1, key=key)
 
 
-def warm_up(bz, taps, via, prefix="warm"):
-    """Trades until every tap has joined (a SUB joins late) and the last
-    APPLY went by via: "catalog" (the direct link is up) or "broker"."""
+def warm_up(bz, taps, prefix="warm"):
+    """Trades until every tap has joined (a SUB joins late): the broker's
+    shows a TRADE, the leader's an entry, the catalog's an invalidation."""
     keys = set()
 
     def ready():
         key = "%s-%d" % (prefix, len(keys))
         keys.add(key)
-        trade(bz, key)
-        return (all(joined(name, tap, keys) for name, tap in taps.items())
-                and shown(taps[via], "APPLY", {key}))
-    wait_until(ready, DEADLINE, "taps joined and APPLYs going by the " + via, interval=0.1)
+        number = trade(bz, key)
+        return (shown(taps["broker"], "TRADE", keys)
+                and any(m.get("type") == "CS_APPEND" for m in messages(taps["order"]))
+                and invalidated(taps["catalog"], number))
+    wait_until(ready, DEADLINE, "the taps to join", interval=0.1)
 
 
-def settle(bz, broker_tap):
-    """A lookup through the broker after the trades: once the broker's tap
-    shows it, it has shown everything the broker routed before."""
-    r = bz.get("/stocks/amc")
-    assert r.status == 200, r
-    wait_until(lambda: any(m.get("type") == "LOOKUP" and m.get("name") == "amc"
-                           for m in messages(broker_tap)),
-               DEADLINE, "the broker's tap to show the LOOKUP")
-
-
-def run_trades(bz, prefix, count=20):
-    keys = ["%s-%d" % (prefix, i) for i in range(count)]
-    last = max(trade(bz, key) for key in keys)
-    return set(keys), last
-
-
-def test_trades_go_to_the_catalog_directly(bazaar_factory, spawn):  # noqa: F811
+def test_trades_never_cross_the_catalog(bazaar_factory, spawn):
     bz = bazaar_factory(replicas=1, cache_size=0)
     taps = {"broker": spawn(tap_argv(bz, broker=True)),
+            "order": spawn(tap_argv(bz, order=True)),
             "catalog": spawn(tap_argv(bz, catalog=True))}
-    warm_up(bz, taps, "catalog")
-    keys, _ = run_trades(bz, "direct")
-    wait_until(lambda: shown(taps["catalog"], "COMMITTED", keys) == keys, DEADLINE,
-               "the catalog to show a COMMITTED for each trade")
-    assert shown(taps["catalog"], "APPLY", keys) == keys
-    settle(bz, taps["broker"])
-    assert shown(taps["broker"], "TRADE", keys) == keys, taps["broker"].describe()
-    assert not shown(taps["broker"], "APPLY", keys), \
-        "the broker routed APPLYs the direct link should carry:\n" + taps["broker"].describe()
-    bz.assert_stocks()
-    bz.assert_orders()
-
-
-def test_without_a_direct_endpoint_trades_go_through_the_broker(bazaar_factory,
-                                                                 spawn):  # noqa: F811
-    bz = bazaar_factory(replicas=1, cache_size=0, catalog_args=["--rep", ""])
-    bz.wait_log("catalog", r"direct requests from the order leader on \(none")
-    taps = {"broker": spawn(tap_argv(bz, broker=True)),
-            "catalog": spawn(tap_argv(bz, catalog=True))}
-    warm_up(bz, taps, "broker")
-    keys, last = run_trades(bz, "brokered")
-    settle(bz, taps["broker"])
-    assert shown(taps["broker"], "APPLY", keys) == keys, taps["broker"].describe()
+    warm_up(bz, taps)
+    start = len(list(messages(taps["broker"])))
+    keys = ["path-%d" % i for i in range(20)]
+    last = max(trade(bz, key) for key in keys)
+    wait_until(lambda: shown(taps["broker"], "COMMITTED", set(keys)) == set(keys), DEADLINE,
+               "the broker's tap to show a COMMITTED for each trade")
+    assert shown(taps["broker"], "TRADE", set(keys)) == set(keys), taps["broker"].describe()
     wait_until(lambda: invalidated(taps["catalog"], last), DEADLINE,
                "the catalog's tap to show the last trade's invalidation")
-    assert not shown(taps["catalog"], "APPLY", keys), taps["catalog"].describe()
+    routed = [m for m in list(messages(taps["broker"]))[start:]
+              if m.get("type") in CATALOG_REQUESTS]
+    assert not routed, "the broker routed catalog requests during trades: %r" % routed[:5]
     bz.assert_stocks()
     bz.assert_orders()
 
 
-def test_the_link_follows_a_restarted_catalog(bazaar_factory, spawn):  # noqa: F811
+def test_a_paused_catalog_holds_up_no_trade(bazaar_factory):
     bz = bazaar_factory(replicas=1, cache_size=0)
-    taps = {"catalog": spawn(tap_argv(bz, catalog=True))}
-    warm_up(bz, taps, "catalog")
-    since = bz.log_size("catalog")
-    bz.kill("catalog")
-    bz.start("catalog")
-    bz.wait_ready()
-    #  Most likely a new free port: the broker announces it and the
-    #  leader connects there.
-    bz.wait_log("catalog", r"direct requests from the order leader on tcp://", since=since)
-    warm_up(bz, taps, "catalog", prefix="after-restart")
-    bz.assert_stocks()
+    bz.trade(STOCK, "buy", 1)
+    os.kill(bz.pid("catalog"), signal.SIGSTOP)
+    try:
+        for i in range(20):
+            r = bz.post("/orders", {"name": STOCK, "type": "sell", "quantity": 2},
+                        timeout=DEADLINE)
+            assert r.status == 200, "trade %d while the catalog is paused: %r" % (i, r)
+            bz.record(r.body["data"]["transaction_number"], STOCK, "sell", 2)
+            assert r.elapsed < 2.0, "trade %d took %.2fs" % (i, r.elapsed)
+    finally:
+        os.kill(bz.pid("catalog"), signal.SIGCONT)
     bz.assert_orders()
+    #  Resumed, it learns what it missed; lookups answer exactly.
+    wait_until(lambda: bz.get("/stocks/" + STOCK).body == {"data": bz.expected_stock(STOCK)},
+               DEADLINE, "the resumed catalog to learn the trades it missed")
+    bz.assert_stocks()
 
 
-def test_two_catalogs_on_one_host_do_not_collide_on_the_direct_port(bazaar_factory):
-    """The second is refused by the broker's one-catalog rule, and says so,
-    rather than failing to bind a fixed port."""
+def test_two_catalogs_on_one_host_share_a_data_directory(bazaar_factory):
     bz = bazaar_factory(replicas=1)
-    other = os.path.join(bz.tmp, "data-second")
-    os.makedirs(other)
-    (pub,) = free_ports(1)
-    proc = subprocess.run([os.path.join(bz.bin, "bazaar-catalog"), "--broker",
-                           bz.endpoints["broker"], "--pub", "tcp://127.0.0.1:%d" % pub,
-                           "--data", other], stdin=subprocess.DEVNULL, capture_output=True,
-                          timeout=DEADLINE)
+    bz.trade("apple", "buy", 1)
+    pub, pub2 = free_ports(2)
+    base = [os.path.join(bz.bin, "bazaar-catalog"), "--broker", bz.endpoints["broker"],
+            "--data", bz.data]
+    #  The same files as the running catalog: refused, with a message.
+    proc = subprocess.run(base + ["--pub", "tcp://127.0.0.1:%d" % pub],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE)
     out = (proc.stdout + proc.stderr).decode(errors="replace")
     assert proc.returncode == 1, out
-    assert "refused" in out and "cannot bind" not in out, out
-    bz.trade("apple", "buy", 1)
+    assert "catalog.journal" in out and "cannot bind" not in out, out
+    #  Another name: it runs beside the first and learns the same trades.
+    second = subprocess.Popen(base + ["--pub", "tcp://127.0.0.1:%d" % pub2, "--name", "second"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        journal = os.path.join(bz.data, "second.journal")
+        bz.trade("apple", "buy", 2)
+        wait_until(lambda: len(read_journal(journal)) == 2, DEADLINE,
+                   "the second catalog to learn the 2 trades")
+        first = bz.data_file("catalog.journal")
+        wait_until(lambda: journal_bytes(journal) == journal_bytes(first), DEADLINE, "second.journal to equal catalog.journal")
+        assert second.poll() is None, "the second catalog exited %s" % second.returncode
+        for _ in range(10):
+            bz.assert_stock("apple")
+    finally:
+        second.kill()
+        second.wait(DEADLINE)
+    bz.assert_orders()
