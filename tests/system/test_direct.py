@@ -135,7 +135,8 @@ def test_two_catalogs_on_one_host_share_a_data_directory(bazaar_factory):
         wait_until(lambda: len(read_journal(journal)) == 2, DEADLINE,
                    "the second catalog to learn the 2 trades")
         first = bz.data_file("catalog.journal")
-        wait_until(lambda: journal_bytes(journal) == journal_bytes(first), DEADLINE, "second.journal to equal catalog.journal")
+        wait_until(lambda: journal_bytes(journal) == journal_bytes(first), DEADLINE,
+                   "second.journal to equal catalog.journal")
         assert second.poll() is None, "the second catalog exited %s" % second.returncode
         for _ in range(10):
             bz.assert_stock("apple")
