@@ -36,6 +36,7 @@ struct _node_t {
     uint64_t safe_commit;
     uint64_t commit_announced; //  leader: last commit position published
     node_events_t events;
+    bool caught_up;            //  said once: a follower holds what its leader committed
     bool failed;
     msgpack_sbuffer read_buffer;
 };
@@ -267,6 +268,23 @@ node_poll_items (node_t *self, zmq_pollitem_t *items, size_t max)
     return count + peers_poll_items (self->peers, items + count, max - count);
 }
 
+//  A follower holds what its leader said was committed: say so once a
+//  start (a restarted replica's copying is done; tests and people wait
+//  for this line).
+static void
+s_check_caught_up (node_t *self, const msg_t *msg)
+{
+    if (self->caught_up || msg->type != MSG_CS_APPEND
+        || consensus_role (self->core) != CONSENSUS_FOLLOWER
+        || consensus_leader (self->core) != msg->replica_id
+        || consensus_commit (self->core) < msg->commit)
+        return;
+    self->caught_up = true;
+    log_info ("caught up with leader %" PRIu64 ": %" PRIu64 " orders, %" PRIu64
+              " committed (epoch %" PRIu64 ")", msg->replica_id, consensus_length (self->core),
+              consensus_commit (self->core), consensus_epoch (self->core));
+}
+
 static void
 s_on_message (void *arg, const msg_t *msg)
 {
@@ -280,6 +298,7 @@ s_on_message (void *arg, const msg_t *msg)
         log_debug ("the core refused a %s from %" PRIu64, msg_type_name (msg->type),
                    msg->replica_id);
     s_pump (self);
+    s_check_caught_up (self, msg);
 }
 
 static int64_t

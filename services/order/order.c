@@ -226,6 +226,10 @@ s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 }
 
 //  Committed orders only: one past the commit position may still be cut.
+//  Only a leader may say 404: its log holds every committed entry (it
+//  adopted the best log of a majority), while a follower may lack orders
+//  a majority without it committed, so it answers 503 and the gateway
+//  asks again.
 static void
 s_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
@@ -239,8 +243,8 @@ s_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
     }
     else
         batch_add_error (self->batch, envelope, request->req_id,
-                         request->number < node_length (self->node) ? MSG_ERR_UNAVAILABLE
-                                                                    : MSG_ERR_TXN_NOT_FOUND);
+                         s_leading (self) && request->number >= node_length (self->node)
+                         ? MSG_ERR_TXN_NOT_FOUND : MSG_ERR_UNAVAILABLE);
 }
 
 static void

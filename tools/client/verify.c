@@ -1,25 +1,25 @@
 /*  verify.c - bazaar-client verify (SPEC §4.4, §6).
 
-    One round reads every order-N.log first and catalog.journal after:
-    a replica appends a trade only after the catalog journaled it, so read
-    in that order a log can look behind the journal but never ahead.
-    Then, with --url, the live checks. A problem is either lag (a log
-    behind, the gateway not showing the journal's state yet, a 503),
-    which --wait retries until it heals or the time is up, or hard
-    (different bytes, numbers not dense, a log ahead of the journal, a
-    wrong order over HTTP), which no waiting fixes: final once the round
-    right after it finds damage too (a file read while its writer fills
-    the zeros ahead of its appends can look damaged once).
-    Only the last round is printed. The live checks are in
+    One round reads catalog.journal first and every order-N.log after:
+    the catalog learns only committed trades, which a majority of the
+    replicas held before, so read in that order the journal can look
+    behind the logs but never ahead of all of them. Then, with --url, the
+    live checks. A problem is either lag (a log or the journal behind, the
+    gateway not showing the journal's state yet, a 503), which --wait
+    retries until it heals or the time is up, or hard (a different trade,
+    numbers not dense, a journal ahead of every log), which no waiting
+    fixes: final once the round right after it finds damage too (a file
+    read while its writer fills the zeros ahead of its appends can look
+    damaged once). Only the last round is printed. The live checks are in
     verify_live.c; verify_int.h holds what both files share.
 
-    The journal's bytes are rebuilt from the records journal_read passes,
-    each framed by journal_frame (the framing journal_append writes, fixed
-    by the payload), so this is the file up to its last whole record,
-    read in one pass while the catalog may be appending. Each order log is
-    compared with it byte for byte as it is on disk, torn tail included
-    (the zeros a replica writes ahead of its appends are not its bytes:
-    journal_extent).
+    Files are compared by their canonical dumps, not their bytes: each
+    whole record (a catalog's TRADEREC, a replica's ORDEREC) is re-encoded
+    as the TRADEREC of its (number, name, side, quantity, key). The
+    replicas' files legitimately differ in bytes: a committed entry can
+    carry different stamps on different replicas (a new leader re-stamps
+    a tail it recovered) and each record carries the commit position its
+    writer knew (docs/CONSENSUS.md "Files"). The trades never differ.
 */
 #include "verify.h"
 #include "cli.h"
@@ -51,8 +51,9 @@
 struct _v_log_t {
     char name[32];           //  "order-2.log"
     uint64_t id;
-    unsigned char *data;     //  the file as read, after its replay
-    size_t size;
+    unsigned char *data;     //  its canonical records, framed
+    size_t size, capacity;
+    uint64_t *ends;          //  offset just past each canonical record
     uint64_t records;        //  whole records journal_read passed
     int error;               //  errno of journal_read, 0 if it read the file
     char why[160];           //  first record out of order or not a trade
@@ -61,10 +62,11 @@ struct _v_log_t {
 //  A replay of one file by journal_read.
 typedef struct {
     verify_t *verify;
-    bool journal;            //  catalog.journal: keep and apply every trade
+    v_log_t *log;            //  NULL for catalog.journal: keep and apply every trade
     uint64_t count;
     char *why;               //  first problem, "" if none
     size_t why_size;
+    msgpack_sbuffer canonical;
 } v_replay_t;
 
 //  ---------------------------------------------------------------------
@@ -158,35 +160,6 @@ s_why (v_replay_t *replay, const char *format, ...)
 
 //  Reads a whole file. Returns 0, or -1 with errno set.
 static int
-s_read_file (const char *path, unsigned char **data_p, size_t *size_p)
-{
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return -1;
-    if (fstat (fd, &st)) {
-        int saved = errno;
-        close (fd);
-        errno = saved;
-        return -1;
-    }
-    size_t size = (size_t) st.st_size, done = 0;
-    unsigned char *data = verify_realloc (NULL, size);
-    while (done < size) {
-        ssize_t got = pread (fd, data + done, size - done, (off_t) done);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;            //  shrank while reading: keep what was there
-        done += (size_t) got;
-    }
-    close (fd);
-    *data_p = data;
-    *size_p = done;
-    return 0;
-}
-
-static int
 s_compare_stock (const void *a, const void *b)
 {
     return strcmp (((const v_stock_t *) a)->name, ((const v_stock_t *) b)->name);
@@ -203,22 +176,6 @@ verify_find_stock (verify_t *self, const char *name)
     v_stock_t *stock = bsearch (&key, self->stocks, self->stock_count, sizeof (v_stock_t),
                                 s_compare_stock);
     return stock ? (uint32_t) (stock - self->stocks) : VERIFY_NO_STOCK;
-}
-
-//  Index of the first journal record that ends after offset: the record
-//  holding byte offset, or the number of whole records in offset bytes.
-static size_t
-s_record_after (verify_t *self, uint64_t offset)
-{
-    size_t low = 0, high = self->trade_count;
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (self->trades[mid].end <= offset)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    return low;
 }
 
 //  ---------------------------------------------------------------------
@@ -252,7 +209,7 @@ s_read_stocks (verify_t *self)
 {
     char path[PATH_MAX + 32], why[160] = "";
     snprintf (path, sizeof (path), "%s/catalog.stocks", self->dir);
-    v_replay_t replay = {self, false, 0, why, sizeof (why)};
+    v_replay_t replay = {self, NULL, 0, why, sizeof (why), {0}};
     int64_t records = journal_read (path, s_on_stockdef, &replay);
     if (self->stock_count)
         qsort (self->stocks, self->stock_count, sizeof (v_stock_t), s_compare_stock);
@@ -271,8 +228,8 @@ s_read_stocks (verify_t *self)
         verify_say (self, V_OK, "catalog.stocks: %zu stocks", self->stock_count);
 }
 
-//  Keeps one catalog.journal record: its bytes, its trade, its effect on
-//  the expected quantities.
+//  Keeps one catalog.journal record: its canonical bytes, its trade, its
+//  effect on the expected quantities.
 static void
 s_keep_trade (v_replay_t *replay, const msg_t *msg, bool valid, const void *data, size_t size)
 {
@@ -314,8 +271,23 @@ s_keep_trade (v_replay_t *replay, const msg_t *msg, bool valid, const void *data
                                                 : stock->quantity + msg->quantity;
 }
 
-//  For catalog.journal and every order log: each record a TRADEREC whose
-//  number is its index.
+//  Keeps one order log record's canonical bytes.
+static void
+s_keep_record (v_log_t *log, const void *data, size_t size)
+{
+    size_t need = log->size + JOURNAL_HEADER_SIZE + size;
+    if (need > log->capacity) {
+        log->capacity = need * 2;
+        log->data = verify_realloc (log->data, log->capacity);
+    }
+    journal_frame (data, size, log->data + log->size);
+    log->size = need;
+    log->ends = verify_realloc (log->ends, (log->records + 1) * sizeof (uint64_t));
+    log->ends[log->records] = need;
+}
+
+//  For catalog.journal (TRADEREC) and every order log (ORDEREC): each
+//  record a trade whose number is its index; kept as its canonical dump.
 static int
 s_on_trade (const void *data, size_t size, void *arg)
 {
@@ -323,9 +295,11 @@ s_on_trade (const void *data, size_t size, void *arg)
     msg_t msg;
     msg_init (&msg, 0);
     int rc = msg_decode (&msg, data, size);
-    bool valid = rc == MSG_DECODE_OK && msg.type == MSG_TRADEREC;
+    msg_type_t expected = replay->log ? MSG_ORDEREC : MSG_TRADEREC;
+    bool valid = rc == MSG_DECODE_OK && msg.type == expected;
     if (!valid)
-        s_why (replay, "record %" PRIu64 " is not a trade record (%s)", replay->count,
+        s_why (replay, "record %" PRIu64 " is not a %s (%s)", replay->count,
+               replay->log ? "replica's order record" : "trade record",
                rc ? msg_decode_strerror (rc) : msg_type_name (msg.type));
     else
     if (msg.number != replay->count)
@@ -335,9 +309,22 @@ s_on_trade (const void *data, size_t size, void *arg)
     if (msg.side > MSG_SIDE_SELL)
         s_why (replay, "order %" PRIu64 " has side %u, neither buy nor sell", msg.number,
                (unsigned) msg.side);
-    if (replay->journal)
-        s_keep_trade (replay, &msg, valid && msg.side <= MSG_SIDE_SELL, data, size);
+    msg_trade_t trade;
+    msg_t record;
+    msg_get_trade (&msg, &trade);
+    msg_set_trade (&record, MSG_TRADEREC, &trade);
+    replay->canonical.size = 0;
+    if (msg_encode (&record, &replay->canonical))
+        s_out_of_memory ();
+    if (!replay->log)
+        s_keep_trade (replay, &msg, valid && msg.side <= MSG_SIDE_SELL,
+                      replay->canonical.data, replay->canonical.size);
+    else
+    if (!*replay->why)
+        s_keep_record (replay->log, replay->canonical.data, replay->canonical.size);
     replay->count++;
+    if (replay->log && !*replay->why)
+        replay->log->records = replay->count;
     msg_reset (&msg);
     return 0;
 }
@@ -347,8 +334,10 @@ s_read_journal (verify_t *self)
 {
     char path[PATH_MAX + 32], why[160] = "";
     snprintf (path, sizeof (path), "%s/catalog.journal", self->dir);
-    v_replay_t replay = {self, true, 0, why, sizeof (why)};
+    v_replay_t replay = {self, NULL, 0, why, sizeof (why), {0}};
+    msgpack_sbuffer_init (&replay.canonical);
     int64_t records = journal_read (path, s_on_trade, &replay);
+    msgpack_sbuffer_destroy (&replay.canonical);
     if (records < 0 && errno == ENOENT)
         verify_say (self, V_OK, "catalog.journal: missing, 0 trades");
     else
@@ -405,55 +394,116 @@ s_read_logs (verify_t *self)
         v_log_t *log = &self->logs[i];
         char path[PATH_MAX + 64];
         snprintf (path, sizeof (path), "%s/%s", self->dir, log->name);
-        v_replay_t replay = {self, false, 0, log->why, sizeof (log->why)};
+        v_replay_t replay = {self, log, 0, log->why, sizeof (log->why), {0}};
+        msgpack_sbuffer_init (&replay.canonical);
         if (journal_read (path, s_on_trade, &replay) < 0)
             log->error = errno;
-        log->records = replay.count;
-        //  After the replay: the bytes hold at least the records it saw.
-        if (s_read_file (path, &log->data, &log->size))
-            log->error = errno;
-        else
-            log->size = journal_extent (log->data, log->size);
+        msgpack_sbuffer_destroy (&replay.canonical);
     }
 }
 
+//  The first record at which two canonical dumps differ, or count.
+static uint64_t
+s_first_difference (const unsigned char *a, const uint64_t *a_ends, const unsigned char *b,
+                    const uint64_t *b_ends, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t a_start = i ? a_ends[i - 1] : 0, b_start = i ? b_ends[i - 1] : 0;
+        uint64_t size = a_ends[i] - a_start;
+        if (size != b_ends[i] - b_start || memcmp (a + a_start, b + b_start, size))
+            return i;
+    }
+    return count;
+}
+
+static uint64_t *
+s_journal_ends (verify_t *self)
+{
+    uint64_t *ends = verify_realloc (NULL, (self->trade_count + 1) * sizeof (uint64_t));
+    for (size_t i = 0; i < self->trade_count; i++)
+        ends[i] = self->trades[i].end;
+    return ends;
+}
+
+//  The longest order log (the one the others are measured against).
+static v_log_t *
+s_longest_log (verify_t *self)
+{
+    v_log_t *longest = NULL;
+    for (size_t i = 0; i < self->log_count; i++)
+        if (!self->logs[i].error && (!longest || self->logs[i].records > longest->records))
+            longest = &self->logs[i];
+    return longest;
+}
+
+//  One log against catalog.journal and the longest log, trade by trade.
 static void
-s_check_log (verify_t *self, v_log_t *log)
+s_check_log (verify_t *self, v_log_t *log, const uint64_t *journal_ends, v_log_t *longest)
 {
     if (log->error && log->error != EUCLEAN) {
         verify_say (self, V_HARD, "%s: cannot read: %s", log->name, journal_strerror (log->error));
         return;
     }
-    size_t common = log->size < self->journal_used ? log->size : self->journal_used;
-    if (common && memcmp (log->data, self->journal, common) != 0) {
-        size_t at = 0;
-        while (log->data[at] == self->journal[at])
-            at++;
-        char note[200] = "";
-        if (log->error == EUCLEAN)
-            snprintf (note, sizeof (note), "; bad checksum: corrupt from record %" PRIu64,
-                      log->records);
-        else
-        if (*log->why)
-            snprintf (note, sizeof (note), "; %s", log->why);
-        verify_say (self, V_HARD, "%s: order %" PRIu64 " differs from catalog.journal (byte %zu%s)",
-                    log->name, self->trades[s_record_after (self, at)].number, at, note);
+    char note[200] = "";
+    if (log->error == EUCLEAN)
+        snprintf (note, sizeof (note), "; bad checksum: corrupt from record %" PRIu64,
+                  log->records);
+    else
+    if (*log->why)
+        snprintf (note, sizeof (note), "; %s", log->why);
+    uint64_t common = log->records < self->trade_count ? log->records : self->trade_count;
+    uint64_t at = s_first_difference (log->data, log->ends, self->journal, journal_ends, common);
+    if (at < common || (*note && log->records < self->trade_count)) {
+        verify_say (self, V_HARD, "%s: order %" PRIu64 " differs from catalog.journal "
+                    "(number, name, side, quantity or key%s)", log->name, at, note);
         return;
     }
-    if (log->size > self->journal_used) {
-        verify_say (self, V_HARD, "%s: ahead of catalog.journal by %zu bytes: a log is never ahead "
-                    "of the commit point", log->name, log->size - self->journal_used);
-        return;
+    if (longest && longest != log) {
+        at = s_first_difference (log->data, log->ends, longest->data, longest->ends,
+                                 log->records);
+        if (at < log->records) {
+            verify_say (self, V_HARD, "%s: order %" PRIu64 " differs from %s's", log->name, at,
+                        longest->name);
+            return;
+        }
     }
-    //  A prefix of the journal's bytes: its records are the journal's.
-    size_t whole = s_record_after (self, log->size);
-    bool torn = whole < self->trade_count && log->size > (whole ? self->trades[whole - 1].end : 0);
-    if (log->size < self->journal_used)
-        verify_say (self, V_LAG, "%s: behind by %zu (%zu of %zu trades%s)", log->name,
-                    self->trade_count - whole, whole, self->trade_count,
-                    torn ? ", then part of the next" : "");
+    uint64_t most = longest && longest->records > self->trade_count ? longest->records
+                                                                    : self->trade_count;
+    if (log->records < most)
+        verify_say (self, V_LAG, "%s: behind by %" PRIu64 " (%" PRIu64 " of %" PRIu64
+                    " trades%s)", log->name, most - log->records, log->records, most, note);
+    else
+    if (*note)
+        verify_say (self, V_LAG, "%s: %" PRIu64 " trades%s", log->name, log->records, note);
+    else
+    if (log->records > self->trade_count)
+        verify_say (self, V_LAG, "%s: ahead of catalog.journal by %" PRIu64 " trades (the "
+                    "catalog has not learned them yet, or they are not committed)", log->name,
+                    log->records - self->trade_count);
     else
         verify_say (self, V_OK, "%s: identical to catalog.journal", log->name);
+}
+
+//  Every log against the journal; a journal ahead of every log holds
+//  trades no majority held, which is damage.
+static void
+s_check_logs (verify_t *self)
+{
+    if (self->log_count == 0) {
+        verify_say (self, V_OK, "order logs: none in %s", self->dir);
+        return;
+    }
+    verify_say (self, V_OK, "order logs: compared by canonical dumps (number, name, side, "
+                "quantity, key); their stamps and carried commit positions may differ");
+    uint64_t *journal_ends = s_journal_ends (self);
+    v_log_t *longest = s_longest_log (self);
+    for (size_t i = 0; i < self->log_count; i++)
+        s_check_log (self, &self->logs[i], journal_ends, longest);
+    if (longest && self->trade_count > longest->records)
+        verify_say (self, V_HARD, "catalog.journal: ahead of every order log by %" PRIu64
+                    " trades: the catalog learns only what a majority of replicas held",
+                    (uint64_t) self->trade_count - longest->records);
+    free (journal_ends);
 }
 
 //  ---------------------------------------------------------------------
@@ -462,8 +512,10 @@ s_check_log (verify_t *self, v_log_t *log)
 static void
 s_round_reset (verify_t *self)
 {
-    for (size_t i = 0; i < self->log_count; i++)
+    for (size_t i = 0; i < self->log_count; i++) {
         free (self->logs[i].data);
+        free (self->logs[i].ends);
+    }
     free (self->logs);
     free (self->stocks);
     free (self->trades);
@@ -478,12 +530,9 @@ s_round (verify_t *self)
 {
     s_round_reset (self);
     s_read_stocks (self);
-    s_read_logs (self);
     s_read_journal (self);
-    for (size_t i = 0; i < self->log_count; i++)
-        s_check_log (self, &self->logs[i]);
-    if (self->log_count == 0)
-        verify_say (self, V_OK, "order logs: none in %s", self->dir);
+    s_read_logs (self);
+    s_check_logs (self);
     if (self->live) {
         http_conn_t *conn = http_conn_new (&self->url, (int) self->timeout_ms);
         if (!conn)
@@ -551,7 +600,8 @@ verify_main (int argc, char **argv)
     int exit_code = 0;
     cli_t *cli = cli_new ("client verify", "Check a data directory (and with --url the live "
                           "system) against the invariants: dense trade numbers, every order "
-                          "log a byte-identical prefix of catalog.journal, quantities and "
+                          "log holding the trades of catalog.journal (canonical dumps: number, "
+                          "name, side, quantity, key), quantities and "
                           "orders over HTTP equal to the journal.",
                           s_options, argc, argv, &exit_code);
     if (!cli)
