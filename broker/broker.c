@@ -60,6 +60,7 @@ struct _broker_t {
     int64_t heartbeat_at;
     roster_t *roster;        //  the workers, the departed, the leader
     bool announce;           //  leadership or a role changed: tell everyone now
+    msg_error_t failing;     //  the answer for what a gone worker held (s_fail_request)
     inflight_t *inflight;    //  order requests forwarded, not yet answered
     msgpack_sbuffer buffer;  //  for messages the broker makes itself
     msg_t msg;
@@ -144,7 +145,7 @@ s_fail_request (void *arg, const void *client, size_t client_size, uint64_t req_
     msg_t error;
     msg_init (&error, MSG_ERROR);
     error.req_id = req_id;
-    error.code = MSG_ERR_UNAVAILABLE;
+    error.code = self->failing;
     snprintf (error.text, sizeof (error.text), "the worker holding it is gone");
     s_send_own (self, client, client_size, &error);
 }
@@ -158,10 +159,16 @@ s_worker_delete (broker_t *self, roster_worker_t *worker, const char *why)
     log_info ("worker %s/%" PRIu64 " gone (%s)", worker->service, worker->replica_id, why);
     bool paused = streq (why, S_MISSED_HEARTBEATS);
     size_t failed = 0;
+    //  An order replica may have proposed what it held before it went, and
+    //  a new leader may commit it: its clients learn the truth by a retry
+    //  with the trade's key (504). A catalog's lookups are simply undone.
+    self->failing = streq (worker->service, "order") ? MSG_ERR_OUTCOME_UNKNOWN
+                                                     : MSG_ERR_UNAVAILABLE;
     if (streq (worker->service, "order") || !paused)
         failed = inflight_fail (self->inflight, worker->incarnation, s_fail_request, self);
     if (failed)
-        log_info ("answered %zu requests it held: unavailable (their clients retry)", failed);
+        log_info ("answered %zu requests it held: %s (their clients retry)", failed,
+                  msg_error_text (self->failing));
     roster_remove (self->roster, worker);
     self->announce = true;
     s_leader_update (self);

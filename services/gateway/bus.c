@@ -157,6 +157,7 @@ s_on_deadline (h2o_timeout_entry_t *entry)
     log_debug ("bus: no reply to %s req_id=%llu in time",
                msg_type_name (call->request.type), (unsigned long long) call->req_id);
     s_table_take (call->bus, call->req_id);
+    call->uncertain = true;
     s_call_finish (call, NULL);
 }
 
@@ -262,6 +263,8 @@ s_dispatch (bus_t *self, const msg_t *reply)
     }
     h2o_timeout_unlink (&call->timer);
     call->req_id = 0;
+    if (reply->type == MSG_ERROR && reply->code == MSG_ERR_OUTCOME_UNKNOWN)
+        call->uncertain = true;
     if (s_should_retry (self, call, reply)) {
         log_debug ("bus: %s refused (%s), retrying", msg_type_name (call->request.type),
                    msg_error_text (reply->code));

@@ -19,7 +19,10 @@
     (new req_id, same content) after a short pause, with a shorter deadline
     so that the whole call still ends within timeout_ms of bus_send. Only
     set retry for requests that are safe to repeat: reads, and trades that
-    carry an idempotency key.
+    carry an idempotency key. A 504 (OUTCOME_UNKNOWN: the leader proposed
+    it, or the replica holding it is gone) is retried the same way: the
+    key makes the retry return the truth. call->uncertain then says that
+    a later refusal (503) does not prove the first attempt failed.
 */
 #ifndef BAZAAR_GATEWAY_BUS_H
 #define BAZAAR_GATEWAY_BUS_H
@@ -46,6 +49,8 @@ struct _bus_call_t {
     bus_t *bus;
     uint64_t retry_until;       //  loop time in ms
     uint64_t req_id;            //  0 while not waiting for a reply
+    bool uncertain;             //  an attempt may have been done: its deadline
+                                //  passed unanswered, or a 504 came (sticky)
     h2o_timeout_entry_t timer;  //  the deadline, or the pause before a retry
 };
 

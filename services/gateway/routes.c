@@ -120,6 +120,23 @@ s_pending_send (s_pending_t *pending, bool retry)
                         MSG_ERR_UNAVAILABLE);
 }
 
+//  SPEC 2: 503 says a trade certainly did not happen, 504 that it may
+//  have. A trade of which an attempt went unanswered or came back 504
+//  (bus.h, uncertain) may still commit, whatever a later retry heard; a
+//  read is never "outcome unknown".
+static msg_error_t
+s_truthful (const s_pending_t *pending, msg_error_t code)
+{
+    bool trade = pending->call.request.type == MSG_TRADE;
+    bool refused = code == MSG_ERR_UNAVAILABLE || code == MSG_ERR_STALE_EPOCH
+                || code == MSG_ERR_REFUSED || code == MSG_ERR_OUTCOME_UNKNOWN;
+    if (trade && refused && pending->call.uncertain)
+        return MSG_ERR_OUTCOME_UNKNOWN;
+    if (!trade && code == MSG_ERR_OUTCOME_UNKNOWN)
+        return MSG_ERR_UNAVAILABLE;
+    return code;
+}
+
 //  Handles a missing, error or unexpected reply. Returns true if it
 //  answered, false if reply is of the expected type.
 static bool
@@ -139,7 +156,8 @@ s_answered_failure (s_pending_t *pending, const msg_t *reply, msg_type_t expecte
     }
     else
         return false;
-    s_answer_error (pending->gateway, pending->req, pending->route, pending->started_ns, code);
+    s_answer_error (pending->gateway, pending->req, pending->route, pending->started_ns,
+                    s_truthful (pending, code));
     return true;
 }
 

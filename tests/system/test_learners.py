@@ -1,0 +1,207 @@
+"""Catalogs are learners of the replicas' committed log (issue 20, items
+5 to 7, the gateway's and the catalogs' side):
+
+  - two catalogs serve beside each other; SIGKILL either under load and
+    no lookup fails (the broker answers what the dead one held at once,
+    the gateway asks again and the other catalog answers);
+  - trades never wait for a catalog: with the only catalog SIGKILLed every
+    trade is 200 with dense numbers; restarted on the same disk or an
+    empty one, it converges to the exact quantities and its journal holds
+    the replicas' canonical log;
+  - a trade whose leader freezes after it was proposed answers 504 or its
+    number, never a second trade: a retry with the same key returns the
+    one number.
+"""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import (INITIAL, canonical_dump, free_ports, trade_body, wait_until)
+
+DEADLINE = 30
+
+
+class SecondCatalog:
+    """A catalog beside the harness's, on the same data directory under
+    another name (--name catalog-2: SPEC 5, several on one host)."""
+
+    def __init__(self, bz):
+        (pub,) = free_ports(1)
+        self.log_path = os.path.join(bz.logdir, "catalog-2.log")
+        self.argv = [os.path.join(bz.bin, "bazaar-catalog"), "--name", "catalog-2",
+                     "--broker", bz.endpoints["broker"], "--data", bz.data,
+                     "--pub", "tcp://127.0.0.1:%d" % pub]
+        log = open(self.log_path, "ab", buffering=0)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_serving(self):
+        wait_until(lambda: "caught up with the replicas" in self.log(), DEADLINE,
+                   "catalog-2 to catch up")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class Load:
+    """Threads that look up (and one that trades) until stopped; every
+    answer is kept."""
+
+    def __init__(self, bz, lookers=3, trade=True):
+        self.bz = bz
+        self.stop = threading.Event()
+        self.lookups = []          # (status, body) of every lookup
+        self.trades = []           # status of every trade
+        self.threads = [threading.Thread(target=self._look, args=(i,)) for i in range(lookers)]
+        if trade:
+            self.threads.append(threading.Thread(target=self._trade))
+        for t in self.threads:
+            t.start()
+
+    def _look(self, i):
+        conn = self.bz.connection()
+        names = sorted(INITIAL)
+        n = i
+        while not self.stop.is_set():
+            path = "/stocks" if n % 5 == 0 else "/stocks/" + names[n % len(names)]
+            r = self.bz.get(path, conn=conn)
+            self.lookups.append((r.status, path, r.body))
+            n += 1
+
+    def _trade(self):
+        conn = self.bz.connection()
+        i = 0
+        while not self.stop.is_set():
+            body = trade_body(i)
+            r = self.bz.post("/orders", body, conn=conn)
+            self.trades.append(r.status)
+            if r.status == 200:
+                self.bz.record(r.body["data"]["transaction_number"], body["name"], body["type"],
+                               body["quantity"])
+            i += 1
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(DEADLINE)
+
+
+@pytest.mark.parametrize("victim", ["catalog", "catalog-2"])
+def test_two_catalogs_kill_either_under_load_no_lookup_fails(bazaar_factory, victim):
+    bz = bazaar_factory(replicas=1, cache_size=0)
+    second = SecondCatalog(bz)
+    try:
+        second.wait_serving()
+        bz.trade("apple", "buy", 3)
+        load = Load(bz)
+        try:
+            time.sleep(0.5)
+            if victim == "catalog":
+                bz.kill("catalog")
+            else:
+                second.kill()
+            time.sleep(1.5)
+        finally:
+            load.finish()
+        failed = [r for r in load.lookups if r[0] != 200]
+        assert not failed, "%d of %d lookups failed after killing %s: %r" % (
+            len(failed), len(load.lookups), victim, failed[:5])
+        assert len(load.lookups) > 30, len(load.lookups)
+        assert load.trades and set(load.trades) == {200}, load.trades
+        #  Both catalogs served before the kill.
+        assert "catalog-2" in second.log() and bz.log_text("catalog")
+        bz.assert_stocks()
+        bz.assert_orders()
+    finally:
+        second.kill()
+
+
+@pytest.mark.parametrize("disk", ["same", "empty"])
+def test_trades_go_on_without_the_catalog_and_it_converges(bazaar_factory, disk):
+    bz = bazaar_factory(replicas=3, cache_size=0)
+    for i in range(5):
+        body = trade_body(i)
+        bz.trade(body["name"], body["type"], body["quantity"])
+    bz.kill("catalog")
+    #  Every trade while no catalog runs is acknowledged, numbers dense.
+    started = time.monotonic()
+    i = 5
+    while time.monotonic() - started < 1.5:
+        body = trade_body(i)
+        bz.trade(body["name"], body["type"], body["quantity"])
+        i += 1
+    assert len(bz.orders) >= 10, len(bz.orders)
+    if disk == "empty":
+        for name in os.listdir(bz.data):
+            if name.startswith("catalog."):
+                os.unlink(os.path.join(bz.data, name))
+    bz.start("catalog")
+    bz.wait_ready()
+
+    def converged():
+        r = bz.get("/stocks")
+        return r.status == 200 and r.body == {"data": bz.expected_stocks()}
+    wait_until(converged, DEADLINE, "the restarted catalog to reach the exact quantities")
+    bz.assert_stocks()
+    bz.assert_orders()
+    expected = [(n, o["name"], o["type"], o["quantity"]) for n, o in enumerate(bz.orders)]
+    journal = bz.data_file("catalog.journal")
+    wait_until(lambda: [t[:4] for t in canonical_dump(journal)] == expected, DEADLINE,
+               "catalog.journal to hold every acknowledged trade")
+    wait_until(bz.files_identical, DEADLINE,
+               "catalog.journal and every order-N.log to hold the same canonical log")
+
+
+def test_frozen_leader_gives_504_or_the_number_never_two_trades(bazaar_factory):
+    """The leader (replica 3) is frozen with a trade proposed to followers
+    that cannot answer yet: the client gets 504 (or, if a new leader
+    committed it in time, its number), never 503 for a trade that may
+    commit. After SIGCONT a retry with the same key returns one number."""
+    bz = bazaar_factory(replicas=3, cache_size=0, timeout_ms=1500)
+    bz.trade("ford", "buy", 1)
+    #  Followers paused: the leader proposes and cannot commit.
+    os.kill(bz.pid("order"), signal.SIGSTOP)
+    os.kill(bz.pid("order-2"), signal.SIGSTOP)
+    result = []
+    asker = threading.Thread(target=lambda: result.append(bz.post(
+        "/orders", {"name": "ford", "type": "buy", "quantity": 2},
+        {"Idempotency-Key": "frozen-1"})))
+    asker.start()
+    time.sleep(0.3)
+    os.kill(bz.pid("order-3"), signal.SIGSTOP)
+    asker.join(DEADLINE)
+    for name in ("order", "order-2", "order-3"):
+        os.kill(bz.pid(name), signal.SIGCONT)
+    assert result, "no answer"
+    first = result[0]
+    assert first.status in (200, 504), first
+    if first.status == 504:
+        assert first.body == {"error": {"code": 504, "message": "outcome unknown"}}, first
+
+    def retried():
+        r = bz.post("/orders", {"name": "ford", "type": "buy", "quantity": 2},
+                    {"Idempotency-Key": "frozen-1"})
+        return r if r.status == 200 else None
+    r = wait_until(retried, DEADLINE, "the retry with the same key to answer 200")
+    number = r.body["data"]["transaction_number"]
+    if first.status == 200:
+        assert number == first.body["data"]["transaction_number"], (first, r)
+    assert number == 1, r
+    bz.record(number, "ford", "buy", 2)
+    again = bz.post("/orders", {"name": "ford", "type": "buy", "quantity": 2},
+                    {"Idempotency-Key": "frozen-1"})
+    assert again.status == 200 and again.body["data"]["transaction_number"] == number, again
+    bz.assert_stocks()
+    bz.assert_orders()
+    bz.assert_next_unused()
