@@ -19,8 +19,9 @@ import time
 
 import pytest
 
-from harness import (BIN, INITIAL, INITIAL_QTY, SANITIZER_MARKERS, assert_json, error_body,
-                     free_ports, http_request, pid_running, port_busy, tool, wait_until)
+from harness import (BIN, INITIAL, INITIAL_QTY, SANITIZER_MARKERS, assert_json, canonical_dump,
+                     error_body, free_ports, http_request, pid_running, port_busy, tool,
+                     wait_until)
 
 DEADLINE = 20.0          # bound for every wait (generous for ASan)
 CLIENT_DEADLINE = 60.0   # bound for one bazaar-client run
@@ -492,3 +493,67 @@ def test_launcher_refuses_a_port_that_already_answers(shared_bazaar, spawn, tmp_
     assert "something already answers on port %d" % bazaar.port in up.stdout(), up.describe()
     assert not list((data / "run").glob("*.pid")), list((data / "run").glob("*.pid"))
     bazaar.assert_unchanged()
+
+
+def test_launcher_up_with_two_catalogs(spawn, tmp_path):
+    """bazaar up --catalogs 2: catalog and catalog-2, each with its own
+    files in the one data directory (SPEC 5); both learn every trade, and
+    with either killed (bazaar kill) lookups go on."""
+    base, _ = launcher_ports()
+    base += 150     # the other half of this worker's block: no clash with the test above
+    zmq_ports = (base, base + 1, base + 2, base + 22) + tuple(
+        base + d + n for d in (45, 145) for n in (1, 2, 3))
+    busy = [p for p in zmq_ports if port_busy(p)]
+    if busy:
+        pytest.skip("the launcher's ZeroMQ ports are busy here: %s" % busy)
+    data = tmp_path / "data"
+    port = free_ports(1)[0]
+    env = dict(os.environ, BAZAAR_BIN=BIN)
+    up = spawn([tool("bazaar"), "up", "--data", data, "--port", port, "--grace", "5",
+                "--ports", base, "--catalogs", 2, "--cache-size", 0],
+               merge_stderr=True, env=env)
+    wait_until(lambda: "press Ctrl-C" in up.stdout() or up.popen.poll() is not None,
+               DEADLINE + 10, "the launcher's banner")
+    assert up.popen.poll() is None, up.describe()
+    run = data / "run"
+    pids = {name: int((run / (name + ".pid")).read_text()) for name in ("catalog", "catalog-2")}
+    try:
+        for name, pid in pids.items():
+            assert pid_running(pid, "bazaar-catalog"), (name, up.describe())
+        with open("/proc/%d/cmdline" % pids["catalog-2"], "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"--name" in argv and b"catalog-2" in argv, argv
+        numbers = []
+        for i in range(6):
+            r = http_request(port, "POST", "/orders",
+                             {"name": "nike", "type": "buy", "quantity": i + 1})
+            assert r.status == 200, r
+            numbers.append(r.body["data"]["transaction_number"])
+        assert numbers == list(range(6)), numbers
+        expected = INITIAL_QTY - sum(range(1, 7))
+        #  Both learn every trade, each into its own journal.
+        for journal in ("catalog.journal", "catalog-2.journal"):
+            wait_until(lambda: len(canonical_dump(data / journal)) == 6, DEADLINE,
+                       "%s to hold the 6 trades" % journal)
+        assert canonical_dump(data / "catalog.journal") == \
+            canonical_dump(data / "catalog-2.journal")
+        for victim in ("catalog-2", "catalog"):
+            kill = subprocess.run([tool("bazaar"), "kill", victim, "--data", str(data)],
+                                  env=env, capture_output=True, text=True, timeout=DEADLINE)
+            assert kill.returncode == 0, kill
+            wait_until(lambda: not pid_running(pids[victim]), DEADLINE, victim + " to die")
+            if victim == "catalog-2":
+                #  The other serves every lookup, exact.
+                for _ in range(20):
+                    r = http_request(port, "GET", "/stocks/nike")
+                    assert r.status == 200 and r.body["data"]["quantity"] == expected, r
+        #  No catalog: trades still go on.
+        r = http_request(port, "POST", "/orders", {"name": "nike", "type": "sell",
+                                                   "quantity": 1})
+        assert r.status == 200 and r.body["data"]["transaction_number"] == 6, r
+        os.kill(up.pid, signal.SIGINT)
+        assert up.wait(DEADLINE) == 0, up.describe()
+    finally:
+        for pid in pids.values():
+            if pid_running(pid, "bazaar-"):
+                os.kill(pid, signal.SIGKILL)
