@@ -2,8 +2,9 @@
 processes; afterwards SPEC §4 must hold.
 
 Five client threads trade through the gateway (a random stock, buy or
-sell 1-5, one Idempotency-Key per trade, a 503 / timeout / refused
-connection retried with the same key for up to RETRY_FOR seconds) and
+sell 1-5, one Idempotency-Key per trade, a 503 / 504 (outcome unknown) /
+timeout / refused connection retried with the same key for up to
+RETRY_FOR seconds: the retry returns the truth, SPEC §2) and
 record every acknowledged (number -> order, key).  A nemesis thread,
 every 0.5-1.5 s, does one of: kill -9 (and restart) the leader, a
 follower, the catalog, the broker or the gateway; SIGSTOP a replica or
@@ -21,8 +22,9 @@ stopped continued), one more trade must succeed, and once quiet:
     is in the journal;
   * GET /stocks = initial - buys + sells over the journal (a trade whose
     client got 503 may still have committed: the journal is the truth);
-  * `bazaar-client verify` passes (every order-N.log byte-identical to
-    catalog.journal).
+  * `bazaar-client verify` passes (every order-N.log holds the trades of
+    catalog.journal: canonical dumps, since stamps and carried commit
+    positions legitimately differ between replicas).
 
 Replay: the seed is printed (and kept in the temp dir's chaos.txt with
 the fault schedule); BAZAAR_CHAOS_SEED=<seed> reruns the same schedule
@@ -117,7 +119,7 @@ class Chaos:
                 with self.lock:
                     self.refused.add(key)
                 return 409
-            if r is not None and r.status != 503:
+            if r is not None and r.status not in (503, 504):
                 self.problem("trade %r key %s: unexpected %r" % (order, key, r))
                 return r.status
             if time.monotonic() >= deadline:
@@ -255,9 +257,9 @@ def test_chaos_trades_survive_kills_and_pauses(bazaar_factory):
     assert status == 200, "%s: a trade after healing answered %s" % (context, status)
     assert chaos.acked, "%s: no trade was acknowledged at all" % context
 
-    #  Quiet: every log byte-identical to the journal.
+    #  Quiet: every log holds the journal's trades (canonical dumps).
     wait_until(bz.files_identical, READY_TIMEOUT,
-               "every order-N.log to be byte-identical to catalog.journal (%s)" % context)
+               "every order-N.log to hold the trades of catalog.journal (%s)" % context)
     assert not chaos.problems, "%s:\n%s" % (context, "\n".join(chaos.problems))
 
     journal = read_journal(os.path.join(bz.data, "catalog.journal"))
