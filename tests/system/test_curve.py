@@ -7,7 +7,6 @@ the highest id) must fail.
 """
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -16,8 +15,8 @@ import time
 
 import pytest
 
-from harness import (BIN, MSG_VERSION, Zmtp, free_ports, heartbeat_frame, http_request, packb,
-                     wait_until)
+from harness import (BIN, MSG_VERSION, Zmtp, canonical_dump, files_identical, free_ports,
+                     heartbeat_frame, http_request, packb, wait_until)
 
 ROLE_LEADER = 3
 
@@ -102,19 +101,34 @@ def test_fake_leader_without_a_key_is_refused(bazaar_factory, keys):
     bz.assert_orders()
 
 
-def test_direct_link_with_keys(bazaar_factory, keys):
-    """With CURVE the leader's direct link to the catalog comes up (the
-    catalog's ROUTER admits the order key), and a peer without a key gets
-    no answer there."""
+def test_consensus_traffic_with_keys(bazaar_factory, keys):
+    """With CURVE the replicas' own traffic (CS_* on the PUBs and the REP
+    endpoints: appends, acks, fetches) works between keyed replicas: a
+    commit needs a follower's ACK, a restarted follower copies what it
+    missed; a peer without a key gets nowhere at a replica's REP."""
     bz = secure_system(bazaar_factory, keys)
     bz.trade("apple", "buy", 1)
-    found = bz.wait_log("catalog", r"direct requests from the order leader on tcp://[^:]+:(\d+)")
-    wait_until(lambda: bz.trade("apple", "sell", 1) is not None and re.search(
-        r"direct link to the catalog at \S+ is up", bz.log_text("order-3")), 20,
-        "the leader's direct link to come up under CURVE")
-    lookup = packb([MSG_VERSION, 10, 1, "apple", 0])
-    assert refused(int(found.group(1)), socket_type="DEALER", frames=[lookup])
+    bz.kill("order")
+    for _ in range(5):              # committed with replica 2's ACKs
+        bz.trade("apple", "sell", 2)
+    bz.start("order")
+    wait_until(lambda: files_identical([bz.order_file("order"), bz.order_file("order-3")]), 20,
+               "replica 1 to copy what it missed from its keyed peers")
+    bz.kill("order-2")
+    bz.trade("tesla", "buy", 3)     # committed with replica 1's ACK
+    assert canonical_dump(bz.order_file("order"))[-1][1:4] == ("tesla", "buy", 3)
+    #  The REP answers nobody (answers go to the asker's own REP), so a
+    #  keyless peer must fail at the handshake itself.
+    forged = packb([MSG_VERSION, 85, 2, 3, 10 ** 6, 0])      # CS_FETCH "from replica 2"
+    with pytest.raises((ConnectionError, OSError)):
+        z = Zmtp(bz.ports["order-3_rep"], timeout=5)
+        try:
+            z.send(forged)
+            z.recv(timeout=1.0)
+        finally:
+            z.close()
     bz.assert_unchanged()
+    bz.assert_orders()
 
 
 def test_no_key_no_reading(bazaar_factory, keys):
@@ -122,7 +136,7 @@ def test_no_key_no_reading(bazaar_factory, keys):
     bz.trade("apple", "buy", 1)
     for key in ("tap", "catalog_pub", "order_pub", "order-3_pub"):
         assert refused(bz.ports[key], socket_type="SUB", frames=[b"\x01"]), key
-    assert refused(bz.ports["order-3_rep"], socket_type="REQ",
+    assert refused(bz.ports["order-3_rep"], socket_type="DEALER",
                    frames=[packb([MSG_VERSION, 22, 1, 0, 100])])
     #  The tap with the key reads the bus; without it, nothing.
     tap = subprocess.Popen([os.path.join(BIN, "bazaar-tap"), "--keys", keys,
