@@ -877,6 +877,21 @@ consensus_leader (consensus_t *self)
     return self->leader;
 }
 
+size_t
+consensus_in_sync (consensus_t *self, uint64_t now, uint64_t within_ms, uint64_t position,
+                   uint32_t *ids, size_t max)
+{
+    size_t count = 0;
+    if (self->role != CONSENSUS_LEADER)
+        return 0;
+    for (size_t i = 0; i < self->n_members && count < max; i++) {
+        const s_member_t *member = &self->members[i];
+        if (i != self->self_slot && member->match >= position && now - member->heard < within_ms)
+            ids[count++] = member->id;
+    }
+    return count;
+}
+
 const char *
 consensus_type_name (consensus_type_t type)
 {

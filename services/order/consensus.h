@@ -200,6 +200,12 @@ uint64_t consensus_length (consensus_t *self);
 //  The leader this replica follows under its promise, 0 if none known.
 uint32_t consensus_leader (consensus_t *self);
 
+//  Leader: the followers (ids into ids, at most max) whose last ACK came
+//  within within_ms of now and acknowledged at least position. Read only
+//  (the in-sync set the status shows); 0 when not leading.
+size_t consensus_in_sync (consensus_t *self, uint64_t now, uint64_t within_ms,
+                          uint64_t position, uint32_t *ids, size_t max);
+
 //  Printable name of a message type, for logs and traces.
 const char *consensus_type_name (consensus_type_t type);
 

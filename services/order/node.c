@@ -433,3 +433,16 @@ node_failed (node_t *self)
 {
     return self->failed;
 }
+
+size_t
+node_in_sync (node_t *self, uint64_t within_ms, uint64_t position, uint64_t *ids, size_t max)
+{
+    uint32_t found[CONSENSUS_MAX_MEMBERS];
+    if (max > CONSENSUS_MAX_MEMBERS)
+        max = CONSENSUS_MAX_MEMBERS;
+    size_t count = consensus_in_sync (self->core, (uint64_t) zclock_mono (), within_ms, position,
+                                      found, max);
+    for (size_t i = 0; i < count; i++)
+        ids[i] = found[i];
+    return count;
+}

@@ -103,4 +103,9 @@ uint64_t node_commit (node_t *self);
 uint64_t node_length (node_t *self);
 bool node_failed (node_t *self);
 
+//  Leader: the followers heard within within_ms that hold at least
+//  position (consensus_in_sync). Returns the count written to ids.
+size_t node_in_sync (node_t *self, uint64_t within_ms, uint64_t position, uint64_t *ids,
+                     size_t max);
+
 #endif

@@ -20,6 +20,7 @@
 #define ISOLATED_MS 1000        //  first pause after a lost quorum or campaign
 #define ISOLATED_MAX_MS 4000    //  ... doubling while campaigns keep failing
 #define POLL_MAX (4 + MSG_PEERS_MAX)
+#define IN_SYNC_MS 100          //  how often the in-sync set is sampled
 
 struct _order_t {
     order_config_t config;
@@ -32,6 +33,8 @@ struct _order_t {
     int64_t isolated_until;      //  zclock_mono: report catching-up until then
     int failures;                //  lost campaigns or quorums in a row
     bool named;                  //  the broker names this replica
+    int64_t in_sync_at;          //  zclock_mono of the last in-sync sample
+    uint64_t in_sync_commit;     //  the commit position at that sample
     bool failed;
 };
 
@@ -275,6 +278,24 @@ s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request
     }
 }
 
+//  The in-sync set heartbeats report: followers heard within the quorum
+//  timeout that hold what was committed at the previous sample. Sampled,
+//  so a follower a few entries behind under load does not flap the set
+//  (each change is a heartbeat at once).
+static void
+s_update_in_sync (order_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (now - self->in_sync_at < IN_SYNC_MS)
+        return;
+    uint64_t ids[CONSENSUS_MAX_MEMBERS];
+    size_t count = node_in_sync (self->node, (uint64_t) self->config.timeout_ms,
+                                 self->in_sync_commit, ids, CONSENSUS_MAX_MEMBERS);
+    worker_set_in_sync (self->worker, ids, count);
+    self->in_sync_at = now;
+    self->in_sync_commit = node_commit (self->node);
+}
+
 //  ---------------------------------------------------------------------
 //  The loop
 
@@ -307,6 +328,7 @@ order_run (order_t *self)
         //  The position is the commit position: what catalogs may copy from us.
         worker_set_position (self->worker, node_commit (self->node), node_epoch (self->node),
                              self->role);
+        s_update_in_sync (self);
     }
     return self->failed ? -1 : 0;
 }

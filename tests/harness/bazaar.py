@@ -460,9 +460,10 @@ class Replica:
             self.proc.wait(timeout=10)
 
     def serving(self):
-        """How many times this replica has caught up since it started."""
+        """How many times this replica has caught up with a leader (or won
+        an election) since it started."""
         with open(self.log_path, "rb") as log:
-            return log.read().count(b"catching-up -> follower")
+            return len(re.findall(rb"caught up with leader \d+|candidate -> leader", log.read()))
 
 
 # --------------------------------------------------------------------------
