@@ -1,16 +1,10 @@
-/*  test_store.c - the catalog store: the commit point for trades.
-
-    The store lives in services/catalog, outside libbazaar, so this file
-    compiles it in. If it moves into src/ the #elif branch takes over.
+/*  test_store.c - src/store.c: the stocks and the log of trades they
+    follow, as a catalog keeps them (catalog.journal, store_apply and
+    store_restore) and as an order replica keeps them (order-N.log with
+    stamps: store_check, store_append_entry, store_truncate).
 */
-#if __has_include("../../services/catalog/store.c")
-#include "../../services/catalog/store.c"
-#elif __has_include("store.h")
 #include "journal.h"
 #include "store.h"
-#else
-#error "test_store.c: where did the catalog store go?"
-#endif
 #include "unit.h"
 
 #include <ftw.h>
@@ -464,6 +458,87 @@ test_store_refuses_non_finite_price (void **state)
     }
 }
 
+static store_t *
+s_open_replica (s_tmp_t *tmp)
+{
+    store_config_t config = {.dir = tmp->data, .name = "order-1", .log_suffix = "log",
+                             .stamped = true, .sync = true};
+    tmp->error[0] = '\0';
+    store_t *store = store_open_config (&config, tmp->error, sizeof (tmp->error));
+    if (!store)
+        fail_msg ("store_open_config: %s", tmp->error);
+    return store;
+}
+
+static void
+s_entry (store_t *store, const char *name, int side, uint64_t quantity, const char *key,
+         uint64_t stamp, uint64_t commit)
+{
+    msg_trade_t trade = {.number = store_trade_count (store), .side = side,
+                         .quantity = quantity};
+    snprintf (trade.name, sizeof (trade.name), "%s", name);
+    snprintf (trade.key, sizeof (trade.key), "%s", key);
+    assert_int_equal (store_append_entry (store, &trade, stamp, commit), 0);
+}
+
+//  An order replica's store: entries carry their stamps, a cut replays
+//  the stocks from what is left, and both survive a restart.
+static void
+test_store_replica_entries_and_cut (void **state)
+{
+    s_tmp_t *tmp = *state;
+    store_t *store = s_open_replica (tmp);
+    const store_stock_t *stock = NULL;
+    assert_int_equal (store_check (store, "apple", MSG_SIDE_BUY, 1001, &stock),
+                      MSG_ERR_NOT_ENOUGH);
+    assert_non_null (stock);
+    assert_int_equal (store_check (store, "pear", MSG_SIDE_BUY, 1, &stock),
+                      MSG_ERR_STOCK_NOT_FOUND);
+    assert_int_equal (store_check (store, "apple", MSG_SIDE_BUY, 0, &stock),
+                      MSG_ERR_INVALID_QUANTITY);
+    assert_int_equal (store_check (store, "apple", MSG_SIDE_BUY, 1000, &stock), MSG_ERR_OK);
+    assert_int_equal (store_trade_count (store), 0);  //  checks change nothing
+    s_entry (store, "apple", MSG_SIDE_BUY, 10, "k0", 3, 0);
+    s_entry (store, "tesla", MSG_SIDE_SELL, 5, "k1", 3, 1);
+    s_entry (store, "apple", MSG_SIDE_BUY, 7, "k2", 5, 2);
+    s_expect_stock (store, "apple", 983, 3);
+    s_expect_stock (store, "tesla", 1005, 2);
+    tradelog_t *log = store_log (store);
+    assert_int_equal (tradelog_stamp (log, 1), 3);
+    assert_int_equal (tradelog_stamp (log, 2), 5);
+    assert_int_equal (tradelog_find_key (log, "k2"), 2);
+    //  A trade that does not apply is not appended.
+    msg_trade_t too_big = {.number = 3, .side = MSG_SIDE_BUY, .quantity = 984};
+    strcpy (too_big.name, "apple");
+    assert_int_equal (store_append_entry (store, &too_big, 5, 2), -1);
+    assert_int_equal (store_trade_count (store), 3);
+    assert_int_equal (store_sync (store), 0);
+
+    //  Cut the uncommitted tail: entry 2 goes, apple is replayed.
+    assert_int_equal (store_truncate (store, 2), 0);
+    assert_int_equal (store_trade_count (store), 2);
+    s_expect_stock (store, "apple", 990, 1);
+    s_expect_stock (store, "tesla", 1005, 2);
+    assert_int_equal (tradelog_find_key (log, "k2"), -1);
+    s_entry (store, "ford", MSG_SIDE_BUY, 1, "k3", 7, 2);   //  its replacement
+    assert_int_equal (store_sync (store), 0);
+    store_destroy (&store);
+
+    store = s_open_replica (tmp);
+    log = store_log (store);
+    assert_int_equal (store_trade_count (store), 3);
+    s_expect_stock (store, "apple", 990, 1);
+    s_expect_stock (store, "ford", 999, 3);
+    assert_int_equal (tradelog_stamp (log, 0), 3);
+    assert_int_equal (tradelog_stamp (log, 2), 7);
+    assert_int_equal (tradelog_carried_commit (log), 2);
+    msg_trade_t trade;
+    assert_int_equal (store_trade (store, 2, &trade), 0);
+    assert_string_equal (trade.name, "ford");
+    assert_string_equal (trade.key, "k3");
+    store_destroy (&store);
+}
+
 int
 test_store_run (void)
 {
@@ -481,6 +556,7 @@ test_store_run (void)
         STORE_TEST (test_store_stocks_file),
         STORE_TEST (test_store_bad_stocks_files),
         STORE_TEST (test_store_refuses_non_finite_price),
+        STORE_TEST (test_store_replica_entries_and_cut),
     };
 #undef STORE_TEST
     return cmocka_run_group_tests_name ("store", tests, NULL, NULL);
