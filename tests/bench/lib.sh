@@ -245,26 +245,34 @@ start_catalog () {   # start_catalog TAG
         $(catalog_rep "$CATALOG_REP") --data "$DATA" ${SERVICE_ARGS:-}
     CATALOG_PID=$LAST_PID
 }
-start_replica () {   # start_replica ID on|off TAG (on|off: --follower-ack)
+#  start_replica ID MEMBERS TAG: replica ID of the consensus MEMBERS
+#  ("1,2,3": a majority of the three commits; "1": replica 1 alone, a
+#  majority of one, the baseline without replication).
+start_replica () {
     eval "pub=\$PUB_$1 rep=\$REP_$1"
-    start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --broker "$BROKER" --pub "$pub" \
-        --rep "$rep" --data "$DATA" --follower-ack "$2" ${SERVICE_ARGS:-}
+    start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --members "$2" --broker "$BROKER" \
+        --pub "$pub" --rep "$rep" --data "$DATA" ${SERVICE_ARGS:-}
     eval "ORDER_PID_$1=\$LAST_PID"
 }
-#  start_services on|off TAG: catalog and the three replicas; sets
+#  start_services MEMBERS TAG: catalog and every replica of MEMBERS; sets
 #  SERVER_PIDS to them, BROKER_PID and GATEWAY_PID (the caller's).
 start_services () {
     start_catalog "$2"
-    for id in 1 2 3; do start_replica "$id" "$1" "$2"; done
-    SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
+    SERVER_PIDS="$BROKER_PID $CATALOG_PID"
+    for id in $(echo "$1" | tr , ' '); do
+        start_replica "$id" "$1" "$2"
+        eval "SERVER_PIDS=\"\$SERVER_PIDS \$ORDER_PID_$id\""
+    done
+    SERVER_PIDS="$SERVER_PIDS $GATEWAY_PID"
 }
 
-#  up on|off TAG: start catalog and replicas, wait until replica 3 leads
-#  and a trade succeeds.
+#  up MEMBERS TAG: start catalog and the replicas of MEMBERS, wait until
+#  the highest id leads and a trade succeeds.
 up () {
-    times=$(named 3)
+    highest=$(echo "$1" | tr , '\n' | sort -n | tail -n 1)
+    times=$(named "$highest")
     start_services "$1" "$2"
-    wait_leader 3 $((times + 1))
+    wait_leader "$highest" $((times + 1))
     wait_trade
 }
 

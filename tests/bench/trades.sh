@@ -240,7 +240,7 @@ wait_status 200 "$CHAIN/"
 
 DATA=$TMP/empty
 system empty
-up on empty
+up 1,2,3 empty
 wait_status 200 "$GW/stocks/apple"
 few_trades
 memory empty
@@ -250,7 +250,7 @@ SERVER_PIDS_empty=$SERVER_PIDS
 DATA=$TMP/nosync
 system nosync
 SERVICE_ARGS="--sync none"
-up on nosync
+up 1,2,3 nosync
 SERVICE_ARGS=""
 SERVER_PIDS_nosync=$SERVER_PIDS
 
@@ -267,7 +267,7 @@ if [ "$ORDERS" -gt 0 ]; then
     echo "catalog (uncached GET /stocks/apple answers 200) $SERVED_MS" >>"$TMP/restarts.txt"
     for id in 1 2 3; do
         t0=$(now_ns)
-        start_replica "$id" on full
+        start_replica "$id" 1,2,3 full
         eval "pid=\$ORDER_PID_$id"
         states="serving|leader" shown="serving"
         [ "$id" != 3 ] || states=leader shown="leading"
