@@ -157,7 +157,6 @@ s_on_deadline (h2o_timeout_entry_t *entry)
     log_debug ("bus: no reply to %s req_id=%llu in time",
                msg_type_name (call->request.type), (unsigned long long) call->req_id);
     s_table_take (call->bus, call->req_id);
-    call->uncertain = true;
     s_call_finish (call, NULL);
 }
 

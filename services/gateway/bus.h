@@ -22,7 +22,11 @@
     carry an idempotency key. A 504 (OUTCOME_UNKNOWN: the leader proposed
     it, or the replica holding it is gone) is retried the same way: the
     key makes the retry return the truth. call->uncertain then says that
-    a later refusal (503) does not prove the first attempt failed.
+    a later refusal (503) does not prove the first attempt failed. No
+    reply at all is not uncertain: the worker drops work whose deadline
+    passed (SPEC 3), so it never started; a leader frozen right after it
+    proposed is the documented window, and the broker answers 504 for
+    what a replica held when it expires it.
 */
 #ifndef BAZAAR_GATEWAY_BUS_H
 #define BAZAAR_GATEWAY_BUS_H
@@ -49,8 +53,8 @@ struct _bus_call_t {
     bus_t *bus;
     uint64_t retry_until;       //  loop time in ms
     uint64_t req_id;            //  0 while not waiting for a reply
-    bool uncertain;             //  an attempt may have been done: its deadline
-                                //  passed unanswered, or a 504 came (sticky)
+    bool uncertain;             //  an attempt may have been done: a 504 came
+                                //  (sticky across retries)
     h2o_timeout_entry_t timer;  //  the deadline, or the pause before a retry
 };
 

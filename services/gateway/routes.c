@@ -121,9 +121,9 @@ s_pending_send (s_pending_t *pending, bool retry)
 }
 
 //  SPEC 2: 503 says a trade certainly did not happen, 504 that it may
-//  have. A trade of which an attempt went unanswered or came back 504
-//  (bus.h, uncertain) may still commit, whatever a later retry heard; a
-//  read is never "outcome unknown".
+//  have. A trade of which an attempt came back 504 (bus.h, uncertain)
+//  may still commit, whatever a later retry heard; a read is never
+//  "outcome unknown".
 static msg_error_t
 s_truthful (const s_pending_t *pending, msg_error_t code)
 {
