@@ -6,6 +6,7 @@ except the SPEC's "503 within 2 s, never a hang", asserted as < 5 s.
 
 import glob
 import os
+import re
 import socket
 import struct
 import threading
@@ -151,23 +152,22 @@ def test_order_down_gives_503_and_lookups_work(bazaar):
     assert_continues(bz)
 
 
-def test_catalog_down_gives_503(bazaar_factory):
+def test_catalog_down_lookups_503_trades_go_on(bazaar_factory):
+    """The catalog is a learner, never on a trade's path (SPEC §3, §4.5):
+    with it dead, lookups answer 503 within the deadline and trades are
+    acknowledged; restarted, it learns them and its quantities are exact."""
     bz = bazaar_factory(cache_size=0)
     place_trades(bz)
-    acked = {o["number"]: dict(o) for o in bz.orders}
     bz.kill("catalog")
     for path in ("/stocks/apple", "/stocks/gamestop", "/stocks"):
         r = bz.get(path)
         assert r.status == 503 and r.body == UNAVAILABLE, "GET %s: %r" % (path, r)
         assert r.elapsed < 5.0, "GET %s: 503 took %.2f s" % (path, r.elapsed)
-    r = bz.post("/orders", {"name": "apple", "type": "buy", "quantity": 1})
-    assert r.status == 503 and r.body == UNAVAILABLE, "POST /orders: %r" % (r,)
-    assert r.elapsed < 5.0, "POST /orders: 503 took %.2f s" % r.elapsed
+    assert bz.trade("apple", "buy", 1) == len(TRADES)
+    assert bz.trade("tesla", "sell", 4) == len(TRADES) + 1
     bz.start("catalog")
     bz.wait_ready()
-    #  The refused trade must not have been half-applied; whether it was
-    #  applied at all is checked by rebuilding from the order log.
-    recover_model(bz, acked)
+    assert_continues(bz)
 
 
 def test_broker_down_gives_503(bazaar):
@@ -199,16 +199,58 @@ def test_torn_tail_recovery(bazaar, victim, prefix, garbage):
     bz.kill(victim)
     files = data_files(bz, prefix)
     assert files, "no %s* data file in %s: %s" % (prefix, bz.data, os.listdir(bz.data))
-    for path in files:
-        if path.endswith(("-shm", "-wal", ".lock", ".pid")):
-            continue
+    #  The trade files only: order-1.promise is not a log, and a damaged
+    #  one stops the replica (test_damaged_promise_file_stops_the_replica).
+    logs = [p for p in files if p.endswith((".log", ".journal"))]
+    assert logs, files
+    since = bz.log_size(victim)
+    for path in logs:
         with open(path, "ab") as f:
             f.write(garbage)
     bz.start(victim)
     bz.wait_ready()
+    if garbage == TORN:
+        #  Recovery says what it cut: the file, the bytes, the offset.
+        #  (The bytes cut include the zeros written ahead of the appends,
+        #  which the garbage followed.)
+        text = bz.log_since(victim, since)
+        for path in logs:
+            assert re.search(r"%s: cut a torn last record: \d+ bytes at byte offset \d+ "
+                             r"\(after %d whole records\)" % (re.escape(path), len(TRADES)),
+                             text), text
     assert_continues(bz)
     #  appends after the truncated tail must survive the next crash too
     crash_and_recover(bz, victim)
+
+
+def test_damaged_promise_file_stops_the_replica(bazaar):
+    """A replica's promise is durable and checksummed: damaged, the replica
+    refuses to start with a message naming the file, never a silent reset
+    (SPEC §3); repaired (here: the original bytes back), it serves on."""
+    bz = bazaar
+    place_trades(bz)
+    bz.kill("order")
+    path = os.path.join(bz.data, "order-1.promise")
+    with open(path, "rb") as f:
+        good = f.read()
+    #  Both slots (src/promise.c: two 4096-byte slots, the newest whole one
+    #  wins): a flipped bit in each one's epoch.
+    assert len(good) == 8192, len(good)
+    damaged = bytearray(good)
+    damaged[24] ^= 0x01
+    damaged[4096 + 24] ^= 0x01
+    with open(path, "wb") as f:
+        f.write(bytes(damaged))
+    since = bz.log_size("order")
+    proc = bz.start("order")
+    assert proc.wait(timeout=10) != 0, "order started on a damaged promise file"
+    bz.down.add("order")
+    assert path in bz.log_since("order", since), bz.log_tail("order")
+    with open(path, "wb") as f:
+        f.write(good)
+    bz.start("order")
+    bz.wait_ready()
+    assert_continues(bz)
 
 
 @pytest.mark.parametrize("victim", SERVICES)
@@ -245,7 +287,9 @@ def test_kill9_under_load(bazaar, victim):
                     acked[n] = {"number": n, "name": name, "type": type_, "quantity": q}
                 else:
                     failures.append((r.status, r.body))
-                    if r.status != 503:
+                    #  504: the outcome is unknown (the commit had started);
+                    #  recover_model reads what the log holds.
+                    if r.status not in (503, 504):
                         stop.set()
             if r.status != 200:
                 time.sleep(0.05)
@@ -265,9 +309,9 @@ def test_kill9_under_load(bazaar, victim):
         stop.set()
         for t in threads:
             t.join(30)
-    unexpected = [f for f in failures if isinstance(f, tuple) and f[0] != 503]
+    unexpected = [f for f in failures if isinstance(f, tuple) and f[0] not in (503, 504)]
     #  a number handed out twice shows up as ("duplicate number", n)
-    assert not unexpected, "trades failed with other than 503: %r" % unexpected[:5]
+    assert not unexpected, "trades failed with other than 503/504: %r" % unexpected[:5]
     recover_model(bz, acked)
 
 
