@@ -35,7 +35,9 @@ import time
 sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
 
-from netbazaar import HOSTS, PORTS, NetBazaar, READY_TIMEOUT, wait_until  # noqa: E402
+from netbazaar import PORTS, NetBazaar, READY_TIMEOUT, wait_until  # noqa: E402
+
+HOSTS = ("broker", "catalog", "r1", "r2", "r3", "gateway", "client")
 
 INTERVAL = 0.010
 TIMEOUT = 2.0
