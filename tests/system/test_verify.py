@@ -1,8 +1,10 @@
 """bazaar-client verify (SPEC §4.4, §6): the data directory and the live
 system checked against the invariants.
 
-Files: catalog.journal's numbers are dense, every order-N.log is a
-byte-identical prefix of it (identical once caught up); live: GET /stocks
+Files: catalog.journal's numbers are dense, every order-N.log holds its
+trades (canonical dumps: number, name, side, quantity, key; a replica's
+stamps and carried commit positions legitimately differ), the same
+trades as every other log, identical once caught up; live: GET /stocks
 equals initial - buys + sells over the journal, sampled GET /orders/<n>
 equal the journal's records, the next number is 404.  Each test damages
 one thing (a log cut short, one byte changed, the wrong system behind
@@ -14,8 +16,8 @@ import struct
 import time
 import zlib
 
-from harness import (INITIAL, READY_TIMEOUT, Replica, assert_verify_failed, assert_verify_ok,
-                     journal_bytes, line, verify, wait_until)
+from harness import (INITIAL, assert_verify_failed, assert_verify_ok, journal_bytes, line,
+                     verify)
 
 VERIFY_DEADLINE = 60.0   # bound for one verify run (ASan included)
 TRADES = [("apple", "buy", 5), ("tesla", "sell", 3), ("ford", "buy", 1), ("nike", "buy", 2),
@@ -42,134 +44,124 @@ def frames(path):
     return out
 
 
-def start_replica_2(bz):
-    replica = Replica(bz, 2)
-    replica.start()
-    try:
-        wait_until(replica.serving, READY_TIMEOUT, "replica 2 to serve")
-    except BaseException:
-        replica.kill()
-        raise
-    return replica
-
-
 # --------------------------------------------------------------------------
 
-def test_verify_passes_on_a_quiet_system_after_trades(bazaar):
-    replica = start_replica_2(bazaar)
-    try:
-        trade_all(bazaar)
-        count = len(bazaar.orders)
-        lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
-        assert line(lines, "catalog.stocks:") == "catalog.stocks: %d stocks" % len(INITIAL)
-        assert line(lines, "catalog.journal:") == "catalog.journal: %d trades, dense" % count
-        assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
-        assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
-        assert line(lines, "stocks:") == "stocks: %d match" % len(INITIAL)
-        assert line(lines, "orders:") == (
-            "orders: %d sampled of %d match over HTTP, /orders/%d is 404" % (count, count, count))
-        #  The files alone: no live checks.
-        lines = assert_verify_ok(bazaar.data)
-        assert not [l for l in lines if l.startswith(("stocks:", "orders:"))], lines
-        bazaar.assert_stocks()
-    finally:
-        replica.kill()
+def test_verify_passes_on_a_quiet_system_after_trades(bazaar_factory):
+    bazaar = bazaar_factory(replicas=3)
+    trade_all(bazaar)
+    count = len(bazaar.orders)
+    lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
+    assert line(lines, "catalog.stocks:") == "catalog.stocks: %d stocks" % len(INITIAL)
+    assert line(lines, "catalog.journal:") == "catalog.journal: %d trades, dense" % count
+    assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
+    assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
+    assert line(lines, "order-3.log:") == "order-3.log: identical to catalog.journal"
+    assert line(lines, "stocks:") == "stocks: %d match" % len(INITIAL)
+    assert line(lines, "orders:") == (
+        "orders: %d sampled of %d match over HTTP, /orders/%d is 404" % (count, count, count))
+    #  The files alone: no live checks.
+    lines = assert_verify_ok(bazaar.data)
+    assert not [l for l in lines if l.startswith(("stocks:", "orders:"))], lines
+    bazaar.assert_stocks()
 
 
-def test_verify_reports_a_replica_log_cut_short(bazaar):
-    replica = start_replica_2(bazaar)
-    try:
-        trade_all(bazaar)
-        count = len(bazaar.orders)
-        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
+def test_verify_reports_a_replica_log_cut_short(bazaar_factory):
+    bazaar = bazaar_factory(replicas=3)
+    trade_all(bazaar)
+    count = len(bazaar.orders)
+    assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
 
-        #  Replica 1 down, its log cut at a record boundary: 3 behind.
-        bazaar.kill("order")
-        path = os.path.join(bazaar.data, "order-1.log")
-        records = frames(path)
-        assert len(records) == count
-        offset, _ = records[count - 3]
-        os.truncate(path, offset)
-        lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
-        assert line(lines, "order-1.log:") == \
-            "order-1.log: behind by 3 (%d of %d trades)" % (count - 3, count)
-        assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
-        assert line(lines, "stocks:") == "stocks: %d match" % len(INITIAL)
-        #  Waiting does not hide it while the replica stays down.
-        lines = assert_verify_failed(bazaar.data, wait=1, problems=1)
-        assert line(lines, "order-1.log:").startswith("order-1.log: behind by 3 ")
+    #  Replica 1 down, its log cut at a record boundary: 3 behind.
+    bazaar.kill("order")
+    path = os.path.join(bazaar.data, "order-1.log")
+    records = frames(path)
+    assert len(records) == count
+    offset, _ = records[count - 3]
+    os.truncate(path, offset)
+    lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
+    assert line(lines, "order-1.log:") == \
+        "order-1.log: behind by 3 (%d of %d trades)" % (count - 3, count)
+    assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
+    assert line(lines, "order-3.log:") == "order-3.log: identical to catalog.journal"
+    assert line(lines, "stocks:") == "stocks: %d match" % len(INITIAL)
+    #  Waiting does not hide it while the replica stays down.
+    lines = assert_verify_failed(bazaar.data, wait=1, problems=1)
+    assert line(lines, "order-1.log:").startswith("order-1.log: behind by 3 ")
 
-        #  Cut in the middle of a record: the torn part is not a trade.
-        offset, _ = records[count - 5]
-        os.truncate(path, offset + 5)
-        lines = assert_verify_failed(bazaar.data, problems=1)
-        assert line(lines, "order-1.log:") == (
-            "order-1.log: behind by 5 (%d of %d trades, then part of the next)"
-            % (count - 5, count))
+    #  Cut in the middle of a record: the torn part is not a trade (its
+    #  canonical dump ends at the last whole record).
+    offset, _ = records[count - 5]
+    os.truncate(path, offset + 5)
+    lines = assert_verify_failed(bazaar.data, problems=1)
+    assert line(lines, "order-1.log:") == (
+        "order-1.log: behind by 5 (%d of %d trades)" % (count - 5, count))
 
-        #  Restarted, the replica catches up from the journal: OK again.
-        bazaar.start("order")
-        lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=20)
-        assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
-    finally:
-        replica.kill()
+    #  Restarted, the replica catches up from its peers: OK again.
+    bazaar.start("order")
+    lines = assert_verify_ok(bazaar.data, bazaar.verify_url, wait=20)
+    assert line(lines, "order-1.log:") == "order-1.log: identical to catalog.journal"
 
 
-def test_verify_names_the_order_a_changed_byte_is_in(bazaar):
-    replica = start_replica_2(bazaar)
-    try:
-        trade_all(bazaar)
-        count = len(bazaar.orders)
-        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
-        bazaar.kill("order")
-        path = os.path.join(bazaar.data, "order-1.log")
-        records = frames(path)
-        with open(path, "rb") as f:
-            original = f.read()
+def test_verify_names_the_order_a_changed_byte_is_in(bazaar_factory):
+    bazaar = bazaar_factory(replicas=3)
+    trade_all(bazaar)
+    count = len(bazaar.orders)
+    assert_verify_ok(bazaar.data, bazaar.verify_url, wait=10)
+    bazaar.kill("order")
+    path = os.path.join(bazaar.data, "order-1.log")
+    records = frames(path)
+    with open(path, "rb") as f:
+        original = f.read()
 
-        def damaged(number, change):
-            offset, length = records[number]
-            data = bytearray(original)
-            change(data, offset + 8, length)
-            with open(path, "wb") as f:
-                f.write(data)
-            lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
-            got = line(lines, "order-1.log:")
-            assert got.startswith("order-1.log: order %d differs from catalog.journal (byte "
-                                  % number), "\n".join(lines)
-            assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
-            return got
-
-        def flip(data, payload, length):
-            data[payload + length // 2] ^= 0x01
-
-        #  One bit flipped in a record in the middle: a bad checksum.
-        got = damaged(7, flip)
-        assert "bad checksum: corrupt from record 7" in got, got
-        #  ... and in the last record, which a replay takes for a torn tail.
-        damaged(count - 1, flip)
-
-        #  A different quantity with a correct checksum: the bytes differ.
-        def requantify(data, payload, length):
-            #  msgpack [1, 71, number, name, side, quantity, key], small
-            #  numbers as one byte each.
-            body = data[payload:payload + length]
-            assert body[:3] == b"\x97\x01\x47" and body[3] < 0x80 and \
-                0xa0 <= body[4] < 0xc0, bytes(body)
-            at = payload + 5 + (body[4] - 0xa0) + 1
-            assert 1 <= data[at] < 0x20, bytes(body)
-            data[at] += 10
-            data[payload - 4:payload] = struct.pack(
-                "<I", zlib.crc32(bytes(data[payload:payload + length])))
-
-        got = damaged(12, requantify)
-        assert "checksum" not in got, got
-
+    def damaged(number, change):
+        offset, length = records[number]
+        data = bytearray(original)
+        change(data, offset + 8, length)
         with open(path, "wb") as f:
-            f.write(original)
-        assert_verify_ok(bazaar.data, bazaar.verify_url, wait=0)
-    finally:
-        replica.kill()
+            f.write(data)
+        lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
+        got = line(lines, "order-1.log:")
+        assert got.startswith("order-1.log: order %d differs from catalog.journal "
+                              "(number, name, side, quantity or key" % number), "\n".join(lines)
+        assert line(lines, "order-2.log:") == "order-2.log: identical to catalog.journal"
+        assert line(lines, "order-3.log:") == "order-3.log: identical to catalog.journal"
+        return got
+
+    def flip(data, payload, length):
+        data[payload + length // 2] ^= 0x01
+
+    #  One bit flipped in a record in the middle: a bad checksum.
+    got = damaged(7, flip)
+    assert "bad checksum: corrupt from record 7" in got, got
+    #  ... and in the last record, which a replay takes for a torn tail
+    #  (recovery would cut it): the log is one trade behind.
+    data = bytearray(original)
+    flip(data, records[count - 1][0] + 8, records[count - 1][1])
+    with open(path, "wb") as f:
+        f.write(data)
+    lines = assert_verify_failed(bazaar.data, bazaar.verify_url, problems=1)
+    assert line(lines, "order-1.log:") == \
+        "order-1.log: behind by 1 (%d of %d trades)" % (count - 1, count), lines
+
+    #  A different quantity with a correct checksum: another trade.
+    def requantify(data, payload, length):
+        #  msgpack [1, 73, number, name, side, quantity, key, stamp,
+        #  commit] (ORDEREC), small numbers as one byte each.
+        body = data[payload:payload + length]
+        assert body[:3] == b"\x99\x01\x49" and body[3] < 0x80 and \
+            0xa0 <= body[4] < 0xc0, bytes(body)
+        at = payload + 5 + (body[4] - 0xa0) + 1
+        assert 1 <= data[at] < 0x20, bytes(body)
+        data[at] += 10
+        data[payload - 4:payload] = struct.pack(
+            "<I", zlib.crc32(bytes(data[payload:payload + length])))
+
+    got = damaged(12, requantify)
+    assert "checksum" not in got, got
+
+    with open(path, "wb") as f:
+        f.write(original)
+    assert_verify_ok(bazaar.data, bazaar.verify_url, wait=0)
 
 
 def test_verify_against_another_system_reports_the_mismatch(bazaar_factory):

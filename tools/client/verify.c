@@ -425,14 +425,29 @@ s_journal_ends (verify_t *self)
     return ends;
 }
 
-//  The longest order log (the one the others are measured against).
+//  True if log is whole and agrees with the journal where both have trades.
+static bool
+s_agrees (verify_t *self, v_log_t *log, const uint64_t *journal_ends)
+{
+    uint64_t common = log->records < self->trade_count ? log->records : self->trade_count;
+    return !log->error && !*log->why
+        && s_first_difference (log->data, log->ends, self->journal, journal_ends, common)
+           == common;
+}
+
+//  The longest order log that agrees with the journal (the one the others
+//  are measured against), else the longest.
 static v_log_t *
-s_longest_log (verify_t *self)
+s_longest_log (verify_t *self, const uint64_t *journal_ends)
 {
     v_log_t *longest = NULL;
-    for (size_t i = 0; i < self->log_count; i++)
-        if (!self->logs[i].error && (!longest || self->logs[i].records > longest->records))
-            longest = &self->logs[i];
+    for (int pass = 0; pass < 2 && !longest; pass++)
+        for (size_t i = 0; i < self->log_count; i++) {
+            v_log_t *log = &self->logs[i];
+            if (!log->error && (pass || s_agrees (self, log, journal_ends))
+                && (!longest || log->records > longest->records))
+                longest = log;
+        }
     return longest;
 }
 
@@ -496,7 +511,7 @@ s_check_logs (verify_t *self)
     verify_say (self, V_OK, "order logs: compared by canonical dumps (number, name, side, "
                 "quantity, key); their stamps and carried commit positions may differ");
     uint64_t *journal_ends = s_journal_ends (self);
-    v_log_t *longest = s_longest_log (self);
+    v_log_t *longest = s_longest_log (self, journal_ends);
     for (size_t i = 0; i < self->log_count; i++)
         s_check_log (self, &self->logs[i], journal_ends, longest);
     if (longest && self->trade_count > longest->records)
