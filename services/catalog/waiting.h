@@ -22,8 +22,11 @@
 #define WAITING_MAX 10000
 //  How long a request waits at most for the committed log to reach this
 //  catalog. The PUB brings the commit position within the leader's
-//  heartbeat (50 ms); the rest covers a copy round by RANGE.
-#define WAITING_BOUND_MS 1000
+//  heartbeat (50 ms), and a copy round by RANGE takes milliseconds; the
+//  bound is under the gateway's retry window (a quarter of its 1800 ms
+//  timeout), so a lookup refused here is asked again, maybe of another
+//  catalog, and waits once more.
+#define WAITING_BOUND_MS 400
 
 typedef struct _waiting_t waiting_t;
 

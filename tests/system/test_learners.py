@@ -20,7 +20,11 @@ import time
 
 import pytest
 
-from harness import (INITIAL, canonical_dump, free_ports, trade_body, wait_until)
+from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, STOCK, Zmtp,
+                     canonical_dump, free_ports, heartbeat_frame, packb, request_reply,
+                     trade_body, unpackb, wait_until)
+
+ERR_UNAVAILABLE = 7     # msgs.h MSG_ERROR_TABLE: OK 0 ... UNAVAILABLE 7
 
 DEADLINE = 30
 
@@ -208,3 +212,80 @@ def test_frozen_leader_gives_504_or_the_number_never_two_trades(bazaar_factory):
     bz.assert_stocks()
     bz.assert_orders()
     bz.assert_next_unused()
+
+
+def lookup_at(req_id, name, position):
+    return packb([MSG_VERSION, LOOKUP, req_id, name, position, NO_DEADLINE])
+
+
+def test_catalog_answers_a_lookup_once_it_has_learned_its_position(bazaar_factory):
+    bz = bazaar_factory(replicas=1, cache_size=0)
+    bz.trade("amc", "buy", 5)                     # number 0: the catalog holds 1 trade
+    wait_until(lambda: bz.get("/stocks/amc").body["data"]["quantity"] == 995, DEADLINE,
+               "the catalog to learn trade 0")
+    z = Zmtp(bz.ports["broker"])
+    try:
+        #  Covered: answered at once.
+        reply, _ = request_reply(z, lookup_at(1, "amc", 1), 1)
+        assert reply[:4] == [MSG_VERSION, STOCK, 1, "amc"] and reply[5] == 995, reply
+        #  Never reached: refused after the bound, not answered stale.
+        started = time.monotonic()
+        reply, _ = request_reply(z, lookup_at(2, "amc", 1000), 2)
+        waited = time.monotonic() - started
+        assert reply[:4] == [MSG_VERSION, ERROR, 2, ERR_UNAVAILABLE], reply
+        assert 0.3 < waited < 3.0, waited
+        #  Asked before the trade it needs: answered after it, with it.
+        z.send(lookup_at(3, "amc", 2))
+        time.sleep(0.1)
+        assert z.recv(timeout=0.05) is None, "answered before it learned trade 1"
+        bz.trade("amc", "buy", 7)                 # number 1
+        reply = None
+        deadline = time.monotonic() + DEADLINE
+        while reply is None and time.monotonic() < deadline:
+            msg = z.recv(timeout=1.0)
+            if msg is not None and unpackb(msg[-1])[2] == 3:
+                reply = unpackb(msg[-1])
+        assert reply and reply[:4] == [MSG_VERSION, STOCK, 3, "amc"] and reply[5] == 988, reply
+    finally:
+        z.close()
+    bz.assert_stocks()
+
+
+def test_gateway_lookups_carry_the_position_it_acknowledged(bazaar_factory):
+    """A fake catalog (ZMTP by hand) sees the position of every lookup:
+    0 before any trade through this gateway, 1 + the number after."""
+    bz = bazaar_factory(replicas=1, cache_size=0)
+    bz.stop("catalog")
+    since = bz.log_size("broker")
+    z = Zmtp(bz.ports["broker"])
+    try:
+        z.send(heartbeat_frame("catalog", 0, 4343, role=1))
+        bz.wait_log("broker", r"worker catalog/0 ready", since=since, timeout=DEADLINE)
+
+        def looked_up(path):
+            got = []
+            asker = threading.Thread(target=lambda: got.append(bz.get(path)))
+            asker.start()
+            request = None
+            while request is None:
+                msg = z.recv(timeout=DEADLINE)
+                assert msg is not None, "no lookup reached the fake catalog"
+                fields = unpackb(msg[-1])
+                if len(msg) == 2 and fields[1] in (LOOKUP, LOOKUP + 1):
+                    request = (msg[0], fields)
+            identity, fields = request
+            if fields[1] == LOOKUP:
+                z.send([identity, packb([MSG_VERSION, STOCK, fields[2], fields[3], 1.5, 7, 1])])
+            else:
+                z.send([identity, packb([MSG_VERSION, ERROR, fields[2], ERR_UNAVAILABLE,
+                                         "fake"])])
+            asker.join(DEADLINE)
+            return fields
+        assert looked_up("/stocks/zebra")[4] == 0
+        for _ in range(3):
+            bz.trade("ford", "sell", 1)
+            z.send(heartbeat_frame("catalog", 0, 4343, role=1))   # stay registered
+            assert looked_up("/stocks/zebra")[4] == len(bz.orders)
+        assert looked_up("/stocks")[3] == len(bz.orders)          # LIST: [v, t, r, N, D]
+    finally:
+        z.close()
