@@ -135,12 +135,14 @@ screenshot: all
 
 #  make chaos-net: a bounded network nemesis (partitions, one-way cuts,
 #  loss, delay) under load, then SPEC §4 checked; prints seed and schedule.
-#  CHAOS_SEED=S replays a schedule, CHAOS_SECONDS sets the length.
+#  CHAOS_SEED=S replays a schedule, CHAOS_SECONDS sets the length,
+#  CHAOS_REPLICAS=5 runs five order replicas (default 3).
 CHAOS_SECONDS ?= 60
 chaos-net: deps
 	@$(MAKE) --no-print-directory build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) /usr/bin/python3 tests/net/chaos_net.py \
-		--duration $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+		--duration $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) \
+		$(if $(CHAOS_REPLICAS),--replicas $(CHAOS_REPLICAS))
 
 #  make bench-net: failover under a partition of the leader (median of 10)
 #  and trade p50 / throughput with 0, 1 and 10 ms between hosts (root).
