@@ -458,9 +458,15 @@ class Replica:
             self.proc.wait(timeout=10)
 
     def serving(self):
-        """How many times this replica has caught up since it started."""
+        """How many times this replica has caught up since it started.
+        Raises if the process has exited, with the end of its log, so a
+        wait on it says why (not just "last: 0")."""
         with open(self.log_path, "rb") as log:
-            return log.read().count(b"catching-up -> follower")
+            text = log.read()
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError("replica %d exited with %s: %s" % (
+                self.id, self.proc.returncode, text[-2000:].decode("utf-8", "replace")))
+        return text.count(b"catching-up -> follower")
 
 
 # --------------------------------------------------------------------------
