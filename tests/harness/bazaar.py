@@ -461,9 +461,15 @@ class Replica:
 
     def serving(self):
         """How many times this replica has caught up with a leader (or won
-        an election) since it started."""
+        an election) since it started. Raises if the process has exited,
+        with the end of its log, so a wait on it says why (not just
+        "last: 0")."""
         with open(self.log_path, "rb") as log:
-            return len(re.findall(rb"caught up with leader \d+|candidate -> leader", log.read()))
+            text = log.read()
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError("replica %d exited with %s: %s" % (
+                self.id, self.proc.returncode, text[-2000:].decode("utf-8", "replace")))
+        return len(re.findall(rb"caught up with leader \d+|candidate -> leader", text))
 
 
 # --------------------------------------------------------------------------

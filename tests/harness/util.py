@@ -243,7 +243,8 @@ def _worker_index():
 
 
 _block_start = PORT_BASE + (_worker_index() % 8) * PORT_BLOCK
-_next_port = [_block_start + (os.getpid() * 97) % PORT_BLOCK]
+_first_port = _block_start + (os.getpid() * 97) % PORT_BLOCK
+_next_port = [_first_port]
 
 
 def _port_free(port):
@@ -258,18 +259,23 @@ def _port_free(port):
 
 
 def free_ports(count):
+    """count ports that nothing holds now and that this process has not
+    handed out since its counter last went round the block (a port given
+    a round ago is free again unless its process still holds it)."""
     out = []
     with _port_lock:
-        for _ in range(PORT_BLOCK):
+        for _ in range(2 * PORT_BLOCK):
             port = _next_port[0]
             _next_port[0] = port + 1 if port + 1 < _block_start + PORT_BLOCK else _block_start
+            if _next_port[0] == _first_port:
+                _ports_given.clear()
             if port not in _ports_given and _port_free(port):
                 _ports_given.add(port)
                 out.append(port)
                 if len(out) == count:
                     return out
-    raise RuntimeError("no free loopback ports")
-
+    raise RuntimeError("no free loopback ports in %d..%d" % (_block_start,
+                                                             _block_start + PORT_BLOCK - 1))
 
 
 # --------------------------------------------------------------------------
