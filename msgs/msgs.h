@@ -135,6 +135,15 @@
 //  Timing and sizes both ends of a link rely on.
 #define MSG_HEARTBEAT_MS 250     //  worker <-> broker, and LEADER announcements
 #define MSG_RANGE_CHUNK 10000    //  trades per RANGE / JOURNAL reply at most
+//  Consensus entries (services/order): at most MSG_APPEND_BATCH entries
+//  in one APPEND or ENTRIES, except that a recovered (re-stamped) tail and
+//  a promiser's uncommitted tail travel whole (docs/CONSENSUS.md). So the
+//  leader proposes nothing new while MSG_UNCOMMITTED_MAX entries are past
+//  its commit position (503 at once). Half of MSG_LIST_MAX leaves room
+//  for a batch that starts below such a tail and for a follower's commit
+//  position lagging its leader's, so the longest message still encodes.
+#define MSG_APPEND_BATCH 1000
+#define MSG_UNCOMMITTED_MAX (MSG_LIST_MAX / 2)
 #define MSG_PEERS_MAX 64
 
 //  X (NAME, code, fields, service, what it is)

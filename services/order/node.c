@@ -17,7 +17,6 @@
 
 #define HEARTBEAT_MS 50
 #define CAMPAIGN_TIMEOUT_MS 400
-#define MAX_BATCH 1000
 
 struct _node_t {
     node_config_t config;
@@ -76,7 +75,7 @@ s_core_new (node_t *self, char *error, size_t error_size)
         .self = (uint32_t) self->config.replica_id, .members = self->config.members,
         .n_members = self->config.n_members, .heartbeat_ms = HEARTBEAT_MS,
         .quorum_timeout_ms = self->config.quorum_timeout_ms,
-        .campaign_timeout_ms = CAMPAIGN_TIMEOUT_MS, .max_batch = MAX_BATCH,
+        .campaign_timeout_ms = CAMPAIGN_TIMEOUT_MS, .max_batch = MSG_APPEND_BATCH,
         .read = s_read, .read_arg = self};
     consensus_state_t state = {.promised = self->promised, .commit = commit, .length = length,
                                .stamps = tradelog_stamps (self->log)};

@@ -33,6 +33,7 @@ struct _order_t {
     int64_t isolated_until;      //  zclock_mono: report catching-up until then
     int failures;                //  lost campaigns or quorums in a row
     bool named;                  //  the broker names this replica
+    bool full;                   //  MSG_UNCOMMITTED_MAX entries past the commit position
     int64_t in_sync_at;          //  zclock_mono of the last in-sync sample
     uint64_t in_sync_commit;     //  the commit position at that sample
     bool failed;
@@ -199,6 +200,23 @@ s_repeated_key (order_t *self, const worker_envelope_t *envelope, const msg_t *r
     return true;
 }
 
+//  True if the uncommitted tail (a recovered one included) is as long as
+//  a message can carry: a failover must send it whole (msgs.h), so
+//  nothing more is proposed until followers acknowledge. Logs changes.
+static bool
+s_tail_full (order_t *self)
+{
+    uint64_t uncommitted = node_length (self->node) - node_commit (self->node);
+    bool full = uncommitted >= MSG_UNCOMMITTED_MAX;
+    if (full != self->full)
+        log_warn (full ? "%" PRIu64 " orders wait for a majority: new trades answer 503 until "
+                         "followers acknowledge"
+                       : "%" PRIu64 " orders wait for a majority: proposing again",
+                  uncommitted);
+    self->full = full;
+    return full;
+}
+
 static void
 s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
@@ -217,7 +235,7 @@ s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
         return;
     }
     trade.number = node_length (self->node);
-    int64_t index = node_propose (self->node, &trade);
+    int64_t index = s_tail_full (self) ? -1 : node_propose (self->node, &trade);
     if (index < 0) {
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
         return;

@@ -151,6 +151,11 @@ test_cs_append_wire_bytes (void **state)
     msgpack_sbuffer_destroy (&buffer);
 }
 
+//  The longest tail that must travel whole (MSG_UNCOMMITTED_MAX, with a
+//  batch that starts below it) fits in a list, so in a frame (below).
+_Static_assert (MSG_UNCOMMITTED_MAX + MSG_APPEND_BATCH <= MSG_LIST_MAX,
+                "an uncommitted tail must fit in one CS_APPEND");
+
 //  MSG_LIST_MAX entries with the longest names and keys fit in a frame
 //  and come back; one more is refused by both ends.
 static void
