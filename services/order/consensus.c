@@ -12,8 +12,10 @@
       that majority (highest last stamp, then longest), fetching it from
       its holder, learns the highest commit position among them, then
       re-stamps its tail [commit, length) with its own epoch and leads.
-      A campaign gives up when refused by a higher epoch or after
-      campaign_timeout_ms; the caller (the broker) campaigns again.
+      A candidate sends PREPARE again each heartbeat to members that
+      have not promised; refused at its epoch or above it campaigns once
+      more above it; it gives up when refused again or after
+      campaign_timeout_ms, and the caller (the broker) campaigns again.
     - Stamps. An entry's stamp is 2e if the leader of epoch e recovered
       it (re-stamped it at its election), 2e + 1 if it was proposed
       under e. Adoption compares last stamps, then lengths.
@@ -93,6 +95,7 @@ struct _consensus_t {
     uint64_t unstable_capacity;
 
     uint64_t campaign_start, commit_target;
+    bool campaign_retried; //  candidate: campaigned again after a REFUSE
     uint32_t adopt_from;   //  candidate: the promiser whose log it adopts
     uint64_t adopt_length;
     uint64_t adopt_matched; //  the log matches the adopted one up to here
@@ -494,6 +497,26 @@ s_update_commit (consensus_t *self)
     s_set_commit (self, majority_length);
 }
 
+//  A new epoch above everything seen, promised to itself, PREPARE to all.
+static void
+s_campaign (consensus_t *self, uint64_t now)
+{
+    uint64_t top = self->promised > self->highest_seen ? self->promised : self->highest_seen;
+    s_promise (self, top + 1, self->self_id);
+    s_become (self, CONSENSUS_CANDIDATE);
+    self->campaign_failed = false;
+    self->last_heartbeat = now;
+    self->adopt_from = 0;
+    for (size_t i = 0; i < self->n_members; i++)
+        self->members[i].promised = false;
+    s_member_t *me = &self->members[self->self_slot];
+    *me = (s_member_t) {self->self_id, true, s_last_stamp (self), self->length, self->commit, 0, 0};
+    if (self->majority == 1)
+        s_on_majority (self, now);
+    else
+        s_send (self, CONSENSUS_PREPARE, CONSENSUS_ALL, self->promised);
+}
+
 //  ---------------------------------------------------------------------
 //  Messages
 
@@ -525,9 +548,19 @@ s_on_promise (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
         s_on_majority (self, now);
 }
 
+//  A candidate refused at its own epoch or above (a member promised it to
+//  another, as when replicas start one by one and each is named in turn)
+//  campaigns once more above it within the same campaign; refused again,
+//  it gives up. Once only, so two named candidates cannot duel for long.
 static void
-s_on_refuse (consensus_t *self, const consensus_msg_t *msg)
+s_on_refuse (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
 {
+    if (self->role == CONSENSUS_CANDIDATE && msg->epoch >= self->promised
+        && !self->campaign_retried && !self->adopt_from) {
+        self->campaign_retried = true;
+        s_campaign (self, now);
+    }
+    else
     if (msg->epoch > self->promised && self->role != CONSENSUS_FOLLOWER)
         s_become (self, CONSENSUS_FOLLOWER);
 }
@@ -715,13 +748,28 @@ consensus_step (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
     switch (msg->type) {
         case CONSENSUS_PREPARE: s_on_prepare (self, msg); break;
         case CONSENSUS_PROMISE: s_on_promise (self, msg, now); break;
-        case CONSENSUS_REFUSE: s_on_refuse (self, msg); break;
+        case CONSENSUS_REFUSE: s_on_refuse (self, msg, now); break;
         case CONSENSUS_APPEND: s_on_append (self, msg); break;
         case CONSENSUS_ACK: s_on_ack (self, msg, now); break;
         case CONSENSUS_FETCH: s_on_fetch (self, msg); break;
         case CONSENSUS_ENTRIES: s_on_entries (self, msg, now); break;
     }
     return 0;
+}
+
+//  Candidate: PREPARE again, every heartbeat, to each member that has not
+//  promised, until the campaign ends. A PREPARE or PROMISE lost on a link
+//  not yet up (a cold start) does not cost the campaign; the same epoch to
+//  the same candidate is promised again, so repeating it is harmless.
+static void
+s_prepare_again (consensus_t *self, uint64_t now)
+{
+    if (self->adopt_from || now - self->last_heartbeat < self->heartbeat_ms)
+        return;
+    self->last_heartbeat = now;
+    for (size_t i = 0; i < self->n_members; i++)
+        if (!self->members[i].promised)
+            s_send (self, CONSENSUS_PREPARE, self->members[i].id, self->promised);
 }
 
 int
@@ -731,6 +779,8 @@ consensus_tick (consensus_t *self, uint64_t now)
         return -1;
     if (self->role == CONSENSUS_CANDIDATE && now - self->campaign_start >= self->campaign_timeout_ms)
         s_become (self, CONSENSUS_FOLLOWER);
+    if (self->role == CONSENSUS_CANDIDATE)
+        s_prepare_again (self, now);
     if (self->role != CONSENSUS_LEADER)
         return 0;
     if (now - self->lead_start >= self->quorum_timeout_ms) {
@@ -759,20 +809,9 @@ consensus_campaign (consensus_t *self, uint64_t now)
         return -1;
     if (self->role == CONSENSUS_LEADER)
         return 0;
-    uint64_t top = self->promised > self->highest_seen ? self->promised : self->highest_seen;
-    s_promise (self, top + 1, self->self_id);
-    s_become (self, CONSENSUS_CANDIDATE);
-    self->campaign_failed = false;
     self->campaign_start = now;
-    self->adopt_from = 0;
-    for (size_t i = 0; i < self->n_members; i++)
-        self->members[i].promised = false;
-    s_member_t *me = &self->members[self->self_slot];
-    *me = (s_member_t) {self->self_id, true, s_last_stamp (self), self->length, self->commit, 0, 0};
-    if (self->majority == 1)
-        s_on_majority (self, now);
-    else
-        s_send (self, CONSENSUS_PREPARE, CONSENSUS_ALL, self->promised);
+    self->campaign_retried = false;
+    s_campaign (self, now);
     return 0;
 }
 
