@@ -15,8 +15,8 @@ import zlib
 
 import pytest
 
-from harness import (APPLY, LOOKUP, MSG_VERSION, REPO, TRADEREC, Proc, Zmtp, free_ports,
-                     http_request, packb, tool, verify, wait_until)
+from harness import (APPLY, LOOKUP, MSG_VERSION, ORDEREC, REPO, TRADEREC, Proc, Zmtp, free_ports,
+                     http_request, journal_records, packb, tool, verify, wait_until)
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HTTP2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"    # an empty SETTINGS frame
@@ -213,6 +213,14 @@ def trade_record(number, name, side, quantity, key=""):
     return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
 
 
+def order_record(number, name, side, quantity, stamp, commit, key=""):
+    """One order-N.log record: an ORDEREC (TRADEREC's fields, the entry's
+    stamp and the commit position of the write that carried it), same
+    framing."""
+    payload = packb([MSG_VERSION, ORDEREC, number, name, side, quantity, key, stamp, commit])
+    return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
 def fresh_catalog_data(tmp_path, stocks=None):
     """A data directory a catalog made: catalog.stocks and catalog.journal."""
     data = tmp_path / "data"
@@ -352,19 +360,30 @@ def test_evaluation_text_agrees_with_its_numbers():
 def test_torn_last_record_of_a_replica_log_is_cut_with_a_log_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    records = trade_record(0, "apple", 0, 1) + trade_record(1, "apple", 1, 1)
-    torn = trade_record(2, "apple", 0, 1)[:-3]
+    broker, pub, rep = free_ports(3)
+    args = [tool("bazaar-order"), "--id", "1", "--data", str(data),
+            "--broker", "tcp://127.0.0.1:%d" % broker, "--pub", "tcp://127.0.0.1:%d" % pub,
+            "--rep", "tcp://127.0.0.1:%d" % rep]
+
+    def opened():
+        proc = Proc(args, merge_stderr=True)
+        try:
+            wait_until(lambda: "orders in the log" in proc.stdout()
+                       or proc.popen.poll() is not None, CATALOG_WAIT, "the replica to open its log")
+            assert proc.popen.poll() is None, proc.describe()
+            return proc.stdout()
+        finally:
+            proc.kill()
+    #  A first start writes order-1.stocks (a log without it is refused).
+    opened()
+    #  Epoch 1's proposals carry stamp 3 (docs/CONSENSUS.md: 2e + 1); each
+    #  record the commit position of the write that carried it.
+    records = order_record(0, "apple", 0, 1, 3, 0) + order_record(1, "apple", 1, 1, 3, 1)
+    torn = order_record(2, "apple", 0, 1, 3, 2)[:-3]
     with open(data / "order-1.log", "wb") as f:
         f.write(records + torn)
-    broker, pub, rep = free_ports(3)
-    proc = Proc([tool("bazaar-order"), "--id", "1", "--data", str(data),
-                 "--broker", "tcp://127.0.0.1:%d" % broker, "--pub", "tcp://127.0.0.1:%d" % pub,
-                 "--rep", "tcp://127.0.0.1:%d" % rep], merge_stderr=True)
-    try:
-        wait_until(lambda: "orders in the log" in proc.stdout(), CATALOG_WAIT,
-                   "the replica to open its log")
-        out = proc.stdout()
-    finally:
-        proc.kill()
+    out = opened()
     assert re.search(r"order-1\.log: cut a torn last record: %d bytes at byte offset %d "
                      r"\(after 2 whole records\)" % (len(torn), len(records)), out), out
+    assert "2 orders in the log" in out, out
+    assert [o["number"] for _, o in journal_records(data / "order-1.log", strict=True)] == [0, 1]
