@@ -29,12 +29,16 @@ def states(view):
 
 def settled(bz, leader, in_sync):
     """The view once `leader` leads, every live replica has caught up with
-    the catalog and the in-sync set is `in_sync` (heartbeats lag 250 ms)."""
+    the catalog, none reports catching up and the in-sync set is `in_sync`
+    (heartbeats lag 250 ms). A replica that stepped down or lost a
+    campaign in a start's elections reports catching-up for a second (so
+    the broker names another) while it already follows and is in sync."""
     def check():
         view = status_json(bz)
         orders = [p for p in view["processes"] if p["service"] == "order" and p["registered"]]
         ok = (view["leader"] == leader and sorted(view["in_sync"]) == in_sync
-              and all(p["position"] == view["catalog_number"] for p in orders))
+              and all(p["position"] == view["catalog_number"] for p in orders)
+              and all(p["state"] in ("serving", "leader") for p in orders))
         return view if ok else None
     return wait_until(check, DEADLINE, "leader %d with in-sync set %s" % (leader, in_sync))
 
