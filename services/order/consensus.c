@@ -37,6 +37,15 @@
       followers' ACKs. Every entry past its commit is of its own epoch
       (the re-stamp), so it never counts an older epoch's entry.
       Followers learn it from APPEND, bounded by what they matched.
+    - A quiet follower drops an old leader's tail. An APPEND (a
+      heartbeat too) that matches and ends at the leader's length (its
+      `length`) proves that past it the follower holds nothing of the
+      leader's but entries of the leader's epoch that a reordered later
+      APPEND brought: the first entry of an older epoch past it, and all
+      after it, is uncommitted (a leader holds every committed entry and
+      past its length writes only its own epoch's) and is cut in the same
+      ready, before the ACK; never below the commit position. So when no
+      trade comes, every live replica still ends with the leader's log.
     - Check quorum. A leader without ACKs from a majority within
       quorum_timeout_ms steps down (ready->stepped_down).
     - Catch-up. A follower that cannot match an APPEND FETCHes from the
@@ -565,6 +574,30 @@ s_on_refuse (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
         s_become (self, CONSENSUS_FOLLOWER);
 }
 
+//  An APPEND of epoch matched us up to length, the leader's whole log
+//  when it sent it: past length we hold no entry of the leader's but
+//  those of its epoch that a later APPEND brought first (messages are
+//  reordered; those stay, we may have ACKed them). The first entry of an
+//  older epoch past length, and all after it, is an old leader's
+//  uncommitted tail (the leader holds every committed entry, and past
+//  its length at its election it writes only entries of its epoch): cut
+//  it, in this ready, so durably before the ACK. Never below our commit.
+//  Without this a quiet follower would keep the tail until the next trade.
+static void
+s_cut_stale_tail (consensus_t *self, uint64_t length, uint64_t epoch)
+{
+    uint64_t index = length > self->commit ? length : self->commit;
+    while (index < self->length && self->stamps[index] / 2 == epoch)
+        index++;
+#ifdef CONSENSUS_BREAK_CUT_PAST_LENGTH
+    index = length > self->commit ? length : self->commit; //  cut the leader's entries too
+#endif
+#ifndef CONSENSUS_BREAK_KEEP_STALE_TAIL
+    if (index < self->length)
+        s_cut (self, index, true);
+#endif
+}
+
 static void
 s_on_append (consensus_t *self, const consensus_msg_t *msg)
 {
@@ -584,6 +617,8 @@ s_on_append (consensus_t *self, const consensus_msg_t *msg)
         fetch->start = msg->start > self->length ? self->length : self->commit;
         return;
     }
+    if ((uint64_t) matched == msg->length)
+        s_cut_stale_tail (self, (uint64_t) matched, msg->epoch);
     s_set_commit (self, msg->commit < (uint64_t) matched ? msg->commit : (uint64_t) matched);
     consensus_msg_t *ack = s_send (self, CONSENSUS_ACK, msg->from, msg->epoch);
     ack->length = (uint64_t) matched;

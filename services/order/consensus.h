@@ -53,7 +53,7 @@ typedef enum {
     CONSENSUS_PREPARE = 1, //  epoch: candidate asks for a promise
     CONSENSUS_PROMISE,     //  epoch promised; last_stamp, length, commit of the log
     CONSENSUS_REFUSE,      //  epoch = the refuser's promise (higher than asked)
-    CONSENSUS_APPEND,      //  leader: epoch, start, prev_stamp, entries, commit
+    CONSENSUS_APPEND,      //  leader: epoch, start, prev_stamp, entries, commit, length
     CONSENSUS_ACK,         //  epoch, length = the log length that matches the leader's
     CONSENSUS_FETCH,       //  epoch of the asker, start = first index wanted
     CONSENSUS_ENTRIES      //  answer to FETCH: epoch, start, prev_stamp, entries,
@@ -80,7 +80,7 @@ typedef struct {
     uint64_t start;      //  APPEND/ENTRIES: index of the first entry; FETCH: first wanted
     uint64_t prev_stamp; //  APPEND/ENTRIES: stamp of entry start-1 (0 when start is 0)
     uint64_t last_stamp; //  PROMISE: stamp of the promiser's last entry (0: empty log)
-    uint64_t length;     //  PROMISE/ENTRIES: sender's log length; ACK: matched length
+    uint64_t length;     //  PROMISE/APPEND/ENTRIES: sender's log length; ACK: matched length
     uint64_t commit;     //  sender's commit position (entries below it are committed)
     const consensus_entry_t *entries;
     size_t n_entries;

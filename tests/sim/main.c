@@ -5,7 +5,8 @@
     Seeds 1, 2, 3, ... run until N seeds or S seconds (wall clock, only
     to stop: a seed's run never depends on it); --seed S runs one seed
     (with -v, a trace of every step). Each seed runs three rounds of a
-    chaos phase then a calm phase (see sim.c for what is checked).
+    chaos phase, a calm phase and a quiet one (see sim.c for what is
+    checked).
 */
 #include "sim.h"
 
@@ -19,6 +20,7 @@
 #define CALM_BOUND_MS 4000 //  a calm phase must converge within this
 #define CALM_COMMITS 10    //  ... after this many new commits
 #define BROKER_EVERY_MS 25
+#define QUIET_BOUND_MS 1000 //  then, with no proposals, every live log the same within this
 
 static replica_t *
 s_pick (sim_t *sim, bool up, bool leader)
@@ -156,6 +158,60 @@ s_chaos (sim_t *sim)
     }
 }
 
+//  The broker's rule: when nobody leads, name the highest live id.
+static void
+s_broker (sim_t *sim, uint64_t start)
+{
+    if ((sim->now - start) % BROKER_EVERY_MS == 0 && !s_pick (sim, true, true)) {
+        replica_t *candidate = s_highest_up (sim);
+        if (consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
+            s_campaign (sim, candidate);
+    }
+}
+
+//  Whether a leader leads, nothing is in flight and every live replica's
+//  disk holds the leader's log, entry for entry (values: committed
+//  entries may carry different stamps), no more, no less.
+static bool
+s_same_logs (sim_t *sim)
+{
+    replica_t *leader = s_pick (sim, true, true);
+    if (!leader || sim->n_net)
+        return false;
+    const disk_t *model = &leader->disk;
+    for (int r = 0; r < sim->n; r++) {
+        const disk_t *disk = &sim->replicas[r].disk;
+        if (!sim->replicas[r].up)
+            continue;
+        if (disk->length != model->length)
+            return false;
+        for (uint64_t i = 0; i < disk->length; i++)
+            if (disk->log[i].value != model->log[i].value)
+                return false;
+    }
+    return true;
+}
+
+//  After a calm phase, a quiet one: no proposals, heartbeats only. Within
+//  QUIET_BOUND_MS every live replica must hold the leader's log (SPEC
+//  4.4: when the system is quiet, every live replica holds the same
+//  orders), without a trade to cut an old leader's uncommitted tail.
+static void
+s_quiet (sim_t *sim)
+{
+    uint64_t start = sim->now;
+    while (!sim->failed && !s_same_logs (sim)) {
+        if (sim->now - start > QUIET_BOUND_MS) {
+            sim_fail (sim, "rule 6: quiet for %d ms, the live replicas' logs still differ",
+                      QUIET_BOUND_MS);
+            return;
+        }
+        s_tick (sim);
+        sim_net_deliver (sim, SIZE_MAX);
+        s_broker (sim, start);
+    }
+}
+
 //  Faults stop, a majority comes up: commits must progress and every
 //  live replica must reach the same commit position within a bound.
 static void
@@ -184,11 +240,7 @@ s_calm (sim_t *sim)
         }
         s_tick (sim);
         sim_net_deliver (sim, SIZE_MAX);
-        if ((sim->now - start) % BROKER_EVERY_MS == 0 && !s_pick (sim, true, true)) {
-            replica_t *candidate = s_highest_up (sim);
-            if (consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
-                s_campaign (sim, candidate);
-        }
+        s_broker (sim, start);
         if (sim->truth_length < target) {
             if (sim_chance (sim, 30))
                 s_propose (sim);
@@ -202,6 +254,7 @@ s_calm (sim_t *sim)
             break;
     }
     sim_check_majority (sim);
+    s_quiet (sim);
 }
 
 typedef struct {

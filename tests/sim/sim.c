@@ -18,7 +18,9 @@
          promise, also after a crash;
       5. a proposal reported committed is the entry committed there;
       and in every calm phase: commits progress and every live replica
-      reaches the same commit position within a bound.
+      reaches the same commit position within a bound; then, quiet (no
+      proposals, main.c), 6. every live replica's disk holds the
+      leader's log, no more, no less, within a bound.
     A failure prints the seed and the step and exits non-zero;
     `sim --seed S -v` replays it with a trace.
 */

@@ -6,13 +6,17 @@ alike.
 """
 import os
 import re
+import signal
 import struct
 import zlib
 
-from harness import (INITIAL, READY_TIMEOUT, assert_json, broker_leader, canonical_dump,
-                     wait_until)
+import pytest
+
+from harness import (INITIAL, MSG_VERSION, NO_DEADLINE, READY_TIMEOUT, TRADE, Zmtp, assert_json,
+                     broker_leader, canonical_dump, packb, wait_until)
 
 PROMISE_SLOT = 4096   # src/promise.c: two slots, the newest whole one wins
+SELL = 1              # a TRADE's side on the bus (msgs/msgs.h)
 
 
 def read_promise(path):
@@ -149,3 +153,65 @@ def test_cold_start_highest_id_leads_at_once(bazaar_factory):
 
 
 COLD_STARTS = 20
+
+
+@pytest.mark.parametrize("hold", ["stopped", "killed"])
+def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hold):
+    """SPEC §4.4 with no trade to help. Replica 3 is killed, so replica 2
+    leads; it accepts a trade alone (replica 1 paused with SIGSTOP, or
+    killed) and is killed before it commits; replicas 1 and 3 come back
+    and elect replica 3; replica 2 restarts holding that entry past the
+    new leader's log. It is not named (3 is higher and leads), so only
+    the leader's heartbeats reach it: an APPEND that ends at the leader's
+    length cuts an older epoch's entries past it. With no further trade,
+    every replica's canonical log and the catalog's journal are the same
+    within a deadline. A paused replica 1 may still read the entry off
+    its socket after SIGCONT; then replica 3 recovers it and it commits
+    everywhere, as quiet and as equal. A killed one never sees it: then
+    replica 2 must say it cut it. (Had the old leader the highest id, the
+    broker would name it again on restart and its campaign would settle
+    the tail by adopting the best log: another path.)"""
+    bz = bazaar_factory(replicas=3)
+    trade_retrying(bz, "tail-0")
+    bz.kill("order-3")
+    for i in range(1, 3):
+        trade_retrying(bz, "tail-%d" % i)
+    assert broker_leader(bz) == 2, bz.log_tails()
+    held = len(bz.orders)
+    wait_until(lambda: len(canonical_dump(bz.order_file("order"))) == held, READY_TIMEOUT,
+               "replica 1 to hold the first trades")
+    if hold == "stopped":
+        os.kill(bz.pid("order"), signal.SIGSTOP)
+    else:
+        bz.kill("order")
+    z = Zmtp(bz.ports["broker"])
+    try:
+        z.send(packb([MSG_VERSION, TRADE, 1, "tesla", SELL, 3, "tail-lone", NO_DEADLINE]))
+        wait_until(lambda: len(canonical_dump(bz.order_file("order-2"))) == held + 1,
+                   READY_TIMEOUT, "replica 2 to accept the lone trade")
+        bz.kill("order-2")
+    finally:
+        z.close()
+        if hold == "stopped":
+            os.kill(bz.pid("order"), signal.SIGCONT)
+        else:
+            bz.start("order")
+    since = bz.log_size("order-3")
+    bz.start("order-3")
+    bz.wait_log("order-3", r"candidate -> leader", since=since)
+    wait_until(lambda: broker_leader(bz) == 3, READY_TIMEOUT, "the broker to name replica 3")
+    since = bz.log_size("order-2")
+    bz.start("order-2")
+    bz.wait_log("order-2", r"caught up with leader 3", since=since)
+    wait_until(bz.files_identical, READY_TIMEOUT,
+               "every log to hold the same trades, with no trade after the failover")
+    assert broker_leader(bz) == 3 and "named by the broker" not in bz.log_text("order-2")[since:]
+    dump = canonical_dump(bz.order_file("order"))
+    assert [d[0] for d in dump] == list(range(len(dump))), dump
+    assert len(dump) in (held, held + 1), dump
+    if len(dump) == held + 1:
+        assert dump[-1][1:] == ("tesla", "sell", 3, "tail-lone"), dump
+    if hold == "killed":
+        assert len(dump) == held, dump
+        assert re.search(r"cut 1 uncommitted orders %d\.\.%d" % (held, held),
+                         bz.log_text("order-2")[since:]), bz.log_tails()
