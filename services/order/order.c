@@ -33,6 +33,7 @@ struct _order_t {
     int64_t isolated_until;      //  zclock_mono: report catching-up until then
     int failures;                //  lost campaigns or quorums in a row
     bool named;                  //  the broker names this replica
+    bool told_waiting;           //  said it waits for a majority to register
     bool full;                   //  MSG_UNCOMMITTED_MAX entries past the commit position
     int64_t in_sync_at;          //  zclock_mono of the last in-sync sample
     uint64_t in_sync_commit;     //  the commit position at that sample
@@ -151,13 +152,45 @@ s_on_events (order_t *self)
                  s_leading (self), events.cut_from);
 }
 
+//  The configured members the broker lists as registered (this replica
+//  among them: the broker names only registered ones).
+static size_t
+s_members_registered (order_t *self, const msg_t *announcement)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < announcement->peer_count; i++)
+        for (size_t m = 0; m < self->config.n_members; m++)
+            if (announcement->peers[i].replica_id == self->config.members[m])
+                count++;
+    return count;
+}
+
+//  Named, it campaigns, but only once a majority of the members has
+//  registered with the broker: at a cold start the replicas register one
+//  by one and the broker names each newcomer with a higher id; a
+//  campaign that cannot reach a majority only promises this replica an
+//  epoch the next candidate is refused at, and its failure reports
+//  catching-up for a second. Three such campaigns at once (ASan, a busy
+//  machine) left no replica to name for a second and more. The broker
+//  announces every registration, so the campaign starts with the one
+//  that makes a majority.
 static void
 s_on_announcement (order_t *self, const msg_t *announcement)
 {
     node_on_announcement (self->node, announcement);
     self->named = announcement->replica_id == self->config.replica_id;
-    if (self->named && zclock_mono () >= self->isolated_until)
-        node_campaign (self->node);
+    if (!self->named || zclock_mono () < self->isolated_until)
+        return;
+    size_t registered = s_members_registered (self, announcement);
+    if (2 * registered <= self->config.n_members) {
+        if (!self->told_waiting)
+            log_info ("named by the broker with %zu of %zu members registered: campaigning "
+                      "once a majority is", registered, self->config.n_members);
+        self->told_waiting = true;
+        return;
+    }
+    self->told_waiting = false;
+    node_campaign (self->node);
 }
 
 //  ---------------------------------------------------------------------
