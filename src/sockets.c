@@ -126,6 +126,25 @@ sockets_client (void *socket, const char *server_role)
     return -1;
 }
 
+zsock_t *
+sockets_subscribe (const char *endpoint, const char *server_role, int type)
+{
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    assert (sub);
+    zsock_set_rcvhwm (sub, 100000);
+    unsigned char topic[MSG_TOPIC_SIZE];
+    msg_topic ((msg_type_t) type, topic);
+    zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
+    if (sockets_client (zsock_resolve (sub), server_role)
+        || zsock_connect (sub, "%s", endpoint) < 0) {
+        int saved = errno;
+        zsock_destroy (&sub);
+        errno = saved;
+        return NULL;
+    }
+    return sub;
+}
+
 const char *
 sockets_find_keys (const char *keys_dir, const char *role)
 {

@@ -29,6 +29,8 @@
 #ifndef BAZAAR_SOCKETS_H
 #define BAZAAR_SOCKETS_H
 
+#include <czmq.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -66,6 +68,12 @@ int sockets_server (void *socket);
 //  Prepare a socket that connects to a server of server_role ("broker",
 //  "catalog" or "order"). Returns 0, or -1 with errno set.
 int sockets_client (void *socket, const char *server_role);
+
+//  A SUB connected to the PUB at endpoint of a server of server_role,
+//  subscribed to messages of type only (msg_topic), with the bus's
+//  high-water mark. Returns it (the caller destroys it), or NULL with
+//  errno set if the endpoint or the keys refuse.
+zsock_t *sockets_subscribe (const char *endpoint, const char *server_role, int type);
 
 //  What a connecting socket learned of its peer so far (sockets_watch).
 typedef enum {

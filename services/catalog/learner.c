@@ -73,16 +73,9 @@ s_follow (learner_t *self, uint64_t replica_id, const char *pub)
     snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
     if (!replica_id || !*pub)
         return;
-    self->sub = zsock_new (ZMQ_SUB);
-    assert (self->sub);
-    zsock_set_rcvhwm (self->sub, 100000);
-    unsigned char topic[MSG_TOPIC_SIZE];
-    msg_topic (MSG_CS_APPEND, topic);
-    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
-    if (sockets_client (zsock_resolve (self->sub), "order")
-        || zsock_connect (self->sub, "%s", pub) < 0) {
+    self->sub = sockets_subscribe (pub, "order", MSG_CS_APPEND);
+    if (!self->sub) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);
-        zsock_destroy (&self->sub);
         self->followed = 0;
         return;
     }
