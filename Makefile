@@ -118,7 +118,7 @@ unit: $(UNIT)
 	$(UNIT)
 
 system: build
-	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(PYTEST_WORKERS) tests/system
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(PYTEST_WORKERS) --durations=15 tests/system
 
 system-smoke: build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -n $(PYTEST_WORKERS) $(SYSTEM_SMOKE)

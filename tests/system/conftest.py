@@ -95,3 +95,19 @@ def spawn():
     yield factory
     for proc in made:
         proc.kill()
+
+
+#  The modules with the longest tests (tens of seconds each under ASan:
+#  chaos, the tiny eval, the held-trades bound, twenty cold starts, the
+#  browser) go first, so the xdist workers do not end the run waiting on
+#  one of them that happened to be collected last.
+SLOW_FIRST = ("test_chaos.py", "test_eval.py", "test_queue_limits.py", "test_consensus.py",
+              "test_dashboard.py", "test_learners.py", "test_first_hour_misc.py",
+              "test_cache.py", "test_replication.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)
