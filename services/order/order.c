@@ -179,7 +179,10 @@ s_on_announcement (order_t *self, const msg_t *announcement)
 {
     node_on_announcement (self->node, announcement);
     self->named = announcement->replica_id == self->config.replica_id;
-    if (!self->named || zclock_mono () < self->isolated_until)
+    //  A leader named again (a restarted broker's first announcements,
+    //  with few members registered yet) keeps leading: nothing to do.
+    if (!self->named || zclock_mono () < self->isolated_until
+        || node_role (self->node) == CONSENSUS_LEADER)
         return;
     size_t registered = s_members_registered (self, announcement);
     if (2 * registered <= self->config.n_members) {

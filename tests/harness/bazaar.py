@@ -313,6 +313,18 @@ class Bazaar(LogFiles):
         r = self.get("/orders/%d" % PROBE_ORDER)
         return r.status == 404 and r.body == error_body(404, "transaction not found")
 
+    def _replicas_settled(self):
+        """The broker names the highest id and no replica reports catching
+        up: a replica that lost a campaign in a cold start's elections
+        reports catching-up for a second, and a test that starts from
+        there would see its return as a role change of its own making."""
+        view = self.get("/status").body
+        orders = [p for p in view["processes"]
+                  if p["service"] == "order" and p["registered"]]
+        return (view["leader"] == self.replica_id(self.replica_names[-1])
+                and len(orders) == len(self.replica_names)
+                and all(p["state"] in ("serving", "leader") for p in orders))
+
     def wait_ready(self, services=("catalog", "order"), timeout=READY_TIMEOUT):
         """Wait until the gateway answers and the given services are reachable."""
         deadline = time.monotonic() + timeout
@@ -325,6 +337,10 @@ class Bazaar(LogFiles):
             if "order" in services:
                 wait_until(self._order_ok, max(1.0, deadline - time.monotonic()),
                            "the order service to answer (404 for order %d)" % PROBE_ORDER)
+                if len(self.replica_names) > 1 and not self.down & set(self.replica_names):
+                    wait_until(self._replicas_settled, max(1.0, deadline - time.monotonic()),
+                               "the first elections to settle (the highest id leads, "
+                               "no replica catching up)")
         except AssertionError as exc:
             self.keep = True
             raise AssertionError("%s\n%s" % (exc, self.log_tails())) from None

@@ -60,12 +60,12 @@ def send_paced(z, total, first_req_id=1):
     early = []
     for req_id in range(first_req_id, first_req_id + total):
         z.send(packb([MSG_VERSION, TRADE, req_id, "apple", SELL, 1, "", NO_DEADLINE]))
-        if req_id % 1000 == 0:
+        if req_id % 100 == 0:
             #  Paced, and reading now and then: a broker that falls
             #  behind a flood stops reading the connection, so it
             #  misses the PONGs to its ZMTP PINGs and closes the link
             #  after 1.5 s (src/link.h).
-            msg = z.recv(timeout=0.05)
+            msg = z.recv(timeout=0.1)
             while msg is not None:
                 early.append(unpackb(msg[-1]))
                 msg = z.recv(timeout=0.001)

@@ -28,8 +28,9 @@ def states(view):
 
 
 def settled(bz, leader, in_sync):
-    """The view once `leader` leads, every live replica has caught up with
-    the catalog, none reports catching up and the in-sync set is `in_sync`
+    """The view once `leader` leads, the catalog has learned every trade
+    of the model, every live replica has caught up with it, none reports
+    catching up and the in-sync set is `in_sync`
     (heartbeats lag 250 ms). A replica that stepped down or lost a
     campaign in a start's elections reports catching-up for a second (so
     the broker names another) while it already follows and is in sync."""
@@ -37,6 +38,7 @@ def settled(bz, leader, in_sync):
         view = status_json(bz)
         orders = [p for p in view["processes"] if p["service"] == "order" and p["registered"]]
         ok = (view["leader"] == leader and sorted(view["in_sync"]) == in_sync
+              and view["catalog_number"] == len(bz.orders)
               and all(p["position"] == view["catalog_number"] for p in orders)
               and all(p["state"] in ("serving", "leader") for p in orders))
         return view if ok else None
