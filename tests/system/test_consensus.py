@@ -13,10 +13,12 @@ import zlib
 import pytest
 
 from harness import (INITIAL, MSG_VERSION, NO_DEADLINE, READY_TIMEOUT, TRADE, Zmtp, assert_json,
-                     broker_leader, canonical_dump, packb, wait_until)
+                     broker_leader, canonical_dump, journal_records, packb, unpackb,
+                     wait_until)
 
 PROMISE_SLOT = 4096   # src/promise.c: two slots, the newest whole one wins
 SELL = 1              # a TRADE's side on the bus (msgs/msgs.h)
+RANGE, CS_APPEND = 22, 83
 
 
 def read_promise(path):
@@ -76,6 +78,54 @@ def test_promise_survives_kill9(bazaar_factory):
                                       bz.log_text("order-2"))]
     assert led and led[-1] > epoch, led
     bz.assert_orders()
+
+
+def test_restarted_replica_refuses_an_append_below_its_promise(bazaar_factory):
+    """A promise survives kill -9 (issue 20): replica 1 promised epoch e;
+    killed and restarted alone (no leader to remind it of e), it refuses
+    a CS_APPEND of epoch e - 1 and appends nothing, though the entry fits
+    its log exactly: start is its length, prev_stamp its last stamp, the
+    number the next one. A replica that forgot its promise takes it (the
+    core checks no stamp order): deleting order-1.promise before the
+    restart makes this test fail."""
+    bz = bazaar_factory(replicas=3)
+    trade_retrying(bz, "old-0")
+    #  A second epoch, so that e - 1 is one (epoch 0 is no epoch).
+    bz.kill("order-3")
+    for i in range(1, 3):
+        trade_retrying(bz, "old-%d" % i)
+    epoch, _ = read_promise(os.path.join(bz.data, "order-1.promise"))
+    assert epoch >= 2, epoch
+    bz.kill("order")
+    bz.kill("order-2")
+    since = bz.log_size("order")
+    bz.start("order")
+    bz.wait_log("order", r"waiting for the broker's leader announcement", since=since)
+    log = bz.order_file("order")
+    records = [o for _, o in journal_records(log)]
+    length, last_stamp = len(records), records[-1]["stamp"]
+    entry = [2 * (epoch - 1), length, "apple", SELL, 1, "forged-old-epoch"]
+    #  [version, type, R, u, e, f, h, g, m, E]: from replica 2, to replica 1.
+    forged = packb([MSG_VERSION, CS_APPEND, 2, 1, epoch - 1, length, last_stamp, length + 1,
+                    0, [entry]])
+    dealer = Zmtp(bz.ports["order_rep"], socket_type="DEALER", identity=b"forger")
+    dealer.send([b"", forged])
+    #  The REP endpoint takes one peer's messages in order, and the loop
+    #  writes a turn's appends before it polls again: once the second
+    #  RANGE is answered, an accepted APPEND would be in the file.
+    for req_id in (1, 2):
+        dealer.send([b"", packb([MSG_VERSION, RANGE, req_id, 0, 1])])
+        reply = dealer.recv(timeout=READY_TIMEOUT)
+        assert reply is not None and unpackb(reply[-1])[2] == req_id, reply
+    dealer.close()
+    after = [o for _, o in journal_records(log)]
+    assert len(after) == length, (length, after[length:])
+    assert all(o["key"] != "forged-old-epoch" for o in after)
+    bz.start("order-2")
+    bz.start("order-3")
+    trade_retrying(bz, "old-after")
+    bz.assert_orders()
+    wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
 
 
 def test_lone_leader_acknowledges_nothing_and_a_lost_journal_is_relearned(bazaar_factory):
