@@ -28,7 +28,9 @@ stopped continued), one more trade must succeed, and once quiet:
 
 Replay: the seed is printed (and kept in the temp dir's chaos.txt with
 the fault schedule); BAZAAR_CHAOS_SEED=<seed> reruns the same schedule
-(timing differs), BAZAAR_CHAOS_SECONDS sets the length (default 25).
+(timing differs), BAZAAR_CHAOS_SECONDS sets the length (default 15 per
+run). It runs with 3 replicas and with 5 (a majority of 3 commits: two
+may be down or paused at once).
 """
 import http.client
 import json
@@ -39,10 +41,12 @@ import threading
 import time
 import traceback
 
+import pytest
+
 from harness import (INITIAL, INITIAL_QTY, READY_TIMEOUT, assert_verify_ok, broker_leader,
                      http_request, read_journal, wait_until)
 
-SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "25"))
+SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "15"))
 CLIENTS = 5
 RETRY_FOR = 10.0        # a trade is retried with its key for this long
 REQUEST_TIMEOUT = 5.0   # the gateway answers within 2 s; this bounds a hang
@@ -145,7 +149,7 @@ class Chaos:
     # -- nemesis
     def leader_name(self):
         replica_id = broker_leader(self.bz)
-        return self.bz.replica_name(replica_id) if replica_id else "order-3"
+        return self.bz.replica_name(replica_id) if replica_id else self.bz.replica_names[-1]
 
     def check_alive(self):
         """Nothing may exit on its own: the nemesis restarts what it kills."""
@@ -221,12 +225,13 @@ def _chaos_seed():
     return random.SystemRandom().randrange(1, 2 ** 31)
 
 
-def test_chaos_trades_survive_kills_and_pauses(bazaar_factory):
+@pytest.mark.parametrize("replicas", (3, 5))
+def test_chaos_trades_survive_kills_and_pauses(bazaar_factory, replicas):
     seed = _chaos_seed()
-    bz = bazaar_factory(replicas=3)
+    bz = bazaar_factory(replicas=replicas)
     chaos = Chaos(bz, seed)
-    chaos.note("chaos seed %d (BAZAAR_CHAOS_SEED=%d to replay), %.0f s, temp dir %s"
-               % (seed, seed, SECONDS, bz.tmp))
+    chaos.note("chaos seed %d (BAZAAR_CHAOS_SEED=%d to replay), %.0f s, %d replicas, temp dir %s"
+               % (seed, seed, SECONDS, replicas, bz.tmp))
     threads = [threading.Thread(target=chaos.client, args=(i,), daemon=True)
                for i in range(CLIENTS)]
     nemesis = threading.Thread(target=chaos.nemesis, daemon=True)
