@@ -35,6 +35,7 @@ struct _journal_t {
     uint64_t syncs;         //  batches written (each one fdatasync if sync)
     uint64_t synced;        //  records in them
     bool cut;               //  journal_truncate cut the file since the last sync
+    bool unsynced;          //  journal_write wrote since the last fdatasync
 };
 
 static void
@@ -484,20 +485,27 @@ journal_preallocate (journal_t *self, size_t chunk)
     self->chunk = chunk;
 }
 
-int
-journal_sync (journal_t *self)
+//  Write the queued batch; fdatasync it (and whatever journal_write or a
+//  cut left unsynced) if durable and the journal syncs.
+static int
+s_flush (journal_t *self, bool durable)
 {
-    if (self->pending == 0 && self->cut) {
-        self->cut = false;
-        return self->sync ? fdatasync (self->fd) : 0;
+    bool sync_now = durable && self->sync;
+    if (self->pending == 0) {
+        if (!sync_now || (!self->cut && !self->unsynced))
+            return 0;
+        self->cut = self->unsynced = false;
+        return fdatasync (self->fd);
     }
-    if (self->pending == 0)
-        return 0;
-    self->cut = false;
     s_write_zeros_ahead (self);
     int rc = s_write_all (self);
-    if (rc == 0 && self->sync)
+    if (rc == 0 && sync_now)
         rc = fdatasync (self->fd);
+    if (rc == 0 && sync_now)
+        self->cut = self->unsynced = false;
+    else
+    if (rc == 0)
+        self->unsynced = true;
     if (rc == 0) {
         self->size += self->buffer_used;
         if (self->allocated < self->size)
@@ -517,6 +525,18 @@ journal_sync (journal_t *self)
     self->buffer_used = 0;
     self->pending = 0;
     return rc;
+}
+
+int
+journal_sync (journal_t *self)
+{
+    return s_flush (self, true);
+}
+
+int
+journal_write (journal_t *self)
+{
+    return s_flush (self, false);
 }
 
 size_t

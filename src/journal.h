@@ -80,6 +80,11 @@ void journal_preallocate (journal_t *self, size_t chunk);
 //  truncated back to its last durable size.
 int journal_sync (journal_t *self);
 
+//  Write queued records to the file without fdatasync: they survive the
+//  process (kill -9), not the machine, until the next journal_sync,
+//  which syncs them even with nothing queued. Returns as journal_sync.
+int journal_write (journal_t *self);
+
 //  Read back the payload of the whole record that starts at offset (the
 //  sum of JOURNAL_HEADER_SIZE + payload size of every record before it),
 //  which must be on file (synced or written). Copies at most max bytes
@@ -87,8 +92,9 @@ int journal_sync (journal_t *self);
 //  whole record there; EBADMSG: bad checksum; EMSGSIZE: over max).
 int journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, size_t *size);
 
-//  Batches written by journal_sync since open (one fdatasync each when
-//  syncing) and the records in them: group commit at work.
+//  Batches written by journal_sync or journal_write since open (with
+//  journal_sync, one fdatasync each when syncing) and the records in
+//  them: group commit at work.
 void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);
 
 //  Cut the file to size bytes (the start of a record), dropping every

@@ -434,6 +434,12 @@ store_sync (store_t *self)
     return tradelog_sync (self->log);
 }
 
+int
+store_write (store_t *self)
+{
+    return tradelog_write (self->log);
+}
+
 uint64_t
 store_trade_count (store_t *self)
 {

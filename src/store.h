@@ -105,6 +105,9 @@ void store_log_counts (store_t *self);
 //  the process must stop: memory is ahead of the disk.
 int store_sync (store_t *self);
 
+//  Write the queued records without fdatasync (tradelog_write).
+int store_write (store_t *self);
+
 //  Number of committed trades (the next number).
 uint64_t store_trade_count (store_t *self);
 

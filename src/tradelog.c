@@ -551,21 +551,33 @@ tradelog_log_counts (tradelog_t *self, const char *what)
 {
     uint64_t syncs, records;
     journal_counts (self->journal, &syncs, &records);
-    log_info ("%s: %" PRIu64 " trades written in %" PRIu64 " syncs (%.2f per sync)", what,
+    log_info ("%s: %" PRIu64 " trades written in %" PRIu64 " batches (%.2f per batch)", what,
               records, syncs, syncs ? (double) records / (double) syncs : 0.0);
     log_info ("%s: %" PRIu64 " idempotency keys held in memory (the last %" PRIu64
               " trades, or %" PRId64 " s, at most %" PRIu64 ")", what, self->keys_held,
               self->window.trades, self->window.age_ms / 1000, self->window.max_keys);
 }
 
-int
-tradelog_sync (tradelog_t *self)
+static int
+s_flush (tradelog_t *self, int (*flush) (journal_t *))
 {
-    if (journal_sync (self->journal))
+    if (flush (self->journal))
         return -1;
     self->durable = self->count;
     s_expire_keys (self, (uint32_t) time (NULL));
     return 0;
+}
+
+int
+tradelog_sync (tradelog_t *self)
+{
+    return s_flush (self, journal_sync);
+}
+
+int
+tradelog_write (tradelog_t *self)
+{
+    return s_flush (self, journal_write);
 }
 
 //  Copies a name or key held here (at most MSG_KEY_MAX and MSG_NAME_MAX

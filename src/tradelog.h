@@ -69,8 +69,8 @@ void tradelog_destroy (tradelog_t **self_p);
 //  Number of trades appended, replayed ones included (the next number).
 uint64_t tradelog_count (tradelog_t *self);
 
-//  Number of trades made durable by tradelog_sync; every replayed trade
-//  counts as durable.
+//  Number of trades made durable by tradelog_sync (or written by
+//  tradelog_write); every replayed trade counts as durable.
 uint64_t tradelog_durable (tradelog_t *self);
 
 //  Bytes of torn tail cut off the file when it was opened (0 if none),
@@ -108,6 +108,11 @@ int tradelog_truncate (tradelog_t *self, uint64_t count);
 //  fdatasync). Returns 0, or -1 with errno set. On failure the process
 //  must stop: memory is ahead of the disk.
 int tradelog_sync (tradelog_t *self);
+
+//  Write appended trades to the file without fdatasync (journal_write):
+//  for a log that can be copied again after a machine crash (a
+//  catalog's). The next tradelog_sync makes them durable.
+int tradelog_write (tradelog_t *self);
 
 //  Log how many trades were written in how many syncs since open (at
 //  exit: the benchmark reads fdatasyncs per trade from it). what names

@@ -16,7 +16,7 @@ static const cli_option_t s_options[] = {
     //  same files stops with a message).
     {"name", "catalog", "this catalog's file names in the data directory"},
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
-    {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
+    {"sync", "data", "data: fdatasync the journal every 100 ms (a learner copies again what a machine crash lost); none: never"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {"idempotency-trades", "1000000", "remember the Idempotency-Keys of at least this many last trades"},
     {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},

@@ -6,6 +6,14 @@
     messages of readies already advanced, to send after the turn's sync;
     safe_commit is a commit position that counted no entry of ours not
     yet synced.
+
+    A follower's commit-only ready (a heartbeat that moved the commit
+    position) is hard state like any other, so its messages wait in the
+    outbox until it is stored; but it need not be stored at once: the
+    flush waits COMMIT_DEFER_MS (to the first loop turn after it) for the
+    next entries, whose records carry the position (no promise write, no
+    extra fdatasync), and only then writes the promise file. Nothing leaves before the state it
+    rests on is durable; only an ACK to a heartbeat is later.
 */
 #include "node.h"
 #include "cwire.h"
@@ -17,6 +25,7 @@
 
 #define HEARTBEAT_MS 50
 #define CAMPAIGN_TIMEOUT_MS 400
+#define COMMIT_DEFER_MS 5   //  a follower's commit-only move waits this long for entries
 
 struct _node_t {
     node_config_t config;
@@ -30,6 +39,8 @@ struct _node_t {
     msg_t *outbox;
     size_t outbox_count, outbox_size;
     bool store_promise;        //  the promise file must be written this turn
+    bool appended;             //  entries written or cut since the last flush
+    int64_t commit_moved_at;   //  follower: a commit-only move not yet stored (0: none)
     uint64_t promised;
     uint64_t commit;           //  the core's, as the last ready said
     uint64_t safe_commit;
@@ -164,6 +175,7 @@ s_truncate (node_t *self, uint64_t to)
               count - to, to, count - 1, consensus_epoch (self->core));
     if (to < self->events.cut_from)
         self->events.cut_from = to;
+    self->appended = true;
     self->store_promise = true;   //  a cut record may have carried the commit position
 }
 
@@ -180,6 +192,8 @@ s_append (node_t *self, const consensus_ready_t *ready)
             s_fail (self, "cannot append an order the core accepted");
         }
     }
+    if (ready->n_entries)
+        self->appended = true;
 }
 
 static void
@@ -194,8 +208,11 @@ s_persist (node_t *self, const consensus_ready_t *ready)
     s_append (self, ready);
     if (ready->commit_changed) {
         self->commit = ready->commit;
-        if (ready->n_entries == 0)
+        if (ready->n_entries == 0 && consensus_role (self->core) == CONSENSUS_LEADER)
             self->store_promise = true;
+        else
+        if (ready->n_entries == 0 && !self->commit_moved_at)
+            self->commit_moved_at = zclock_mono ();
     }
 }
 
@@ -367,11 +384,28 @@ s_announce_commit (node_t *self)
     transport_send (self->transport, &heartbeat);
 }
 
+//  A follower's commit-only move alone, still young: wait for entries.
+static bool
+s_defer (node_t *self)
+{
+    return self->commit_moved_at && !self->appended && !self->store_promise
+        && consensus_role (self->core) == CONSENSUS_FOLLOWER
+        && zclock_mono () - self->commit_moved_at < COMMIT_DEFER_MS;
+}
+
 int
 node_flush (node_t *self)
 {
     if (self->failed)
         return -1;
+    if (s_defer (self))
+        return 0;
+    //  Unless the records just written carry it, the moved position goes
+    //  to the promise file.
+    if (self->commit_moved_at && tradelog_carried_commit (self->log) < self->commit)
+        self->store_promise = true;
+    self->commit_moved_at = 0;
+    self->appended = false;
     if (tradelog_sync (self->log)) {
         s_fail (self, "order log sync failed");
         return -1;

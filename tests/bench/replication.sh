@@ -13,7 +13,7 @@
 #      connections against "replication costs <= 20%" (>= 0.80);
 #   2. fdatasyncs per trade of the catalog and of each replica in each of
 #      those two runs, from the lines they log at SIGTERM ("N trades
-#      written in M syncs"): M / N, N being what that process committed
+#      written in M batches"): M / N, N being what that process committed
 #      in the run (warm-ups included);
 #   3. failover, FAILOVERS rounds (10), the three replicas again: under
 #      a light load (failover.py: a trade every
@@ -63,7 +63,7 @@ order_count () {
 }
 #  syncs NAME LOG: appends NAME's exit line, as "NAME trades syncs", to $TMP/syncs.txt.
 syncs () {
-    set -- "$1" "$(sed -n 's/.*: \([0-9]*\) trades written in \([0-9]*\) syncs.*/\1 \2/p' "$2" \
+    set -- "$1" "$(sed -n 's/.*: \([0-9]*\) trades written in \([0-9]*\) batches.*/\1 \2/p' "$2" \
         | tail -n 1)"
     echo "$1 ${2:-- -}" >>"$TMP/syncs.txt"
 }

@@ -236,6 +236,31 @@ test_journal_sync_with_nothing_pending (void **state)
     s_expect_replay (tmp->path, 3, 0);
 }
 
+//  journal_write puts the batch in the file (a killed process loses
+//  nothing) without fdatasync; journal_sync then syncs with nothing queued.
+static void
+test_journal_write_then_sync (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    s_append (journal, 0, 4);
+    assert_int_equal (journal_write (journal), 0);
+    assert_int_equal (journal_pending (journal), 0);
+    assert_int_equal (journal_size (journal), s_end (4));
+    assert_int_equal (fx_file_size (tmp->path), s_end (4));
+    s_append (journal, 4, 6);
+    assert_int_equal (journal_write (journal), 0);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (journal_write (journal), 0); //  nothing queued: nothing to do
+    uint64_t batches, records;
+    journal_counts (journal, &batches, &records);
+    assert_int_equal (batches, 2);
+    assert_int_equal (records, 6);
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 6, 0);
+}
+
 static void
 test_journal_record_size_limit (void **state)
 {
@@ -605,6 +630,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_destroy_drops_pending),
         JOURNAL_TEST (test_journal_without_fdatasync),
         JOURNAL_TEST (test_journal_sync_with_nothing_pending),
+        JOURNAL_TEST (test_journal_write_then_sync),
         JOURNAL_TEST (test_journal_record_size_limit),
         JOURNAL_TEST (test_journal_replay_stopped),
         JOURNAL_TEST (test_journal_open_fails_in_missing_dir),
