@@ -207,6 +207,27 @@ def test_cold_start_highest_id_leads_at_once(bazaar_factory):
 COLD_STARTS = 20
 
 
+def test_named_replica_campaigns_once_a_majority_is_registered(bazaar_factory):
+    """Replica 3 alone (of members 1, 2, 3) is named but does not
+    campaign: it could not win, and a lost campaign would only promise an
+    epoch the next candidate is refused at. Trades answer 503 meanwhile.
+    Replica 1 registers: that makes a majority, and replica 3 campaigns
+    and leads at once (epoch 1: no campaign before it)."""
+    bz = bazaar_factory(replicas=3, start=False)
+    bz.start_all(["broker", "catalog", "order-3", "gateway"])
+    bz.wait_log("order-3", r"named by the broker with 1 of 3 members registered: "
+                r"campaigning once a majority is")
+    r = bz.post("/orders", {"name": "apple", "type": "buy", "quantity": 1})
+    assert r.status == 503, r
+    assert "campaigning from epoch" not in bz.log_text("order-3"), bz.log_tails()
+    bz.start("order")
+    bz.wait_log("order-3", r"candidate -> leader \(epoch 1,")
+    bz.start("order-2")
+    bz.wait_ready()
+    bz.trade("apple", "buy", 1)
+    bz.assert_orders()
+
+
 @pytest.mark.parametrize("hold", ["stopped", "killed"])
 def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hold):
     """SPEC §4.4 with no trade to help. Replica 3 is killed, so replica 2
