@@ -81,12 +81,6 @@ sockets_setup (const char *keys_dir, const char *role, bool servers, char *error
     return 0;
 }
 
-bool
-sockets_secure (void)
-{
-    return s_keys.cert != NULL;
-}
-
 void
 sockets_shutdown (void)
 {

@@ -55,9 +55,6 @@ const char *sockets_find_keys (const char *keys_dir, const char *role);
 int sockets_setup (const char *keys_dir, const char *role, bool servers, char *error,
                    size_t error_size);
 
-//  True if sockets_setup loaded keys.
-bool sockets_secure (void);
-
 //  Stop the ZAP handler and forget the keys (end of main; safe without
 //  a setup).
 void sockets_shutdown (void);

@@ -15,7 +15,6 @@ struct _worker_t {
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
-    int64_t broker_heard_at;     //  0: never
     tally_t expired;             //  requests dropped because their deadline passed
     msgpack_sbuffer buffer;
 };
@@ -148,23 +147,11 @@ worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count)
         self->heartbeat_at = 0;     //  tell the broker at once
 }
 
-int64_t
-worker_broker_silence (worker_t *self)
-{
-    return self->broker_heard_at ? zclock_mono () - self->broker_heard_at : -1;
-}
-
 void
 worker_set_ready (worker_t *self, bool ready)
 {
     self->ready = ready;
     self->heartbeat_at = 0;
-}
-
-uint64_t
-worker_expired (worker_t *self)
-{
-    return self->expired.count;
 }
 
 int64_t
@@ -209,7 +196,6 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
     envelope->direct = handle != self->handle;
     if (count == 1 && !envelope->direct) {
         //  The broker's own: a heartbeat (nothing to do) or an announcement.
-        self->broker_heard_at = zclock_mono ();
         if (msg_decode (msg, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0])) == 0
             && (msg->type == MSG_LEADER || msg->type == MSG_ERROR)) {
             envelope->size = 0;
