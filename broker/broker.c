@@ -81,8 +81,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     //  A worker reconnecting after a cut keeps its routing id (link.h):
     //  the new connection takes it over from the dead one.
     zsock_set_router_handover (self->router, 1);
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_sndhwm (self->router, MSG_HWM);
+    zsock_set_rcvhwm (self->router, MSG_HWM);
     if (sockets_server (self->router_handle = zsock_resolve (self->router))
         || zsock_bind (self->router, "%s", endpoint) < 0) {
         snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,

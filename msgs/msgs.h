@@ -134,7 +134,17 @@
 
 //  Timing and sizes both ends of a link rely on.
 #define MSG_HEARTBEAT_MS 250     //  worker <-> broker, and LEADER announcements
-#define MSG_RANGE_CHUNK 10000    //  trades per RANGE / JOURNAL reply at most
+#define MSG_RANGE_CHUNK MSG_LIST_MAX  //  trades per RANGE reply at most: one full list
+//  The catalog's PUB carries an INVALIDATE at least every MSG_BEACON_MS
+//  (a beacon when no trade changed a stock); a gateway that hears nothing
+//  for MSG_SILENCE_MS takes the catalog for stalled or cut off and stops
+//  caching until it speaks again.
+#define MSG_BEACON_MS 100
+#define MSG_SILENCE_MS 1000
+//  The high-water mark of the bus sockets that queue bursts (broker and
+//  worker links, replica PUB and REP, subscribers): messages held per
+//  peer before a PUB drops or a ROUTER or DEALER refuses more.
+#define MSG_HWM 100000
 //  Consensus entries (services/order): at most MSG_APPEND_BATCH entries
 //  in one APPEND or ENTRIES, except that a recovered (re-stamped) tail and
 //  a promiser's uncommitted tail travel whole (docs/CONSENSUS.md). So the

@@ -125,7 +125,7 @@ sockets_subscribe (const char *endpoint, const char *server_role, int type)
 {
     zsock_t *sub = zsock_new (ZMQ_SUB);
     assert (sub);
-    zsock_set_rcvhwm (sub, 100000);
+    zsock_set_rcvhwm (sub, MSG_HWM);
     unsigned char topic[MSG_TOPIC_SIZE];
     msg_topic ((msg_type_t) type, topic);
     zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));

@@ -36,6 +36,10 @@
 
 #define SOCKETS_ROLES {"broker", "catalog", "order", "gateway", "tap"}
 
+//  Messages a loop takes from one socket per turn, so one busy socket
+//  cannot starve the others or the timers.
+#define SOCKETS_RECEIVE_MAX 4096
+
 //  Where `bazaar up` keeps the keys, relative to the directory it was
 //  started from (its default data directory ./data, then keys/).
 #define SOCKETS_KEYS_FOUND "data/keys"

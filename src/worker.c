@@ -33,8 +33,8 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     //  A new incarnation tells the broker this is a restart, not a repeat.
     self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
                                 ^ (uint64_t) randof (65536);
-    zsock_set_sndhwm (self->dealer, 100000);
-    zsock_set_rcvhwm (self->dealer, 100000);
+    zsock_set_sndhwm (self->dealer, MSG_HWM);
+    zsock_set_rcvhwm (self->dealer, MSG_HWM);
     if (sockets_client (zsock_resolve (self->dealer), "broker")
         || link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
@@ -87,8 +87,8 @@ worker_bind (worker_t *self, const char *endpoint)
     self->router = zsock_new (ZMQ_ROUTER);
     if (!self->router)
         return -1;
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_sndhwm (self->router, MSG_HWM);
+    zsock_set_rcvhwm (self->router, MSG_HWM);
     if (sockets_server (zsock_resolve (self->router))
         || zsock_bind (self->router, "%s", endpoint) < 0) {
         int saved = errno;

@@ -22,6 +22,9 @@
 #include <zmq.h>
 
 #define WORKER_HEARTBEAT_MS MSG_HEARTBEAT_MS
+//  Requests a worker's loop handles per turn (worker_drain's max), so its
+//  timers and its other sockets are served under a flood.
+#define WORKER_BATCH_MAX 1024
 #define WORKER_ENVELOPE_MAX 256
 
 typedef struct {

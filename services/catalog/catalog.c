@@ -10,9 +10,7 @@
 
 #include <czmq.h>
 
-#define BATCH_MAX 1024          //  requests handled per turn
 #define CHANGED_MAX 100000      //  invalidations held for one turn's sync
-#define BEACON_MS 100           //  sequence beacon on the PUB socket
 #define POLL_MAX (3 + MSG_PEERS_MAX)
 //  A lookup waiting this long for the PUB to bring its position starts a
 //  copy round by RANGE (the leader's heartbeat carries the commit
@@ -68,7 +66,7 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
     assert (self->batch && self->changed);
     self->incarnation = worker_incarnation (self->worker);
     //  Invalidations are dropped at the HWM; beacons reveal the loss.
-    zsock_set_sndhwm (self->pub, 100000);
+    zsock_set_sndhwm (self->pub, MSG_HWM);
     msgpack_sbuffer_init (&self->buffer);
     worker_set_ready (self->worker, true);
     return self;
@@ -217,7 +215,7 @@ s_beacon (catalog_t *self)
     beacon.seq = self->seq;
     if (msg_encode (&beacon, &self->buffer) == 0)
         zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);
-    self->beacon_at = zclock_mono () + BEACON_MS;
+    self->beacon_at = zclock_mono () + MSG_BEACON_MS;  //  msgs.h
 }
 
 //  Answers the parked lookups the store now covers, refuses those that
@@ -240,7 +238,7 @@ s_settle (catalog_t *self)
 static int
 s_turn (catalog_t *self)
 {
-    worker_drain (self->worker, BATCH_MAX, s_handle, self);
+    worker_drain (self->worker, WORKER_BATCH_MAX, s_handle, self);
     if (learner_step (self->learner))
         return -1;
     s_settle (self);

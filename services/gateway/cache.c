@@ -28,9 +28,9 @@
 #include <string.h>
 #include <zmq.h>
 
-//  The catalog beacons every 100 ms: this long without any message means
-//  it is stalled or its messages are not reaching us.
-#define CACHE_SILENCE_MS 1000
+//  The catalog beacons every MSG_BEACON_MS: MSG_SILENCE_MS without any
+//  message means it is stalled or its messages are not reaching us.
+#define CACHE_SILENCE_MS MSG_SILENCE_MS
 
 struct _cache_t {
     lru_t *lru;

@@ -5,8 +5,6 @@
 
 #include <czmq.h>
 
-#define RECEIVE_MAX 4096   //  messages taken from one socket per turn
-
 struct _transport_t {
     tradelog_t *log;
     peers_t *peers;
@@ -40,8 +38,8 @@ transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char
     self->rep = zsock_new (ZMQ_ROUTER);
     assert (self->pub && self->rep);
     //  A follower that falls behind the HWM misses an APPEND and FETCHes.
-    zsock_set_sndhwm (self->pub, 100000);
-    zsock_set_rcvhwm (self->rep, 100000);
+    zsock_set_sndhwm (self->pub, MSG_HWM);
+    zsock_set_rcvhwm (self->rep, MSG_HWM);
     if (s_bind (self->pub, pub)) {
         snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub,
                   zmq_strerror (errno));
@@ -172,7 +170,7 @@ static void
 s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
 {
     void *handle = zsock_resolve (self->rep);
-    for (int handled = 0; handled < RECEIVE_MAX; handled++) {
+    for (int handled = 0; handled < SOCKETS_RECEIVE_MAX; handled++) {
         zmq_msg_t frames[3];
         for (int i = 0; i < 3; i++)
             zmq_msg_init (&frames[i]);
@@ -205,7 +203,7 @@ s_drain_sub (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
     if (!self->sub)
         return;
     void *handle = zsock_resolve (self->sub);
-    for (int i = 0; i < RECEIVE_MAX; i++) {
+    for (int i = 0; i < SOCKETS_RECEIVE_MAX; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) < 0) {

@@ -39,7 +39,7 @@
 #define TAP_TYPES_MAX 64         //  entries in a --type filter
 #define TAP_LABEL_MAX 300        //  "broker/catalog", "order@127.0.0.1:5601"
 #define TAP_LINE_MAX 4096        //  first try at a formatted message
-#define TAP_RCVHWM 100000        //  queue bursts rather than drop them
+#define TAP_RCVHWM MSG_HWM       //  queue bursts rather than drop them
 #define TAP_SILENCE_MS 3000      //  nothing heard for this long: say why
 
 typedef enum { SOURCE_TAP, SOURCE_CATALOG, SOURCE_ORDER } source_kind_t;
