@@ -74,17 +74,16 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     assert (self);
     self->inflight = inflight_new ();
     msgpack_sbuffer_init (&self->buffer);
-    self->router = zsock_new (ZMQ_ROUTER);
-    assert (self->router);
-    //  Learn at send time that a worker is gone instead of dropping silently.
-    zsock_set_router_mandatory (self->router, 1);
-    //  A worker reconnecting after a cut keeps its routing id (link.h):
-    //  the new connection takes it over from the dead one.
-    zsock_set_router_handover (self->router, 1);
-    zsock_set_sndhwm (self->router, MSG_HWM);
-    zsock_set_rcvhwm (self->router, MSG_HWM);
-    if (sockets_server (self->router_handle = zsock_resolve (self->router))
-        || zsock_bind (self->router, "%s", endpoint) < 0) {
+    self->router = sockets_new (ZMQ_ROUTER, NULL, SOCKETS_HWM);
+    if (self->router) {
+        //  Learn at send time that a worker is gone instead of dropping
+        //  silently.
+        zsock_set_router_mandatory (self->router, 1);
+        //  A worker reconnecting after a cut keeps its routing id (link.h):
+        //  the new connection takes it over from the dead one.
+        zsock_set_router_handover (self->router, 1);
+    }
+    if (!self->router || zsock_bind (self->router, "%s", endpoint) < 0) {
         snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,
                   zmq_strerror (errno));
         broker_destroy (&self);
@@ -92,10 +91,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     }
     self->router_handle = zsock_resolve (self->router);
     if (tap_endpoint && *tap_endpoint) {
-        self->tap = zsock_new (ZMQ_PUB);
-        assert (self->tap);
-        if (sockets_server (zsock_resolve (self->tap))
-            || zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+        self->tap = sockets_bind (ZMQ_PUB, tap_endpoint, 0);
+        if (!self->tap) {
             snprintf (error, error_size, "cannot bind the tap to %s (--tap): %s", tap_endpoint,
                       zmq_strerror (errno));
             broker_destroy (&self);

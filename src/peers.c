@@ -77,13 +77,9 @@ s_link_add (peers_t *self, const msg_peer_t *peer)
 {
     if (self->link_count == MSG_PEERS_MAX || !*peer->rep)
         return;
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    if (!dealer)
-        return;
-    if (sockets_client (zsock_resolve (dealer), "order")
-        || zsock_connect (dealer, "%s", peer->rep) < 0) {
+    zsock_t *dealer = sockets_connect (ZMQ_DEALER, peer->rep, "order", 0);
+    if (!dealer) {
         log_warn ("cannot connect to replica %" PRIu64 " at %s", peer->replica_id, peer->rep);
-        zsock_destroy (&dealer);
         return;
     }
     s_link_t *link = &self->links[self->link_count++];

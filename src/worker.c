@@ -26,17 +26,17 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     worker_t *self = calloc (1, sizeof (worker_t));
     assert (self);
     self->expired = tally_init ("requests whose deadline had passed");
-    self->dealer = zsock_new (ZMQ_DEALER);
-    assert (self->dealer);
-    self->handle = zsock_resolve (self->dealer);
     msg_init (&self->heartbeat, MSG_HEARTBEAT);
     //  A new incarnation tells the broker this is a restart, not a repeat.
     self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
                                 ^ (uint64_t) randof (65536);
-    zsock_set_sndhwm (self->dealer, MSG_HWM);
-    zsock_set_rcvhwm (self->dealer, MSG_HWM);
-    if (sockets_client (zsock_resolve (self->dealer), "broker")
-        || link_set_routing_id (self->handle, self->heartbeat.incarnation)
+    self->dealer = sockets_new (ZMQ_DEALER, "broker", SOCKETS_HWM);
+    if (!self->dealer) {
+        free (self);
+        return NULL;
+    }
+    self->handle = zsock_resolve (self->dealer);
+    if (link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
         zsock_destroy (&self->dealer);
         free (self);
@@ -84,18 +84,9 @@ worker_bind (worker_t *self, const char *endpoint)
         errno = EISCONN;
         return -1;
     }
-    self->router = zsock_new (ZMQ_ROUTER);
+    self->router = sockets_bind (ZMQ_ROUTER, endpoint, SOCKETS_HWM);
     if (!self->router)
         return -1;
-    zsock_set_sndhwm (self->router, MSG_HWM);
-    zsock_set_rcvhwm (self->router, MSG_HWM);
-    if (sockets_server (zsock_resolve (self->router))
-        || zsock_bind (self->router, "%s", endpoint) < 0) {
-        int saved = errno;
-        zsock_destroy (&self->router);
-        errno = saved;
-        return -1;
-    }
     //  Heartbeats announce where it is: a wildcard port is resolved now.
     char *bound = zsock_last_endpoint (self->router);
     snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", bound ? bound : endpoint);

@@ -18,13 +18,6 @@ struct _transport_t {
     msgpack_sbuffer buffer;
 };
 
-static int
-s_bind (zsock_t *socket, const char *endpoint)
-{
-    return sockets_server (zsock_resolve (socket)) || zsock_bind (socket, "%s", endpoint) < 0
-         ? -1 : 0;
-}
-
 transport_t *
 transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
                char *error, size_t error_size)
@@ -34,19 +27,15 @@ transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char
     self->log = log;
     self->replica_id = replica_id;
     msgpack_sbuffer_init (&self->buffer);
-    self->pub = zsock_new (ZMQ_PUB);
-    self->rep = zsock_new (ZMQ_ROUTER);
-    assert (self->pub && self->rep);
     //  A follower that falls behind the HWM misses an APPEND and FETCHes.
-    zsock_set_sndhwm (self->pub, MSG_HWM);
-    zsock_set_rcvhwm (self->rep, MSG_HWM);
-    if (s_bind (self->pub, pub)) {
+    self->pub = sockets_bind (ZMQ_PUB, pub, SOCKETS_SEND_HWM);
+    if (!self->pub) {
         snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub,
                   zmq_strerror (errno));
         transport_destroy (&self);
     }
     else
-    if (s_bind (self->rep, rep)) {
+    if (!(self->rep = sockets_bind (ZMQ_ROUTER, rep, SOCKETS_RECEIVE_HWM))) {
         snprintf (error, error_size, "cannot bind the REP endpoint %s (--rep): %s", rep,
                   zmq_strerror (errno));
         transport_destroy (&self);
