@@ -176,6 +176,28 @@ sockets_new_in (void *context, int type, const char *server_role, int flags)
     return socket;
 }
 
+int
+sockets_receive (void *socket, zmq_msg_t *frames, size_t max)
+{
+    int count = 0, more = 1;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        //  Only the first frame may be missing: the rest of a message
+        //  arrives with it.
+        if (zmq_msg_recv (&frame, socket, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return count ? -1 : 0;
+        }
+        more = zmq_msg_more (&frame);
+        if ((size_t) count < max)
+            zmq_msg_move (&frames[count], &frame);
+        count++;
+        zmq_msg_close (&frame);
+    }
+    return count;
+}
+
 zsock_t *
 sockets_subscribe (const char *endpoint, const char *server_role, int type)
 {

@@ -96,6 +96,14 @@ zsock_t *sockets_connect (int type, const char *endpoint, const char *server_rol
 //  set.
 void *sockets_new_in (void *context, int type, const char *server_role, int flags);
 
+//  Receives one whole message from socket (a libzmq handle) if one is
+//  waiting: its first frames into frames[0..max), which the caller has
+//  initialised (zmq_msg_init) and closes either way; frames past max are
+//  read and dropped. Returns how many frames the message had (more than
+//  max if some were dropped), 0 if no message was waiting, or -1 if the
+//  socket failed part way through one.
+int sockets_receive (void *socket, zmq_msg_t *frames, size_t max);
+
 //  A SUB connected to the PUB at endpoint of a server of server_role,
 //  subscribed to messages of type only (msg_topic), with the bus's
 //  high-water mark. Returns it (the caller destroys it), or NULL with

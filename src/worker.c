@@ -168,21 +168,11 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
     zmq_msg_t frames[2];
     zmq_msg_init (&frames[0]);
     zmq_msg_init (&frames[1]);
-    int count = 0, rc = -1;
-    int more = 1;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            rc = count ? -1 : 0;
-            goto done;
-        }
-        more = zmq_msg_more (&frame);
-        if (count < 2)
-            zmq_msg_move (&frames[count], &frame);
-        count++;
-        zmq_msg_close (&frame);
+    int rc = -1;
+    int count = sockets_receive (handle, frames, 2);
+    if (count <= 0) {
+        rc = count;
+        goto done;
     }
     envelope->direct = handle != self->handle;
     if (count == 1 && !envelope->direct) {

@@ -132,28 +132,6 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_reset (&reply);
 }
 
-//  Receives one multipart message into frames (at most 3 kept). Returns
-//  the number of frames, 0 if none was waiting.
-static int
-s_receive (void *handle, zmq_msg_t frames[3])
-{
-    int count = 0, more = 1;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            break;
-        }
-        more = zmq_msg_more (&frame);
-        if (count < 3)
-            zmq_msg_move (&frames[count], &frame);
-        count++;
-        zmq_msg_close (&frame);
-    }
-    return count;
-}
-
 //  Reads [identity][empty][message]; anything else is dropped.
 static void
 s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
@@ -163,7 +141,7 @@ s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
         zmq_msg_t frames[3];
         for (int i = 0; i < 3; i++)
             zmq_msg_init (&frames[i]);
-        int count = s_receive (handle, frames);
+        int count = sockets_receive (handle, frames, 3);
         if (count == 3 && zmq_msg_size (&frames[1]) == 0
             && msg_decode (msg, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2])) == 0) {
             if (msg->type == MSG_RANGE)
