@@ -63,19 +63,16 @@
                       accepted under; number is the entry's index
 
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
-    Peers (replicas, the catalog healing) reach it from a DEALER with REQ
-    framing, [empty][RANGE], and get [empty][TRADES] back; followers send
-    [empty][ACK] to the leader's, which is not answered.
+    Peers (replicas, the catalog copying what it missed) reach it from a
+    DEALER with REQ framing, [empty][RANGE], and get [empty][TRADES] back;
+    replicas send each other their CS_* messages the same way, which are
+    not answered on that connection (the reply travels on the receiver's
+    own link to the sender's endpoint).
 
-    Direct link: the catalog also binds a ROUTER on its --rep endpoint,
-    which the broker announces in LEADER (C). An order replica sends its
-    catalog requests (APPLY, JOURNAL, CLAIM) there as one frame, as it
-    would to the broker, and gets the one-frame reply back: two hops of a
-    trade's eight skip the broker. While that link is not connected, or
-    the last LEADER names no catalog, the requests go through the broker
-    as before. Who leads and which catalog serves is still the broker's
-    decision, and the catalog's epoch check still fences. The catalog
-    copies each frame of the link to its PUB for the tap.
+    LEADER's C is the catalog's direct endpoint, the worker's --rep it
+    announced in its heartbeat. The catalog learns trades from the
+    replicas and announces none, so C is empty; the field stays so that
+    LEADER keeps its wire format.
 
     Read-your-writes: LOOKUP and LIST carry N, the position the answer
     must reflect: the catalog answers once it has applied trades 0 .. N-1
@@ -156,15 +153,15 @@
 #define MSG_UNCOMMITTED_MAX (MSG_LIST_MAX / 2)
 #define MSG_PEERS_MAX 64
 
-//  X (NAME, code, fields, service, what it is)
+//  X (NAME, code, fields, service, what it is). Codes of retired types
+//  are not reused: 12 APPLY, 13 JOURNAL, 14 CLAIM, 45 EPOCH, 61 REPLICATE,
+//  62 ACK, 72 EPOCHREC (the catalog's epochs and the leader's replication
+//  before consensus); a frame with one of them is an unknown type.
 #define MSG_TABLE(X)                                                         \
     X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
     X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
     X (LOOKUP, 10, "rnND", "catalog", "look up one stock, once N trades are applied") \
     X (LIST, 11, "rND", "catalog", "list every stock, once N trades are applied") \
-    X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
-    X (JOURNAL, 13, "rNqD", "catalog", "committed trades from number N, at most q") \
-    X (CLAIM, 14, "rRND", "catalog", "new order leader -> catalog: grant me the next epoch") \
     X (STATUS, 15, "r", "broker", "ask the broker itself for its view (answered with VIEW)") \
     X (TRADE, 20, "rndqkD", "order", "place an order")                       \
     X (QUERY, 21, "rND", "order", "read order number N")                     \
@@ -174,15 +171,11 @@
     X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
     X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
-    X (EPOCH, 45, "re", "", "reply: epoch granted")                          \
     X (VIEW, 46, "rReNWI", "", "broker reply: leader R, epoch, catalog's trade count N, workers, in-sync set") \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
-    X (REPLICATE, 61, "eNndqk", "", "leader PUB: committed order N under epoch e") \
-    X (ACK, 62, "ReN", "", "follower -> leader REP: I hold N orders durably") \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
     X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
-    X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted") \
     X (ORDEREC, 73, "Nndqkwm", "", "order log record: one entry, its stamp w, the writer's commit position m") \
     X (CS_PREPARE, 80, "Rue", "", "candidate -> replicas: promise me epoch e") \
     X (CS_PROMISE, 81, "Ruelgm", "", "replica -> candidate: e promised; my last stamp, length, commit") \
@@ -401,8 +394,8 @@ const char *msg_type_name (int type);
 //  request.
 const char *msg_service (int type);
 
-//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, EPOCH,
-//  VIEW, ERROR).
+//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, VIEW,
+//  ERROR).
 bool msg_is_reply (int type);
 
 //  "leader", "follower"... for a MSG_ROLE_* value.
