@@ -17,7 +17,15 @@
       d  side         uint   0 buy, 1 sell
       q  quantity     uint   trade size, 1..MSG_QUANTITY_MAX
       Q  stock_qty    uint   a stock's quantity
-      N  number       uint   transaction number
+      N  number       uint   a transaction's number (QUERY, COMMITTED, ORDER,
+                             TRADEREC, ORDEREC)
+      A  position     uint   how many trades the sender holds, one past the
+                             last number it holds: a worker's (HEARTBEAT:
+                             an order replica's commit position, the
+                             catalog's trades applied), the replica's commit
+                             position (TRADES), the catalog's (VIEW)
+      M  read_position uint  the position an answer must reflect (LOOKUP,
+                             LIST; read-your-writes below)
       p  price        float64
       v  version      uint   stock version: 1 + last transaction touching it
       e  epoch        uint   leader epoch
@@ -50,7 +58,8 @@
       u  to           uint   the recipient's replica id, 0 = every member
                              but the sender (an APPEND on the leader's PUB)
       f  start        uint   index of the first entry (APPEND, ENTRIES), or
-                             the first one wanted (FETCH)
+                             the first one wanted (FETCH; RANGE: the first
+                             trade number)
       h  prev_stamp   uint   stamp of entry start-1 (0 when start is 0)
       l  last_stamp   uint   stamp of the sender's last entry (0: empty log)
       g  length       uint   a log length: the sender's (PROMISE, APPEND,
@@ -74,9 +83,9 @@
     replicas and announces none, so C is empty; the field stays so that
     LEADER keeps its wire format.
 
-    Read-your-writes: LOOKUP and LIST carry N, the position the answer
-    must reflect: the catalog answers once it has applied trades 0 .. N-1
-    (N = 0: at once). A gateway sends 1 + the highest transaction number
+    Read-your-writes: LOOKUP and LIST carry M, the position the answer
+    must reflect: the catalog answers once it has applied trades 0 .. M-1
+    (M = 0: at once). A gateway sends 1 + the highest transaction number
     it acknowledged, so no lookup through it shows a quantity older than
     a trade it answered; a catalog behind waits a bounded time for the
     committed log (services/catalog/waiting.h), then answers UNAVAILABLE.
@@ -158,20 +167,20 @@
 //  62 ACK, 72 EPOCHREC (the catalog's epochs and the leader's replication
 //  before consensus); a frame with one of them is an unknown type.
 #define MSG_TABLE(X)                                                         \
-    X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
+    X (HEARTBEAT, 1, "sRiabAeoI", "", "worker -> broker: alive, position A, epoch, role, in-sync set (leader); first one registers") \
     X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
-    X (LOOKUP, 10, "rnND", "catalog", "look up one stock, once N trades are applied") \
-    X (LIST, 11, "rND", "catalog", "list every stock, once N trades are applied") \
+    X (LOOKUP, 10, "rnMD", "catalog", "look up one stock, once M trades are applied") \
+    X (LIST, 11, "rMD", "catalog", "list every stock, once M trades are applied") \
     X (STATUS, 15, "r", "broker", "ask the broker itself for its view (answered with VIEW)") \
     X (TRADE, 20, "rndqkD", "order", "place an order")                       \
     X (QUERY, 21, "rND", "order", "read order number N")                     \
-    X (RANGE, 22, "rNq", "", "peer -> replica REP: its durable trades from N, at most q") \
+    X (RANGE, 22, "rfq", "", "peer -> replica REP: its committed trades from number f, at most q") \
     X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
     X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
-    X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
-    X (VIEW, 46, "rReNWI", "", "broker reply: leader R, epoch, catalog's trade count N, workers, in-sync set") \
+    X (TRADES, 44, "rAT", "", "reply: the replica's commit position A, trades in number order")      \
+    X (VIEW, 46, "rReAWI", "", "broker reply: leader R, epoch, the catalog's position A, workers, in-sync set") \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
@@ -286,6 +295,8 @@ typedef struct {
     uint64_t quantity;
     uint64_t stock_qty;
     uint64_t number;
+    uint64_t position;
+    uint64_t read_position;
     double price;
     uint64_t version;
     uint64_t epoch;

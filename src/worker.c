@@ -122,7 +122,7 @@ worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t ro
 {
     if (role != self->heartbeat.role || epoch != self->heartbeat.epoch)
         self->heartbeat_at = 0;
-    self->heartbeat.number = number;
+    self->heartbeat.position = number;
     self->heartbeat.epoch = epoch;
     self->heartbeat.role = role;
 }

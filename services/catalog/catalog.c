@@ -188,7 +188,7 @@ s_handle (void *arg, const worker_envelope_t *envelope, const msg_t *request)
         batch_add_error (self->batch, envelope, request->req_id, MSG_ERR_UNAVAILABLE);
         return;
     }
-    if (request->number <= store_trade_count (self->store))
+    if (request->read_position <= store_trade_count (self->store))
         s_answer (self, envelope, request->type, request->req_id, request->name);
     else
     if (waiting_add (self->waiting, envelope, request, msg_now_ms ()))

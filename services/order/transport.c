@@ -111,8 +111,8 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_init (&reply, MSG_TRADES);
     reply.req_id = request->req_id;
     uint64_t commit = self->commit;
-    reply.number = commit;
-    uint64_t from = request->number, max = request->quantity;
+    reply.position = commit;
+    uint64_t from = request->start, max = request->quantity;
     if (max > MSG_RANGE_CHUNK)
         max = MSG_RANGE_CHUNK;
     uint64_t count = from < commit ? commit - from : 0;

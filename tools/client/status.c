@@ -123,7 +123,7 @@ s_print_table (msg_t *view)
     for (size_t i = 0; i < view->in_sync_count; i++)
         printf (" order-%" PRIu64, view->in_sync[i]);
     printf ("%s; catalog at %" PRIu64 " trades\n", view->in_sync_count ? "" : " none",
-            view->number);
+            view->position);
 }
 
 static void
