@@ -40,11 +40,12 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
 {
     catalog_t *self = calloc (1, sizeof (catalog_t));
     assert (self);
-    //  libzmq's high-water mark: invalidations past it are dropped, and
-    //  beacons reveal the loss. (The MSG_HWM this socket was once given
-    //  was set after its bind, where libzmq ignores it for connections
-    //  that come later: measured, a subscriber that stops reading is sent
-    //  about 1000 messages, not 100000.)
+    //  libzmq's high-water mark (1000): invalidations past it are dropped,
+    //  and beacons reveal the loss. This socket used to set MSG_HWM after
+    //  its bind, which libzmq ignores for connections made later (measured:
+    //  a subscriber that stopped reading was sent ~4,500 of 300,000
+    //  messages; 100,000 with MSG_HWM set before the bind), so 1000 is
+    //  what it always had.
     self->pub = sockets_bind (ZMQ_PUB, pub, 0);
     if (!self->pub) {
         snprintf (error, error_size, "cannot bind the invalidations PUB to %s (--pub): %s", pub,
