@@ -93,7 +93,6 @@ GARBAGE = [
     ("retired-apply", [packb([MSG_VERSION, RETIRED_APPLY, 1, "amc", 0, 1, "", 0, 0, 0])]),
     ("trade-bad-side", [packb([MSG_VERSION, TRADE, 1, "amc", 2, 1, "", 0])]),
     ("trade-huge-quantity", [packb([MSG_VERSION, TRADE, 1, "amc", 0, 1 << 40, "", 0])]),
-    ("trade-zero-quantity", [packb([MSG_VERSION, TRADE, 1, "amc", 0, 0, "", 0])]),
 ]
 
 
