@@ -74,17 +74,16 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     assert (self);
     self->inflight = inflight_new ();
     msgpack_sbuffer_init (&self->buffer);
-    self->router = zsock_new (ZMQ_ROUTER);
-    assert (self->router);
-    //  Learn at send time that a worker is gone instead of dropping silently.
-    zsock_set_router_mandatory (self->router, 1);
-    //  A worker reconnecting after a cut keeps its routing id (link.h):
-    //  the new connection takes it over from the dead one.
-    zsock_set_router_handover (self->router, 1);
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    if (sockets_server (self->router_handle = zsock_resolve (self->router))
-        || zsock_bind (self->router, "%s", endpoint) < 0) {
+    self->router = sockets_new (ZMQ_ROUTER, NULL, SOCKETS_HWM);
+    if (self->router) {
+        //  Learn at send time that a worker is gone instead of dropping
+        //  silently.
+        zsock_set_router_mandatory (self->router, 1);
+        //  A worker reconnecting after a cut keeps its routing id (link.h):
+        //  the new connection takes it over from the dead one.
+        zsock_set_router_handover (self->router, 1);
+    }
+    if (!self->router || zsock_bind (self->router, "%s", endpoint) < 0) {
         snprintf (error, error_size, "cannot bind the ROUTER to %s (--bind): %s", endpoint,
                   zmq_strerror (errno));
         broker_destroy (&self);
@@ -92,10 +91,8 @@ broker_new (const char *endpoint, const char *tap_endpoint, int64_t expiry_ms, c
     }
     self->router_handle = zsock_resolve (self->router);
     if (tap_endpoint && *tap_endpoint) {
-        self->tap = zsock_new (ZMQ_PUB);
-        assert (self->tap);
-        if (sockets_server (zsock_resolve (self->tap))
-            || zsock_bind (self->tap, "%s", tap_endpoint) < 0) {
+        self->tap = sockets_bind (ZMQ_PUB, tap_endpoint, 0);
+        if (!self->tap) {
             snprintf (error, error_size, "cannot bind the tap to %s (--tap): %s", tap_endpoint,
                       zmq_strerror (errno));
             broker_destroy (&self);
@@ -453,32 +450,9 @@ s_handle_reply (broker_t *self, zmq_msg_t *frames)
         log_info ("forwarded a reply from an unregistered (expired) worker");
 }
 
-//  Reads one whole message (up to FRAMES_MAX frames, the rest dropped).
-//  Returns the frame count, 0 if nothing was waiting, -1 on error.
-static int
-s_receive (broker_t *self, zmq_msg_t *frames, size_t *count)
-{
-    *count = 0;
-    int more = 1;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->router_handle, *count ? 0 : ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            return *count ? -1 : 0;
-        }
-        more = zmq_msg_more (&frame);
-        if (*count < FRAMES_MAX)
-            zmq_msg_move (&frames[(*count)++], &frame);
-        else
-            *count = FRAMES_MAX + 1;   //  too many frames: remember, drop
-        zmq_msg_close (&frame);
-    }
-    return 1;
-}
-
+//  One whole message of count frames (frames past FRAMES_MAX dropped).
 static void
-s_handle_one (broker_t *self, zmq_msg_t *frames, size_t count)
+s_handle_one (broker_t *self, zmq_msg_t *frames, int count)
 {
     if (count == 2)
         s_handle_request (self, frames);
@@ -486,7 +460,7 @@ s_handle_one (broker_t *self, zmq_msg_t *frames, size_t count)
     if (count == 3)
         s_handle_reply (self, frames);
     else
-        log_warn ("dropped message of %zu frames", count);
+        log_warn ("dropped message of %d frames", count);
 }
 
 static void
@@ -497,13 +471,12 @@ s_drain (broker_t *self)
         zmq_msg_t frames[FRAMES_MAX];
         for (size_t f = 0; f < FRAMES_MAX; f++)
             zmq_msg_init (&frames[f]);
-        size_t count;
-        int rc = s_receive (self, frames, &count);
-        if (rc > 0)
+        int count = sockets_receive (self->router_handle, frames, FRAMES_MAX);
+        if (count > 0)
             s_handle_one (self, frames, count);
         for (size_t f = 0; f < FRAMES_MAX; f++)
             zmq_msg_close (&frames[f]);
-        if (rc <= 0)
+        if (count <= 0)
             break;
     }
 }

@@ -139,9 +139,3 @@ inflight_expire (inflight_t *self)
         return 0;
     return s_remove_where (self, 0, zclock_mono () - INFLIGHT_AGE_MAX_MS, NULL, NULL);
 }
-
-size_t
-inflight_size (inflight_t *self)
-{
-    return zhashx_size (self->entries);
-}

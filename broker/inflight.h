@@ -45,7 +45,4 @@ size_t inflight_fail (inflight_t *self, uint64_t worker, inflight_fn *fn, void *
 //  from a worker that lives on). Returns how many.
 size_t inflight_expire (inflight_t *self);
 
-//  Number of requests tracked.
-size_t inflight_size (inflight_t *self);
-
 #endif

@@ -135,7 +135,7 @@ bool
 roster_refresh (roster_t *self, roster_worker_t *worker, const msg_t *heartbeat)
 {
     bool changed = worker->role != heartbeat->role || worker->epoch != heartbeat->epoch;
-    worker->number = heartbeat->number;
+    worker->number = heartbeat->position;
     worker->epoch = heartbeat->epoch;
     worker->role = heartbeat->role;
     worker->in_sync_count = heartbeat->in_sync_count;
@@ -321,9 +321,9 @@ s_view_add (msg_t *view, const roster_worker_t *worker, bool registered)
     entry->number = worker->number;
     entry->epoch = worker->epoch;
     //  Several catalogs: the one furthest along.
-    if (streq (worker->service, "catalog") && (registered || !view->number)
-        && worker->number > view->number)
-        view->number = worker->number;
+    if (streq (worker->service, "catalog") && (registered || !view->position)
+        && worker->number > view->position)
+        view->position = worker->number;
 }
 
 void

@@ -310,6 +310,8 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'q': return msgpack_pack_uint64 (pk, self->quantity);
         case 'Q': return msgpack_pack_uint64 (pk, self->stock_qty);
         case 'N': return msgpack_pack_uint64 (pk, self->number);
+        case 'A': return msgpack_pack_uint64 (pk, self->position);
+        case 'M': return msgpack_pack_uint64 (pk, self->read_position);
         case 'p': return msgpack_pack_double (pk, self->price);
         case 'v': return msgpack_pack_uint64 (pk, self->version);
         case 'e': return msgpack_pack_uint64 (pk, self->epoch);
@@ -589,6 +591,8 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'q': return s_get_uint (obj, MSG_QUANTITY_MAX, &self->quantity);
         case 'Q': return s_get_uint (obj, UINT64_MAX, &self->stock_qty);
         case 'N': return s_get_uint (obj, UINT64_MAX, &self->number);
+        case 'A': return s_get_uint (obj, UINT64_MAX, &self->position);
+        case 'M': return s_get_uint (obj, UINT64_MAX, &self->read_position);
         case 'p': return s_get_double (obj, &self->price);
         case 'v': return s_get_uint (obj, UINT64_MAX, &self->version);
         case 'e': return s_get_uint (obj, UINT64_MAX, &self->epoch);

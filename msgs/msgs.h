@@ -17,7 +17,15 @@
       d  side         uint   0 buy, 1 sell
       q  quantity     uint   trade size, 1..MSG_QUANTITY_MAX
       Q  stock_qty    uint   a stock's quantity
-      N  number       uint   transaction number
+      N  number       uint   a transaction's number (QUERY, COMMITTED, ORDER,
+                             TRADEREC, ORDEREC)
+      A  position     uint   how many trades the sender holds, one past the
+                             last number it holds: a worker's (HEARTBEAT:
+                             an order replica's commit position, the
+                             catalog's trades applied), the replica's commit
+                             position (TRADES), the catalog's (VIEW)
+      M  read_position uint  the position an answer must reflect (LOOKUP,
+                             LIST; read-your-writes below)
       p  price        float64
       v  version      uint   stock version: 1 + last transaction touching it
       e  epoch        uint   leader epoch
@@ -50,7 +58,8 @@
       u  to           uint   the recipient's replica id, 0 = every member
                              but the sender (an APPEND on the leader's PUB)
       f  start        uint   index of the first entry (APPEND, ENTRIES), or
-                             the first one wanted (FETCH)
+                             the first one wanted (FETCH; RANGE: the first
+                             trade number)
       h  prev_stamp   uint   stamp of entry start-1 (0 when start is 0)
       l  last_stamp   uint   stamp of the sender's last entry (0: empty log)
       g  length       uint   a log length: the sender's (PROMISE, APPEND,
@@ -63,23 +72,20 @@
                       accepted under; number is the entry's index
 
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
-    Peers (replicas, the catalog healing) reach it from a DEALER with REQ
-    framing, [empty][RANGE], and get [empty][TRADES] back; followers send
-    [empty][ACK] to the leader's, which is not answered.
+    Peers (replicas, the catalog copying what it missed) reach it from a
+    DEALER with REQ framing, [empty][RANGE], and get [empty][TRADES] back;
+    replicas send each other their CS_* messages the same way, which are
+    not answered on that connection (the reply travels on the receiver's
+    own link to the sender's endpoint).
 
-    Direct link: the catalog also binds a ROUTER on its --rep endpoint,
-    which the broker announces in LEADER (C). An order replica sends its
-    catalog requests (APPLY, JOURNAL, CLAIM) there as one frame, as it
-    would to the broker, and gets the one-frame reply back: two hops of a
-    trade's eight skip the broker. While that link is not connected, or
-    the last LEADER names no catalog, the requests go through the broker
-    as before. Who leads and which catalog serves is still the broker's
-    decision, and the catalog's epoch check still fences. The catalog
-    copies each frame of the link to its PUB for the tap.
+    LEADER's C is the catalog's direct endpoint, the worker's --rep it
+    announced in its heartbeat. The catalog learns trades from the
+    replicas and announces none, so C is empty; the field stays so that
+    LEADER keeps its wire format.
 
-    Read-your-writes: LOOKUP and LIST carry N, the position the answer
-    must reflect: the catalog answers once it has applied trades 0 .. N-1
-    (N = 0: at once). A gateway sends 1 + the highest transaction number
+    Read-your-writes: LOOKUP and LIST carry M, the position the answer
+    must reflect: the catalog answers once it has applied trades 0 .. M-1
+    (M = 0: at once). A gateway sends 1 + the highest transaction number
     it acknowledged, so no lookup through it shows a quantity older than
     a trade it answered; a catalog behind waits a bounded time for the
     committed log (services/catalog/waiting.h), then answers UNAVAILABLE.
@@ -134,7 +140,17 @@
 
 //  Timing and sizes both ends of a link rely on.
 #define MSG_HEARTBEAT_MS 250     //  worker <-> broker, and LEADER announcements
-#define MSG_RANGE_CHUNK 10000    //  trades per RANGE / JOURNAL reply at most
+#define MSG_RANGE_CHUNK MSG_LIST_MAX  //  trades per RANGE reply at most: one full list
+//  The catalog's PUB carries an INVALIDATE at least every MSG_BEACON_MS
+//  (a beacon when no trade changed a stock); a gateway that hears nothing
+//  for MSG_SILENCE_MS takes the catalog for stalled or cut off and stops
+//  caching until it speaks again.
+#define MSG_BEACON_MS 100
+#define MSG_SILENCE_MS 1000
+//  The high-water mark of the bus sockets that queue bursts (broker and
+//  worker links, replica PUB and REP, subscribers): messages held per
+//  peer before a PUB drops or a ROUTER or DEALER refuses more.
+#define MSG_HWM 100000
 //  Consensus entries (services/order): at most MSG_APPEND_BATCH entries
 //  in one APPEND or ENTRIES, except that a recovered (re-stamped) tail and
 //  a promiser's uncommitted tail travel whole (docs/CONSENSUS.md). So the
@@ -146,33 +162,29 @@
 #define MSG_UNCOMMITTED_MAX (MSG_LIST_MAX / 2)
 #define MSG_PEERS_MAX 64
 
-//  X (NAME, code, fields, service, what it is)
+//  X (NAME, code, fields, service, what it is). Codes of retired types
+//  are not reused: 12 APPLY, 13 JOURNAL, 14 CLAIM, 45 EPOCH, 61 REPLICATE,
+//  62 ACK, 72 EPOCHREC (the catalog's epochs and the leader's replication
+//  before consensus); a frame with one of them is an unknown type.
 #define MSG_TABLE(X)                                                         \
-    X (HEARTBEAT, 1, "sRiabNeoI", "", "worker -> broker: alive, position N, epoch, role, in-sync set (leader); first one registers") \
+    X (HEARTBEAT, 1, "sRiabAeoI", "", "worker -> broker: alive, position A, epoch, role, in-sync set (leader); first one registers") \
     X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
-    X (LOOKUP, 10, "rnND", "catalog", "look up one stock, once N trades are applied") \
-    X (LIST, 11, "rND", "catalog", "list every stock, once N trades are applied") \
-    X (APPLY, 12, "rndqkeND", "catalog", "order leader -> catalog: commit a trade; N: the leader's log count") \
-    X (JOURNAL, 13, "rNqD", "catalog", "committed trades from number N, at most q") \
-    X (CLAIM, 14, "rRND", "catalog", "new order leader -> catalog: grant me the next epoch") \
+    X (LOOKUP, 10, "rnMD", "catalog", "look up one stock, once M trades are applied") \
+    X (LIST, 11, "rMD", "catalog", "list every stock, once M trades are applied") \
     X (STATUS, 15, "r", "broker", "ask the broker itself for its view (answered with VIEW)") \
     X (TRADE, 20, "rndqkD", "order", "place an order")                       \
     X (QUERY, 21, "rND", "order", "read order number N")                     \
-    X (RANGE, 22, "rNq", "", "peer -> replica REP: its durable trades from N, at most q") \
+    X (RANGE, 22, "rfq", "", "peer -> replica REP: its committed trades from number f, at most q") \
     X (STOCK, 40, "rnpQv", "", "reply: one stock")                           \
     X (STOCKS, 41, "rL", "", "reply: every stock, sorted by name")           \
     X (COMMITTED, 42, "rNndqkQv", "", "reply: trade committed as number N")   \
     X (ORDER, 43, "rNndq", "", "reply: one order")                           \
-    X (TRADES, 44, "rNT", "", "reply: the catalog's trade count N, trades in number order")      \
-    X (EPOCH, 45, "re", "", "reply: epoch granted")                          \
-    X (VIEW, 46, "rReNWI", "", "broker reply: leader R, epoch, catalog's trade count N, workers, in-sync set") \
+    X (TRADES, 44, "rAT", "", "reply: the replica's commit position A, trades in number order")      \
+    X (VIEW, 46, "rReAWI", "", "broker reply: leader R, epoch, the catalog's position A, workers, in-sync set") \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
-    X (REPLICATE, 61, "eNndqk", "", "leader PUB: committed order N under epoch e") \
-    X (ACK, 62, "ReN", "", "follower -> leader REP: I hold N orders durably") \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
     X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
-    X (EPOCHREC, 72, "e", "", "catalog.epoch record: an epoch granted") \
     X (ORDEREC, 73, "Nndqkwm", "", "order log record: one entry, its stamp w, the writer's commit position m") \
     X (CS_PREPARE, 80, "Rue", "", "candidate -> replicas: promise me epoch e") \
     X (CS_PROMISE, 81, "Ruelgm", "", "replica -> candidate: e promised; my last stamp, length, commit") \
@@ -283,6 +295,8 @@ typedef struct {
     uint64_t quantity;
     uint64_t stock_qty;
     uint64_t number;
+    uint64_t position;
+    uint64_t read_position;
     double price;
     uint64_t version;
     uint64_t epoch;
@@ -391,8 +405,8 @@ const char *msg_type_name (int type);
 //  request.
 const char *msg_service (int type);
 
-//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, EPOCH,
-//  VIEW, ERROR).
+//  True for reply types (STOCK, STOCKS, COMMITTED, ORDER, TRADES, VIEW,
+//  ERROR).
 bool msg_is_reply (int type);
 
 //  "leader", "follower"... for a MSG_ROLE_* value.

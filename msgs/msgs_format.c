@@ -132,13 +132,9 @@ s_out_in_sync (s_out_t *out, const msg_t *self, bool json)
     s_out (out, "]");
 }
 
-//  A lookup's N is the position it needs (msgs.h, read-your-writes), not
-//  a transaction's number: the tap says so.
 static const char *
-s_field_name (int type, char field)
+s_field_name (char field)
 {
-    if (field == 'N' && (type == MSG_LOOKUP || type == MSG_LIST))
-        return "position";
     switch (field) {
         case 'r': return "req_id";
         case 'n': return "name";
@@ -152,6 +148,8 @@ s_field_name (int type, char field)
         case 'q': return "quantity";
         case 'Q': return "stock_qty";
         case 'N': return "number";
+        case 'A': return "position";
+        case 'M': return "read_position";
         case 'p': return "price";
         case 'v': return "version";
         case 'e': return "epoch";
@@ -194,6 +192,8 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'q': s_out (out, "%" PRIu64, self->quantity); break;
         case 'Q': s_out (out, "%" PRIu64, self->stock_qty); break;
         case 'N': s_out (out, "%" PRIu64, self->number); break;
+        case 'A': s_out (out, "%" PRIu64, self->position); break;
+        case 'M': s_out (out, "%" PRIu64, self->read_position); break;
         case 'p': s_out (out, "%.2f", self->price); break;
         case 'v': s_out (out, "%" PRIu64, self->version); break;
         case 'e': s_out (out, "%" PRIu64, self->epoch); break;
@@ -232,7 +232,7 @@ msg_format (const msg_t *self, bool json, char *buf, size_t size)
     else
         s_out (&out, "%s", msg_type_name (self->type));
     for (const char *field = fields; *field; field++) {
-        s_out (&out, json ? ",\"%s\":" : " %s=", s_field_name (self->type, *field));
+        s_out (&out, json ? ",\"%s\":" : " %s=", s_field_name (*field));
         s_out_value (&out, self, *field, json);
     }
     if (json)

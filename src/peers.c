@@ -77,13 +77,9 @@ s_link_add (peers_t *self, const msg_peer_t *peer)
 {
     if (self->link_count == MSG_PEERS_MAX || !*peer->rep)
         return;
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    if (!dealer)
-        return;
-    if (sockets_client (zsock_resolve (dealer), "order")
-        || zsock_connect (dealer, "%s", peer->rep) < 0) {
+    zsock_t *dealer = sockets_connect (ZMQ_DEALER, peer->rep, "order", 0);
+    if (!dealer) {
         log_warn ("cannot connect to replica %" PRIu64 " at %s", peer->replica_id, peer->rep);
-        zsock_destroy (&dealer);
         return;
     }
     s_link_t *link = &self->links[self->link_count++];
@@ -157,7 +153,7 @@ s_link_ask (peers_t *self, s_link_t *link, uint64_t count)
     msg_t request;
     msg_init (&request, MSG_RANGE);
     request.req_id = self->next_req_id++;
-    request.number = count;
+    request.start = count;
     request.quantity = MSG_RANGE_CHUNK;
     if (s_link_send (self, link, &request)) {
         link->in_round = false;
@@ -220,13 +216,13 @@ s_link_reply (peers_t *self, s_link_t *link, const msg_t *reply, peers_trades_fn
     if (reply->type != MSG_TRADES || !link->in_round || reply->req_id != link->req_id)
         return;
     link->req_id = 0;
-    link->number = reply->number;
+    link->number = reply->position;
     int64_t count = fn (arg, link->replica_id, reply);
     if (count < 0) {
         s_round_end (self);
         return;
     }
-    if (reply->trade_count > 0 && reply->number > (uint64_t) count)
+    if (reply->trade_count > 0 && reply->position > (uint64_t) count)
         s_link_ask (self, link, (uint64_t) count);
     else
         link->in_round = false;

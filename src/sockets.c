@@ -1,9 +1,9 @@
-/*  sockets.c - the frame limit and CURVE on every bus socket.
+/*  sockets.c - the one factory of bus sockets (sockets.h).
 
     Process-wide state (set once by main, read by every socket
     constructor): this process's certificate, the public keys of the
-    roles it connects to, and the ZAP handler. Without keys, only the
-    frame limit applies.
+    roles it connects to, and the ZAP handler. Without keys, a socket
+    gets every setting but CURVE.
 */
 #include "sockets.h"
 #include "link.h"
@@ -23,15 +23,6 @@ static struct {
     zactor_t *auth;                      //  zauth, if we bind
 } s_keys;
 
-//  What every bus socket gets, keys or not: the frame limit and the
-//  heartbeat and reconnect options of link.h.
-static int
-s_limit (void *socket)
-{
-    int64_t max = MSG_FRAME_MAX;
-    return zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof (max)) || link_configure (socket)
-         ? -1 : 0;
-}
 
 int
 sockets_setup (const char *keys_dir, const char *role, bool servers, char *error,
@@ -81,12 +72,6 @@ sockets_setup (const char *keys_dir, const char *role, bool servers, char *error
     return 0;
 }
 
-bool
-sockets_secure (void)
-{
-    return s_keys.cert != NULL;
-}
-
 void
 sockets_shutdown (void)
 {
@@ -95,11 +80,10 @@ sockets_shutdown (void)
     memset (s_keys.server_keys, 0, sizeof (s_keys.server_keys));
 }
 
-int
-sockets_server (void *socket)
+//  CURVE server: our certificate, and the ZAP handler judges clients.
+static int
+s_server (void *socket)
 {
-    if (s_limit (socket))
-        return -1;
     if (!s_keys.cert)
         return 0;
     int one = 1;
@@ -110,11 +94,10 @@ sockets_server (void *socket)
     return 0;
 }
 
-int
-sockets_client (void *socket, const char *server_role)
+//  CURVE client of a server of server_role: our certificate, its key.
+static int
+s_client (void *socket, const char *server_role)
 {
-    if (s_limit (socket))
-        return -1;
     if (!s_keys.cert)
         return 0;
     for (size_t i = 0; i < SERVER_ROLES; i++)
@@ -126,22 +109,106 @@ sockets_client (void *socket, const char *server_role)
     return -1;
 }
 
-zsock_t *
-sockets_subscribe (const char *endpoint, const char *server_role, int type)
+//  Every setting of a bus socket (sockets.h), before it binds or connects.
+static int
+s_prepare (void *socket, const char *server_role, int flags)
 {
-    zsock_t *sub = zsock_new (ZMQ_SUB);
-    assert (sub);
-    zsock_set_rcvhwm (sub, 100000);
-    unsigned char topic[MSG_TOPIC_SIZE];
-    msg_topic ((msg_type_t) type, topic);
-    zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
-    if (sockets_client (zsock_resolve (sub), server_role)
-        || zsock_connect (sub, "%s", endpoint) < 0) {
+    int linger = 0, hwm = MSG_HWM;
+    int64_t max = MSG_FRAME_MAX;
+    if (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof (linger))
+        || ((flags & SOCKETS_SEND_HWM)
+            && zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof (hwm)))
+        || ((flags & SOCKETS_RECEIVE_HWM)
+            && zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof (hwm)))
+        || zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof (max))
+        || link_configure (socket))
+        return -1;
+    return server_role ? s_client (socket, server_role) : s_server (socket);
+}
+
+//  Destroys socket keeping errno (the caller reports it); returns NULL.
+static zsock_t *
+s_fail (zsock_t **socket_p)
+{
+    int saved = errno;
+    zsock_destroy (socket_p);
+    errno = saved;
+    return NULL;
+}
+
+zsock_t *
+sockets_new (int type, const char *server_role, int flags)
+{
+    zsock_t *socket = zsock_new (type);
+    if (socket && s_prepare (zsock_resolve (socket), server_role, flags))
+        return s_fail (&socket);
+    return socket;
+}
+
+zsock_t *
+sockets_bind (int type, const char *endpoint, int flags)
+{
+    zsock_t *socket = sockets_new (type, NULL, flags);
+    if (socket && zsock_bind (socket, "%s", endpoint) < 0)
+        return s_fail (&socket);
+    return socket;
+}
+
+zsock_t *
+sockets_connect (int type, const char *endpoint, const char *server_role, int flags)
+{
+    zsock_t *socket = sockets_new (type, server_role, flags);
+    if (socket && zsock_connect (socket, "%s", endpoint) < 0)
+        return s_fail (&socket);
+    return socket;
+}
+
+void *
+sockets_new_in (void *context, int type, const char *server_role, int flags)
+{
+    void *socket = zmq_socket (context, type);
+    if (socket && s_prepare (socket, server_role, flags)) {
         int saved = errno;
-        zsock_destroy (&sub);
+        zmq_close (socket);
         errno = saved;
         return NULL;
     }
+    return socket;
+}
+
+int
+sockets_receive (void *socket, zmq_msg_t *frames, size_t max)
+{
+    int count = 0, more = 1;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        //  Only the first frame may be missing: the rest of a message
+        //  arrives with it.
+        if (zmq_msg_recv (&frame, socket, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return count ? -1 : 0;
+        }
+        more = zmq_msg_more (&frame);
+        if ((size_t) count < max)
+            zmq_msg_move (&frames[count], &frame);
+        count++;
+        zmq_msg_close (&frame);
+    }
+    return count;
+}
+
+zsock_t *
+sockets_subscribe (const char *endpoint, const char *server_role, int type)
+{
+    zsock_t *sub = sockets_new (ZMQ_SUB, server_role, SOCKETS_RECEIVE_HWM);
+    if (!sub)
+        return NULL;
+    unsigned char topic[MSG_TOPIC_SIZE];
+    msg_topic ((msg_type_t) type, topic);
+    zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, sizeof (topic));
+    if (zsock_connect (sub, "%s", endpoint) < 0)
+        return s_fail (&sub);
     return sub;
 }
 

@@ -1,7 +1,12 @@
-/*  sockets.h - what every bus socket gets before it binds or connects.
+/*  sockets.h - the one factory of bus sockets.
 
-    One place for the settings that protect a process from its peers:
+    Every socket of the bus is made here (sockets_new and its shorthands,
+    as czmq's zsock_new_router ("@endpoint") makes one), so the settings
+    that protect a process from its peers are written once:
 
+    - Linger 0: a process that ends drops what it could not send.
+    - High-water marks: libzmq's default (1000 messages per peer) unless
+      the flags ask for MSG_HWM in a direction (msgs.h).
     - Every socket gets link.h's ZMTP heartbeats and reconnect options, so
       a partition shows as a closed connection within LINK_TIMEOUT_MS.
     - Every socket that receives from the bus refuses a frame longer than
@@ -22,9 +27,10 @@
     Replicas share the "order" pair, so a client connecting to any replica
     knows its key; removing a role's file from allowed/ locks that role out.
 
-    Call sockets_server on a socket before it binds and sockets_client
-    before it connects; both take the libzmq handle (zsock_resolve of a
-    zsock_t, or a raw socket).
+    A socket that will bind is made with server_role NULL (a CURVE server);
+    one that will connect names the role of its server (a CURVE client).
+    Options a caller adds (a SUB's subscriptions, a routing id, a monitor)
+    go between sockets_new and the bind or connect.
 */
 #ifndef BAZAAR_SOCKETS_H
 #define BAZAAR_SOCKETS_H
@@ -35,6 +41,10 @@
 #include <stddef.h>
 
 #define SOCKETS_ROLES {"broker", "catalog", "order", "gateway", "tap"}
+
+//  Messages a loop takes from one socket per turn, so one busy socket
+//  cannot starve the others or the timers.
+#define SOCKETS_RECEIVE_MAX 4096
 
 //  Where `bazaar up` keeps the keys, relative to the directory it was
 //  started from (its default data directory ./data, then keys/).
@@ -55,19 +65,44 @@ const char *sockets_find_keys (const char *keys_dir, const char *role);
 int sockets_setup (const char *keys_dir, const char *role, bool servers, char *error,
                    size_t error_size);
 
-//  True if sockets_setup loaded keys.
-bool sockets_secure (void);
-
 //  Stop the ZAP handler and forget the keys (end of main; safe without
 //  a setup).
 void sockets_shutdown (void);
 
-//  Prepare a socket that binds. Returns 0, or -1 with errno set.
-int sockets_server (void *socket);
+//  Flags of sockets_new: the directions that queue MSG_HWM messages per
+//  peer instead of libzmq's default.
+#define SOCKETS_SEND_HWM 1
+#define SOCKETS_RECEIVE_HWM 2
+#define SOCKETS_HWM (SOCKETS_SEND_HWM | SOCKETS_RECEIVE_HWM)
 
-//  Prepare a socket that connects to a server of server_role ("broker",
-//  "catalog" or "order"). Returns 0, or -1 with errno set.
-int sockets_client (void *socket, const char *server_role);
+//  A bus socket of type (ZMQ_ROUTER, ZMQ_DEALER, ZMQ_PUB, ZMQ_SUB) with
+//  every setting above, neither bound nor connected: a CURVE server if
+//  server_role is NULL, else a client of server_role ("broker",
+//  "catalog" or "order"). Returns it (the caller destroys it), or NULL
+//  with errno set.
+zsock_t *sockets_new (int type, const char *server_role, int flags);
+
+//  sockets_new (type, NULL, flags), bound to endpoint (a wildcard port
+//  is resolved: zsock_last_endpoint). Returns it, or NULL with errno set.
+zsock_t *sockets_bind (int type, const char *endpoint, int flags);
+
+//  sockets_new (type, server_role, flags), connected to endpoint.
+//  Returns it, or NULL with errno set.
+zsock_t *sockets_connect (int type, const char *endpoint, const char *server_role, int flags);
+
+//  The same as sockets_new, as a raw libzmq socket of context, for a
+//  process that runs its own context (the gateway, the client's status).
+//  Returns it (the caller closes it with zmq_close), or NULL with errno
+//  set.
+void *sockets_new_in (void *context, int type, const char *server_role, int flags);
+
+//  Receives one whole message from socket (a libzmq handle) if one is
+//  waiting: its first frames into frames[0..max), which the caller has
+//  initialised (zmq_msg_init) and closes either way; frames past max are
+//  read and dropped. Returns how many frames the message had (more than
+//  max if some were dropped), 0 if no message was waiting, or -1 if the
+//  socket failed part way through one.
+int sockets_receive (void *socket, zmq_msg_t *frames, size_t max);
 
 //  A SUB connected to the PUB at endpoint of a server of server_role,
 //  subscribed to messages of type only (msg_topic), with the bus's

@@ -33,9 +33,9 @@ view_state (const msg_worker_t *worker)
 uint64_t
 view_lag (const msg_t *view, const msg_worker_t *worker)
 {
-    if (strcmp (worker->service, "order") != 0 || worker->number >= view->number)
+    if (strcmp (worker->service, "order") != 0 || worker->number >= view->position)
         return 0;
-    return view->number - worker->number;
+    return view->position - worker->number;
 }
 
 static int
@@ -102,6 +102,6 @@ view_json (msg_t *view)
         return NULL;
     }
     return json_pack ("{s:o,s:I,s:I,s:o,s:o}", "leader", leader, "epoch",
-                      (json_int_t) view->epoch, "catalog_number", (json_int_t) view->number,
+                      (json_int_t) view->epoch, "catalog_number", (json_int_t) view->position,
                       "in_sync", in_sync, "processes", processes);
 }

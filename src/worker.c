@@ -15,7 +15,6 @@ struct _worker_t {
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
-    int64_t broker_heard_at;     //  0: never
     tally_t expired;             //  requests dropped because their deadline passed
     msgpack_sbuffer buffer;
 };
@@ -27,17 +26,17 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     worker_t *self = calloc (1, sizeof (worker_t));
     assert (self);
     self->expired = tally_init ("requests whose deadline had passed");
-    self->dealer = zsock_new (ZMQ_DEALER);
-    assert (self->dealer);
-    self->handle = zsock_resolve (self->dealer);
     msg_init (&self->heartbeat, MSG_HEARTBEAT);
     //  A new incarnation tells the broker this is a restart, not a repeat.
     self->heartbeat.incarnation = ((uint64_t) zclock_time () << 16) ^ (uint64_t) getpid ()
                                 ^ (uint64_t) randof (65536);
-    zsock_set_sndhwm (self->dealer, 100000);
-    zsock_set_rcvhwm (self->dealer, 100000);
-    if (sockets_client (zsock_resolve (self->dealer), "broker")
-        || link_set_routing_id (self->handle, self->heartbeat.incarnation)
+    self->dealer = sockets_new (ZMQ_DEALER, "broker", SOCKETS_HWM);
+    if (!self->dealer) {
+        free (self);
+        return NULL;
+    }
+    self->handle = zsock_resolve (self->dealer);
+    if (link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
         zsock_destroy (&self->dealer);
         free (self);
@@ -85,18 +84,9 @@ worker_bind (worker_t *self, const char *endpoint)
         errno = EISCONN;
         return -1;
     }
-    self->router = zsock_new (ZMQ_ROUTER);
+    self->router = sockets_bind (ZMQ_ROUTER, endpoint, SOCKETS_HWM);
     if (!self->router)
         return -1;
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    if (sockets_server (zsock_resolve (self->router))
-        || zsock_bind (self->router, "%s", endpoint) < 0) {
-        int saved = errno;
-        zsock_destroy (&self->router);
-        errno = saved;
-        return -1;
-    }
     //  Heartbeats announce where it is: a wildcard port is resolved now.
     char *bound = zsock_last_endpoint (self->router);
     snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", bound ? bound : endpoint);
@@ -132,7 +122,7 @@ worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t ro
 {
     if (role != self->heartbeat.role || epoch != self->heartbeat.epoch)
         self->heartbeat_at = 0;
-    self->heartbeat.number = number;
+    self->heartbeat.position = number;
     self->heartbeat.epoch = epoch;
     self->heartbeat.role = role;
 }
@@ -148,23 +138,11 @@ worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count)
         self->heartbeat_at = 0;     //  tell the broker at once
 }
 
-int64_t
-worker_broker_silence (worker_t *self)
-{
-    return self->broker_heard_at ? zclock_mono () - self->broker_heard_at : -1;
-}
-
 void
 worker_set_ready (worker_t *self, bool ready)
 {
     self->ready = ready;
     self->heartbeat_at = 0;
-}
-
-uint64_t
-worker_expired (worker_t *self)
-{
-    return self->expired.count;
 }
 
 int64_t
@@ -190,26 +168,15 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
     zmq_msg_t frames[2];
     zmq_msg_init (&frames[0]);
     zmq_msg_init (&frames[1]);
-    int count = 0, rc = -1;
-    int more = 1;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            rc = count ? -1 : 0;
-            goto done;
-        }
-        more = zmq_msg_more (&frame);
-        if (count < 2)
-            zmq_msg_move (&frames[count], &frame);
-        count++;
-        zmq_msg_close (&frame);
+    int rc = -1;
+    int count = sockets_receive (handle, frames, 2);
+    if (count <= 0) {
+        rc = count;
+        goto done;
     }
     envelope->direct = handle != self->handle;
     if (count == 1 && !envelope->direct) {
         //  The broker's own: a heartbeat (nothing to do) or an announcement.
-        self->broker_heard_at = zclock_mono ();
         if (msg_decode (msg, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0])) == 0
             && (msg->type == MSG_LEADER || msg->type == MSG_ERROR)) {
             envelope->size = 0;

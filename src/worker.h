@@ -22,6 +22,9 @@
 #include <zmq.h>
 
 #define WORKER_HEARTBEAT_MS MSG_HEARTBEAT_MS
+//  Requests a worker's loop handles per turn (worker_drain's max), so its
+//  timers and its other sockets are served under a flood.
+#define WORKER_BATCH_MAX 1024
 #define WORKER_ENVELOPE_MAX 256
 
 typedef struct {
@@ -76,10 +79,6 @@ void worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8
 //  count 0 otherwise). Copies ids; an unchanged set costs a compare.
 void worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count);
 
-//  Milliseconds since the broker was last heard (any message), or -1 if
-//  never.
-int64_t worker_broker_silence (worker_t *self);
-
 //  envelope is NULL for a message from the broker itself (LEADER, ERROR).
 typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
                                   const msg_t *request);
@@ -90,9 +89,6 @@ typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
 //  passed") and logged (one warning a second at most, with the count).
 //  Returns the number received.
 int worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg);
-
-//  Requests dropped so far because their deadline had passed.
-uint64_t worker_expired (worker_t *self);
 
 //  Send reply to the client behind envelope. Returns 0 or -1.
 int worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply);

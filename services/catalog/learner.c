@@ -14,7 +14,6 @@
 #define COPY_TIMEOUT_MS 500     //  a replica that does not answer a range in time
 #define COPY_RETRY_MS 200
 #define BUFFER_MAX 100000       //  entries held before they commit
-#define RECEIVE_MAX 4096
 
 struct _learner_t {
     store_t *store;
@@ -182,7 +181,7 @@ s_drain_sub (learner_t *self)
     void *handle = zsock_resolve (self->sub);
     msg_t msg;
     msg_init (&msg, 0);
-    for (int i = 0; i < RECEIVE_MAX && !self->failed; i++) {
+    for (int i = 0; i < SOCKETS_RECEIVE_MAX && !self->failed; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) < 0) {

@@ -45,7 +45,7 @@ waiting_add (waiting_t *self, const worker_envelope_t *envelope, const msg_t *re
     parked->type = request->type;
     parked->req_id = request->req_id;
     snprintf (parked->name, sizeof (parked->name), "%s", request->name);
-    parked->position = request->number;
+    parked->position = request->read_position;
     parked->parked_at = now_ms;
     parked->give_up_at = now_ms + WAITING_BOUND_MS;
     //  Past its deadline the gateway has answered 503 already.

@@ -348,13 +348,12 @@ s_drain_soon (bus_t *self)
 static void *
 s_dealer_new (void *zmq_context, const char *endpoint)
 {
-    void *dealer = zmq_socket (zmq_context, ZMQ_DEALER);
+    void *dealer = sockets_new_in (zmq_context, ZMQ_DEALER, "broker", 0);
     if (!dealer)
         return NULL;
-    int zero = 0, one = 1;
-    if (zmq_setsockopt (dealer, ZMQ_LINGER, &zero, sizeof (zero))
-        || zmq_setsockopt (dealer, ZMQ_IMMEDIATE, &one, sizeof (one))
-        || sockets_client (dealer, "broker") || zmq_connect (dealer, endpoint)) {
+    int one = 1;
+    if (zmq_setsockopt (dealer, ZMQ_IMMEDIATE, &one, sizeof (one))
+        || zmq_connect (dealer, endpoint)) {
         int saved = errno;
         zmq_close (dealer);
         errno = saved;

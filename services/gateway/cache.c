@@ -28,9 +28,9 @@
 #include <string.h>
 #include <zmq.h>
 
-//  The catalog beacons every 100 ms: this long without any message means
-//  it is stalled or its messages are not reaching us.
-#define CACHE_SILENCE_MS 1000
+//  The catalog beacons every MSG_BEACON_MS: MSG_SILENCE_MS without any
+//  message means it is stalled or its messages are not reaching us.
+#define CACHE_SILENCE_MS MSG_SILENCE_MS
 
 struct _cache_t {
     lru_t *lru;
@@ -406,10 +406,8 @@ s_connect (cache_t *self, void *zmq_context, h2o_evloop_t *loop, const char *end
     char monitor_endpoint[64];
     snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://gateway-cache-%p",
               (void *) self);
-    self->sub = zmq_socket (zmq_context, ZMQ_SUB);
-    if (!self->sub || zmq_setsockopt (self->sub, ZMQ_LINGER, &zero, sizeof (zero))
-        || s_subscribe (self->sub)
-        || sockets_client (self->sub, "catalog")
+    self->sub = sockets_new_in (zmq_context, ZMQ_SUB, "catalog", 0);
+    if (!self->sub || s_subscribe (self->sub)
         || zmq_setsockopt (self->sub, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof (reconnect_ms))
         || zmq_socket_monitor (self->sub, monitor_endpoint,
                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED))

@@ -36,12 +36,6 @@ static const char *s_route_names[ROUTE_COUNT] = {
     "/stocks/:name", "/stocks", "/orders", "/orders/:number", "/metrics", "/status", "/",
     "other"};
 
-const char *
-metrics_route_name (route_t route)
-{
-    return route < ROUTE_COUNT ? s_route_names[route] : "other";
-}
-
 uint64_t
 metrics_now_ns (void)
 {

@@ -45,9 +45,6 @@ double metrics_rate (metrics_t *self, route_t route);
 //  and its length in *size, or NULL if out of memory.
 char *metrics_render (metrics_t *self, const cache_stats_t *cache, size_t *size);
 
-//  The label of a route, e.g. "/stocks/:name".
-const char *metrics_route_name (route_t route);
-
 //  Monotonic clock in nanoseconds.
 uint64_t metrics_now_ns (void);
 

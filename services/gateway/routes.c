@@ -209,7 +209,7 @@ s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t n
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STOCK, started_ns, MSG_LOOKUP,
                                           s_on_stock);
     memcpy (pending->call.request.name, key, strlen (key) + 1);
-    pending->call.request.number = gateway->acked_position;
+    pending->call.request.read_position = gateway->acked_position;
     pending->generation = cache_generation (gateway->cache);
     s_pending_send (pending, true);
 }
@@ -237,7 +237,7 @@ s_list (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 {
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_STOCKS, started_ns, MSG_LIST,
                                           s_on_stocks);
-    pending->call.request.number = gateway->acked_position;
+    pending->call.request.read_position = gateway->acked_position;
     s_pending_send (pending, true);
 }
 

@@ -15,7 +15,6 @@
 
 #include <czmq.h>
 
-#define BATCH_MAX 1024
 #define TICK_MS 10
 #define ISOLATED_MS 1000        //  first pause after a lost quorum or campaign
 #define ISOLATED_MAX_MS 4000    //  ... doubling while campaigns keep failing
@@ -372,7 +371,7 @@ order_run (order_t *self)
             break;
         }
         node_receive (self->node);
-        worker_drain (self->worker, BATCH_MAX, s_on_request, self);
+        worker_drain (self->worker, WORKER_BATCH_MAX, s_on_request, self);
         node_tick (self->node);
         if (node_flush (self->node))
             return -1;

@@ -5,8 +5,6 @@
 
 #include <czmq.h>
 
-#define RECEIVE_MAX 4096   //  messages taken from one socket per turn
-
 struct _transport_t {
     tradelog_t *log;
     peers_t *peers;
@@ -20,13 +18,6 @@ struct _transport_t {
     msgpack_sbuffer buffer;
 };
 
-static int
-s_bind (zsock_t *socket, const char *endpoint)
-{
-    return sockets_server (zsock_resolve (socket)) || zsock_bind (socket, "%s", endpoint) < 0
-         ? -1 : 0;
-}
-
 transport_t *
 transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
                char *error, size_t error_size)
@@ -36,19 +27,15 @@ transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char
     self->log = log;
     self->replica_id = replica_id;
     msgpack_sbuffer_init (&self->buffer);
-    self->pub = zsock_new (ZMQ_PUB);
-    self->rep = zsock_new (ZMQ_ROUTER);
-    assert (self->pub && self->rep);
     //  A follower that falls behind the HWM misses an APPEND and FETCHes.
-    zsock_set_sndhwm (self->pub, 100000);
-    zsock_set_rcvhwm (self->rep, 100000);
-    if (s_bind (self->pub, pub)) {
+    self->pub = sockets_bind (ZMQ_PUB, pub, SOCKETS_SEND_HWM);
+    if (!self->pub) {
         snprintf (error, error_size, "cannot bind the orders PUB to %s (--pub): %s", pub,
                   zmq_strerror (errno));
         transport_destroy (&self);
     }
     else
-    if (s_bind (self->rep, rep)) {
+    if (!(self->rep = sockets_bind (ZMQ_ROUTER, rep, SOCKETS_RECEIVE_HWM))) {
         snprintf (error, error_size, "cannot bind the REP endpoint %s (--rep): %s", rep,
                   zmq_strerror (errno));
         transport_destroy (&self);
@@ -124,8 +111,8 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_init (&reply, MSG_TRADES);
     reply.req_id = request->req_id;
     uint64_t commit = self->commit;
-    reply.number = commit;
-    uint64_t from = request->number, max = request->quantity;
+    reply.position = commit;
+    uint64_t from = request->start, max = request->quantity;
     if (max > MSG_RANGE_CHUNK)
         max = MSG_RANGE_CHUNK;
     uint64_t count = from < commit ? commit - from : 0;
@@ -145,38 +132,16 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_reset (&reply);
 }
 
-//  Receives one multipart message into frames (at most 3 kept). Returns
-//  the number of frames, 0 if none was waiting.
-static int
-s_receive (void *handle, zmq_msg_t frames[3])
-{
-    int count = 0, more = 1;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            break;
-        }
-        more = zmq_msg_more (&frame);
-        if (count < 3)
-            zmq_msg_move (&frames[count], &frame);
-        count++;
-        zmq_msg_close (&frame);
-    }
-    return count;
-}
-
 //  Reads [identity][empty][message]; anything else is dropped.
 static void
 s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
 {
     void *handle = zsock_resolve (self->rep);
-    for (int handled = 0; handled < RECEIVE_MAX; handled++) {
+    for (int handled = 0; handled < SOCKETS_RECEIVE_MAX; handled++) {
         zmq_msg_t frames[3];
         for (int i = 0; i < 3; i++)
             zmq_msg_init (&frames[i]);
-        int count = s_receive (handle, frames);
+        int count = sockets_receive (handle, frames, 3);
         if (count == 3 && zmq_msg_size (&frames[1]) == 0
             && msg_decode (msg, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2])) == 0) {
             if (msg->type == MSG_RANGE)
@@ -205,7 +170,7 @@ s_drain_sub (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
     if (!self->sub)
         return;
     void *handle = zsock_resolve (self->sub);
-    for (int i = 0; i < RECEIVE_MAX; i++) {
+    for (int i = 0; i < SOCKETS_RECEIVE_MAX; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) < 0) {

@@ -15,7 +15,8 @@ from harness.wire import packb, unpackb
 ZMTP_WAIT = 10.0    # bound for every wait here; never what a test measures
 
 MSG_VERSION = 1
-HEARTBEAT, LOOKUP, LIST, APPLY, JOURNAL, TRADE, QUERY = 1, 10, 11, 12, 13, 20, 21
+HEARTBEAT, LOOKUP, LIST, TRADE, QUERY, RANGE = 1, 10, 11, 20, 21, 22
+RETIRED_APPLY = 12   # a type gone with consensus: its code names nothing now
 STOCK, STOCKS, COMMITTED, ORDER, TRADES, ERROR = 40, 41, 42, 43, 44, 49
 ERR_STOCK_NOT_FOUND, ERR_TXN_NOT_FOUND = 1, 2
 NO_DEADLINE = 0   # requests end with a deadline field (ms since the epoch, 0: none)

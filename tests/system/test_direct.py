@@ -24,7 +24,7 @@ from harness import free_ports, journal_bytes, read_journal, tool, wait_until
 
 DEADLINE = 30
 STOCK = "ford"
-CATALOG_REQUESTS = {"LOOKUP", "LIST", "APPLY", "JOURNAL", "CLAIM"}
+CATALOG_REQUESTS = {"LOOKUP", "LIST"}
 
 
 def tap_argv(bz, broker=False, catalog=False, order=False):

@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from harness import (APPLY, LOOKUP, MSG_VERSION, ORDEREC, REPO, TRADEREC, Proc, Zmtp, free_ports,
+from harness import (LOOKUP, MSG_VERSION, ORDEREC, REPO, TRADE, TRADEREC, Proc, Zmtp, free_ports,
                      http_request, journal_records, packb, tool, verify, wait_until)
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -124,11 +124,11 @@ def junk_frames(rng, target):
     another type with the delimiter would go to its tap unlogged)."""
     junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
     too_long = packb([MSG_VERSION, LOOKUP, 1, "a" * 1000, 0])
-    apply = packb([MSG_VERSION, APPLY, 1, "amc", 7, 1, "", 0, 0, 0])
+    bad_side = packb([MSG_VERSION, TRADE, 1, "amc", 7, 1, "", 0])
     bad_types = packb([MSG_VERSION, LOOKUP, "x", 5, 0])
     if target == "broker":
-        return [[junk], [too_long], [apply], [bad_types]]
-    return [[b"", junk], [b"", too_long], [apply], [b"", bad_types]]
+        return [[junk], [too_long], [bad_side], [bad_types]]
+    return [[b"", junk], [b"", too_long], [bad_side], [b"", bad_types]]
 
 
 def test_a_flood_of_junk_frames_is_counted_not_logged_line_by_line(bazaar):

@@ -196,6 +196,12 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'N':
             msg->number = s_number (variant, 42);
             break;
+        case 'A':
+            msg->position = s_number (variant, 45);
+            break;
+        case 'M':
+            msg->read_position = s_number (variant, 46);
+            break;
         case 'p':
             msg->price = variant == FX_MAX ? DBL_MAX : variant == FX_MIN ? 0.0 : 152.59;
             break;
@@ -365,6 +371,8 @@ fx_assert_same (const msg_t *a, const msg_t *b)
     assert_int_equal (a->quantity, b->quantity);
     assert_int_equal (a->stock_qty, b->stock_qty);
     assert_int_equal (a->number, b->number);
+    assert_int_equal (a->position, b->position);
+    assert_int_equal (a->read_position, b->read_position);
     s_assert_same_price (a->price, b->price);
     assert_int_equal (a->version, b->version);
     assert_int_equal (a->epoch, b->epoch);

@@ -450,8 +450,8 @@ test_cwire_to_consensus_refuses (void **state)
     consensus_msg_t cmsg;
     msg_t msg;
     //  Not a consensus message.
-    fx_build (&msg, MSG_ACK, FX_TYPICAL);
-    assert_false (cwire_is_consensus (MSG_ACK));
+    fx_build (&msg, MSG_RANGE, FX_TYPICAL);
+    assert_false (cwire_is_consensus (MSG_RANGE));
     assert_int_equal (cwire_to_consensus (cwire, &msg, &cmsg), -1);
     msg_reset (&msg);
     //  Ids that do not fit a consensus id.

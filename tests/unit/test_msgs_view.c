@@ -145,14 +145,14 @@ test_format_view (void **state)
     msg.req_id = 5;
     msg.replica_id = 3;
     msg.epoch = 3;
-    msg.number = 12;
+    msg.position = 12;
     msg.workers = workers;
     msg.worker_count = 2;
     msg.in_sync = in_sync;
     msg.in_sync_count = 1;
     char line[512];
     msg_format (&msg, false, line, sizeof (line));
-    assert_string_equal (line, "VIEW req_id=5 replica_id=3 epoch=3 number=12 workers=["
+    assert_string_equal (line, "VIEW req_id=5 replica_id=3 epoch=3 position=12 workers=["
                                "\"catalog\"/0:catching-up@12/e3/40ms "
                                "\"order\"/3:leader@11/e3/1500ms/gone] in_sync=[2]");
     msg_format (&msg, true, line, sizeof (line));

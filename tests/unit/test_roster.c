@@ -99,7 +99,7 @@ test_roster_refresh_reports_changes (void **state)
     msg_init (&heartbeat, MSG_HEARTBEAT);
     heartbeat.role = MSG_ROLE_FOLLOWER;
     heartbeat.epoch = 7;
-    heartbeat.number = 42;
+    heartbeat.position = 42;
     assert_false (roster_refresh (roster, worker, &heartbeat));
     assert_int_equal (worker->number, 42);
     assert_true (worker->expiry > zclock_mono () + 500);
@@ -133,7 +133,7 @@ test_roster_view_keeps_the_departed (void **state)
     assert_int_equal (view.worker_count, 2);
     s_expect_entry (&view, 0, "catalog", 0, true);
     s_expect_entry (&view, 1, "order", 1, false);
-    assert_int_equal (view.number, 5);
+    assert_int_equal (view.position, 5);
     assert_int_equal (view.replica_id, 0);
     msg_reset (&view);
     //  The same replica back under a new identity is no longer departed.

@@ -66,12 +66,6 @@ samples_take (samples_t *self, samples_t *other)
     return 0;
 }
 
-size_t
-samples_count (samples_t *self)
-{
-    return self->count;
-}
-
 const char *
 samples_op_name (op_t op)
 {

@@ -31,8 +31,6 @@ int samples_add (samples_t *self, op_t op, uint64_t start_us, uint64_t latency_u
 //  Returns 0, or -1 if out of memory.
 int samples_take (samples_t *self, samples_t *other);
 
-size_t samples_count (samples_t *self);
-
 //  "lookup", "trade", "query".
 const char *samples_op_name (op_t op);
 

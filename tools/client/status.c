@@ -123,7 +123,7 @@ s_print_table (msg_t *view)
     for (size_t i = 0; i < view->in_sync_count; i++)
         printf (" order-%" PRIu64, view->in_sync[i]);
     printf ("%s; catalog at %" PRIu64 " trades\n", view->in_sync_count ? "" : " none",
-            view->number);
+            view->position);
 }
 
 static void
@@ -192,15 +192,14 @@ s_round (void *dealer, sockets_watch_t *watch, const char *keys, uint64_t req_id
 static void *
 s_connect (void *context, const char *broker, sockets_watch_t **watch)
 {
-    void *dealer = zmq_socket (context, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof (linger));
-    *watch = sockets_watch_new (context, dealer);
-    if (sockets_client (dealer, "broker") || zmq_connect (dealer, broker) < 0) {
+    void *dealer = sockets_new_in (context, ZMQ_DEALER, "broker", 0);
+    *watch = dealer ? sockets_watch_new (context, dealer) : NULL;
+    if (!dealer || zmq_connect (dealer, broker) < 0) {
         fprintf (stderr, "bazaar-client status: cannot connect to %s: %s\n", broker,
                  zmq_strerror (errno));
         sockets_watch_destroy (watch);
-        zmq_close (dealer);
+        if (dealer)
+            zmq_close (dealer);
         return NULL;
     }
     return dealer;

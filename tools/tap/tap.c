@@ -39,7 +39,6 @@
 #define TAP_TYPES_MAX 64         //  entries in a --type filter
 #define TAP_LABEL_MAX 300        //  "broker/catalog", "order@127.0.0.1:5601"
 #define TAP_LINE_MAX 4096        //  first try at a formatted message
-#define TAP_RCVHWM 100000        //  queue bursts rather than drop them
 #define TAP_SILENCE_MS 3000      //  nothing heard for this long: say why
 
 typedef enum { SOURCE_TAP, SOURCE_CATALOG, SOURCE_ORDER } source_kind_t;
@@ -181,15 +180,13 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
         fprintf (stderr, "bazaar-tap: too many endpoints (at most %d)\n", TAP_SOURCES_MAX);
         return -1;
     }
-    zsock_t *sub = zsock_new (ZMQ_SUB);
-    if (sub) {
-        zsock_set_rcvhwm (sub, TAP_RCVHWM);   //  before connect, or it has no effect
-        zsock_set_subscribe (sub, "");
-    }
     const char *role = kind == SOURCE_TAP ? "broker" : kind == SOURCE_CATALOG ? "catalog" : "order";
+    //  MSG_HWM on receipt: queue bursts rather than drop them.
+    zsock_t *sub = sockets_new (ZMQ_SUB, role, SOCKETS_RECEIVE_HWM);
+    if (sub)
+        zsock_set_subscribe (sub, "");
     sockets_watch_t *watch = sub ? sockets_watch_new (zsys_init (), zsock_resolve (sub)) : NULL;
-    if (!watch || sockets_client (zsock_resolve (sub), role)
-        || zsock_connect (sub, "%s", endpoint) != 0) {
+    if (!watch || zsock_connect (sub, "%s", endpoint) != 0) {
         fprintf (stderr, "bazaar-tap: cannot connect to '%s'\n", endpoint);
         sockets_watch_destroy (&watch);
         zsock_destroy (&sub);
