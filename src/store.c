@@ -239,7 +239,7 @@ s_update (store_stock_t *stock, int side, uint64_t quantity, uint64_t number)
 //  Appends trade (numbered, checked) to the log, then changes its stock:
 //  both or neither.
 static msg_error_t
-s_commit (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
+s_append_and_apply (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
 {
     if (tradelog_append (self->log, trade))
         return MSG_ERR_INTERNAL;
@@ -404,7 +404,7 @@ store_apply (store_t *self, const char *name, int side, uint64_t quantity, const
     if (key && strlen (key) > MSG_KEY_MAX)
         return MSG_ERR_MALFORMED;
     snprintf (trade.key, sizeof (trade.key), "%s", key ? key : "");
-    rc = s_commit (self, stock, &trade);
+    rc = s_append_and_apply (self, stock, &trade);
     if (rc == MSG_ERR_OK)
         *number = trade.number;
     return rc;
@@ -419,7 +419,7 @@ store_restore (store_t *self, const msg_trade_t *trade)
     if (trade->number != tradelog_count (self->log) || tradelog_find_key (self->log, trade->key) >= 0)
         return MSG_ERR_MALFORMED;
     msg_error_t rc = s_check (stock, trade->side, trade->quantity);
-    return rc == MSG_ERR_OK ? s_commit (self, stock, trade) : rc;
+    return rc == MSG_ERR_OK ? s_append_and_apply (self, stock, trade) : rc;
 }
 
 void

@@ -296,8 +296,8 @@ s_index_next (tradelog_t *self, uint64_t hash, uint32_t now)
 
 //  Makes a prepared entry the next trade, indexed at once.
 static void
-s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
-          uint32_t now)
+s_add_indexed (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
+               uint32_t now)
 {
     s_add (self, entry, key, record_size, now);
     s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
@@ -489,7 +489,7 @@ tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t st
         if (commit > self->carried)
             self->carried = commit;
     }
-    s_commit (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
+    s_add_indexed (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
     return 0;
 }
 
