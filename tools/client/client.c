@@ -13,7 +13,7 @@
     printed, and the exit status is 1.
 */
 #include "cli.h"
-#include "http.h"
+#include "http_conn.h"
 #include "samples.h"
 #include "status.h"
 #include "verify.h"

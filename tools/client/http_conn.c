@@ -1,4 +1,4 @@
-/*  http.c - a small blocking HTTP/1.1 client over one keep-alive TCP
+/*  http_conn.c - a small blocking HTTP/1.1 client over one keep-alive TCP
     connection.
 
     One request at a time, no pipelining: write the whole request, read
@@ -7,7 +7,7 @@
     response that breaks the rules is a transport error and closes the
     connection.
 */
-#include "http.h"
+#include "http_conn.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -1,12 +1,12 @@
-/*  http.h - a small blocking HTTP/1.1 client over one keep-alive TCP
+/*  http_conn.h - a small blocking HTTP/1.1 client over one keep-alive TCP
     connection, for the Bazaar client and load generator.
 
     Requests carry Content-Length; responses must carry Content-Length
     (the gateway never sends chunked bodies). One http_conn_t is used by
     one thread.
 */
-#ifndef BAZAAR_HTTP_H
-#define BAZAAR_HTTP_H
+#ifndef BAZAAR_HTTP_CONN_H
+#define BAZAAR_HTTP_CONN_H
 
 #include <stddef.h>
 

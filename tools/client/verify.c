@@ -23,7 +23,7 @@
 */
 #include "verify.h"
 #include "cli.h"
-#include "http.h"
+#include "http_conn.h"
 #include "journal.h"
 #include "msgs.h"
 #include "verify_int.h"

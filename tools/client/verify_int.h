@@ -16,7 +16,7 @@
 #ifndef BAZAAR_VERIFY_INT_H
 #define BAZAAR_VERIFY_INT_H
 
-#include "http.h"
+#include "http_conn.h"
 #include "msgs.h"
 
 #include <limits.h>

@@ -10,7 +10,7 @@
     verify_check_order is public: bazaar-client's order checks use it too.
 */
 #include "verify.h"
-#include "http.h"
+#include "http_conn.h"
 #include "msgs.h"
 #include "verify_int.h"
 
