@@ -1,5 +1,6 @@
 /*  batch.c - encoded replies kept back-to-back in one buffer. */
 #include "batch.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,7 @@ struct _batch_t {
 batch_t *
 batch_new (void)
 {
-    batch_t *self = calloc (1, sizeof (batch_t));
-    if (!self)
-        return NULL;
+    batch_t *self = mem_calloc (1, sizeof (batch_t));
     msgpack_sbuffer_init (&self->encoded);
     msgpack_sbuffer_init (&self->scratch);
     return self;

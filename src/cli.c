@@ -1,5 +1,6 @@
 /*  cli.c - options from defaults, a zconfig file and the command line. */
 #include "cli.h"
+#include "mem.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -52,7 +53,7 @@ static void
 s_set (cli_t *self, int index, const char *value)
 {
     free (self->values[index]);
-    self->values[index] = value ? strdup (value) : NULL;
+    self->values[index] = value ? mem_strdup (value) : NULL;
     self->flags[index] = true;
 }
 
@@ -184,8 +185,7 @@ s_scan (s_config_t *config)
                   depth ? "/" : "", name_length, text + indent);
         if (config->count == capacity) {
             capacity = capacity ? capacity * 2 : 16;
-            config->entries = realloc (config->entries, capacity * sizeof (s_entry_t));
-            assert (config->entries);
+            config->entries = mem_realloc (config->entries, capacity * sizeof (s_entry_t));
         }
         s_entry_t *entry = &config->entries[config->count++];
         entry->line = line;
@@ -344,8 +344,7 @@ cli_t *
 cli_new (const char *program, const char *summary, const cli_option_t *options,
          int argc, char **argv, int *exit_code)
 {
-    cli_t *self = calloc (1, sizeof (cli_t));
-    assert (self);
+    cli_t *self = mem_calloc (1, sizeof (cli_t));
     self->program = program;
     self->options = options;
     while (options[self->count].name)

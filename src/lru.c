@@ -7,6 +7,7 @@
     twice the capacity and never grows, so chains stay short.
 */
 #include "lru.h"
+#include "mem.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -51,17 +52,11 @@ s_hash (const char *key)
 lru_t *
 lru_new (size_t capacity)
 {
-    lru_t *self = calloc (1, sizeof (lru_t));
-    if (!self)
-        return NULL;
+    lru_t *self = mem_calloc (1, sizeof (lru_t));
     size_t buckets = 8;
     while (buckets < capacity * 2 && buckets < ((size_t) 1 << 40))
         buckets *= 2;
-    self->buckets = calloc (buckets, sizeof (node_t *));
-    if (!self->buckets) {
-        free (self);
-        return NULL;
-    }
+    self->buckets = mem_calloc (buckets, sizeof (node_t *));
     self->capacity = capacity;
     self->mask = buckets - 1;
     return self;

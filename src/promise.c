@@ -21,6 +21,7 @@
     a store failed or was cut short, and the next store rewrites it.
 */
 #include "promise.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -256,9 +257,7 @@ promise_open (const char *path, promise_t **self_p, char *error, size_t size)
         snprintf (error, size, "%s: %s", path, strerror (errno));
         return -1;
     }
-    promise_t *self = calloc (1, sizeof (promise_t));
-    if (!self)
-        abort (); //  the project's policy: out of memory aborts
+    promise_t *self = mem_calloc (1, sizeof (promise_t));
     self->fd = fd;
     char reason[512];
     if (s_load (self, reason, sizeof (reason))) {

@@ -6,6 +6,7 @@
     and catalog.journal belong to the tradelog.
 */
 #include "store.h"
+#include "mem.h"
 #include "journal.h"
 #include "tradelog.h"
 
@@ -297,11 +298,7 @@ store_t *
 store_open_config (const store_config_t *config, char *error, size_t error_size)
 {
     const char *dir = config->dir;
-    store_t *self = calloc (1, sizeof (store_t));
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
+    store_t *self = mem_calloc (1, sizeof (store_t));
     self->error = error;
     self->error_size = error_size;
     self->by_name = zhashx_new ();

@@ -15,6 +15,7 @@
     a replay of a million records allocates a few dozen times.
 */
 #include "tradelog.h"
+#include "mem.h"
 #include "log.h"
 #include "journal.h"
 #include "strindex.h"
@@ -356,20 +357,11 @@ static tradelog_t *
 s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *window,
         char *error, size_t error_size)
 {
-    tradelog_t *self = calloc (1, sizeof (tradelog_t));
-    if (!self) {
-        snprintf (error, error_size, "%s: out of memory", path);
-        return NULL;
-    }
+    tradelog_t *self = mem_calloc (1, sizeof (tradelog_t));
     self->stamped = stamped;
     msgpack_sbuffer_init (&self->buffer);
     self->by_name = strindex_new (s_name_of, self);
     self->by_key = strindex_new (s_key_of, self);
-    if (!self->by_name || !self->by_key) {
-        snprintf (error, error_size, "%s: out of memory", path);
-        tradelog_destroy (&self);
-        return NULL;
-    }
     self->window = window ? *window
                           : (tradelog_window_t) {TRADELOG_WINDOW_TRADES, TRADELOG_WINDOW_AGE_MS,
                                                  TRADELOG_KEYS_MAX};

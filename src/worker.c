@@ -1,5 +1,6 @@
 /*  worker.c - a broker worker: heartbeats, requests in, replies out. */
 #include "worker.h"
+#include "mem.h"
 #include "link.h"
 #include "log.h"
 #include "sockets.h"
@@ -24,8 +25,7 @@ worker_t *
 worker_new (const char *broker, const char *service, uint64_t replica_id, const char *pub,
             const char *rep)
 {
-    worker_t *self = calloc (1, sizeof (worker_t));
-    assert (self);
+    worker_t *self = mem_calloc (1, sizeof (worker_t));
     self->expired = tally_init ("requests whose deadline had passed");
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);

@@ -1,6 +1,7 @@
 /*  catalog.c - the catalog worker loop: lookups, and the committed log
     learned (learner.h) with an invalidation for every trade applied. */
 #include "catalog.h"
+#include "mem.h"
 #include "batch.h"
 #include "learner.h"
 #include "log.h"
@@ -47,8 +48,7 @@ catalog_t *
 catalog_new (store_t **store_p, const char *broker, const char *pub, char *error,
              size_t error_size)
 {
-    catalog_t *self = calloc (1, sizeof (catalog_t));
-    assert (self);
+    catalog_t *self = mem_calloc (1, sizeof (catalog_t));
     self->pub = zsock_new (ZMQ_PUB);
     assert (self->pub);
     if (sockets_server (zsock_resolve (self->pub)) || zsock_bind (self->pub, "%s", pub) < 0) {
@@ -71,8 +71,7 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
     self->learner = learner_new (self->store, s_on_applied, self);
     self->waiting = waiting_new ();
     self->batch = batch_new ();
-    self->changed = calloc (CHANGED_MAX, sizeof (msg_t));
-    assert (self->batch && self->changed);
+    self->changed = mem_calloc (CHANGED_MAX, sizeof (msg_t));
     self->incarnation = worker_incarnation (self->worker);
     //  Invalidations are dropped at the HWM; beacons reveal the loss.
     zsock_set_sndhwm (self->pub, 100000);

@@ -10,6 +10,7 @@
     has req_id 0 and its timer linked to the retry timeout.
 */
 #include "bus.h"
+#include "mem.h"
 #include "log.h"
 #include "zwatch.h"
 #include "sockets.h"
@@ -367,9 +368,7 @@ bus_t *
 bus_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, uint64_t timeout_ms,
          char *error, size_t error_size)
 {
-    bus_t *self = calloc (1, sizeof (bus_t));
-    if (!self)
-        goto error;
+    bus_t *self = mem_calloc (1, sizeof (bus_t));
     self->loop = loop;
     self->slots = calloc (BUS_TABLE_MIN, sizeof (s_slot_t));
     if (!self->slots)

@@ -6,6 +6,7 @@
     out of descriptors since a connection last closed.
 */
 #include "conns.h"
+#include "mem.h"
 #include "log.h"
 
 #include <errno.h>
@@ -302,11 +303,7 @@ conns_t *
 conns_new (h2o_evloop_t *loop, h2o_accept_ctx_t *accept_ctx, const char *host, int port,
            size_t max_connections, size_t max_body_memory, char *error, size_t error_size)
 {
-    conns_t *self = calloc (1, sizeof (conns_t));
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
+    conns_t *self = mem_calloc (1, sizeof (conns_t));
     self->loop = loop;
     self->accept_ctx = accept_ctx;
     self->max_connections = max_connections;

@@ -7,6 +7,7 @@
     log once (node_flush), then answers what the sync made safe.
 */
 #include "replica.h"
+#include "mem.h"
 #include "batch.h"
 #include "held.h"
 #include "log.h"
@@ -49,8 +50,7 @@ s_on_outcome (void *arg, uint64_t index, consensus_result_t result)
 replica_t *
 replica_new (store_t **store_p, const replica_config_t *config, char *error, size_t error_size)
 {
-    replica_t *self = calloc (1, sizeof (replica_t));
-    assert (self);
+    replica_t *self = mem_calloc (1, sizeof (replica_t));
     self->config = *config;
     self->store = *store_p;
     node_config_t node_config = {.replica_id = config->replica_id, .members = config->members,

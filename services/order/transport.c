@@ -1,5 +1,6 @@
 /*  transport.c - an order replica's sockets (see transport.h). */
 #include "transport.h"
+#include "mem.h"
 #include "log.h"
 #include "sockets.h"
 
@@ -31,8 +32,7 @@ transport_t *
 transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
                char *error, size_t error_size)
 {
-    transport_t *self = calloc (1, sizeof (transport_t));
-    assert (self);
+    transport_t *self = mem_calloc (1, sizeof (transport_t));
     self->log = log;
     self->replica_id = replica_id;
     msgpack_sbuffer_init (&self->buffer);
@@ -131,9 +131,7 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     uint64_t count = from < commit ? commit - from : 0;
     if (count > max)
         count = max;
-    reply.trades = count ? calloc (count, sizeof (msg_trade_t)) : NULL;
-    if (count && !reply.trades)
-        count = 0;
+    reply.trades = count ? mem_calloc (count, sizeof (msg_trade_t)) : NULL;
     reply.trade_count = count;
     for (uint64_t i = 0; i < count; i++)
         tradelog_get (self->log, from + i, &reply.trades[i]);

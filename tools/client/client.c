@@ -467,8 +467,7 @@ s_start_sessions (run_t *run, session_t *sessions)
         session->rng = s_random (&mix) ^ s_random (&mix);
         session->conn = http_conn_new (&run->url, (int) run->timeout_ms);
         session->samples = samples_new ();
-        if (!session->conn || !session->samples
-            || pthread_create (&session->thread, NULL, s_session_run, session) != 0) {
+        if (pthread_create (&session->thread, NULL, s_session_run, session) != 0) {
             fprintf (stderr, "bazaar-client: cannot start session %lld\n", (long long) started);
             break;
         }

@@ -8,6 +8,7 @@
     connection.
 */
 #include "http_conn.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -80,9 +81,7 @@ http_url_parse (http_url_t *self, const char *url)
 http_conn_t *
 http_conn_new (const http_url_t *url, int timeout_ms)
 {
-    http_conn_t *self = calloc (1, sizeof (http_conn_t));
-    if (!self)
-        return NULL;
+    http_conn_t *self = mem_calloc (1, sizeof (http_conn_t));
     self->url = *url;
     self->timeout_ms = timeout_ms;
     self->fd = -1;

@@ -26,7 +26,7 @@ int http_url_parse (http_url_t *self, const char *url);
 typedef struct _http_conn_t http_conn_t;
 
 //  A connection to url (opened on first use). Every send and receive
-//  gives up after timeout_ms. Returns NULL if out of memory.
+//  gives up after timeout_ms.
 http_conn_t *http_conn_new (const http_url_t *url, int timeout_ms);
 
 //  Close the connection and free it. Does nothing on NULL.

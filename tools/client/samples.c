@@ -1,5 +1,6 @@
 /*  samples.c - request records, latency percentiles and the CSV file. */
 #include "samples.h"
+#include "mem.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ struct _samples_t {
 samples_t *
 samples_new (void)
 {
-    return calloc (1, sizeof (samples_t));
+    return mem_calloc (1, sizeof (samples_t));
 }
 
 void

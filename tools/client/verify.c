@@ -22,6 +22,7 @@
     writer knew (docs/CONSENSUS.md "Files"). The trades never differ.
 */
 #include "verify.h"
+#include "mem.h"
 #include "cli.h"
 #include "http_conn.h"
 #include "journal.h"
@@ -87,16 +88,6 @@ s_out_of_memory (void)
     exit (2);
 }
 
-//  realloc that gives up loudly: verify has nothing to fall back on.
-void *
-verify_realloc (void *ptr, size_t size)
-{
-    void *bigger = realloc (ptr, size ? size : 1);
-    if (!bigger)
-        s_out_of_memory ();
-    return bigger;
-}
-
 //  Adds one line to the report. A problem is counted, and printed unless
 //  a limited check printed VERIFY_SHOWN_MAX already.
 void
@@ -115,7 +106,7 @@ verify_say (verify_t *self, v_kind_t kind, const char *format, ...)
     size_t need = self->out_used + (size_t) len + 2;
     if (need > self->out_size) {
         self->out_size = need * 2;
-        self->out = verify_realloc (self->out, self->out_size);
+        self->out = mem_realloc (self->out, self->out_size);
     }
     va_start (args, format);
     vsnprintf (self->out + self->out_used, (size_t) len + 1, format, args);
@@ -193,7 +184,7 @@ s_on_stockdef (const void *data, size_t size, void *arg)
         s_why (replay, "record %" PRIu64 " is not a stock definition (%s)", replay->count,
                rc ? msg_decode_strerror (rc) : msg_type_name (msg.type));
     else {
-        self->stocks = verify_realloc (self->stocks, (self->stock_count + 1) * sizeof (v_stock_t));
+        self->stocks = mem_realloc (self->stocks, (self->stock_count + 1) * sizeof (v_stock_t));
         v_stock_t *stock = &self->stocks[self->stock_count++];
         snprintf (stock->name, sizeof (stock->name), "%s", msg.name);
         stock->price = msg.price;
@@ -237,7 +228,7 @@ s_keep_trade (v_replay_t *replay, const msg_t *msg, bool valid, const void *data
     size_t need = self->journal_used + JOURNAL_HEADER_SIZE + size;
     if (need > self->journal_size) {
         self->journal_size = need * 2;
-        self->journal = verify_realloc (self->journal, self->journal_size);
+        self->journal = mem_realloc (self->journal, self->journal_size);
     }
     //  journal_read passes only whole records (1 .. JOURNAL_RECORD_MAX).
     journal_frame (data, size, self->journal + self->journal_used);
@@ -245,7 +236,7 @@ s_keep_trade (v_replay_t *replay, const msg_t *msg, bool valid, const void *data
 
     if (self->trade_count == self->trade_size) {
         self->trade_size = self->trade_size ? self->trade_size * 2 : 1024;
-        self->trades = verify_realloc (self->trades, self->trade_size * sizeof (v_trade_t));
+        self->trades = mem_realloc (self->trades, self->trade_size * sizeof (v_trade_t));
     }
     v_trade_t *trade = &self->trades[self->trade_count++];
     trade->number = valid ? msg->number : self->trade_count - 1;
@@ -278,11 +269,11 @@ s_keep_record (v_log_t *log, const void *data, size_t size)
     size_t need = log->size + JOURNAL_HEADER_SIZE + size;
     if (need > log->capacity) {
         log->capacity = need * 2;
-        log->data = verify_realloc (log->data, log->capacity);
+        log->data = mem_realloc (log->data, log->capacity);
     }
     journal_frame (data, size, log->data + log->size);
     log->size = need;
-    log->ends = verify_realloc (log->ends, (log->records + 1) * sizeof (uint64_t));
+    log->ends = mem_realloc (log->ends, (log->records + 1) * sizeof (uint64_t));
     log->ends[log->records] = need;
 }
 
@@ -378,7 +369,7 @@ s_read_logs (verify_t *self)
         snprintf (name, sizeof (name), "order-%llu.log", id);
         if (strcmp (name, entry->d_name) != 0)
             continue;
-        self->logs = verify_realloc (self->logs, (self->log_count + 1) * sizeof (v_log_t));
+        self->logs = mem_realloc (self->logs, (self->log_count + 1) * sizeof (v_log_t));
         v_log_t *log = &self->logs[self->log_count++];
         memset (log, 0, sizeof (*log));
         snprintf (log->name, sizeof (log->name), "%s", name);
@@ -419,7 +410,7 @@ s_first_difference (const unsigned char *a, const uint64_t *a_ends, const unsign
 static uint64_t *
 s_journal_ends (verify_t *self)
 {
-    uint64_t *ends = verify_realloc (NULL, (self->trade_count + 1) * sizeof (uint64_t));
+    uint64_t *ends = mem_realloc (NULL, (self->trade_count + 1) * sizeof (uint64_t));
     for (size_t i = 0; i < self->trade_count; i++)
         ends[i] = self->trades[i].end;
     return ends;
@@ -550,8 +541,6 @@ s_round (verify_t *self)
     s_check_logs (self);
     if (self->live) {
         http_conn_t *conn = http_conn_new (&self->url, (int) self->timeout_ms);
-        if (!conn)
-            s_out_of_memory ();
         verify_check_stocks_live (self, conn);
         verify_check_orders_live (self, conn);
         http_conn_destroy (&conn);

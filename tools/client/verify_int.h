@@ -76,9 +76,6 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  verify.c
 
-//  realloc that gives up loudly: prints "out of memory" and exits 2 if
-//  it fails, since verify has nothing to fall back on. Never returns NULL.
-void *verify_realloc (void *ptr, size_t size);
 
 //  Adds one line (format, no newline) to the round's report. A problem
 //  (kind V_LAG or V_HARD) is counted, and printed unless a limited check
