@@ -23,7 +23,7 @@ struct _worker_t {
 
 worker_t *
 worker_new (const char *broker, const char *service, uint64_t replica_id, const char *pub,
-            const char *rep)
+            const char *rep, char *error, size_t error_size)
 {
     worker_t *self = mem_calloc (1, sizeof (worker_t));
     self->expired = tally_init ("requests whose deadline had passed");
@@ -39,6 +39,8 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     if (sockets_client (zsock_resolve (self->dealer), "broker")
         || link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
+        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
+                  zmq_strerror (errno));
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;

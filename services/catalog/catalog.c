@@ -58,10 +58,8 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
         free (self);
         return NULL;
     }
-    self->worker = worker_new (broker, "catalog", 0, pub, "");
+    self->worker = worker_new (broker, "catalog", 0, pub, "", error, error_size);
     if (!self->worker) {
-        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
-                  zmq_strerror (errno));
         zsock_destroy (&self->pub);
         free (self);
         return NULL;

@@ -61,11 +61,8 @@ replica_new (store_t **store_p, const replica_config_t *config, char *error, siz
     self->node = node_new (self->store, &node_config, error, error_size);
     if (self->node)
         self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
-                                   config->rep);
+                                   config->rep, error, error_size);
     if (!self->node || !self->worker) {
-        if (self->node)
-            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s",
-                      config->broker, zmq_strerror (errno));
         node_destroy (&self->node);
         free (self);
         return NULL;
