@@ -8,6 +8,7 @@
 #include "conns.h"
 #include "mem.h"
 #include "log.h"
+#include "http.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +26,7 @@
 #define CONNS_FD_RESERVE 64
 
 //  The answer to a request refused for body memory.
-#define CONNS_503_BODY "{\"error\":{\"code\":503,\"message\":\"service unavailable\"}}"
+#define CONNS_503_BODY HTTP_ERROR_JSON (503, "service unavailable")
 
 typedef struct {
     h2o_linklist_t link;        //  in conns_t.open
