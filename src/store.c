@@ -449,24 +449,6 @@ store_trade (store_t *self, uint64_t number, msg_trade_t *trade)
     return tradelog_get (self->log, number, trade);
 }
 
-int
-store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
-{
-    uint64_t trade_count = tradelog_count (self->log);
-    uint64_t count = from < trade_count ? trade_count - from : 0;
-    if (count > max)
-        count = max;
-    msg->trade_count = count;
-    if (count == 0)
-        return 0;
-    msg->trades = calloc (count, sizeof (msg_trade_t));
-    if (!msg->trades)
-        return -1;
-    for (uint64_t i = 0; i < count; i++)
-        store_trade (self, from + i, &msg->trades[i]);
-    return 0;
-}
-
 msg_error_t
 store_check (store_t *self, const char *name, int side, uint64_t quantity,
              const store_stock_t **stock_p)

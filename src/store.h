@@ -114,8 +114,4 @@ uint64_t store_trade_count (store_t *self);
 //  Fill trade with trade number. Returns 0, or -1 if there is none.
 int store_trade (store_t *self, uint64_t number, msg_trade_t *trade);
 
-//  Fill msg (a TRADES reply) with up to max trades from number from.
-//  Returns 0 or -1.
-int store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg);
-
 #endif

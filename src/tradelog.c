@@ -619,6 +619,20 @@ tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade)
     return 0;
 }
 
+void
+tradelog_range (tradelog_t *self, uint64_t from, uint64_t end, uint64_t max, msg_t *reply)
+{
+    if (end > self->count)
+        end = self->count;
+    uint64_t count = from < end ? end - from : 0;
+    if (count > max)
+        count = max;
+    reply->trades = count ? mem_calloc (count, sizeof (msg_trade_t)) : NULL;
+    reply->trade_count = count;
+    for (uint64_t i = 0; i < count; i++)
+        tradelog_get (self, from + i, &reply->trades[i]);
+}
+
 uint32_t
 tradelog_names (tradelog_t *self)
 {

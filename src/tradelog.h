@@ -124,6 +124,12 @@ void tradelog_log_counts (tradelog_t *self, const char *what);
 //  read back). Touches the file only for such a trade's key.
 int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);
 
+//  Fill reply (a TRADES message) with the trades from number from up to
+//  end (not included; a commit position, or tradelog_count), at most max
+//  of them: none if from is not below end. The caller resets reply.
+void tradelog_range (tradelog_t *self, uint64_t from, uint64_t end, uint64_t max,
+                     msg_t *reply);
+
 //  The stock names the trades name, numbered 0 .. tradelog_names - 1 in
 //  the order they first appear (tradelog_name gives one, valid as long
 //  as the log), and what a stock needs of trade number: its name's

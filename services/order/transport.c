@@ -123,18 +123,9 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_t reply;
     msg_init (&reply, MSG_TRADES);
     reply.req_id = request->req_id;
-    uint64_t commit = self->commit;
-    reply.number = commit;
-    uint64_t from = request->number, max = request->quantity;
-    if (max > MSG_RANGE_CHUNK)
-        max = MSG_RANGE_CHUNK;
-    uint64_t count = from < commit ? commit - from : 0;
-    if (count > max)
-        count = max;
-    reply.trades = count ? mem_calloc (count, sizeof (msg_trade_t)) : NULL;
-    reply.trade_count = count;
-    for (uint64_t i = 0; i < count; i++)
-        tradelog_get (self->log, from + i, &reply.trades[i]);
+    reply.number = self->commit;
+    uint64_t max = request->quantity < MSG_RANGE_CHUNK ? request->quantity : MSG_RANGE_CHUNK;
+    tradelog_range (self->log, request->number, self->commit, max, &reply);
     void *handle = zsock_resolve (self->rep);
     if (msg_encode (&reply, &self->buffer) == 0
         && zmq_msg_send (identity, handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0
