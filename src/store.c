@@ -64,16 +64,35 @@ s_add_stock (store_t *self, const char *name, double price, uint64_t quantity)
     return 0;
 }
 
+int
+store_read_stockdef (const void *data, size_t size, store_stock_t *stock, char *why,
+                     size_t why_size)
+{
+    msg_t msg;
+    msg_init (&msg, 0);
+    int rc = msg_decode (&msg, data, size);
+    if (rc != MSG_DECODE_OK || msg.type != MSG_STOCKDEF || !*msg.name) {
+        snprintf (why, why_size, "%s", rc ? msg_decode_strerror (rc) : msg_type_name (msg.type));
+        msg_reset (&msg);
+        return -1;
+    }
+    memset (stock, 0, sizeof (*stock));
+    snprintf (stock->name, sizeof (stock->name), "%s", msg.name);
+    stock->price = msg.price;
+    stock->quantity = msg.stock_qty;
+    msg_reset (&msg);
+    return 0;
+}
+
 static int
 s_on_stockdef (const void *data, size_t size, void *arg)
 {
     store_t *self = arg;
-    msg_t msg;
-    msg_init (&msg, 0);
-    if (msg_decode (&msg, data, size) || msg.type != MSG_STOCKDEF
-        || s_add_stock (self, msg.name, msg.price, msg.stock_qty)) {
+    store_stock_t stock;
+    char why[64];
+    if (store_read_stockdef (data, size, &stock, why, sizeof (why))
+        || s_add_stock (self, stock.name, stock.price, stock.quantity)) {
         snprintf (self->error, self->error_size, "bad record in %s", self->stocks_path);
-        msg_reset (&msg);
         return -1;
     }
     return 0;

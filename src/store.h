@@ -55,6 +55,14 @@ typedef struct {
 
 store_t *store_open_config (const store_config_t *config, char *error, size_t error_size);
 
+//  Read one record of a stocks file (<name>.stocks) into stock (its
+//  quantity the initial one, version 0): the one reader of that format,
+//  for the store and for bazaar-client verify. Returns 0, or -1 and why
+//  it is not a stock definition in why (the decoder's error, or the
+//  record's type).
+int store_read_stockdef (const void *data, size_t size, store_stock_t *stock, char *why,
+                         size_t why_size);
+
 void store_destroy (store_t **self_p);
 
 //  Whether a trade on stock name may apply now (MSG_ERR_OK or why not:

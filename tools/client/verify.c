@@ -27,6 +27,7 @@
 #include "http_conn.h"
 #include "journal.h"
 #include "msgs.h"
+#include "store.h"
 #include "verify_int.h"
 
 #include <dirent.h>
@@ -177,21 +178,19 @@ s_on_stockdef (const void *data, size_t size, void *arg)
 {
     v_replay_t *replay = arg;
     verify_t *self = replay->verify;
-    msg_t msg;
-    msg_init (&msg, 0);
-    int rc = msg_decode (&msg, data, size);
-    if (rc != MSG_DECODE_OK || msg.type != MSG_STOCKDEF || !*msg.name)
+    store_stock_t read;
+    char not_one[64];
+    if (store_read_stockdef (data, size, &read, not_one, sizeof (not_one)))
         s_why (replay, "record %" PRIu64 " is not a stock definition (%s)", replay->count,
-               rc ? msg_decode_strerror (rc) : msg_type_name (msg.type));
+               not_one);
     else {
         self->stocks = mem_realloc (self->stocks, (self->stock_count + 1) * sizeof (v_stock_t));
         v_stock_t *stock = &self->stocks[self->stock_count++];
-        snprintf (stock->name, sizeof (stock->name), "%s", msg.name);
-        stock->price = msg.price;
-        stock->initial = stock->quantity = msg.stock_qty;
+        snprintf (stock->name, sizeof (stock->name), "%s", read.name);
+        stock->price = read.price;
+        stock->initial = stock->quantity = read.quantity;
     }
     replay->count++;
-    msg_reset (&msg);
     return 0;
 }
 
