@@ -433,6 +433,8 @@ cache_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, size_t c
     cache_t *self = mem_calloc (1, sizeof (cache_t));
     self->lru = lru_new (capacity);
     self->marks = zhashx_new ();
+    if (!self->lru)
+        goto error;
     if (capacity > 0 && s_connect (self, zmq_context, loop, endpoint))
         goto error;
     return self;
