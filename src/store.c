@@ -29,6 +29,7 @@ struct _store_t {
     msgpack_sbuffer buffer;
     char *error;          //  where replay reports why it stopped
     size_t error_size;
+    char stocks_recovered[PATH_MAX + 160];  //  what opening <name>.stocks cut, "" if nothing
 };
 
 static const store_stock_t s_initial[] = {
@@ -195,6 +196,12 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
                           journal_strerror (errno));
             return -1;
         }
+        if (journal_truncated (journal))
+            snprintf (self->stocks_recovered, sizeof (self->stocks_recovered),
+                      "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
+                      " (after %zu whole records)",
+                      path, journal_truncated (journal), journal_size (journal),
+                      self->stock_count);
         journal_destroy (&journal);
         if (self->stock_count)
             return 0;
@@ -301,6 +308,17 @@ s_replay_trades (store_t *self)
     }
     free (stocks);
     return rc;
+}
+
+const char *
+store_recovered (store_t *self, size_t index)
+{
+    const char *done[] = {tradelog_recovered (self->log),
+                          *self->stocks_recovered ? self->stocks_recovered : NULL};
+    for (size_t i = 0; i < sizeof (done) / sizeof (done[0]); i++)
+        if (done[i] && index-- == 0)
+            return done[i];
+    return NULL;
 }
 
 store_t *

@@ -94,6 +94,7 @@ struct _tradelog_t {
     uint64_t *stamps;       //  stamped: stamps[i] is trade i's (allocated like trades)
     uint64_t carried;       //  stamped: the highest commit position a record carries
     const char *path;     //  only while replaying, for the reason
+    char recovered[PATH_MAX + 160];   //  what open cut, "" if nothing
     char *error;
     size_t error_size;
 };
@@ -391,9 +392,11 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
         tradelog_destroy (&self);
         return NULL;
     }
-    //  Recovery says what it did (like Redis for a truncated AOF).
+    //  Recovery says what it did (like Redis for a truncated AOF); the
+    //  process's main logs it (tradelog_recovered).
     if (journal_truncated (self->journal))
-        log_warn ("%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
+        snprintf (self->recovered, sizeof (self->recovered),
+                  "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
                   " (after %" PRIu64 " whole records)",
                   path, journal_truncated (self->journal), journal_size (self->journal),
                   self->count);
@@ -453,6 +456,12 @@ uint64_t
 tradelog_truncated (tradelog_t *self)
 {
     return journal_truncated (self->journal);
+}
+
+const char *
+tradelog_recovered (tradelog_t *self)
+{
+    return *self->recovered ? self->recovered : NULL;
 }
 
 int

@@ -77,6 +77,11 @@ uint64_t tradelog_durable (tradelog_t *self);
 //  for the caller to log what recovery did.
 uint64_t tradelog_truncated (tradelog_t *self);
 
+//  What opening the file had to recover, for the process to log, or NULL
+//  if the file was whole: "PATH: cut a torn last record: B bytes at byte
+//  offset O (after N whole records)".
+const char *tradelog_recovered (tradelog_t *self);
+
 //  Append trade, whose number must be tradelog_count, whose side is buy
 //  or sell and whose quantity is at most MSG_QUANTITY_MAX. Memory and
 //  the journal's queue change together or not at all (a refusal or a

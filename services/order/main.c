@@ -126,6 +126,8 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
+    for (size_t i = 0; store_recovered (store, i); i++)
+        log_warn ("%s", store_recovered (store, i));
     replica_t *replica = replica_new (&store, &config, error, sizeof (error));
     if (!replica) {
         log_error ("%s", error);
