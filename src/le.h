@@ -24,8 +24,8 @@ le_get32 (const unsigned char *at)
 static inline void
 le_put64 (unsigned char *at, uint64_t value)
 {
-    for (int i = 0; i < 8; i++)
-        at[i] = (unsigned char) (value >> (8 * i));
+    le_put32 (at, (uint32_t) value);
+    le_put32 (at + 4, (uint32_t) (value >> 32));
 }
 
 static inline uint64_t
