@@ -63,11 +63,15 @@ s_answer_error (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t star
     s_answer_refused (gateway, req, route, started_ns, code, NULL);
 }
 
+//  Answers the error code with its text followed by ": detail".
 static void
-s_answer_status (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
-                 int status, const char *text, const char *allow)
+s_answer_error_detail (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
+                       msg_error_t code, const char *detail)
 {
-    http_send_error (req, status, text, allow);
+    char text[160];
+    snprintf (text, sizeof (text), "%s: %s", msg_error_text (code), detail);
+    int status = msg_error_http (code);
+    http_send_error (req, status, text, NULL);
     s_count (gateway, route, status, started_ns);
 }
 
@@ -274,8 +278,8 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
 #define XSTR(x) STR (x)
 
 //  Copies the Idempotency-Key header into trade->key, or makes up a
-//  unique key so the bus may retry the trade safely. Returns NULL, or the
-//  message of a 400 for a key the bus cannot carry.
+//  unique key so the bus may retry the trade safely. Returns NULL, or why
+//  the bus cannot carry the key (the detail of a MALFORMED answer).
 static const char *
 s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 {
@@ -283,10 +287,9 @@ s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
     if (index >= 0) {
         h2o_iovec_t key = req->headers.entries[index].value;
         if (key.len > MSG_KEY_MAX)
-            return "malformed request: Idempotency-Key is longer than " XSTR (MSG_KEY_MAX)
-                   " bytes";
+            return "Idempotency-Key is longer than " XSTR (MSG_KEY_MAX) " bytes";
         if (memchr (key.base, '\0', key.len))
-            return "malformed request: Idempotency-Key holds a NUL byte";
+            return "Idempotency-Key holds a NUL byte";
         memcpy (trade->key, key.base, key.len);
         trade->key[key.len] = '\0';
     }
@@ -313,7 +316,8 @@ s_trade (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
     }
     const char *bad_key = s_parse_key (gateway, req, trade);
     if (bad_key) {
-        s_answer_status (gateway, req, ROUTE_TRADE, started_ns, 400, bad_key, NULL);
+        s_answer_error_detail (gateway, req, ROUTE_TRADE, started_ns, MSG_ERR_MALFORMED,
+                               bad_key);
         return;
     }
     s_pending_send (pending, true);
