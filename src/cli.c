@@ -17,7 +17,7 @@ struct _cli_t {
     const char *program;
     const cli_option_t *options;
     char *values[OPTIONS_MAX];   //  owned; NULL means "use the default"
-    bool flags[OPTIONS_MAX];
+    bool given[OPTIONS_MAX];     //  set on the command line or in a config file
     size_t count;
 };
 
@@ -54,7 +54,7 @@ s_set (cli_t *self, int index, const char *value)
 {
     free (self->values[index]);
     self->values[index] = value ? mem_strdup (value) : NULL;
-    self->flags[index] = true;
+    self->given[index] = true;
 }
 
 //  ---------------------------------------------------------------------
@@ -436,7 +436,7 @@ cli_flag (cli_t *self, const char *name)
 {
     int index = s_index (self, name);
     assert (index >= 0);
-    return self->flags[index];
+    return self->given[index];
 }
 
 int
