@@ -46,10 +46,7 @@ batch_add (batch_t *self, const worker_envelope_t *envelope, const msg_t *reply)
 {
     if (self->count == self->allocated) {
         size_t allocated = self->allocated ? self->allocated * 2 : 64;
-        s_reply_t *replies = realloc (self->replies, allocated * sizeof (s_reply_t));
-        if (!replies)
-            return -1;
-        self->replies = replies;
+        self->replies = mem_realloc (self->replies, allocated * sizeof (s_reply_t));
         self->allocated = allocated;
     }
     if (msg_encode (reply, &self->scratch))

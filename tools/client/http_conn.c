@@ -192,10 +192,7 @@ s_format (http_conn_t *self, const char *method, const char *path, const char *b
             return -1;
         if ((size_t) len < self->request_size)
             return len;
-        char *bigger = realloc (self->request, (size_t) len + 1);
-        if (!bigger)
-            return -1;
-        self->request = bigger;
+        self->request = mem_realloc (self->request, (size_t) len + 1);
         self->request_size = (size_t) len + 1;
     }
     return -1;
@@ -222,12 +219,7 @@ s_read_more (http_conn_t *self)
 {
     if (self->size - self->used < HTTP_READ_CHUNK) {
         size_t size = self->size ? self->size * 2 : 2 * HTTP_READ_CHUNK;
-        char *bigger = realloc (self->buf, size);
-        if (!bigger) {
-            errno = ENOMEM;
-            return -1;
-        }
-        self->buf = bigger;
+        self->buf = mem_realloc (self->buf, size);
         self->size = size;
     }
     ssize_t got;
@@ -351,10 +343,7 @@ s_attempt (http_conn_t *self, int request_len, const char **response_body,
     }
     //  Copy the body out (NUL-terminated) and keep what follows it.
     if (self->body_size < content_length + 1) {
-        char *bigger = realloc (self->body, content_length + 1);
-        if (!bigger)
-            return s_fail (self, "out of memory", 0);
-        self->body = bigger;
+        self->body = mem_realloc (self->body, content_length + 1);
         self->body_size = content_length + 1;
     }
     memcpy (self->body, self->buf + header_len, content_length);

@@ -100,9 +100,7 @@ static const cli_option_t s_options[] = {
 static int
 s_each_item (const char *list, int (*fn) (const char *item, void *arg), void *arg)
 {
-    char *copy = strdup (list);
-    if (!copy)
-        return -1;
+    char *copy = mem_strdup (list);
     int rc = 0;
     char *save = NULL;
     for (char *item = strtok_r (copy, ",", &save); item && rc == 0;
@@ -390,9 +388,7 @@ s_print_message (tap_t *self, const char *label, const msg_t *msg)
     if (len < 0)
         return -1;
     if ((size_t) len >= sizeof (stack)) {
-        text = malloc ((size_t) len + 1);
-        if (!text)
-            return -1;
+        text = mem_alloc ((size_t) len + 1);
         msg_format (msg, self->json, text, (size_t) len + 1);
     }
     char stamp[40];
