@@ -5,6 +5,7 @@
     needs no custom hash.
 */
 #include "inflight.h"
+#include "mem.h"
 
 #include <czmq.h>
 
@@ -30,8 +31,7 @@ s_entry_free (void **item)
 inflight_t *
 inflight_new (void)
 {
-    inflight_t *self = calloc (1, sizeof (inflight_t));
-    assert (self);
+    inflight_t *self = mem_calloc (1, sizeof (inflight_t));
     self->entries = zhashx_new ();
     assert (self->entries);
     zhashx_set_destructor (self->entries, s_entry_free);

@@ -12,6 +12,7 @@
     per id only because the broker asks roster_taken before roster_add.
 */
 #include "roster.h"
+#include "mem.h"
 #include "log.h"
 
 #include <czmq.h>
@@ -30,8 +31,7 @@ struct _roster_t {
 roster_t *
 roster_new (int64_t expiry_ms)
 {
-    roster_t *self = calloc (1, sizeof (roster_t));
-    assert (self);
+    roster_t *self = mem_calloc (1, sizeof (roster_t));
     self->expiry_ms = expiry_ms;
     //  After a broker restart the old leader is still leading: electing the
     //  first replica heard would make needless epochs and failovers, so
@@ -280,8 +280,7 @@ void
 roster_leader_message (roster_t *self, msg_t *msg)
 {
     msg_init (msg, MSG_LEADER);
-    msg->peers = calloc (ROSTER_WORKERS_MAX, sizeof (msg_peer_t));
-    assert (msg->peers);
+    msg->peers = mem_calloc (ROSTER_WORKERS_MAX, sizeof (msg_peer_t));
     roster_worker_t *leader = s_replica_find (self, self->leader_id);
     if (leader) {
         msg->replica_id = leader->replica_id;
@@ -330,8 +329,7 @@ void
 roster_view (roster_t *self, msg_t *view)
 {
     msg_init (view, MSG_VIEW);
-    view->workers = calloc (MSG_PEERS_MAX, sizeof (msg_worker_t));
-    assert (view->workers);
+    view->workers = mem_calloc (MSG_PEERS_MAX, sizeof (msg_worker_t));
     for (size_t i = 0; i < self->worker_count; i++)
         s_view_add (view, &self->workers[i], true);
     for (size_t i = 0; i < self->gone_count; i++)

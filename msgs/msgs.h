@@ -200,7 +200,9 @@ typedef enum {
 #undef MSG_ENUM
 } msg_type_t;
 
-//  X (NAME, http status, text) - errors a worker or broker replies with
+//  X (NAME, http status, text) - errors a worker or broker replies with,
+//  then the gateway's own refusals of a request (never on the wire): every
+//  error the API answers has its status and text here.
 #define MSG_ERROR_TABLE(X)                                       \
     X (OK, 200, "ok")                                            \
     X (STOCK_NOT_FOUND, 404, "stock not found")                  \
@@ -215,7 +217,11 @@ typedef enum {
     X (BAD_MESSAGE, 400, "malformed request")                    \
     X (INTERNAL, 500, "internal error")                          \
     X (KEY_REUSED, 422, "idempotency key reused with a different request") \
-    X (OUTCOME_UNKNOWN, 504, "outcome unknown")
+    X (OUTCOME_UNKNOWN, 504, "outcome unknown")                  \
+    X (NO_ROUTE, 404, "not found")                               \
+    X (METHOD_NOT_ALLOWED, 405, "method not allowed")            \
+    X (TOO_LARGE, 413, "request too large")                      \
+    X (INVALID_NUMBER, 400, "invalid order number")
 
 typedef enum {
 #define MSG_ERR_ENUM(NAME, HTTP, TEXT) MSG_ERR_##NAME,

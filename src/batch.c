@@ -1,5 +1,6 @@
 /*  batch.c - encoded replies kept back-to-back in one buffer. */
 #include "batch.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,7 @@ struct _batch_t {
 batch_t *
 batch_new (void)
 {
-    batch_t *self = calloc (1, sizeof (batch_t));
-    if (!self)
-        return NULL;
+    batch_t *self = mem_calloc (1, sizeof (batch_t));
     msgpack_sbuffer_init (&self->encoded);
     msgpack_sbuffer_init (&self->scratch);
     return self;
@@ -47,10 +46,7 @@ batch_add (batch_t *self, const worker_envelope_t *envelope, const msg_t *reply)
 {
     if (self->count == self->allocated) {
         size_t allocated = self->allocated ? self->allocated * 2 : 64;
-        s_reply_t *replies = realloc (self->replies, allocated * sizeof (s_reply_t));
-        if (!replies)
-            return -1;
-        self->replies = replies;
+        self->replies = mem_realloc (self->replies, allocated * sizeof (s_reply_t));
         self->allocated = allocated;
     }
     if (msg_encode (reply, &self->scratch))

@@ -1,5 +1,6 @@
 /*  cli.c - options from defaults, a zconfig file and the command line. */
 #include "cli.h"
+#include "mem.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -16,7 +17,7 @@ struct _cli_t {
     const char *program;
     const cli_option_t *options;
     char *values[OPTIONS_MAX];   //  owned; NULL means "use the default"
-    bool flags[OPTIONS_MAX];
+    bool given[OPTIONS_MAX];     //  set on the command line or in a config file
     size_t count;
 };
 
@@ -52,8 +53,8 @@ static void
 s_set (cli_t *self, int index, const char *value)
 {
     free (self->values[index]);
-    self->values[index] = value ? strdup (value) : NULL;
-    self->flags[index] = true;
+    self->values[index] = value ? mem_strdup (value) : NULL;
+    self->given[index] = true;
 }
 
 //  ---------------------------------------------------------------------
@@ -184,8 +185,7 @@ s_scan (s_config_t *config)
                   depth ? "/" : "", name_length, text + indent);
         if (config->count == capacity) {
             capacity = capacity ? capacity * 2 : 16;
-            config->entries = realloc (config->entries, capacity * sizeof (s_entry_t));
-            assert (config->entries);
+            config->entries = mem_realloc (config->entries, capacity * sizeof (s_entry_t));
         }
         s_entry_t *entry = &config->entries[config->count++];
         entry->line = line;
@@ -344,8 +344,7 @@ cli_t *
 cli_new (const char *program, const char *summary, const cli_option_t *options,
          int argc, char **argv, int *exit_code)
 {
-    cli_t *self = calloc (1, sizeof (cli_t));
-    assert (self);
+    cli_t *self = mem_calloc (1, sizeof (cli_t));
     self->program = program;
     self->options = options;
     while (options[self->count].name)
@@ -437,7 +436,7 @@ cli_flag (cli_t *self, const char *name)
 {
     int index = s_index (self, name);
     assert (index >= 0);
-    return self->flags[index];
+    return self->given[index];
 }
 
 int

@@ -6,6 +6,7 @@
     each journal_sync.
 */
 #include "journal.h"
+#include "le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,20 +38,6 @@ struct _journal_t {
     bool cut;               //  journal_truncate cut the file since the last sync
     bool unsynced;          //  journal_write wrote since the last fdatasync
 };
-
-static void
-s_put_u32 (unsigned char *dest, uint32_t value)
-{
-    for (int i = 0; i < 4; i++)
-        dest[i] = (unsigned char) (value >> (8 * i));
-}
-
-static uint32_t
-s_get_u32 (const unsigned char *src)
-{
-    return (uint32_t) src[0] | (uint32_t) src[1] << 8
-         | (uint32_t) src[2] << 16 | (uint32_t) src[3] << 24;
-}
 
 //  CRC-32 as zlib's crc32 computes it (the file format's checksum),
 //  eight bytes a step ("slicing by 8"): zlib takes 130-250 ns for a
@@ -131,11 +118,11 @@ s_record_at (const unsigned char *data, size_t size, size_t offset)
 {
     if (size - offset < HEADER_SIZE)
         return 0;
-    uint32_t length = s_get_u32 (data + offset);
+    uint32_t length = le_get32 (data + offset);
     //  Length 0 with crc 0 is what a zero-filled tail looks like.
     if (length == 0 || length > JOURNAL_RECORD_MAX || length > size - offset - HEADER_SIZE)
         return 0;
-    if (s_crc (data + offset + HEADER_SIZE, length) != s_get_u32 (data + offset + 4))
+    if (s_crc (data + offset + HEADER_SIZE, length) != le_get32 (data + offset + 4))
         return 0;
     return length;
 }
@@ -274,7 +261,7 @@ journal_extent (const void *data, size_t size)
     const unsigned char *bytes = data;
     size_t offset = 0;
     while (size - offset >= HEADER_SIZE) {
-        uint32_t length = s_get_u32 (bytes + offset);
+        uint32_t length = le_get32 (bytes + offset);
         if (length == 0 || length > size - offset - HEADER_SIZE)
             break;
         offset += HEADER_SIZE + length;
@@ -337,8 +324,8 @@ journal_frame (const void *data, size_t size, unsigned char *frame)
 {
     if (size == 0 || size > JOURNAL_RECORD_MAX)
         return -1;
-    s_put_u32 (frame, (uint32_t) size);
-    s_put_u32 (frame + 4, s_crc (data, size));
+    le_put32 (frame, (uint32_t) size);
+    le_put32 (frame + 4, s_crc (data, size));
     memcpy (frame + HEADER_SIZE, data, size);
     return 0;
 }
@@ -412,7 +399,7 @@ journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, size_
     }
     if (s_pread_all (self->fd, header, HEADER_SIZE, offset))
         return -1;
-    uint32_t length = s_get_u32 (header);
+    uint32_t length = le_get32 (header);
     if (length == 0 || offset + HEADER_SIZE + length > self->size) {
         errno = EINVAL;
         return -1;
@@ -423,7 +410,7 @@ journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, size_
     }
     if (s_pread_all (self->fd, data, length, offset + HEADER_SIZE))
         return -1;
-    if (s_crc (data, length) != s_get_u32 (header + 4)) {
+    if (s_crc (data, length) != le_get32 (header + 4)) {
         errno = EBADMSG;
         return -1;
     }

@@ -1,12 +1,15 @@
-/*  lru.c - least-recently-used cache: a chained hash table for lookup and
-    a doubly linked list for recency, both over the same nodes.
+/*  lru.c - least-recently-used cache: a hash index for lookup (strindex,
+    the project's one string-keyed table) and a doubly linked list for
+    recency, both over the same nodes.
 
-    Invariants: count <= capacity; every node is in exactly one bucket
-    chain and in the recency list; head is the most recently used, tail
-    the next to evict. The bucket array has a power-of-two size at least
-    twice the capacity and never grows, so chains stay short.
+    Invariants: count <= capacity; every node is in the index (its id the
+    node's address, its string the node's key) and in the recency list;
+    head is the most recently used, tail the next to evict. The index has
+    room for capacity keys from the start, so an insert never allocates.
 */
 #include "lru.h"
+#include "mem.h"
+#include "strindex.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -17,8 +20,6 @@ typedef struct _node_t node_t;
 struct _node_t {
     node_t *prev;         //  more recently used
     node_t *next;         //  less recently used
-    node_t *chain;        //  next node in the same bucket
-    uint64_t hash;
     char *key;
     void *value;
     size_t size;          //  bytes of value in use
@@ -29,41 +30,36 @@ struct _node_t {
 struct _lru_t {
     size_t capacity;
     size_t count;
-    node_t **buckets;
-    size_t mask;          //  bucket count - 1
+    strindex_t *index;    //  key -> node
     node_t *head;
     node_t *tail;
     uint64_t evictions;
 };
 
-//  FNV-1a, 64 bits.
-static uint64_t
-s_hash (const char *key)
+static const char *
+s_key_of (void *arg, uint64_t id)
 {
-    uint64_t hash = 14695981039346656037ULL;
-    for (const unsigned char *c = (const unsigned char *) key; *c; c++) {
-        hash ^= *c;
-        hash *= 1099511628211ULL;
-    }
-    return hash;
+    (void) arg;
+    return ((node_t *) (uintptr_t) id)->key;
+}
+
+static uint64_t
+s_id (node_t *node)
+{
+    return (uint64_t) (uintptr_t) node;
 }
 
 lru_t *
 lru_new (size_t capacity)
 {
-    lru_t *self = calloc (1, sizeof (lru_t));
-    if (!self)
-        return NULL;
-    size_t buckets = 8;
-    while (buckets < capacity * 2 && buckets < ((size_t) 1 << 40))
-        buckets *= 2;
-    self->buckets = calloc (buckets, sizeof (node_t *));
-    if (!self->buckets) {
+    lru_t *self = mem_calloc (1, sizeof (lru_t));
+    self->index = strindex_new (s_key_of, NULL);
+    if (strindex_reserve (self->index, capacity)) {
+        strindex_destroy (&self->index);
         free (self);
         return NULL;
     }
     self->capacity = capacity;
-    self->mask = buckets - 1;
     return self;
 }
 
@@ -82,28 +78,16 @@ lru_destroy (lru_t **self_p)
         return;
     lru_t *self = *self_p;
     lru_clear (self);
-    free (self->buckets);
+    strindex_destroy (&self->index);
     free (self);
     *self_p = NULL;
 }
 
 //  Returns the node for key, or NULL.
 static node_t *
-s_find (lru_t *self, const char *key, uint64_t hash)
+s_find (lru_t *self, const char *key)
 {
-    for (node_t *node = self->buckets[hash & self->mask]; node; node = node->chain)
-        if (node->hash == hash && strcmp (node->key, key) == 0)
-            return node;
-    return NULL;
-}
-
-static void
-s_unchain (lru_t *self, node_t *node)
-{
-    node_t **link = &self->buckets[node->hash & self->mask];
-    while (*link != node)
-        link = &(*link)->chain;
-    *link = node->chain;
+    return (node_t *) (uintptr_t) strindex_find (self->index, key);
 }
 
 static void
@@ -136,7 +120,7 @@ s_push_front (lru_t *self, node_t *node)
 static void
 s_drop (lru_t *self, node_t *node)
 {
-    s_unchain (self, node);
+    strindex_remove (self->index, node->key, s_id (node));
     s_unlink (self, node);
     s_node_free (node);
     self->count--;
@@ -162,13 +146,12 @@ s_set_value (node_t *node, const void *value, size_t size, uint64_t version)
 }
 
 static node_t *
-s_node_new (const char *key, uint64_t hash, const void *value, size_t size, uint64_t version)
+s_node_new (const char *key, const void *value, size_t size, uint64_t version)
 {
     node_t *node = calloc (1, sizeof (node_t));
     if (!node)
         return NULL;
     node->key = strdup (key);
-    node->hash = hash;
     if (!node->key || s_set_value (node, value, size, version)) {
         s_node_free (node);
         return NULL;
@@ -180,8 +163,7 @@ int
 lru_put (lru_t *self, const char *key, const void *value, size_t size, uint64_t version)
 {
     assert (self && key);
-    uint64_t hash = s_hash (key);
-    node_t *node = s_find (self, key, hash);
+    node_t *node = s_find (self, key);
     if (node) {
         if (s_set_value (node, value, size, version))
             return -1;
@@ -191,16 +173,14 @@ lru_put (lru_t *self, const char *key, const void *value, size_t size, uint64_t 
     }
     if (self->capacity == 0)
         return 1;
-    node = s_node_new (key, hash, value, size, version);
+    node = s_node_new (key, value, size, version);
     if (!node)
         return -1;
     if (self->count == self->capacity) {
         s_drop (self, self->tail);
         self->evictions++;
     }
-    node_t **bucket = &self->buckets[hash & self->mask];
-    node->chain = *bucket;
-    *bucket = node;
+    strindex_insert (self->index, node->key, s_id (node));     //  room reserved: cannot fail
     s_push_front (self, node);
     self->count++;
     return 0;
@@ -220,7 +200,7 @@ const void *
 lru_get (lru_t *self, const char *key, size_t *size, uint64_t *version)
 {
     assert (self && key);
-    node_t *node = s_find (self, key, s_hash (key));
+    node_t *node = s_find (self, key);
     if (!node)
         return NULL;
     if (node != self->head) {
@@ -234,7 +214,7 @@ const void *
 lru_peek (lru_t *self, const char *key, size_t *size, uint64_t *version)
 {
     assert (self && key);
-    node_t *node = s_find (self, key, s_hash (key));
+    node_t *node = s_find (self, key);
     return node ? s_result (node, size, version) : NULL;
 }
 
@@ -242,7 +222,7 @@ bool
 lru_remove (lru_t *self, const char *key)
 {
     assert (self && key);
-    node_t *node = s_find (self, key, s_hash (key));
+    node_t *node = s_find (self, key);
     if (!node)
         return false;
     s_drop (self, node);
@@ -256,10 +236,10 @@ lru_clear (lru_t *self)
     node_t *node = self->head;
     while (node) {
         node_t *next = node->next;
+        strindex_remove (self->index, node->key, s_id (node));
         s_node_free (node);
         node = next;
     }
-    memset (self->buckets, 0, (self->mask + 1) * sizeof (node_t *));
     self->head = self->tail = NULL;
     self->count = 0;
 }

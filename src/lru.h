@@ -20,7 +20,8 @@
 typedef struct _lru_t lru_t;
 
 //  Create a cache of at most capacity entries. Capacity 0 makes a cache
-//  that never stores anything. Returns NULL if out of memory.
+//  that never stores anything. Returns NULL if out of memory for an
+//  index of capacity keys.
 lru_t *lru_new (size_t capacity);
 
 //  Destroy the cache and every entry. Does nothing if *self_p is NULL.

@@ -5,6 +5,7 @@
     or the deadline passes.
 */
 #include "peers.h"
+#include "mem.h"
 #include "log.h"
 #include "sockets.h"
 
@@ -32,8 +33,7 @@ struct _peers_t {
 peers_t *
 peers_new (uint64_t self_id, int64_t timeout_ms)
 {
-    peers_t *self = calloc (1, sizeof (peers_t));
-    assert (self);
+    peers_t *self = mem_calloc (1, sizeof (peers_t));
     self->self_id = self_id;
     self->timeout_ms = timeout_ms;
     self->next_req_id = 1;

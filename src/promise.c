@@ -21,6 +21,8 @@
     a store failed or was cut short, and the next store rewrites it.
 */
 #include "promise.h"
+#include "le.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,22 +53,6 @@ typedef struct {
     uint64_t seq, epoch, commit;
 } s_slot_t;
 
-static void
-s_put64 (unsigned char *at, uint64_t value)
-{
-    for (int i = 0; i < 8; i++)
-        at[i] = (unsigned char) (value >> (8 * i));
-}
-
-static uint64_t
-s_get64 (const unsigned char *at)
-{
-    uint64_t value = 0;
-    for (int i = 7; i >= 0; i--)
-        value = value << 8 | at[i];
-    return value;
-}
-
 static uint32_t
 s_crc (const unsigned char *slot)
 {
@@ -79,12 +65,10 @@ s_slot_encode (const s_slot_t *slot, unsigned char bytes[PROMISE_SLOT_SIZE])
     memset (bytes, 0, PROMISE_SLOT_SIZE);
     memcpy (bytes, S_MAGIC, 8);
     bytes[8] = S_VERSION;
-    s_put64 (bytes + 16, slot->seq);
-    s_put64 (bytes + 24, slot->epoch);
-    s_put64 (bytes + 32, slot->commit);
-    uint32_t crc = s_crc (bytes);
-    for (int i = 0; i < 4; i++)
-        bytes[S_CRC_AT + i] = (unsigned char) (crc >> (8 * i));
+    le_put64 (bytes + 16, slot->seq);
+    le_put64 (bytes + 24, slot->epoch);
+    le_put64 (bytes + 32, slot->commit);
+    le_put32 (bytes + S_CRC_AT, s_crc (bytes));
 }
 
 //  What a store cut short leaves: a slot whose crc does not match.
@@ -96,18 +80,15 @@ static const char s_torn[] = "bad checksum";
 static const char *
 s_slot_decode (const unsigned char bytes[PROMISE_SLOT_SIZE], int index, s_slot_t *slot)
 {
-    uint32_t stored = 0;
-    for (int i = 3; i >= 0; i--)
-        stored = stored << 8 | bytes[S_CRC_AT + i];
-    if (stored != s_crc (bytes))
+    if (le_get32 (bytes + S_CRC_AT) != s_crc (bytes))
         return s_torn;
     if (memcmp (bytes, S_MAGIC, 8))
         return "bad magic";
     if (bytes[8] != S_VERSION || bytes[9] || bytes[10] || bytes[11])
         return "unknown format version";
-    slot->seq = s_get64 (bytes + 16);
-    slot->epoch = s_get64 (bytes + 24);
-    slot->commit = s_get64 (bytes + 32);
+    slot->seq = le_get64 (bytes + 16);
+    slot->epoch = le_get64 (bytes + 24);
+    slot->commit = le_get64 (bytes + 32);
     if (slot->seq % 2 != (uint64_t) index)
         return "sequence number in the wrong slot";
     return NULL;
@@ -256,9 +237,7 @@ promise_open (const char *path, promise_t **self_p, char *error, size_t size)
         snprintf (error, size, "%s: %s", path, strerror (errno));
         return -1;
     }
-    promise_t *self = calloc (1, sizeof (promise_t));
-    if (!self)
-        abort (); //  the project's policy: out of memory aborts
+    promise_t *self = mem_calloc (1, sizeof (promise_t));
     self->fd = fd;
     char reason[512];
     if (s_load (self, reason, sizeof (reason))) {

@@ -6,6 +6,7 @@
     and catalog.journal belong to the tradelog.
 */
 #include "store.h"
+#include "mem.h"
 #include "journal.h"
 #include "tradelog.h"
 
@@ -28,6 +29,7 @@ struct _store_t {
     msgpack_sbuffer buffer;
     char *error;          //  where replay reports why it stopped
     size_t error_size;
+    char stocks_recovered[PATH_MAX + 160];  //  what opening <name>.stocks cut, "" if nothing
 };
 
 static const store_stock_t s_initial[] = {
@@ -63,16 +65,35 @@ s_add_stock (store_t *self, const char *name, double price, uint64_t quantity)
     return 0;
 }
 
+int
+store_read_stockdef (const void *data, size_t size, store_stock_t *stock, char *why,
+                     size_t why_size)
+{
+    msg_t msg;
+    msg_init (&msg, 0);
+    int rc = msg_decode (&msg, data, size);
+    if (rc != MSG_DECODE_OK || msg.type != MSG_STOCKDEF || !*msg.name) {
+        snprintf (why, why_size, "%s", rc ? msg_decode_strerror (rc) : msg_type_name (msg.type));
+        msg_reset (&msg);
+        return -1;
+    }
+    memset (stock, 0, sizeof (*stock));
+    snprintf (stock->name, sizeof (stock->name), "%s", msg.name);
+    stock->price = msg.price;
+    stock->quantity = msg.stock_qty;
+    msg_reset (&msg);
+    return 0;
+}
+
 static int
 s_on_stockdef (const void *data, size_t size, void *arg)
 {
     store_t *self = arg;
-    msg_t msg;
-    msg_init (&msg, 0);
-    if (msg_decode (&msg, data, size) || msg.type != MSG_STOCKDEF
-        || s_add_stock (self, msg.name, msg.price, msg.stock_qty)) {
+    store_stock_t stock;
+    char why[64];
+    if (store_read_stockdef (data, size, &stock, why, sizeof (why))
+        || s_add_stock (self, stock.name, stock.price, stock.quantity)) {
         snprintf (self->error, self->error_size, "bad record in %s", self->stocks_path);
-        msg_reset (&msg);
         return -1;
     }
     return 0;
@@ -175,6 +196,12 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
                           journal_strerror (errno));
             return -1;
         }
+        if (journal_truncated (journal))
+            snprintf (self->stocks_recovered, sizeof (self->stocks_recovered),
+                      "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
+                      " (after %zu whole records)",
+                      path, journal_truncated (journal), journal_size (journal),
+                      self->stock_count);
         journal_destroy (&journal);
         if (self->stock_count)
             return 0;
@@ -239,7 +266,7 @@ s_update (store_stock_t *stock, int side, uint64_t quantity, uint64_t number)
 //  Appends trade (numbered, checked) to the log, then changes its stock:
 //  both or neither.
 static msg_error_t
-s_commit (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
+s_append_and_apply (store_t *self, store_stock_t *stock, const msg_trade_t *trade)
 {
     if (tradelog_append (self->log, trade))
         return MSG_ERR_INTERNAL;
@@ -283,6 +310,17 @@ s_replay_trades (store_t *self)
     return rc;
 }
 
+const char *
+store_recovered (store_t *self, size_t index)
+{
+    const char *done[] = {tradelog_recovered (self->log),
+                          *self->stocks_recovered ? self->stocks_recovered : NULL};
+    for (size_t i = 0; i < sizeof (done) / sizeof (done[0]); i++)
+        if (done[i] && index-- == 0)
+            return done[i];
+    return NULL;
+}
+
 store_t *
 store_open (const char *dir, const char *stocks_file, bool sync,
             const tradelog_window_t *key_window, char *error, size_t error_size)
@@ -297,11 +335,7 @@ store_t *
 store_open_config (const store_config_t *config, char *error, size_t error_size)
 {
     const char *dir = config->dir;
-    store_t *self = calloc (1, sizeof (store_t));
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
+    store_t *self = mem_calloc (1, sizeof (store_t));
     self->error = error;
     self->error_size = error_size;
     self->by_name = zhashx_new ();
@@ -404,7 +438,7 @@ store_apply (store_t *self, const char *name, int side, uint64_t quantity, const
     if (key && strlen (key) > MSG_KEY_MAX)
         return MSG_ERR_MALFORMED;
     snprintf (trade.key, sizeof (trade.key), "%s", key ? key : "");
-    rc = s_commit (self, stock, &trade);
+    rc = s_append_and_apply (self, stock, &trade);
     if (rc == MSG_ERR_OK)
         *number = trade.number;
     return rc;
@@ -419,7 +453,7 @@ store_restore (store_t *self, const msg_trade_t *trade)
     if (trade->number != tradelog_count (self->log) || tradelog_find_key (self->log, trade->key) >= 0)
         return MSG_ERR_MALFORMED;
     msg_error_t rc = s_check (stock, trade->side, trade->quantity);
-    return rc == MSG_ERR_OK ? s_commit (self, stock, trade) : rc;
+    return rc == MSG_ERR_OK ? s_append_and_apply (self, stock, trade) : rc;
 }
 
 void
@@ -450,24 +484,6 @@ int
 store_trade (store_t *self, uint64_t number, msg_trade_t *trade)
 {
     return tradelog_get (self->log, number, trade);
-}
-
-int
-store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg)
-{
-    uint64_t trade_count = tradelog_count (self->log);
-    uint64_t count = from < trade_count ? trade_count - from : 0;
-    if (count > max)
-        count = max;
-    msg->trade_count = count;
-    if (count == 0)
-        return 0;
-    msg->trades = calloc (count, sizeof (msg_trade_t));
-    if (!msg->trades)
-        return -1;
-    for (uint64_t i = 0; i < count; i++)
-        store_trade (self, from + i, &msg->trades[i]);
-    return 0;
 }
 
 msg_error_t

@@ -55,7 +55,21 @@ typedef struct {
 
 store_t *store_open_config (const store_config_t *config, char *error, size_t error_size);
 
+//  Read one record of a stocks file (<name>.stocks) into stock (its
+//  quantity the initial one, version 0): the one reader of that format,
+//  for the store and for bazaar-client verify. Returns 0, or -1 and why
+//  it is not a stock definition in why (the decoder's error, or the
+//  record's type).
+int store_read_stockdef (const void *data, size_t size, store_stock_t *stock, char *why,
+                         size_t why_size);
+
 void store_destroy (store_t **self_p);
+
+//  What opening the store had to recover, for the process to log: the
+//  index-th thing done (a torn last record cut off the trade log or the
+//  stocks file, with the file, the bytes and the offset), or NULL past
+//  the last. Nothing if the files were whole.
+const char *store_recovered (store_t *self, size_t index);
 
 //  Whether a trade on stock name may apply now (MSG_ERR_OK or why not:
 //  STOCK_NOT_FOUND, NOT_ENOUGH, INVALID_QUANTITY, MALFORMED); *stock is
@@ -113,9 +127,5 @@ uint64_t store_trade_count (store_t *self);
 
 //  Fill trade with trade number. Returns 0, or -1 if there is none.
 int store_trade (store_t *self, uint64_t number, msg_trade_t *trade);
-
-//  Fill msg (a TRADES reply) with up to max trades from number from.
-//  Returns 0 or -1.
-int store_trades (store_t *self, uint64_t from, uint64_t max, msg_t *msg);
 
 #endif

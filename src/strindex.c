@@ -7,6 +7,7 @@
     capacity.
 */
 #include "strindex.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,7 @@ s_random_seed (void)
 strindex_t *
 strindex_new (strindex_string_fn *string_of, void *arg)
 {
-    strindex_t *self = calloc (1, sizeof (strindex_t));
-    if (!self)
-        return NULL;
+    strindex_t *self = mem_calloc (1, sizeof (strindex_t));
     self->seed = s_random_seed ();
     self->string_of = string_of;
     self->arg = arg;

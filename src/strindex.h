@@ -25,7 +25,7 @@ typedef struct _strindex_t strindex_t;
 typedef const char *(strindex_string_fn) (void *arg, uint64_t id);
 
 //  An empty index; string_of (arg, id) gives the string of an id it
-//  holds. Returns NULL if out of memory.
+//  holds.
 strindex_t *strindex_new (strindex_string_fn *string_of, void *arg);
 
 //  Destroy the index (not the strings). Nothing on NULL.

@@ -15,6 +15,7 @@
     a replay of a million records allocates a few dozen times.
 */
 #include "tradelog.h"
+#include "mem.h"
 #include "log.h"
 #include "journal.h"
 #include "strindex.h"
@@ -93,6 +94,7 @@ struct _tradelog_t {
     uint64_t *stamps;       //  stamped: stamps[i] is trade i's (allocated like trades)
     uint64_t carried;       //  stamped: the highest commit position a record carries
     const char *path;     //  only while replaying, for the reason
+    char recovered[PATH_MAX + 160];   //  what open cut, "" if nothing
     char *error;
     size_t error_size;
 };
@@ -296,8 +298,8 @@ s_index_next (tradelog_t *self, uint64_t hash, uint32_t now)
 
 //  Makes a prepared entry the next trade, indexed at once.
 static void
-s_commit (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
-          uint32_t now)
+s_add_indexed (tradelog_t *self, s_trade_t *entry, const char *key, size_t record_size,
+               uint32_t now)
 {
     s_add (self, entry, key, record_size, now);
     s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
@@ -356,20 +358,11 @@ static tradelog_t *
 s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *window,
         char *error, size_t error_size)
 {
-    tradelog_t *self = calloc (1, sizeof (tradelog_t));
-    if (!self) {
-        snprintf (error, error_size, "%s: out of memory", path);
-        return NULL;
-    }
+    tradelog_t *self = mem_calloc (1, sizeof (tradelog_t));
     self->stamped = stamped;
     msgpack_sbuffer_init (&self->buffer);
     self->by_name = strindex_new (s_name_of, self);
     self->by_key = strindex_new (s_key_of, self);
-    if (!self->by_name || !self->by_key) {
-        snprintf (error, error_size, "%s: out of memory", path);
-        tradelog_destroy (&self);
-        return NULL;
-    }
     self->window = window ? *window
                           : (tradelog_window_t) {TRADELOG_WINDOW_TRADES, TRADELOG_WINDOW_AGE_MS,
                                                  TRADELOG_KEYS_MAX};
@@ -399,9 +392,11 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
         tradelog_destroy (&self);
         return NULL;
     }
-    //  Recovery says what it did (like Redis for a truncated AOF).
+    //  Recovery says what it did (like Redis for a truncated AOF); the
+    //  process's main logs it (tradelog_recovered).
     if (journal_truncated (self->journal))
-        log_warn ("%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
+        snprintf (self->recovered, sizeof (self->recovered),
+                  "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
                   " (after %" PRIu64 " whole records)",
                   path, journal_truncated (self->journal), journal_size (self->journal),
                   self->count);
@@ -463,6 +458,12 @@ tradelog_truncated (tradelog_t *self)
     return journal_truncated (self->journal);
 }
 
+const char *
+tradelog_recovered (tradelog_t *self)
+{
+    return *self->recovered ? self->recovered : NULL;
+}
+
 int
 tradelog_append (tradelog_t *self, const msg_trade_t *trade)
 {
@@ -489,7 +490,7 @@ tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t st
         if (commit > self->carried)
             self->carried = commit;
     }
-    s_commit (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
+    s_add_indexed (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
     return 0;
 }
 
@@ -625,6 +626,20 @@ tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade)
     if (entry->key == KEY_ON_DISK)
         return s_key_from_disk (self, number, trade);
     return 0;
+}
+
+void
+tradelog_range (tradelog_t *self, uint64_t from, uint64_t end, uint64_t max, msg_t *reply)
+{
+    if (end > self->count)
+        end = self->count;
+    uint64_t count = from < end ? end - from : 0;
+    if (count > max)
+        count = max;
+    reply->trades = count ? mem_calloc (count, sizeof (msg_trade_t)) : NULL;
+    reply->trade_count = count;
+    for (uint64_t i = 0; i < count; i++)
+        tradelog_get (self, from + i, &reply->trades[i]);
 }
 
 uint32_t

@@ -77,6 +77,11 @@ uint64_t tradelog_durable (tradelog_t *self);
 //  for the caller to log what recovery did.
 uint64_t tradelog_truncated (tradelog_t *self);
 
+//  What opening the file had to recover, for the process to log, or NULL
+//  if the file was whole: "PATH: cut a torn last record: B bytes at byte
+//  offset O (after N whole records)".
+const char *tradelog_recovered (tradelog_t *self);
+
 //  Append trade, whose number must be tradelog_count, whose side is buy
 //  or sell and whose quantity is at most MSG_QUANTITY_MAX. Memory and
 //  the journal's queue change together or not at all (a refusal or a
@@ -123,6 +128,12 @@ void tradelog_log_counts (tradelog_t *self, const char *what);
 //  logged, if the record of a trade whose key left the window cannot be
 //  read back). Touches the file only for such a trade's key.
 int tradelog_get (tradelog_t *self, uint64_t number, msg_trade_t *trade);
+
+//  Fill reply (a TRADES message) with the trades from number from up to
+//  end (not included; a commit position, or tradelog_count), at most max
+//  of them: none if from is not below end. The caller resets reply.
+void tradelog_range (tradelog_t *self, uint64_t from, uint64_t end, uint64_t max,
+                     msg_t *reply);
 
 //  The stock names the trades name, numbered 0 .. tradelog_names - 1 in
 //  the order they first appear (tradelog_name gives one, valid as long

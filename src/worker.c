@@ -1,5 +1,6 @@
 /*  worker.c - a broker worker: heartbeats, requests in, replies out. */
 #include "worker.h"
+#include "mem.h"
 #include "link.h"
 #include "log.h"
 #include "sockets.h"
@@ -21,10 +22,9 @@ struct _worker_t {
 
 worker_t *
 worker_new (const char *broker, const char *service, uint64_t replica_id, const char *pub,
-            const char *rep)
+            const char *rep, char *error, size_t error_size)
 {
-    worker_t *self = calloc (1, sizeof (worker_t));
-    assert (self);
+    worker_t *self = mem_calloc (1, sizeof (worker_t));
     self->expired = tally_init ("requests whose deadline had passed");
     msg_init (&self->heartbeat, MSG_HEARTBEAT);
     //  A new incarnation tells the broker this is a restart, not a repeat.
@@ -38,6 +38,8 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
     self->handle = zsock_resolve (self->dealer);
     if (link_set_routing_id (self->handle, self->heartbeat.incarnation)
         || zsock_connect (self->dealer, "%s", broker) < 0) {
+        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
+                  zmq_strerror (errno));
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;

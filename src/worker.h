@@ -36,9 +36,10 @@ typedef struct {
 typedef struct _worker_t worker_t;
 
 //  Connect to the broker as a worker for service. pub and rep are the
-//  worker's own endpoints, announced in heartbeats ("" if none).
+//  worker's own endpoints, announced in heartbeats ("" if none). Returns
+//  NULL and a reason in error if the broker's endpoint cannot be used.
 worker_t *worker_new (const char *broker, const char *service, uint64_t replica_id,
-                      const char *pub, const char *rep);
+                      const char *pub, const char *rep, char *error, size_t error_size);
 
 void worker_destroy (worker_t **self_p);
 

@@ -1,6 +1,7 @@
 /*  catalog.c - the catalog worker loop: lookups, and the committed log
     learned (learner.h) with an invalidation for every trade applied. */
 #include "catalog.h"
+#include "mem.h"
 #include "batch.h"
 #include "learner.h"
 #include "log.h"
@@ -45,8 +46,7 @@ catalog_t *
 catalog_new (store_t **store_p, const char *broker, const char *pub, char *error,
              size_t error_size)
 {
-    catalog_t *self = calloc (1, sizeof (catalog_t));
-    assert (self);
+    catalog_t *self = mem_calloc (1, sizeof (catalog_t));
     //  libzmq's high-water mark (1000): invalidations past it are dropped,
     //  and beacons reveal the loss. This socket used to set MSG_HWM after
     //  its bind, which libzmq ignores for connections made later (measured:
@@ -60,10 +60,8 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
         free (self);
         return NULL;
     }
-    self->worker = worker_new (broker, "catalog", 0, pub, "");
+    self->worker = worker_new (broker, "catalog", 0, pub, "", error, error_size);
     if (!self->worker) {
-        snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s", broker,
-                  zmq_strerror (errno));
         zsock_destroy (&self->pub);
         free (self);
         return NULL;
@@ -73,8 +71,7 @@ catalog_new (store_t **store_p, const char *broker, const char *pub, char *error
     self->learner = learner_new (self->store, s_on_applied, self);
     self->waiting = waiting_new ();
     self->batch = batch_new ();
-    self->changed = calloc (CHANGED_MAX, sizeof (msg_t));
-    assert (self->batch && self->changed);
+    self->changed = mem_calloc (CHANGED_MAX, sizeof (msg_t));
     self->incarnation = worker_incarnation (self->worker);
     msgpack_sbuffer_init (&self->buffer);
     worker_set_ready (self->worker, true);

@@ -5,6 +5,7 @@
     commit is the highest commit position a leader of buffer_epoch said.
 */
 #include "learner.h"
+#include "mem.h"
 #include "log.h"
 #include "peers.h"
 #include "sockets.h"
@@ -39,8 +40,7 @@ struct _learner_t {
 learner_t *
 learner_new (store_t *store, learner_applied_fn *applied, void *arg)
 {
-    learner_t *self = calloc (1, sizeof (learner_t));
-    assert (self);
+    learner_t *self = mem_calloc (1, sizeof (learner_t));
     self->store = store;
     self->applied = applied;
     self->arg = arg;
@@ -149,8 +149,7 @@ s_buffer (learner_t *self, const msg_trade_t *trade)
     }
     if (at == self->buffer_size) {
         self->buffer_size = self->buffer_size ? self->buffer_size * 2 : 1024;
-        self->buffer = realloc (self->buffer, self->buffer_size * sizeof (msg_trade_t));
-        assert (self->buffer);
+        self->buffer = mem_realloc (self->buffer, self->buffer_size * sizeof (msg_trade_t));
     }
     self->buffer[at] = *trade;
     self->buffered = (size_t) at + 1;   //  the leader's log ends here for now

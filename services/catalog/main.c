@@ -66,6 +66,8 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
+    for (size_t i = 0; store_recovered (store, i); i++)
+        log_warn ("%s", store_recovered (store, i));
     log_info ("%" PRIu64 " trades in %s.journal, under %s", store_trade_count (store), name,
               cli_get (cli, "data"));
     catalog_t *catalog = catalog_new (&store, broker, pub, error, sizeof (error));

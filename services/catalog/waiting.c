@@ -6,6 +6,7 @@
     per turn costs nothing.
 */
 #include "waiting.h"
+#include "mem.h"
 
 #include <czmq.h>
 
@@ -17,10 +18,8 @@ struct _waiting_t {
 waiting_t *
 waiting_new (void)
 {
-    waiting_t *self = calloc (1, sizeof (waiting_t));
-    assert (self);
-    self->requests = calloc (WAITING_MAX, sizeof (waiting_request_t));
-    assert (self->requests);
+    waiting_t *self = mem_calloc (1, sizeof (waiting_t));
+    self->requests = mem_calloc (WAITING_MAX, sizeof (waiting_request_t));
     return self;
 }
 

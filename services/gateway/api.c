@@ -79,7 +79,7 @@ s_route_find (h2o_iovec_t path, h2o_iovec_t *rest)
     return NULL;
 }
 
-int
+msg_error_t
 api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match)
 {
     match->rest = h2o_iovec_init (NULL, 0);
@@ -88,50 +88,47 @@ api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match)
     match->allow = NULL;
     bool get = route && strcmp (route->method, "GET") == 0;
     if (!route)
-        match->status = 404;
-    else
+        return MSG_ERR_NO_ROUTE;
     if (!s_is (method, route->method) && !(get && s_is (method, "HEAD"))) {
-        match->status = 405;
         match->allow = get ? "GET, HEAD" : route->method;
+        return MSG_ERR_METHOD_NOT_ALLOWED;
     }
-    else
-        match->status = 0;
-    return match->status;
+    return MSG_ERR_OK;
 }
 
-bool
+msg_error_t
 api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1])
 {
     if (name.len == 0 || name.len > MSG_NAME_MAX || memchr (name.base, '\0', name.len))
-        return false;
+        return MSG_ERR_STOCK_NOT_FOUND;
     memcpy (key, name.base, name.len);
     key[name.len] = '\0';
-    return true;
+    return MSG_ERR_OK;
 }
 
 //  ---------------------------------------------------------------------
 //  GET /orders/<n>
 
-int
+msg_error_t
 api_order_number (h2o_iovec_t text, uint64_t *number)
 {
     if (text.len == 0)
-        return 400;
+        return MSG_ERR_INVALID_NUMBER;
     uint64_t value = 0;
     bool too_big = false;
     for (size_t i = 0; i < text.len; i++) {
         unsigned digit = (unsigned) (text.base[i] - '0');
         if (digit > 9)
-            return 400;
+            return MSG_ERR_INVALID_NUMBER;
         if (value > (UINT64_MAX - digit) / 10)
             too_big = true;
         else
             value = value * 10 + digit;
     }
     if (too_big)
-        return 404;
+        return MSG_ERR_TXN_NOT_FOUND;
     *number = value;
-    return 0;
+    return MSG_ERR_OK;
 }
 
 //  ---------------------------------------------------------------------

@@ -4,6 +4,9 @@
     No h2o calls, no sockets, nothing kept between calls: routes.c passes
     in what h2o parsed and turns the verdicts into answers, and the fuzz
     harness tests/fuzz/gateway feeds these functions arbitrary bytes.
+
+    Every verdict is a msg_error_t: MSG_ERR_OK to go on, else the error
+    to answer (its status and text in msgs.h's MSG_ERROR_TABLE).
 */
 #ifndef BAZAAR_GATEWAY_API_H
 #define BAZAAR_GATEWAY_API_H
@@ -20,8 +23,7 @@
 //  Where a request goes.
 typedef struct {
     route_t route;              //  ROUTE_OTHER if no route has the path
-    int status;                 //  0 to serve it; 404 no such path; 405 wrong method
-    const char *allow;          //  with 405: the methods the path allows
+    const char *allow;          //  with METHOD_NOT_ALLOWED: the methods the path allows
     h2o_iovec_t rest;           //  what follows a prefix route's path ("apple")
 } api_match_t;
 
@@ -32,17 +34,19 @@ h2o_iovec_t api_target_path (h2o_iovec_t target);
 
 //  Route a request by method and path (from api_target_path). HEAD is
 //  served wherever GET is (h2o sends no body for it); the Allow of a GET
-//  route says "GET, HEAD". Returns match->status.
-int api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match);
+//  route says "GET, HEAD". Returns MSG_ERR_OK, MSG_ERR_NO_ROUTE, or
+//  MSG_ERR_METHOD_NOT_ALLOWED (match->allow set).
+msg_error_t api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match);
 
 //  Copy a stock name from a path into key (NUL-terminated). Returns
-//  false if no stock can have that name (empty, too long, a NUL in it).
-bool api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1]);
+//  MSG_ERR_OK, or MSG_ERR_STOCK_NOT_FOUND if no stock can have that name
+//  (empty, too long, a NUL in it).
+msg_error_t api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1]);
 
-//  Read an order number, a non-empty string of ASCII digits. Returns 0
-//  and sets *number; 404 if it is beyond 64 bits (no order has it); 400
-//  if it is not digits.
-int api_order_number (h2o_iovec_t text, uint64_t *number);
+//  Read an order number, a non-empty string of ASCII digits. Returns
+//  MSG_ERR_OK and sets *number; MSG_ERR_TXN_NOT_FOUND if it is beyond 64
+//  bits (no order has it); MSG_ERR_INVALID_NUMBER if it is not digits.
+msg_error_t api_order_number (h2o_iovec_t text, uint64_t *number);
 
 //  Read name, type and quantity from a JSON body into trade, in the
 //  order SPEC section 2 checks them. Returns MSG_ERR_OK or the error.

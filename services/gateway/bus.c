@@ -10,6 +10,7 @@
     has req_id 0 and its timer linked to the retry timeout.
 */
 #include "bus.h"
+#include "mem.h"
 #include "log.h"
 #include "zwatch.h"
 #include "sockets.h"
@@ -70,31 +71,26 @@ s_table_place (bus_t *self, uint64_t req_id, bus_call_t *call)
     self->count++;
 }
 
-static int
+static void
 s_table_grow (bus_t *self)
 {
     size_t old_size = self->mask + 1;
     s_slot_t *old = self->slots;
-    s_slot_t *slots = calloc (old_size * 2, sizeof (s_slot_t));
-    if (!slots)
-        return -1;
-    self->slots = slots;
+    self->slots = mem_calloc (old_size * 2, sizeof (s_slot_t));
     self->mask = old_size * 2 - 1;
     self->count = 0;
     for (size_t i = 0; i < old_size; i++)
         if (old[i].req_id)
             s_table_place (self, old[i].req_id, old[i].call);
     free (old);
-    return 0;
 }
 
-static int
+static void
 s_table_insert (bus_t *self, uint64_t req_id, bus_call_t *call)
 {
-    if ((self->count + 1) * 2 > self->mask + 1 && s_table_grow (self))
-        return -1;
+    if ((self->count + 1) * 2 > self->mask + 1)
+        s_table_grow (self);
     s_table_place (self, req_id, call);
-    return 0;
 }
 
 //  True if home lies cyclically in (hole, index]: the entry at index may
@@ -175,10 +171,7 @@ s_send (bus_t *self, bus_call_t *call, h2o_timeout_t *deadline)
                    zmq_strerror (errno));
         return -1;
     }
-    if (s_table_insert (self, req_id, call)) {
-        log_warn ("bus: out of memory for pending requests");
-        return -1;
-    }
+    s_table_insert (self, req_id, call);
     call->bus = self;
     call->req_id = req_id;
     call->timer.cb = s_on_deadline;
@@ -366,13 +359,9 @@ bus_t *
 bus_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, uint64_t timeout_ms,
          char *error, size_t error_size)
 {
-    bus_t *self = calloc (1, sizeof (bus_t));
-    if (!self)
-        goto error;
+    bus_t *self = mem_calloc (1, sizeof (bus_t));
     self->loop = loop;
-    self->slots = calloc (BUS_TABLE_MIN, sizeof (s_slot_t));
-    if (!self->slots)
-        goto error;
+    self->slots = mem_calloc (BUS_TABLE_MIN, sizeof (s_slot_t));
     self->mask = BUS_TABLE_MIN - 1;
     msgpack_sbuffer_init (&self->buffer);
     self->retry_window = timeout_ms / 4;

@@ -14,6 +14,7 @@
     while both are true.
 */
 #include "cache.h"
+#include "mem.h"
 #include "log.h"
 #include "lru.h"
 #include "msgs.h"
@@ -427,12 +428,10 @@ cache_t *
 cache_new (void *zmq_context, h2o_evloop_t *loop, const char *endpoint, size_t capacity,
            char *error, size_t error_size)
 {
-    cache_t *self = calloc (1, sizeof (cache_t));
-    if (!self)
-        goto error;
+    cache_t *self = mem_calloc (1, sizeof (cache_t));
     self->lru = lru_new (capacity);
     self->marks = zhashx_new ();
-    if (!self->lru || !self->marks)
+    if (!self->lru)
         goto error;
     if (capacity > 0 && s_connect (self, zmq_context, loop, endpoint))
         goto error;

@@ -6,7 +6,9 @@
     out of descriptors since a connection last closed.
 */
 #include "conns.h"
+#include "mem.h"
 #include "log.h"
+#include "http.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,7 +26,7 @@
 #define CONNS_FD_RESERVE 64
 
 //  The answer to a request refused for body memory.
-#define CONNS_503_BODY "{\"error\":{\"code\":503,\"message\":\"service unavailable\"}}"
+#define CONNS_503_BODY HTTP_ERROR_JSON (503, "service unavailable")
 
 typedef struct {
     h2o_linklist_t link;        //  in conns_t.open
@@ -302,11 +304,7 @@ conns_t *
 conns_new (h2o_evloop_t *loop, h2o_accept_ctx_t *accept_ctx, const char *host, int port,
            size_t max_connections, size_t max_body_memory, char *error, size_t error_size)
 {
-    conns_t *self = calloc (1, sizeof (conns_t));
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
+    conns_t *self = mem_calloc (1, sizeof (conns_t));
     self->loop = loop;
     self->accept_ctx = accept_ctx;
     self->max_connections = max_connections;

@@ -5,6 +5,7 @@
     with a sequence number one above the one before.
 */
 #include "events.h"
+#include "mem.h"
 #include "log.h"
 #include "view.h"
 
@@ -229,9 +230,7 @@ s_on_timer (h2o_timeout_entry_t *entry)
 events_t *
 events_new (bus_t *bus, h2o_evloop_t *loop)
 {
-    events_t *self = calloc (1, sizeof (events_t));
-    if (!self)
-        return NULL;
+    events_t *self = mem_calloc (1, sizeof (events_t));
     self->bus = bus;
     self->loop = loop;
     h2o_timeout_init (loop, &self->period, EVENTS_POLL_MS);

@@ -7,6 +7,7 @@
     everything down.
 */
 #include "gateway.h"
+#include "mem.h"
 #include "api.h"
 #include "http.h"
 #include "log.h"
@@ -115,17 +116,13 @@ s_random_prefix (void)
 gateway_t *
 gateway_new (const gateway_config_t *config, char *error, size_t error_size)
 {
-    gateway_t *self = calloc (1, sizeof (gateway_t));
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
+    gateway_t *self = mem_calloc (1, sizeof (gateway_t));
     self->config = *config;
     self->key_prefix = s_random_prefix ();
     s_configure_h2o (self);
     self->metrics = metrics_new ();
     self->zmq_context = zmq_ctx_new ();
-    if (!self->metrics || !self->zmq_context) {
+    if (!self->zmq_context) {
         snprintf (error, error_size, "out of memory");
         goto failed;
     }
@@ -134,10 +131,6 @@ gateway_new (const gateway_config_t *config, char *error, size_t error_size)
     if (!self->bus)
         goto failed;
     self->events = events_new (self->bus, self->loop);
-    if (!self->events) {
-        snprintf (error, error_size, "out of memory");
-        goto failed;
-    }
     self->cache = cache_new (self->zmq_context, self->loop, config->catalog_pub,
                              config->cache_size, error, error_size);
     if (!self->cache || s_watch_signals (self, error, error_size))

@@ -56,8 +56,7 @@ http_send_error (h2o_req_t *req, int status, const char *text, const char *allow
         h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow,
                         strlen (allow));
     if (body.len == 0) {
-        static const char fallback[] =
-            "{\"error\":{\"code\":500,\"message\":\"internal error\"}}";
+        static const char fallback[] = HTTP_ERROR_JSON (500, "internal error");
         status = 500;
         body = h2o_iovec_init (fallback, sizeof (fallback) - 1);
     }
@@ -87,7 +86,7 @@ s_json_413_setup (h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     (void) self;
     if (req->res.status == 413) {
-        static const char body[] = "{\"error\":{\"code\":413,\"message\":\"request too large\"}}";
+        static const char body[] = HTTP_ERROR_JSON (413, "request too large");
         memset (&req->res.headers, 0, sizeof (req->res.headers));
         h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                         H2O_STRLIT (HTTP_JSON));

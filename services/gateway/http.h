@@ -14,6 +14,13 @@
 #define HTTP_PROMETHEUS "text/plain; version=0.0.4"
 #define HTTP_HTML "text/html; charset=utf-8"
 
+//  The body of every error answer, {"error":{"code":status,"message":
+//  text}}, as a string literal for the answers written whole ahead of
+//  time (a fallback, h2o's own 413, the refusal of a connection). status
+//  and text are MSG_ERROR_TABLE's; http_send_error builds the same shape.
+#define HTTP_ERROR_JSON(status, text) \
+    "{\"error\":{\"code\":" #status ",\"message\":\"" text "\"}}"
+
 //  Send status with body of the given content type.
 void http_send (h2o_req_t *req, int status, const char *content_type, const char *body,
                 size_t size);

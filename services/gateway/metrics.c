@@ -1,5 +1,6 @@
 /*  metrics.c - counters and histograms, Prometheus text output. */
 #include "metrics.h"
+#include "mem.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ metrics_now_ns (void)
 metrics_t *
 metrics_new (void)
 {
-    return calloc (1, sizeof (metrics_t));
+    return mem_calloc (1, sizeof (metrics_t));
 }
 
 void

@@ -28,7 +28,6 @@ typedef enum {
 
 typedef struct _metrics_t metrics_t;
 
-//  Returns NULL if out of memory.
 metrics_t *metrics_new (void);
 
 void metrics_destroy (metrics_t **self_p);

@@ -45,20 +45,33 @@ s_answer (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns
     s_count (gateway, route, 200, started_ns);
 }
 
+//  Answers the error code (its status and text in MSG_ERROR_TABLE); allow
+//  is the Allow header of a 405, else NULL.
 static void
-s_answer_error (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
-                msg_error_t code)
+s_answer_refused (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
+                  msg_error_t code, const char *allow)
 {
     int status = msg_error_http (code);
-    http_send_error (req, status, msg_error_text (code), NULL);
+    http_send_error (req, status, msg_error_text (code), allow);
     s_count (gateway, route, status, started_ns);
 }
 
 static void
-s_answer_status (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
-                 int status, const char *text, const char *allow)
+s_answer_error (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
+                msg_error_t code)
 {
-    http_send_error (req, status, text, allow);
+    s_answer_refused (gateway, req, route, started_ns, code, NULL);
+}
+
+//  Answers the error code with its text followed by ": detail".
+static void
+s_answer_error_detail (gateway_t *gateway, h2o_req_t *req, route_t route, uint64_t started_ns,
+                       msg_error_t code, const char *detail)
+{
+    char text[160];
+    snprintf (text, sizeof (text), "%s: %s", msg_error_text (code), detail);
+    int status = msg_error_http (code);
+    http_send_error (req, status, text, NULL);
     s_count (gateway, route, status, started_ns);
 }
 
@@ -196,8 +209,9 @@ static void
 s_lookup (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t name)
 {
     char key[MSG_NAME_MAX + 1];
-    if (!api_stock_name (name, key)) {
-        s_answer_error (gateway, req, ROUTE_STOCK, started_ns, MSG_ERR_STOCK_NOT_FOUND);
+    msg_error_t code = api_stock_name (name, key);
+    if (code != MSG_ERR_OK) {
+        s_answer_error (gateway, req, ROUTE_STOCK, started_ns, code);
         return;
     }
     size_t size;
@@ -264,8 +278,8 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
 #define XSTR(x) STR (x)
 
 //  Copies the Idempotency-Key header into trade->key, or makes up a
-//  unique key so the bus may retry the trade safely. Returns NULL, or the
-//  message of a 400 for a key the bus cannot carry.
+//  unique key so the bus may retry the trade safely. Returns NULL, or why
+//  the bus cannot carry the key (the detail of a MALFORMED answer).
 static const char *
 s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 {
@@ -273,10 +287,9 @@ s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
     if (index >= 0) {
         h2o_iovec_t key = req->headers.entries[index].value;
         if (key.len > MSG_KEY_MAX)
-            return "malformed request: Idempotency-Key is longer than " XSTR (MSG_KEY_MAX)
-                   " bytes";
+            return "Idempotency-Key is longer than " XSTR (MSG_KEY_MAX) " bytes";
         if (memchr (key.base, '\0', key.len))
-            return "malformed request: Idempotency-Key holds a NUL byte";
+            return "Idempotency-Key holds a NUL byte";
         memcpy (trade->key, key.base, key.len);
         trade->key[key.len] = '\0';
     }
@@ -290,7 +303,7 @@ static void
 s_trade (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 {
     if (req->entity.len > API_BODY_MAX) {
-        s_answer_status (gateway, req, ROUTE_TRADE, started_ns, 413, "request too large", NULL);
+        s_answer_error (gateway, req, ROUTE_TRADE, started_ns, MSG_ERR_TOO_LARGE);
         return;
     }
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_TRADE, started_ns, MSG_TRADE,
@@ -303,7 +316,8 @@ s_trade (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
     }
     const char *bad_key = s_parse_key (gateway, req, trade);
     if (bad_key) {
-        s_answer_status (gateway, req, ROUTE_TRADE, started_ns, 400, bad_key, NULL);
+        s_answer_error_detail (gateway, req, ROUTE_TRADE, started_ns, MSG_ERR_MALFORMED,
+                               bad_key);
         return;
     }
     s_pending_send (pending, true);
@@ -329,14 +343,9 @@ static void
 s_query (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns, h2o_iovec_t text)
 {
     uint64_t number;
-    int status = api_order_number (text, &number);
-    if (status == 404) {
-        s_answer_error (gateway, req, ROUTE_ORDER, started_ns, MSG_ERR_TXN_NOT_FOUND);
-        return;
-    }
-    if (status) {
-        s_answer_status (gateway, req, ROUTE_ORDER, started_ns, 400, "invalid order number",
-                         NULL);
+    msg_error_t code = api_order_number (text, &number);
+    if (code != MSG_ERR_OK) {
+        s_answer_error (gateway, req, ROUTE_ORDER, started_ns, code);
         return;
     }
     s_pending_t *pending = s_pending_new (gateway, req, ROUTE_ORDER, started_ns, MSG_QUERY,
@@ -403,13 +412,9 @@ routes_handle (gateway_t *gateway, h2o_req_t *req)
 {
     uint64_t started_ns = metrics_now_ns ();
     api_match_t match;
-    api_route (req->input.method, api_target_path (req->input.path), &match);
-    if (match.status == 404)
-        s_answer_status (gateway, req, ROUTE_OTHER, started_ns, 404, "not found", NULL);
-    else
-    if (match.status == 405)
-        s_answer_status (gateway, req, match.route, started_ns, 405, "method not allowed",
-                         match.allow);
+    msg_error_t code = api_route (req->input.method, api_target_path (req->input.path), &match);
+    if (code != MSG_ERR_OK)
+        s_answer_refused (gateway, req, match.route, started_ns, code, match.allow);
     else
         switch (match.route) {
             case ROUTE_STOCKS: s_list (gateway, req, started_ns); break;

@@ -4,6 +4,7 @@
     into self->payloads, which is not written again until the next call.
 */
 #include "cwire.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,7 @@ static const struct {
 static void *
 s_alloc (void *old, size_t count, size_t size)
 {
-    void *memory = realloc (old, count * size);
-    if (!memory)
-        abort (); //  the project's policy: out of memory aborts
-    return memory;
+    return mem_realloc (old, count * size);
 }
 
 cwire_t *

@@ -4,6 +4,7 @@
     the order they were held (their indexes grow, except for retries).
 */
 #include "held.h"
+#include "mem.h"
 #include "log.h"
 
 #include <czmq.h>
@@ -30,8 +31,7 @@ struct _held_t {
 held_t *
 held_new (tradelog_t *log, batch_t *batch)
 {
-    held_t *self = calloc (1, sizeof (held_t));
-    assert (self);
+    held_t *self = mem_calloc (1, sizeof (held_t));
     self->log = log;
     self->batch = batch;
     return self;
@@ -59,8 +59,7 @@ held_wait (held_t *self, const worker_envelope_t *envelope, uint64_t req_id,
         return -1;
     if (self->count == self->size) {
         self->size = self->size ? self->size * 2 : 256;
-        self->waiting = realloc (self->waiting, self->size * sizeof (s_waiting_t));
-        assert (self->waiting);
+        self->waiting = mem_realloc (self->waiting, self->size * sizeof (s_waiting_t));
     }
     s_waiting_t *waiting = &self->waiting[self->count++];
     waiting->envelope = *envelope;

@@ -3,7 +3,7 @@
 #include "consensus.h"
 #include "journal.h"
 #include "log.h"
-#include "order.h"
+#include "replica.h"
 #include "sockets.h"
 #include "store.h"
 
@@ -88,13 +88,13 @@ main (int argc, char **argv)
     char pub[64], rep[64];
     snprintf (pub, sizeof (pub), "tcp://127.0.0.1:%d", 5600 + (int) id);
     snprintf (rep, sizeof (rep), "tcp://127.0.0.1:%d", 5700 + (int) id);
-    order_config_t config = {.replica_id = (uint64_t) id,
-                             .broker = cli_get (cli, "broker"),
-                             .pub = *cli_get (cli, "pub") ? cli_get (cli, "pub") : pub,
-                             .rep = *cli_get (cli, "rep") ? cli_get (cli, "rep") : rep,
-                             .members = members,
-                             .n_members = n_members,
-                             .timeout_ms = timeout};
+    replica_config_t config = {.replica_id = (uint64_t) id,
+                               .broker = cli_get (cli, "broker"),
+                               .pub = *cli_get (cli, "pub") ? cli_get (cli, "pub") : pub,
+                               .rep = *cli_get (cli, "rep") ? cli_get (cli, "rep") : rep,
+                               .members = members,
+                               .n_members = n_members,
+                               .timeout_ms = timeout};
     zsys_init ();
     //  A write past RLIMIT_FSIZE is then an error (EFBIG) that stops the
     //  process with a message, not a signal that kills it silently.
@@ -126,8 +126,10 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 1;
     }
-    order_t *order = order_new (&store, &config, error, sizeof (error));
-    if (!order) {
+    for (size_t i = 0; store_recovered (store, i); i++)
+        log_warn ("%s", store_recovered (store, i));
+    replica_t *replica = replica_new (&store, &config, error, sizeof (error));
+    if (!replica) {
         log_error ("%s", error);
         store_destroy (&store);
         cli_destroy (&cli);
@@ -135,9 +137,9 @@ main (int argc, char **argv)
     }
     log_info ("replica %" PRId64 " via %s, orders published on %s, ranges on %s", id,
               config.broker, config.pub, config.rep);
-    int rc = order_run (order);
+    int rc = replica_run (replica);
     log_info ("exiting");
-    order_destroy (&order);
+    replica_destroy (&replica);
     sockets_shutdown ();
     cli_destroy (&cli);
     return rc ? 1 : 0;

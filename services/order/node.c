@@ -16,6 +16,7 @@
     rests on is durable; only an ACK to a heartbeat is later.
 */
 #include "node.h"
+#include "mem.h"
 #include "cwire.h"
 #include "log.h"
 #include "promise.h"
@@ -104,8 +105,7 @@ s_core_new (node_t *self, char *error, size_t error_size)
 node_t *
 node_new (store_t *store, const node_config_t *config, char *error, size_t error_size)
 {
-    node_t *self = calloc (1, sizeof (node_t));
-    assert (self);
+    node_t *self = mem_calloc (1, sizeof (node_t));
     self->config = *config;
     self->store = store;
     self->log = store_log (store);
@@ -221,8 +221,7 @@ s_outbox_add (node_t *self, const msg_t *msg)
 {
     if (self->outbox_count == self->outbox_size) {
         self->outbox_size = self->outbox_size ? self->outbox_size * 2 : 64;
-        self->outbox = realloc (self->outbox, self->outbox_size * sizeof (msg_t));
-        assert (self->outbox);
+        self->outbox = mem_realloc (self->outbox, self->outbox_size * sizeof (msg_t));
     }
     self->outbox[self->outbox_count++] = *msg;   //  takes its entry list
 }

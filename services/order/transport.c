@@ -1,5 +1,6 @@
 /*  transport.c - an order replica's sockets (see transport.h). */
 #include "transport.h"
+#include "mem.h"
 #include "log.h"
 #include "sockets.h"
 
@@ -22,8 +23,7 @@ transport_t *
 transport_new (tradelog_t *log, uint64_t replica_id, const char *pub, const char *rep,
                char *error, size_t error_size)
 {
-    transport_t *self = calloc (1, sizeof (transport_t));
-    assert (self);
+    transport_t *self = mem_calloc (1, sizeof (transport_t));
     self->log = log;
     self->replica_id = replica_id;
     msgpack_sbuffer_init (&self->buffer);
@@ -110,20 +110,9 @@ s_answer_range (transport_t *self, zmq_msg_t *identity, const msg_t *request)
     msg_t reply;
     msg_init (&reply, MSG_TRADES);
     reply.req_id = request->req_id;
-    uint64_t commit = self->commit;
-    reply.position = commit;
-    uint64_t from = request->start, max = request->quantity;
-    if (max > MSG_RANGE_CHUNK)
-        max = MSG_RANGE_CHUNK;
-    uint64_t count = from < commit ? commit - from : 0;
-    if (count > max)
-        count = max;
-    reply.trades = count ? calloc (count, sizeof (msg_trade_t)) : NULL;
-    if (count && !reply.trades)
-        count = 0;
-    reply.trade_count = count;
-    for (uint64_t i = 0; i < count; i++)
-        tradelog_get (self->log, from + i, &reply.trades[i]);
+    reply.position = self->commit;
+    uint64_t max = request->quantity < MSG_RANGE_CHUNK ? request->quantity : MSG_RANGE_CHUNK;
+    tradelog_range (self->log, request->start, self->commit, max, &reply);
     void *handle = zsock_resolve (self->rep);
     if (msg_encode (&reply, &self->buffer) == 0
         && zmq_msg_send (identity, handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0

@@ -28,13 +28,13 @@ static void
 s_check_number (h2o_iovec_t text)
 {
     uint64_t number = 0;
-    int status = api_order_number (text, &number);
+    msg_error_t code = api_order_number (text, &number);
     size_t i = 0;
     bool digits = text.len > 0;
     for (size_t j = 0; j < text.len; j++)
         digits = digits && text.base[j] >= '0' && text.base[j] <= '9';
     if (!digits) {
-        if (status != 400)
+        if (code != MSG_ERR_INVALID_NUMBER)
             abort ();
         return;
     }
@@ -42,9 +42,9 @@ s_check_number (h2o_iovec_t text)
         i++;
     size_t len = text.len - i;
     bool too_big = len > 20 || (len == 20 && memcmp (text.base + i, "18446744073709551615", 20) > 0);
-    if (status != (too_big ? 404 : 0))
+    if (code != (too_big ? MSG_ERR_TXN_NOT_FOUND : MSG_ERR_OK))
         abort ();
-    if (status == 0) {
+    if (code == MSG_ERR_OK) {
         char printed[24];
         size_t n = 0;
         do
@@ -97,16 +97,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (!(path.len == 1 && path.base[0] == '/') && !s_within (path, whole))
         abort ();
     api_match_t match;
-    int status = api_route (h2o_iovec_init (method, method_len), path, &match);
-    if (status != match.status || (status != 0 && status != 404 && status != 405)
-        || (status == 405) != (match.allow != NULL) || !s_within (match.rest, path))
+    msg_error_t code = api_route (h2o_iovec_init (method, method_len), path, &match);
+    if ((code != MSG_ERR_OK && code != MSG_ERR_NO_ROUTE && code != MSG_ERR_METHOD_NOT_ALLOWED)
+        || (code == MSG_ERR_METHOD_NOT_ALLOWED) != (match.allow != NULL)
+        || (code == MSG_ERR_NO_ROUTE) != (match.route == ROUTE_OTHER)
+        || !s_within (match.rest, path))
         abort ();
-    if (status == 0 && match.route == ROUTE_STOCK) {
+    if (code == MSG_ERR_OK && match.route == ROUTE_STOCK) {
         char key[MSG_NAME_MAX + 1];
-        if (api_stock_name (match.rest, key) && strlen (key) != match.rest.len)
+        if (api_stock_name (match.rest, key) == MSG_ERR_OK && strlen (key) != match.rest.len)
             abort ();
     }
-    if (status == 0 && match.route == ROUTE_ORDER)
+    if (code == MSG_ERR_OK && match.route == ROUTE_ORDER)
         s_check_number (match.rest);
     s_check_number (h2o_iovec_init (body, body_len < 64 ? body_len : 64));
     s_check_order (h2o_iovec_init (body, body_len));

@@ -303,6 +303,20 @@ def test_torn_last_record_is_cut_with_a_log_line(tmp_path):
     assert os.path.getsize(data / "catalog.journal") >= len(records)
 
 
+def test_torn_last_record_of_the_stocks_file_is_cut_with_a_log_line(tmp_path):
+    """catalog.stocks is written whole and renamed into place, so a torn
+    tail there is damage too: cut like the journal's, and said."""
+    data = fresh_catalog_data(tmp_path)
+    whole = os.path.getsize(data / "catalog.stocks")
+    torn = struct.pack("<II", 32, 0xdeadbeef) + b"\x96\x01\x47"  # says 32 bytes, holds 3
+    with open(data / "catalog.stocks", "ab") as f:
+        f.write(torn)
+    out = LoneCatalog(data).started()
+    assert re.search(r"catalog\.stocks: cut a torn last record: %d bytes at byte offset %d "
+                     r"\(after 10 whole records\)" % (len(torn), whole), out), out
+    assert os.path.getsize(data / "catalog.stocks") == whole
+
+
 def test_a_serving_catalog_reports_its_role_as_follower(bazaar):
     def catalog():
         body = bazaar.get("/status").body

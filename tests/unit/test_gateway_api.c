@@ -39,7 +39,7 @@ test_api_target_path (void **state)
     s_expect_path ("", "");
 }
 
-static int
+static msg_error_t
 s_route (const char *method, const char *path, api_match_t *match)
 {
     return api_route (s_text (method), s_text (path), match);
@@ -50,22 +50,22 @@ test_api_route_head (void **state)
 {
     (void) state;
     api_match_t match;
-    assert_int_equal (s_route ("GET", "/stocks/apple", &match), 0);
+    assert_int_equal (s_route ("GET", "/stocks/apple", &match), MSG_ERR_OK);
     assert_int_equal (match.route, ROUTE_STOCK);
     assert_int_equal (match.rest.len, 5);
-    assert_int_equal (s_route ("HEAD", "/stocks/apple", &match), 0);
-    assert_int_equal (s_route ("HEAD", "/orders/1", &match), 0);
+    assert_int_equal (s_route ("HEAD", "/stocks/apple", &match), MSG_ERR_OK);
+    assert_int_equal (s_route ("HEAD", "/orders/1", &match), MSG_ERR_OK);
     assert_int_equal (match.route, ROUTE_ORDER);
-    assert_int_equal (s_route ("HEAD", "/metrics", &match), 0);
-    assert_int_equal (s_route ("DELETE", "/stocks", &match), 405);
+    assert_int_equal (s_route ("HEAD", "/metrics", &match), MSG_ERR_OK);
+    assert_int_equal (s_route ("DELETE", "/stocks", &match), MSG_ERR_METHOD_NOT_ALLOWED);
     assert_string_equal (match.allow, "GET, HEAD");
-    assert_int_equal (s_route ("HEAD", "/orders", &match), 405);
+    assert_int_equal (s_route ("HEAD", "/orders", &match), MSG_ERR_METHOD_NOT_ALLOWED);
     assert_string_equal (match.allow, "POST");
-    assert_int_equal (s_route ("POST", "/orders", &match), 0);
-    assert_int_equal (s_route ("GET", "/stocksapple", &match), 404);
+    assert_int_equal (s_route ("POST", "/orders", &match), MSG_ERR_OK);
+    assert_int_equal (s_route ("GET", "/stocksapple", &match), MSG_ERR_NO_ROUTE);
     assert_int_equal (match.route, ROUTE_OTHER);
-    assert_int_equal (s_route ("HEA", "/stocks", &match), 405);
-    assert_int_equal (s_route ("HEADX", "/stocks", &match), 405);
+    assert_int_equal (s_route ("HEA", "/stocks", &match), MSG_ERR_METHOD_NOT_ALLOWED);
+    assert_int_equal (s_route ("HEADX", "/stocks", &match), MSG_ERR_METHOD_NOT_ALLOWED);
 }
 
 static void
@@ -73,21 +73,24 @@ test_api_order_number (void **state)
 {
     (void) state;
     uint64_t number = 7;
-    assert_int_equal (api_order_number (s_text ("0"), &number), 0);
+    assert_int_equal (api_order_number (s_text ("0"), &number), MSG_ERR_OK);
     assert_int_equal (number, 0);
-    assert_int_equal (api_order_number (s_text ("18446744073709551615"), &number), 0);
+    assert_int_equal (api_order_number (s_text ("18446744073709551615"), &number), MSG_ERR_OK);
     assert_true (number == UINT64_MAX);
-    assert_int_equal (api_order_number (s_text ("000000000000000000000042"), &number), 0);
+    assert_int_equal (api_order_number (s_text ("000000000000000000000042"), &number), MSG_ERR_OK);
     assert_int_equal (number, 42);
-    assert_int_equal (api_order_number (s_text ("18446744073709551616"), &number), 404);
-    assert_int_equal (api_order_number (s_text ("99999999999999999999"), &number), 404);
+    assert_int_equal (api_order_number (s_text ("18446744073709551616"), &number),
+                      MSG_ERR_TXN_NOT_FOUND);
+    assert_int_equal (api_order_number (s_text ("99999999999999999999"), &number),
+                      MSG_ERR_TXN_NOT_FOUND);
     assert_int_equal (api_order_number (s_text ("1000000000000000000000000000000"), &number),
-                      404);
-    assert_int_equal (api_order_number (s_text (""), &number), 400);
-    assert_int_equal (api_order_number (s_text ("-1"), &number), 400);
-    assert_int_equal (api_order_number (s_text ("1e3"), &number), 400);
+                      MSG_ERR_TXN_NOT_FOUND);
+    assert_int_equal (api_order_number (s_text (""), &number), MSG_ERR_INVALID_NUMBER);
+    assert_int_equal (api_order_number (s_text ("-1"), &number), MSG_ERR_INVALID_NUMBER);
+    assert_int_equal (api_order_number (s_text ("1e3"), &number), MSG_ERR_INVALID_NUMBER);
     //  Digits beyond 64 bits, then a non-digit: not a number at all.
-    assert_int_equal (api_order_number (s_text ("99999999999999999999x"), &number), 400);
+    assert_int_equal (api_order_number (s_text ("99999999999999999999x"), &number),
+                      MSG_ERR_INVALID_NUMBER);
 }
 
 static void

@@ -684,6 +684,10 @@ test_error_http_and_text (void **state)
         {MSG_ERR_INTERNAL, 500, "internal error"},
         {MSG_ERR_KEY_REUSED, 422, "idempotency key reused with a different request"},
         {MSG_ERR_OUTCOME_UNKNOWN, 504, "outcome unknown"},
+        {MSG_ERR_NO_ROUTE, 404, "not found"},
+        {MSG_ERR_METHOD_NOT_ALLOWED, 405, "method not allowed"},
+        {MSG_ERR_TOO_LARGE, 413, "request too large"},
+        {MSG_ERR_INVALID_NUMBER, 400, "invalid order number"},
         {MSG_ERR_COUNT, 500, "internal error"},
         {UINT64_MAX, 500, "internal error"},
     };

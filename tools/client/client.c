@@ -13,7 +13,8 @@
     printed, and the exit status is 1.
 */
 #include "cli.h"
-#include "http.h"
+#include "mem.h"
+#include "http_conn.h"
 #include "samples.h"
 #include "status.h"
 #include "verify.h"
@@ -357,9 +358,7 @@ s_check_unique (session_t *sessions, int64_t count)
     size_t total = 0;
     for (int64_t i = 0; i < count; i++)
         total += sessions[i].placed_count;
-    const placed_t **all = malloc ((total ? total : 1) * sizeof (placed_t *));
-    if (!all)
-        return 0;
+    const placed_t **all = mem_alloc (total * sizeof (placed_t *));
     size_t used = 0;
     for (int64_t i = 0; i < count; i++)
         for (size_t j = 0; j < sessions[i].placed_count; j++)
@@ -467,8 +466,7 @@ s_start_sessions (run_t *run, session_t *sessions)
         session->rng = s_random (&mix) ^ s_random (&mix);
         session->conn = http_conn_new (&run->url, (int) run->timeout_ms);
         session->samples = samples_new ();
-        if (!session->conn || !session->samples
-            || pthread_create (&session->thread, NULL, s_session_run, session) != 0) {
+        if (pthread_create (&session->thread, NULL, s_session_run, session) != 0) {
             fprintf (stderr, "bazaar-client: cannot start session %lld\n", (long long) started);
             break;
         }
@@ -578,9 +576,7 @@ main (int argc, char **argv)
     printf (", seed %llu\n", (unsigned long long) run.seed);
     fflush (stdout);
 
-    session_t *sessions = calloc ((size_t) run.sessions, sizeof (session_t));
-    if (!sessions)
-        return 1;
+    session_t *sessions = mem_calloc ((size_t) run.sessions, sizeof (session_t));
     run.start_us = s_now_us ();
     int64_t started = s_start_sessions (&run, sessions);
     s_wait_sessions (&run, started);

@@ -1,5 +1,6 @@
 /*  samples.c - request records, latency percentiles and the CSV file. */
 #include "samples.h"
+#include "mem.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ struct _samples_t {
 samples_t *
 samples_new (void)
 {
-    return calloc (1, sizeof (samples_t));
+    return mem_calloc (1, sizeof (samples_t));
 }
 
 void
@@ -102,11 +103,7 @@ s_percentile_ms (const uint32_t *sorted, size_t count, double pct)
 void
 samples_print_summary (samples_t *self, double elapsed_s, FILE *out)
 {
-    uint32_t *latencies = malloc ((self->count ? self->count : 1) * sizeof (uint32_t));
-    if (!latencies) {
-        fprintf (out, "out of memory for the summary\n");
-        return;
-    }
+    uint32_t *latencies = mem_alloc (self->count * sizeof (uint32_t));
     fprintf (out, "%-8s %9s %10s %10s %10s %10s\n", "op", "count", "mean_ms", "p50_ms", "p99_ms",
              "max_ms");
     for (op_t op = 0; op < OP_COUNT; op++) {

@@ -18,7 +18,7 @@ typedef struct {
 
 typedef struct _samples_t samples_t;
 
-//  An empty, growable list. Returns NULL if out of memory.
+//  An empty, growable list.
 samples_t *samples_new (void);
 
 //  Free the list. Does nothing on NULL.

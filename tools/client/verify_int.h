@@ -1,9 +1,10 @@
 /*  verify_int.h - what the two halves of bazaar-client verify share.
 
-    Private to verify.c and verify_live.c; the public interface is
-    verify.h. verify.c runs the rounds and the file checks, and fills a
-    verify_t with what the files say: the stocks from catalog.stocks with
-    their quantities after catalog.journal, and the journal's trades.
+    Private to verify.c, verify_files.c and verify_live.c; the public
+    interface is verify.h. verify.c runs the rounds and keeps the report;
+    verify_files.c fills a verify_t with what the files say (the stocks
+    from catalog.stocks with their quantities after catalog.journal, the
+    journal's trades, the order logs) and checks them against each other;
     verify_live.c then compares the live system with that over HTTP.
     Both report through verify_say, so a round's report, its problem
     count and its verdict (lag or hard) live in one place.
@@ -16,7 +17,7 @@
 #ifndef BAZAAR_VERIFY_INT_H
 #define BAZAAR_VERIFY_INT_H
 
-#include "http.h"
+#include "http_conn.h"
 #include "msgs.h"
 
 #include <limits.h>
@@ -45,7 +46,7 @@ typedef struct {
     uint8_t side;
 } v_trade_t;
 
-//  One order-N.log as read; defined in verify.c, which alone reads them.
+//  One order-N.log as read; defined in verify_files.c, which alone reads them.
 typedef struct _v_log_t v_log_t;
 
 typedef struct {
@@ -76,9 +77,6 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  verify.c
 
-//  realloc that gives up loudly: prints "out of memory" and exits 2 if
-//  it fails, since verify has nothing to fall back on. Never returns NULL.
-void *verify_realloc (void *ptr, size_t size);
 
 //  Adds one line (format, no newline) to the round's report. A problem
 //  (kind V_LAG or V_HARD) is counted, and printed unless a limited check
@@ -91,6 +89,16 @@ void verify_check_start (verify_t *self);
 
 //  Ends it: says how many problems check counted but did not print.
 void verify_check_done (verify_t *self, const char *check);
+
+//  ---------------------------------------------------------------------
+//  verify_files.c
+
+//  Read the data directory's files into self (stocks, trades, journal,
+//  logs) and report on each and on how the logs agree with the journal.
+void verify_read_files (verify_t *self);
+
+//  Free what verify_read_files kept (the caller zeroes the round after).
+void verify_files_free (verify_t *self);
 
 //  Returns the index in self->stocks of the stock called name, or
 //  VERIFY_NO_STOCK.

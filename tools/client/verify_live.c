@@ -10,7 +10,8 @@
     verify_check_order is public: bazaar-client's order checks use it too.
 */
 #include "verify.h"
-#include "http.h"
+#include "mem.h"
+#include "http_conn.h"
 #include "msgs.h"
 #include "verify_int.h"
 
@@ -54,7 +55,7 @@ verify_check_stocks_live (verify_t *self, http_conn_t *conn)
     if (status >= 0 && (status != 200 || !json_is_array (list)))
         verify_say (self, status == 503 ? V_LAG : V_HARD, "stocks: GET /stocks: HTTP %d%s",
                     status, status == 200 ? " without a \"data\" array" : "");
-    bool *seen = verify_realloc (NULL, self->stock_count * sizeof (bool));
+    bool *seen = mem_realloc (NULL, self->stock_count * sizeof (bool));
     memset (seen, 0, self->stock_count * sizeof (bool));
     size_t index;
     json_t *item;

@@ -1,5 +1,6 @@
 /*  stats.c - messages per second by type, for bazaar-tap --stats. */
 #include "stats.h"
+#include "mem.h"
 #include "msgs.h"
 
 #include <czmq.h>
@@ -23,9 +24,7 @@ struct _tapstats_t {
 tapstats_t *
 tapstats_new (bool json, bool tty)
 {
-    tapstats_t *self = calloc (1, sizeof (tapstats_t));
-    if (!self)
-        return NULL;
+    tapstats_t *self = mem_calloc (1, sizeof (tapstats_t));
     self->json = json;
     self->tty = tty && !json;
     self->started_at = zclock_mono ();

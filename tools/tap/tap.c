@@ -21,6 +21,7 @@
     flushed after every line so a pipe reader sees each message at once.
 */
 #include "cli.h"
+#include "mem.h"
 #include "log.h"
 #include "msgs.h"
 #include "sockets.h"
@@ -98,9 +99,7 @@ static const cli_option_t s_options[] = {
 static int
 s_each_item (const char *list, int (*fn) (const char *item, void *arg), void *arg)
 {
-    char *copy = strdup (list);
-    if (!copy)
-        return -1;
+    char *copy = mem_strdup (list);
     int rc = 0;
     char *save = NULL;
     for (char *item = strtok_r (copy, ",", &save); item && rc == 0;
@@ -261,16 +260,12 @@ s_tap_destroy (tap_t **self_p)
 static tap_t *
 s_tap_new (cli_t *cli, const char *keys, int argc, char **argv)
 {
-    tap_t *self = calloc (1, sizeof (tap_t));
-    if (!self)
-        return NULL;
+    tap_t *self = mem_calloc (1, sizeof (tap_t));
     snprintf (self->keys, sizeof (self->keys), "%s", keys);
     self->silence_at = zclock_mono () + TAP_SILENCE_MS;
     self->json = cli_flag (cli, "json");
-    if (cli_flag (cli, "stats")) {
+    if (cli_flag (cli, "stats"))
         self->stats = tapstats_new (self->json, isatty (STDOUT_FILENO));
-        assert (self->stats);
-    }
     self->hide_heartbeats = cli_flag (cli, "no-heartbeats");
     if (cli_get_int (cli, "count", 0, INT64_MAX, &self->count_limit)
         || s_each_item (cli_get (cli, "service"), s_add_service, self)
@@ -390,9 +385,7 @@ s_print_message (tap_t *self, const char *label, const msg_t *msg)
     if (len < 0)
         return -1;
     if ((size_t) len >= sizeof (stack)) {
-        text = malloc ((size_t) len + 1);
-        if (!text)
-            return -1;
+        text = mem_alloc ((size_t) len + 1);
         msg_format (msg, self->json, text, (size_t) len + 1);
     }
     char stamp[40];

@@ -1,12 +1,12 @@
-/*  http.h - a small blocking HTTP/1.1 client over one keep-alive TCP
+/*  http_conn.h - a small blocking HTTP/1.1 client over one keep-alive TCP
     connection, for the Bazaar client and load generator.
 
     Requests carry Content-Length; responses must carry Content-Length
     (the gateway never sends chunked bodies). One http_conn_t is used by
     one thread.
 */
-#ifndef BAZAAR_HTTP_H
-#define BAZAAR_HTTP_H
+#ifndef BAZAAR_HTTP_CONN_H
+#define BAZAAR_HTTP_CONN_H
 
 #include <stddef.h>
 
@@ -26,7 +26,7 @@ int http_url_parse (http_url_t *self, const char *url);
 typedef struct _http_conn_t http_conn_t;
 
 //  A connection to url (opened on first use). Every send and receive
-//  gives up after timeout_ms. Returns NULL if out of memory.
+//  gives up after timeout_ms.
 http_conn_t *http_conn_new (const http_url_t *url, int timeout_ms);
 
 //  Close the connection and free it. Does nothing on NULL.

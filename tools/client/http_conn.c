@@ -1,4 +1,4 @@
-/*  http.c - a small blocking HTTP/1.1 client over one keep-alive TCP
+/*  http_conn.c - a small blocking HTTP/1.1 client over one keep-alive TCP
     connection.
 
     One request at a time, no pipelining: write the whole request, read
@@ -7,7 +7,8 @@
     response that breaks the rules is a transport error and closes the
     connection.
 */
-#include "http.h"
+#include "http_conn.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -80,9 +81,7 @@ http_url_parse (http_url_t *self, const char *url)
 http_conn_t *
 http_conn_new (const http_url_t *url, int timeout_ms)
 {
-    http_conn_t *self = calloc (1, sizeof (http_conn_t));
-    if (!self)
-        return NULL;
+    http_conn_t *self = mem_calloc (1, sizeof (http_conn_t));
     self->url = *url;
     self->timeout_ms = timeout_ms;
     self->fd = -1;
@@ -193,10 +192,7 @@ s_format (http_conn_t *self, const char *method, const char *path, const char *b
             return -1;
         if ((size_t) len < self->request_size)
             return len;
-        char *bigger = realloc (self->request, (size_t) len + 1);
-        if (!bigger)
-            return -1;
-        self->request = bigger;
+        self->request = mem_realloc (self->request, (size_t) len + 1);
         self->request_size = (size_t) len + 1;
     }
     return -1;
@@ -223,12 +219,7 @@ s_read_more (http_conn_t *self)
 {
     if (self->size - self->used < HTTP_READ_CHUNK) {
         size_t size = self->size ? self->size * 2 : 2 * HTTP_READ_CHUNK;
-        char *bigger = realloc (self->buf, size);
-        if (!bigger) {
-            errno = ENOMEM;
-            return -1;
-        }
-        self->buf = bigger;
+        self->buf = mem_realloc (self->buf, size);
         self->size = size;
     }
     ssize_t got;
@@ -352,10 +343,7 @@ s_attempt (http_conn_t *self, int request_len, const char **response_body,
     }
     //  Copy the body out (NUL-terminated) and keep what follows it.
     if (self->body_size < content_length + 1) {
-        char *bigger = realloc (self->body, content_length + 1);
-        if (!bigger)
-            return s_fail (self, "out of memory", 0);
-        self->body = bigger;
+        self->body = mem_realloc (self->body, content_length + 1);
         self->body_size = content_length + 1;
     }
     memcpy (self->body, self->buf + header_len, content_length);

@@ -1,4 +1,4 @@
-/*  order.c - the order replica loop: trades, queries, roles, and the
+/*  replica.c - the order replica loop: trades, queries, roles, and the
     group commit.
 
     Sockets: `worker` (DEALER to the broker, service "order": TRADE and
@@ -6,7 +6,8 @@
     of the loop receives everything waiting, lets the core act, syncs the
     log once (node_flush), then answers what the sync made safe.
 */
-#include "order.h"
+#include "replica.h"
+#include "mem.h"
 #include "batch.h"
 #include "held.h"
 #include "log.h"
@@ -21,8 +22,8 @@
 #define POLL_MAX (4 + MSG_PEERS_MAX)
 #define IN_SYNC_MS 100          //  how often the in-sync set is sampled
 
-struct _order_t {
-    order_config_t config;
+struct _replica_t {
+    replica_config_t config;
     store_t *store;
     worker_t *worker;
     node_t *node;
@@ -45,11 +46,10 @@ s_on_outcome (void *arg, uint64_t index, consensus_result_t result)
     (void) arg, (void) index, (void) result;   //  held.c reads the log's state instead
 }
 
-order_t *
-order_new (store_t **store_p, const order_config_t *config, char *error, size_t error_size)
+replica_t *
+replica_new (store_t **store_p, const replica_config_t *config, char *error, size_t error_size)
 {
-    order_t *self = calloc (1, sizeof (order_t));
-    assert (self);
+    replica_t *self = mem_calloc (1, sizeof (replica_t));
     self->config = *config;
     self->store = *store_p;
     node_config_t node_config = {.replica_id = config->replica_id, .members = config->members,
@@ -60,11 +60,8 @@ order_new (store_t **store_p, const order_config_t *config, char *error, size_t 
     self->node = node_new (self->store, &node_config, error, error_size);
     if (self->node)
         self->worker = worker_new (config->broker, "order", config->replica_id, config->pub,
-                                   config->rep);
+                                   config->rep, error, error_size);
     if (!self->node || !self->worker) {
-        if (self->node)
-            snprintf (error, error_size, "cannot connect to the broker at %s (--broker): %s",
-                      config->broker, zmq_strerror (errno));
         node_destroy (&self->node);
         free (self);
         return NULL;
@@ -78,11 +75,11 @@ order_new (store_t **store_p, const order_config_t *config, char *error, size_t 
 }
 
 void
-order_destroy (order_t **self_p)
+replica_destroy (replica_t **self_p)
 {
     if (!*self_p)
         return;
-    order_t *self = *self_p;
+    replica_t *self = *self_p;
     worker_destroy (&self->worker);
     node_destroy (&self->node);
     held_destroy (&self->held);
@@ -97,14 +94,14 @@ order_destroy (order_t **self_p)
 //  Roles
 
 static bool
-s_leading (order_t *self)
+s_leading (replica_t *self)
 {
     return node_role (self->node) == CONSENSUS_LEADER;
 }
 
 //  What heartbeats say: the core's role, or catching-up while isolated.
 static uint8_t
-s_reported_role (order_t *self)
+s_reported_role (replica_t *self)
 {
     switch (node_role (self->node)) {
         case CONSENSUS_LEADER: return MSG_ROLE_LEADER;
@@ -118,7 +115,7 @@ s_reported_role (order_t *self)
 //  The core lost its quorum or a campaign: step aside for a while, so
 //  the broker names the next highest id instead of this one.
 static void
-s_isolate (order_t *self, const char *why)
+s_isolate (replica_t *self, const char *why)
 {
     int64_t pause = (int64_t) ISOLATED_MS << (self->failures < 3 ? self->failures : 3);
     if (pause > ISOLATED_MAX_MS)
@@ -130,7 +127,7 @@ s_isolate (order_t *self, const char *why)
 }
 
 static void
-s_on_events (order_t *self)
+s_on_events (replica_t *self)
 {
     node_events_t events;
     node_events (self->node, &events);
@@ -154,7 +151,7 @@ s_on_events (order_t *self)
 //  The configured members the broker lists as registered (this replica
 //  among them: the broker names only registered ones).
 static size_t
-s_members_registered (order_t *self, const msg_t *announcement)
+s_members_registered (replica_t *self, const msg_t *announcement)
 {
     size_t count = 0;
     for (size_t i = 0; i < announcement->peer_count; i++)
@@ -174,7 +171,7 @@ s_members_registered (order_t *self, const msg_t *announcement)
 //  announces every registration, so the campaign starts with the one
 //  that makes a majority.
 static void
-s_on_announcement (order_t *self, const msg_t *announcement)
+s_on_announcement (replica_t *self, const msg_t *announcement)
 {
     node_on_announcement (self->node, announcement);
     self->named = announcement->replica_id == self->config.replica_id;
@@ -199,7 +196,7 @@ s_on_announcement (order_t *self, const msg_t *announcement)
 //  Requests from clients
 
 static void
-s_reply_committed (order_t *self, const worker_envelope_t *envelope, uint64_t req_id,
+s_reply_committed (replica_t *self, const worker_envelope_t *envelope, uint64_t req_id,
                    const msg_trade_t *trade)
 {
     const store_stock_t *stock = store_lookup (self->store, trade->name);
@@ -214,7 +211,7 @@ s_reply_committed (order_t *self, const worker_envelope_t *envelope, uint64_t re
 //  A key seen before: the earlier trade's fate, or KEY_REUSED. Returns
 //  true if it answered (or parked the reply).
 static bool
-s_repeated_key (order_t *self, const worker_envelope_t *envelope, const msg_t *request,
+s_repeated_key (replica_t *self, const worker_envelope_t *envelope, const msg_t *request,
                 const msg_trade_t *trade)
 {
     tradelog_t *log = store_log (self->store);
@@ -239,7 +236,7 @@ s_repeated_key (order_t *self, const worker_envelope_t *envelope, const msg_t *r
 //  a message can carry: a failover must send it whole (msgs.h), so
 //  nothing more is proposed until followers acknowledge. Logs changes.
 static bool
-s_tail_full (order_t *self)
+s_tail_full (replica_t *self)
 {
     uint64_t uncommitted = node_length (self->node) - node_commit (self->node);
     bool full = uncommitted >= MSG_UNCOMMITTED_MAX;
@@ -253,7 +250,7 @@ s_tail_full (order_t *self)
 }
 
 static void
-s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
+s_trade (replica_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
     msg_trade_t trade;
     msg_get_trade (request, &trade);
@@ -287,7 +284,7 @@ s_trade (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 //  a majority without it committed, so it answers 503 and the gateway
 //  asks again.
 static void
-s_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
+s_query (replica_t *self, const worker_envelope_t *envelope, const msg_t *request)
 {
     msg_trade_t trade;
     if (request->number < node_commit (self->node)
@@ -306,14 +303,14 @@ s_query (order_t *self, const worker_envelope_t *envelope, const msg_t *request)
 static void
 s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request)
 {
-    order_t *self = arg;
+    replica_t *self = arg;
     if (!envelope) {
         if (request->type == MSG_LEADER)
             s_on_announcement (self, request);
         else
         if (request->type == MSG_ERROR && request->code == MSG_ERR_REFUSED) {
             log_error ("the broker refused this replica: %s", request->text);
-            self->failed = true;   //  order_run returns -1: another process has our id
+            self->failed = true;   //  replica_run returns -1: another process has our id
         }
         return;
     }
@@ -336,7 +333,7 @@ s_on_request (void *arg, const worker_envelope_t *envelope, const msg_t *request
 //  so a follower a few entries behind under load does not flap the set
 //  (each change is a heartbeat at once).
 static void
-s_update_in_sync (order_t *self)
+s_update_in_sync (replica_t *self)
 {
     int64_t now = zclock_mono ();
     if (now - self->in_sync_at < IN_SYNC_MS)
@@ -353,7 +350,7 @@ s_update_in_sync (order_t *self)
 //  The loop
 
 int
-order_run (order_t *self)
+replica_run (replica_t *self)
 {
     log_info ("waiting for the broker's leader announcement, %" PRIu64 " orders in the log",
               node_length (self->node));

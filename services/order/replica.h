@@ -1,4 +1,4 @@
-/*  order.h - an order replica: a member of the consensus that keeps the
+/*  replica.h - an order replica: a member of the consensus that keeps the
     order log, leads when the broker names it and a majority promised.
 
     The replicas' majority-committed log is the commit point (SPEC §3).
@@ -8,7 +8,7 @@
     state its log derives (stocks and idempotency keys: store.h), proposes
     it, and its reply waits in held.h until the entry commits.
 
-    Modules: order.c runs the loop (receive everything, sync once, then
+    Modules: replica.c runs the loop (receive everything, sync once, then
     send: the group commit), the trades and the queries; node.h is the
     consensus core with its disk and sockets; held.h parks the replies.
 
@@ -20,14 +20,14 @@
       catching-up  for a while after it lost its quorum or a campaign,
                    so the broker names the next highest id instead
 */
-#ifndef BAZAAR_ORDER_H
-#define BAZAAR_ORDER_H
+#ifndef BAZAAR_REPLICA_H
+#define BAZAAR_REPLICA_H
 
 #include "store.h"
 
 #include <stdint.h>
 
-typedef struct _order_t order_t;
+typedef struct _replica_t replica_t;
 
 typedef struct {
     uint64_t replica_id;
@@ -38,19 +38,19 @@ typedef struct {
     size_t n_members;
     const char *promise_path;
     int64_t timeout_ms;          //  quorum timeout: a leader without a majority steps down
-} order_config_t;
+} replica_config_t;
 
 //  Serve store (the replica takes ownership). Returns NULL and a reason
 //  in error if the promise file is damaged or an endpoint cannot be
 //  bound or connected.
-order_t *order_new (store_t **store_p, const order_config_t *config, char *error,
-                    size_t error_size);
+replica_t *replica_new (store_t **store_p, const replica_config_t *config, char *error,
+                      size_t error_size);
 
-void order_destroy (order_t **self_p);
+void replica_destroy (replica_t **self_p);
 
 //  Follow or lead until interrupted. Returns 0, or -1 if the disk failed
 //  or the broker refused this replica id (another live process has it):
 //  the process must exit.
-int order_run (order_t *self);
+int replica_run (replica_t *self);
 
 #endif
