@@ -29,8 +29,8 @@ import time
 
 import pytest
 
-from harness import (Bazaar, INITIAL, READY_TIMEOUT, assert_json, canonical_dump, free_ports,
-                     journal_bytes, journal_records, trade_body, wait_until)
+from harness import (TRADE, Bazaar, INITIAL, READY_TIMEOUT, Zmtp, assert_json, canonical_dump,
+                     free_ports, journal_bytes, journal_records, trade_body, unpackb, wait_until)
 
 NAMES = sorted(INITIAL)
 LEADER = "order-3"
@@ -509,14 +509,24 @@ def test_request_held_by_a_dead_leader_is_retried_at_once(bazaar_bin):
     with Bazaar(replicas=3, bin_dir=bazaar_bin, timeout_ms=8000) as bz:
         wait_leading(bz)
         since = offsets(bz)
+        #  The broker's tap shows a request as the broker routes it: once it
+        #  shows the trade, the trade is queued at order-3 (still registered).
+        tap = Zmtp(bz.ports["tap"], socket_type="SUB")
+        tap.send(b"\x01")
+        wait_until(lambda: bz.get("/status") and tap.recv(timeout=0.2), DEADLINE,
+                   "the tap subscription to take effect")
         os.kill(bz.pid("order-3"), signal.SIGSTOP)
         result = []
         body = trade_body(0)
         thread = threading.Thread(target=lambda: result.append(bz.post("/orders", body)))
         thread.start()
-        #  The gateway's calls in flight: the trade.
-        wait_until(lambda: bz.get("/status").body["gateway"]["in_flight"] >= 1, DEADLINE,
-                   "the trade to be in flight at the paused leader")
+
+        def routed():
+            frames = tap.recv(timeout=0.2)
+            return frames and frames[0] == b"order" and unpackb(frames[-1])[1] == TRADE
+
+        wait_until(routed, DEADLINE, "the broker to route the trade to the paused leader")
+        tap.close()
         bz.kill("order-3")
         thread.join(DEADLINE)
         assert result and result[0].status == 200, result
