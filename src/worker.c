@@ -11,8 +11,6 @@
 struct _worker_t {
     zsock_t *dealer;
     void *handle;
-    zsock_t *router;             //  direct requests, NULL unless bound
-    void *show;                  //  gets a copy of the ROUTER's frames
     msg_t heartbeat;
     bool ready;
     int64_t heartbeat_at;
@@ -60,7 +58,6 @@ worker_destroy (worker_t **self_p)
     worker_t *self = *self_p;
     tally_log_total (&self->expired, "dropped");
     zsock_destroy (&self->dealer);
-    zsock_destroy (&self->router);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->heartbeat);
     free (self);
@@ -79,43 +76,12 @@ worker_handle (worker_t *self)
     return self->handle;
 }
 
-int
-worker_bind (worker_t *self, const char *endpoint)
-{
-    if (self->router) {
-        errno = EISCONN;
-        return -1;
-    }
-    self->router = sockets_bind (ZMQ_ROUTER, endpoint, SOCKETS_HWM);
-    if (!self->router)
-        return -1;
-    //  Heartbeats announce where it is: a wildcard port is resolved now.
-    char *bound = zsock_last_endpoint (self->router);
-    snprintf (self->heartbeat.rep, sizeof (self->heartbeat.rep), "%s", bound ? bound : endpoint);
-    zstr_free (&bound);
-    return 0;
-}
-
-const char *
-worker_endpoint (worker_t *self)
-{
-    return self->router ? self->heartbeat.rep : "";
-}
-
-void
-worker_show_direct (worker_t *self, void *socket)
-{
-    self->show = socket;
-}
-
 size_t
 worker_poll_items (worker_t *self, zmq_pollitem_t *items, size_t max)
 {
     size_t count = 0;
     if (count < max)
         items[count++] = (zmq_pollitem_t) {self->handle, 0, ZMQ_POLLIN, 0};
-    if (self->router && count < max)
-        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     return count;
 }
 
@@ -165,7 +131,7 @@ worker_tick (worker_t *self)
 //  0 if nothing is waiting, or -1 for a message that was dropped
 //  (undecodable, or a broker heartbeat): call again.
 static int
-s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
+s_recv (void *handle, worker_envelope_t *envelope, msg_t *msg)
 {
     zmq_msg_t frames[2];
     zmq_msg_init (&frames[0]);
@@ -176,8 +142,7 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
         rc = count;
         goto done;
     }
-    envelope->direct = handle != self->handle;
-    if (count == 1 && !envelope->direct) {
+    if (count == 1) {
         //  The broker's own: a heartbeat (nothing to do) or an announcement.
         if (msg_decode (msg, zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0])) == 0
             && (msg->type == MSG_LEADER || msg->type == MSG_ERROR)) {
@@ -198,8 +163,6 @@ s_recv (worker_t *self, void *handle, worker_envelope_t *envelope, msg_t *msg)
     }
     envelope->size = zmq_msg_size (&frames[0]);
     memcpy (envelope->data, zmq_msg_data (&frames[0]), envelope->size);
-    if (envelope->direct && self->show)
-        zmq_send (self->show, zmq_msg_data (&frames[1]), zmq_msg_size (&frames[1]), ZMQ_DONTWAIT);
     rc = 1;
 done:
     zmq_msg_close (&frames[0]);
@@ -224,16 +187,15 @@ s_drop_expired (worker_t *self, const worker_envelope_t *envelope, const msg_t *
     worker_send (self, envelope, &reply);
 }
 
-//  Receives what waits on handle, at most max, passing each to handler.
-static int
-s_drain (worker_t *self, void *handle, int max, worker_handler_fn *handler, void *arg)
+int
+worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
 {
     msg_t request;
     msg_init (&request, 0);
     worker_envelope_t envelope;
     int handled = 0;
     while (handled < max) {
-        int rc = s_recv (self, handle, &envelope, &request);
+        int rc = s_recv (self->handle, &envelope, &request);
         if (rc == 0)
             break;
         if (rc == 1) {
@@ -245,23 +207,6 @@ s_drain (worker_t *self, void *handle, int max, worker_handler_fn *handler, void
         }
     }
     msg_reset (&request);
-    return handled;
-}
-
-int
-worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
-{
-    int handled = 0;
-    if (self->router) {
-        //  Half the turn for each socket first, so a backlog on one (a
-        //  flood of lookups through the broker) cannot starve the other.
-        void *router = zsock_resolve (self->router);
-        handled = s_drain (self, router, max / 2, handler, arg);
-        handled += s_drain (self, self->handle, max - handled, handler, arg);
-        handled += s_drain (self, router, max - handled, handler, arg);
-    }
-    else
-        handled = s_drain (self, self->handle, max, handler, arg);
     tally_log (&self->expired, "dropped");
     return handled;
 }
@@ -270,13 +215,9 @@ int
 worker_send_frame (worker_t *self, const worker_envelope_t *envelope, const void *data,
                    size_t size)
 {
-    bool direct = envelope->direct && self->router;
-    void *handle = direct ? zsock_resolve (self->router) : self->handle;
-    if (zmq_send (handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send (handle, data, size, ZMQ_DONTWAIT) < 0)
+    if (zmq_send (self->handle, envelope->data, envelope->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send (self->handle, data, size, ZMQ_DONTWAIT) < 0)
         return -1;
-    if (direct && self->show)
-        zmq_send (self->show, data, size, ZMQ_DONTWAIT);
     return 0;
 }
 

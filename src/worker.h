@@ -6,11 +6,6 @@
     envelope. The envelope is opaque: keep it, hand it back. The broker's
     own messages (LEADER announcements, a REFUSED error) arrive as one
     frame and reach the handler with no envelope.
-
-    A worker may also bind a ROUTER (worker_bind) where clients reach it
-    without the broker: a DEALER sends the same one frame it would send
-    to the broker and gets the reply frame back. Those requests arrive
-    with an envelope like any other and are answered the same way.
 */
 #ifndef BAZAAR_WORKER_H
 #define BAZAAR_WORKER_H
@@ -30,7 +25,6 @@
 typedef struct {
     unsigned char data[WORKER_ENVELOPE_MAX];
     size_t size;
-    bool direct;              //  came on the worker's own ROUTER
 } worker_envelope_t;
 
 typedef struct _worker_t worker_t;
@@ -49,20 +43,8 @@ uint64_t worker_incarnation (worker_t *self);
 //  The libzmq socket, for zmq_poll.
 void *worker_handle (worker_t *self);
 
-//  Bind a ROUTER on endpoint for clients that skip the broker, once;
-//  heartbeats announce it from then on (a wildcard port as bound).
-//  Returns 0, or -1 with errno set.
-int worker_bind (worker_t *self, const char *endpoint);
-
-//  The ROUTER's endpoint as announced, or "" if none is bound.
-const char *worker_endpoint (worker_t *self);
-
-//  Copy every request and reply frame of the ROUTER to socket (a PUB),
-//  so a tap sees the traffic that skips the broker. NULL: none.
-void worker_show_direct (worker_t *self, void *socket);
-
-//  Poll items for every socket requests arrive on (the broker's, and the
-//  ROUTER if bound); returns how many were filled, at most max.
+//  Poll items for the socket requests arrive on; returns how many were
+//  filled (1), at most max.
 size_t worker_poll_items (worker_t *self, zmq_pollitem_t *items, size_t max);
 
 //  Send a heartbeat if one is due. Returns ms until the next is due.
