@@ -1,6 +1,8 @@
 #!/bin/sh
-#  trades.sh - issue 13 / SPEC section 7: durable trades against their
-#  limits, in one run.
+#  trades.sh - SPEC section 7 / issue 20: durable trades of the consensus
+#  design (three order replicas, a trade commits when a majority holds it
+#  durably; the catalog learns the committed log) against their limits,
+#  in one run.
 #
 #  1. Limits:
 #     - fdatasync p50 (and p99) of FSYNC_COUNT 64-byte appends, each
@@ -11,18 +13,22 @@
 #     - the bus limit: the chain h2o -> DEALER -> zmq_proxy -> echo
 #       (build/bench/chain, as run.sh starts it), wrk GET at 64
 #       connections (requests/s) and at 5 (p50);
-#     - the trade floor = bus p50 at 5 connections + 2 x fdatasync p50.
+#     - the trade floor = bus p50 at 5 connections + ONE fdatasync p50
+#       (of an append): a majority commit needs one trip through the bus
+#       and one durable stage, since the leader's sync and a follower's
+#       overlap. The catalog is not on the trade's path any more.
 #  2. The real system, three times, all kept running (idle when not
-#     measured): broker, catalog, order replicas 1, 2, 3 (follower ack
-#     on, replica 3 leads), a gateway --cache-size 8 and an idle
-#     --cache-size 0 one:
+#     measured): broker, catalog (a learner), order replicas 1, 2, 3
+#     (--members 1,2,3; replica 3, the highest id, leads), a gateway
+#     --cache-size 8 and an idle --cache-size 0 one:
 #     - "empty": a fresh data dir;
 #     - "nosync": the same with --sync none on the catalog and the
 #       replicas: what the trade path's messages cost alone;
 #     - "ORDERS orders": build/bench/fill writes a data dir of ORDERS
-#       trades first (catalog.stocks and catalog.journal by the catalog's
-#       store and the tradelog, the same bytes as order-1.log ..
-#       order-3.log) and `bazaar-client verify` checks the files; its
+#       committed trades first (catalog.stocks and catalog.journal by the
+#       catalog's store and the tradelog; order-N.stocks, the stamped
+#       order-N.log and order-N.promise as a replica writes them; see
+#       fill.c) and `bazaar-client verify` checks the files; its
 #       processes start one after the other and the time from each start
 #       until it serves is printed: the catalog until an uncached
 #       GET /stocks/apple (gateway --cache-size 0) answers 200, each
@@ -36,17 +42,18 @@
 #     bus, the empty system, the full one and nosync at 64 connections,
 #     then at 5, then the empty system at 1. Trades: POST /orders, wrk and lib.sh's
 #     trade.lua; trades/s (2xx), p50, p99 and the CPU per trade summed
-#     over broker, catalog, the three replicas and the cached gateway.
-#  Then the ratios, each with its target:
+#     over broker, catalog, the three replicas and the cached gateway,
+#     and, for the empty system at 64 connections, each process's share.
+#  Then one verdict per figure, each against its SPEC target:
 #     trade p50 at 5 connections / trade floor        <= 1.5
-#     trades/s at 64 connections / bus requests/s 64  >= 0.50, and >= 10000/s
-#     trade p50 at 1 connection / trade floor         (reported)
-#     CPU per trade at 64 connections / BASELINE_CPU_US (130)  <= 0.50
+#     trades/s at 64 connections / bus requests/s 64  >= 0.50
+#     CPU per trade at 64 connections                 <= CPU_TARGET_US (65)
 #     with ORDERS / empty: trade p50 at 5 connections and trades/s at 64,
 #       each within 20% (0.80 .. 1.25); each restart < 1000 ms.
-#  and, reported, nosync against the same limits (the message path
-#  alone), and the trade p50 at 5 against the path's own floor = nosync's
-#  p50 at 5 + 2 x the overwrite's fdatasync p50.
+#  and, reported: trade p50 at 1 connection / floor, nosync against the
+#  same limits (the message path alone), and the trade p50 at 5 against
+#  the path's own floor = nosync's p50 at 5 + 1 x the overwrite's
+#  fdatasync p50.
 #
 #  A benchmark, not a test: it prints numbers and fails only if something
 #  does not start or answer (or fill / verify fail). Builds nothing:
@@ -56,8 +63,8 @@
 #  Environment: BAZAAR_BIN (default build/bin), BENCH_BIN (build/bench),
 #  DURATION seconds per measured row (5), WARMUP seconds (1), THREADS (wrk
 #  threads, 1), ORDERS stored orders (1000000; 0: no second system),
-#  FSYNC_COUNT (2000), BASELINE_CPU_US (130: CPU per trade before issue
-#  13), KEEP=1 keeps the temp dir (logs, data dirs, wrk output).
+#  FSYNC_COUNT (2000), CPU_TARGET_US (65: SPEC section 7), KEEP=1 keeps
+#  the temp dir (logs, data dirs, wrk output).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,14 +72,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH_BIN=${BENCH_BIN:-$HERE/../../build/bench}
 ORDERS=${ORDERS:-1000000}
 FSYNC_COUNT=${FSYNC_COUNT:-2000}
-BASELINE_CPU_US=${BASELINE_CPU_US:-130}
+CPU_TARGET_US=${CPU_TARGET_US:-65}
 FEW_TRADES=20           #  placed before VmRSS is read
 RESTART_TARGET_MS=1000
 RESTART_LIMIT_MS=30000  #  a process that does not serve by then stops the run
 
 case $ORDERS in '' | *[!0-9]*) echo "bench: ORDERS must be a number, not '$ORDERS'" >&2; exit 2 ;; esac
-case $BASELINE_CPU_US in '' | *[!0-9.]*)
-    echo "bench: BASELINE_CPU_US must be a number" >&2; exit 2 ;;
+case $CPU_TARGET_US in '' | *[!0-9.]*)
+    echo "bench: CPU_TARGET_US must be a number" >&2; exit 2 ;;
 esac
 need "$BIN/bazaar-broker" "$BIN/bazaar-catalog" "$BIN/bazaar-order" "$BIN/bazaar-gateway" \
      "$BIN/bazaar-client" "$BENCH_BIN/chain" "$BENCH_BIN/fsync" "$BENCH_BIN/fill"
@@ -161,6 +168,7 @@ trades () {
     [ "$RPS" -gt 0 ] || { echo "bench: no trade succeeded ($label, $conns conn)" >&2; exit 1; }
     [ "$ERRORS" = - ] || ROWS_WITH_ERRORS="$ROWS_WITH_ERRORS; $label at $conns ($ERRORS)"
     eval "RPS_${tag}_$conns=\$RPS P50_${tag}_$conns=\$P50_MS CPU_${tag}_$conns=\$CPU"
+    eval "CPUS_${tag}_$conns=\$CPU_EACH"
 }
 #  bus CONNECTIONS: one measured row of the chain; BUS_RPS_<c>, BUS_P50_<c>.
 bus () {
@@ -302,10 +310,10 @@ for conns in 64 5; do
     trades nosync "--sync none" "$conns"
 done
 trades empty empty 1
-FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + 2 * f / 1000 }')
+FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + f / 1000 }')
 #  The path's own floor: its messages alone and the fdatasync it does.
 PATH_FLOOR=$(awk -v p="$P50_nosync_5" -v f="$OVERWRITE_P50_US" \
-    'BEGIN { printf "%.3f\n", p + 2 * f / 1000 }')
+    'BEGIN { printf "%.3f\n", p + f / 1000 }')
 echo
 echo "limits"
 printf '%-36s %10s us   (p99 %s us; %s appends, each + fdatasync, on %s)\n' \
@@ -314,8 +322,8 @@ printf '%-36s %10s us   (p99 %s us; the same over zeros written before)\n' \
     "fdatasync of a 64-byte overwrite, p50" "$OVERWRITE_P50_US" "$OVERWRITE_P99_US"
 printf '%-36s %10s /s\n' "bus limit, 64 conn" "$BUS_RPS_64"
 printf '%-36s %10s ms\n' "bus limit p50, 5 conn" "$BUS_P50_5"
-printf '%-36s %10s ms   (bus p50 at 5 conn + 2 x fdatasync p50)\n' "trade floor" "$FLOOR"
-printf '%-36s %10s ms   (p50 at 5 conn with --sync none + 2 x overwrite p50)\n' \
+printf '%-36s %10s ms   (bus p50 at 5 conn + 1 x fdatasync p50)\n' "trade floor" "$FLOOR"
+printf '%-36s %10s ms   (p50 at 5 conn with --sync none + 1 x overwrite p50)\n' \
     "the trade path's own floor" "$PATH_FLOOR"
 
 #  ---------------------------------------------------------------------
@@ -327,11 +335,15 @@ judge "trade p50 5 conn / trade floor" "$P50_empty_5 / $FLOOR ms" \
     "$(div "$P50_empty_5" "$FLOOR")" - 1.5
 judge "trades/s 64 conn / bus req/s 64" "$RPS_empty_64 / $BUS_RPS_64" \
     "$(div "$RPS_empty_64" "$BUS_RPS_64")" 0.5 -
-judge "trades/s, 64 connections" "$RPS_empty_64 trades/s" "$RPS_empty_64" 10000 -
 judge "trade p50 1 conn / trade floor" "$P50_empty_1 / $FLOOR ms" \
     "$(div "$P50_empty_1" "$FLOOR")" report -
-judge "cpu per trade 64 conn / baseline" "$CPU_empty_64 / $BASELINE_CPU_US us" \
-    "$(div "$CPU_empty_64" "$BASELINE_CPU_US")" - 0.5
+judge "cpu us per trade, 64 conn" "$CPU_empty_64 us, all six" "$CPU_empty_64" - "$CPU_TARGET_US"
+set -- $CPUS_empty_64
+echo "  cpu us per trade by process (empty, 64 conn): broker $1, catalog $2, order-1 $3," \
+     "order-2 $4, order-3 (leader) $5, gateway $6"
+set -- $CPUS_nosync_64
+echo "  the same with --sync none: broker $1, catalog $2, order-1 $3, order-2 $4, order-3 $5," \
+     "gateway $6"
 echo "the message path alone (every process --sync none), against the same targets:"
 judge "  p50 5 conn, --sync none / trade floor" "$P50_nosync_5 / $FLOOR ms" \
     "$(div "$P50_nosync_5" "$FLOOR")" report -
