@@ -9,8 +9,8 @@
 #  alive, rss_kb, measure, row, ratio, div, now_ns and ms_since; and for
 #  a system of three replicas (replication.sh, trades.sh): system_ports,
 #  start_broker, start_gateway, start_catalog, start_replica,
-#  start_services, up, gone, stop, since, post_trade, wait_trade, leader,
-#  named and wait_leader.
+#  broker_answers, system, start_services, up, gone, stop, since,
+#  post_trade, wait_trade, leader, named and wait_leader.
 
 BIN=${BAZAAR_BIN:-$HERE/../../build/bin}
 DURATION=${DURATION:-5}
@@ -262,6 +262,30 @@ start_replica () {
     start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --members "$2" --broker "$BROKER" \
         --pub "$pub" --rep "$rep" --data "$DATA" ${SERVICE_ARGS:-}
     eval "ORDER_PID_$1=\$LAST_PID"
+}
+#  broker_answers: true when the broker answers `bazaar-client status`.
+broker_answers () {
+    "$BIN/bazaar-client" status --broker "$BROKER" --timeout 500 >/dev/null 2>&1
+}
+
+#  system TAG: broker and the two gateways (cache 8 at GW, 0 at GW0) on
+#  fresh ports, logs NAME.TAG.log; waits until they answer. DATA: the
+#  caller's. Sets GW_TAG.
+system () {
+    system_ports
+    eval "GW_$1=\$GW"
+    start_broker "broker.$1"
+    start_gateway "gateway.$1" "$GW" 8
+    GATEWAY_PID=$LAST_PID
+    start_gateway "gateway0.$1" "$GW0" 0
+    wait_status 200 "$GW/metrics"
+    wait_status 200 "$GW0/metrics"
+    i=0
+    until broker_answers; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { echo "bench: the broker never answers (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.1
+    done
 }
 #  start_services MEMBERS TAG: catalog and every replica of MEMBERS; sets
 #  SERVER_PIDS to them, BROKER_PID and GATEWAY_PID (the caller's).

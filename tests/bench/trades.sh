@@ -116,9 +116,6 @@ replica_serves () {
         | awk -v p="order-$1" -v n="$2" -v s="^($3)\$" '
             $1 == p && $2 ~ s && $3 + 0 >= n + 0 { ok = 1 } END { exit !ok }'
 }
-broker_answers () {
-    "$BIN/bazaar-client" status --broker "$BROKER" --timeout 500 >/dev/null 2>&1
-}
 trade_answers () { [ "$(post_trade)" = 200 ]; }
 
 #  retry_last_fill: fill's last trade, ORDERS - 1, sent again with its
@@ -176,25 +173,6 @@ bus () {
     row "bus limit (chain GET), $1 conn"
     [ "$RPS" -gt 0 ] || { echo "bench: the chain answered nothing" >&2; exit 1; }
     eval "BUS_RPS_$1=\$RPS BUS_P50_$1=\$P50_MS"
-}
-#  system TAG: broker and the two gateways (cache 8 at GW, 0 at GW0) on
-#  fresh ports, logs NAME.TAG.log; waits until they answer. DATA: the
-#  caller's. Sets GW_TAG.
-system () {
-    system_ports
-    eval "GW_$1=\$GW"
-    start_broker "broker.$1"
-    start_gateway "gateway.$1" "$GW" 8
-    GATEWAY_PID=$LAST_PID
-    start_gateway "gateway0.$1" "$GW0" 0
-    wait_status 200 "$GW/metrics"
-    wait_status 200 "$GW0/metrics"
-    i=0
-    until broker_answers; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { echo "bench: the broker never answers (logs: KEEP=1)" >&2; exit 1; }
-        sleep 0.1
-    done
 }
 #  judge LABEL FIGURE VALUE LOW HIGH: one line, LABEL, FIGURE (text), the
 #  value and whether LOW <= VALUE <= HIGH ("-": no bound; "report": none).
