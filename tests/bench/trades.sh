@@ -36,6 +36,7 @@
 #       at position >= ORDERS, the leader until a trade answers 200; then
 #       verify --url checks the live system and the last stored trade,
 #       retried with its idempotency key, must answer its number.
+#     (a cold start of the whole cluster: it includes the first election).
 #     Resident memory (VmRSS) of each process is read after FEW_TRADES
 #     trades in both; per stored order = (with ORDERS - empty) / ORDERS.
 #  3. Measured rows, each group back to back (the machine drifts): the
@@ -44,6 +45,10 @@
 #     trade.lua; trades/s (2xx), p50, p99 and the CPU per trade summed
 #     over broker, catalog, the three replicas and the cached gateway,
 #     and, for the empty system at 64 connections, each process's share.
+#  4. With ORDERS orders, one process restarted while the others serve:
+#     the catalog, follower order-1 and the leader order-3 in turn, each
+#     kill -9 and started again on its data dir, timed until it serves as
+#     in 2 (the leader: until it leads again and a trade answers 200).
 #  Then one verdict per figure, each against its SPEC target:
 #     trade p50 at 5 connections / trade floor        <= 1.5
 #     trades/s at 64 connections / bus requests/s 64  >= 0.50
@@ -288,6 +293,33 @@ for conns in 64 5; do
     trades nosync "--sync none" "$conns"
 done
 trades empty empty 1
+
+#  ---------------------------------------------------------------------
+#  4. One process restarted in the running full system (the others keep
+#     serving): kill -9, start again on its data dir, time until it serves.
+
+if [ "$ORDERS" -gt 0 ]; then
+    DATA=$TMP/full GW=$GW_full
+    : >"$TMP/restarts-one.txt"
+    kill -9 "$CATALOG_PID"; gone "$CATALOG_PID"
+    t0=$(now_ns)
+    start_catalog full-again
+    wait_serving catalog "$CATALOG_PID" "$t0" catalog_serves
+    echo "catalog (uncached GET /stocks/apple answers 200) $SERVED_MS" >>"$TMP/restarts-one.txt"
+    kill -9 "$ORDER_PID_1"; gone "$ORDER_PID_1"
+    t0=$(now_ns)
+    start_replica 1 1,2,3 full-again
+    wait_serving "replica 1" "$ORDER_PID_1" "$t0" replica_serves 1 "$ORDERS" "serving"
+    echo "order-1, a follower (status: serving) $SERVED_MS" >>"$TMP/restarts-one.txt"
+    times=$(named 3)
+    kill -9 "$ORDER_PID_3"; gone "$ORDER_PID_3"
+    t0=$(now_ns)
+    start_replica 3 1,2,3 full-again
+    wait_serving "replica 3" "$ORDER_PID_3" "$t0" replica_serves 3 "$ORDERS" "leader"
+    echo "order-3, the leader (status: leading again) $SERVED_MS" >>"$TMP/restarts-one.txt"
+    wait_serving "replica 3" "$ORDER_PID_3" "$t0" trade_answers
+    echo "order-3: a trade answers 200 $SERVED_MS" >>"$TMP/restarts-one.txt"
+fi
 FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b + f / 1000 }')
 #  The path's own floor: its messages alone and the fdatasync it does.
 PATH_FLOOR=$(awk -v p="$P50_nosync_5" -v f="$OVERWRITE_P50_US" \
@@ -336,6 +368,10 @@ if [ "$ORDERS" -gt 0 ]; then
         "$(div "$P50_full_5" "$P50_empty_5")" 0.8 1.25
     judge "trades/s 64 conn, $ORDERS / empty" "$RPS_full_64 / $RPS_empty_64" \
         "$(div "$RPS_full_64" "$RPS_empty_64")" 0.8 1.25
+    echo "restart of one process with $ORDERS orders, the others serving (kill -9, start):"
+    awk -v t="$RESTART_TARGET_MS" '{ ms = $NF; $NF = ""; sub(/ +$/, "")
+        printf "  %-56s %6d ms   target < %d ms: %s\n", $0, ms, t, (ms < t ? "met" : "NOT met") }' \
+        "$TMP/restarts-one.txt"
     echo
     printf '%-44s %10s %16s %12s\n' "resident memory (VmRSS after $FEW_TRADES trades)" "empty kB" \
         "with $ORDERS kB" "bytes/order"
