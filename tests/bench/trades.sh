@@ -205,7 +205,7 @@ judge () {
 }
 ROWS_WITH_ERRORS=""
 
-echo "bench: trades, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row, $(nproc) cores," \
+echo "bench: trades, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row, $(nproc) cores, $(date -u "+%Y-%m-%d %H:%M UTC")," \
      "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 DISK=$(df -PT "$TMP" | awk 'NR == 2 { print $1 " (" $2 ")" }')
 
