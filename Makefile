@@ -159,21 +159,26 @@ verify: build
 	$(BUILD)/bin/bazaar-client verify --data $(VERIFY_DATA) $(if $(VERIFY_URL),--url $(VERIFY_URL)) --wait 5
 
 #  make bench: SPEC section 7's baselines (bare h2o, zmq_proxy chain), the
-#  real system and their ratios in one run (run.sh), then durable trades
-#  against their limits (fdatasync p50, bus, trade floor: fsync, chain),
-#  empty and with ORDERS=1000000 stored orders (fill): latency, trades/s,
-#  CPU, restart times, memory per order (trades.sh), then three replicas:
-#  follower ack on/off, syncs per trade, failover, catch-up (replication.sh),
-#  then what CURVE costs (curve.sh); see docs/PERFORMANCE.md.
+#  real system and their lookup ratios in one run (run.sh), then durable
+#  trades of the consensus design against their limits (fdatasync p50,
+#  bus, trade floor = bus p50 + one fdatasync: fsync, chain), empty and
+#  with ORDERS=1000000 stored orders (fill): latency, trades/s, CPU,
+#  restart times, memory per order (trades.sh), then against a 3-member
+#  etcd in the same run (peer.sh), leader and catalog kill -9 (failover.sh),
+#  three replicas against one, syncs per trade and catch-up
+#  (replication.sh), then what CURVE costs (curve.sh); see
+#  docs/PERFORMANCE.md. bench-deps installs what only the benchmarks need
+#  (wrk, etcd-server, etcd-client), kept out of make test's deps.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain $(BUILD)/bench/fsync
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-deps
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-#  fill writes a data dir of N trades with the catalog's store and the
-#  tradelog, as the system writes them.
+#  fill writes a data dir of N committed trades as the consensus design
+#  leaves it: the catalog's store and journal, each replica's stamped log,
+#  stocks and promise file (tests/bench/fill.c).
 #  replay times opening such a dir as the catalog or a replica does.
 $(BUILD)/bench/fill $(BUILD)/bench/replay: $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -182,10 +187,15 @@ $(BUILD)/bench/fill $(BUILD)/bench/replay: $(BUILD)/bench/%: $(BUILD)/obj/tests/
 
 bench-build: build $(BENCH_BINS) $(BUILD)/bench/fill $(BUILD)/bench/replay
 
-bench: deps
+bench-deps:
+	@sh tests/bench/deps.sh
+
+bench: deps bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/trades.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/peer.sh
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/failover.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
 

@@ -3,9 +3,10 @@
 #  and with keys, measured row by row back to back (the machine drifts):
 #    cached GET /stocks/apple (gateway --cache-size 8): no bus at all,
 #    uncached GET (--cache-size 0): one bus round trip, every hop encrypted,
-#    durable trades (three replicas, follower ack on) at 64 and 5
-#    connections: the longest encrypted path (gateway, broker, leader,
-#    catalog, followers).
+#    durable trades (three replicas, --members 1,2,3 by default: a
+#    majority commits) at 64 and 5 connections: the longest encrypted
+#    path (gateway, broker, leader, followers; the catalog learns the
+#    committed log beside it).
 #  Prints requests/s, p50, p99 and server CPU per answer for each, and
 #  the with/without ratio of each rate against SPEC section 7's "CURVE
 #  costs <= 15%" (ratio >= 0.85).

@@ -1,4 +1,4 @@
-"""failover.py URL PID [SECONDS] - one failover round for replication.sh.
+"""failover.py URL PID [SECONDS] - one failover round for failover.sh.
 
 Places trades (POST URL/orders, 1 share, buy and sell in turn) at a light
 steady rate: a new request every 10 ms, each on its own connection and

@@ -9,8 +9,8 @@
 #  alive, rss_kb, measure, row, ratio, div, now_ns and ms_since; and for
 #  a system of three replicas (replication.sh, trades.sh): system_ports,
 #  start_broker, start_gateway, start_catalog, start_replica,
-#  start_services, up, gone, stop, since, post_trade, wait_trade, leader,
-#  named and wait_leader.
+#  broker_answers, system, start_services, up, gone, stop, since,
+#  post_trade, wait_trade, leader, named and wait_leader.
 
 BIN=${BAZAAR_BIN:-$HERE/../../build/bin}
 DURATION=${DURATION:-5}
@@ -133,17 +133,20 @@ rss_kb () {
 #  measured run; sets RPS (2xx answers per second), P50, P99 (as wrk
 #  prints them, over all answers), P50_MS, ERRORS (non-2xx answers plus
 #  wrk's socket errors, or "-") and CPU: microseconds of CPU the server
-#  side (PIDS) spent per answer.
+#  side (PIDS) spent per answer, and CPU_EACH: the same for each of PIDS,
+#  in their order (space separated).
 measure () {
     name=$1 url=$2 conns=$3 pids=$4; shift 4
     bounded $((WARMUP + 10)) /dev/null wrk -t"$THREADS" -c"$conns" -d"${WARMUP}s" "$@" "$url"
     out=$TMP/wrk-$name.txt
     alive $pids
     ticks_before=$(cpu_ticks $pids)
+    each_before=$(for pid in $pids; do cpu_ticks "$pid"; done)
     bounded $((DURATION + 10)) "$out" \
         wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" "$url"
     alive $pids
     ticks=$(($(cpu_ticks $pids) - ticks_before))
+    each_after=$(for pid in $pids; do cpu_ticks "$pid"; done)
     set -- $(awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
             if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0
@@ -153,10 +156,16 @@ measure () {
         /^ *Non-2xx/ { bad += $NF }
         /^ *Socket errors:/ { for (i = 4; i <= NF; i += 2) { v = $i; sub(/,$/, "", v); sock += v } }
         $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-        END { printf "%.0f %s %s %.3f %d %.1f\n", (secs > 0 ? (n - bad) / secs : 0), p50, p99,
-                     ms(p50), bad + sock, (n > 0 ? ticks * 1e6 / hz / n : 0) }
+        END { printf "%.0f %s %s %.3f %d %.1f %d\n", (secs > 0 ? (n - bad) / secs : 0), p50, p99,
+                     ms(p50), bad + sock, (n > 0 ? ticks * 1e6 / hz / n : 0), n }
     ' "$out")
     RPS=$1 P50=$2 P99=$3 P50_MS=$4 ERRORS=$5 CPU=$6
+    CPU_EACH=$(printf '%s\n' $each_before $each_after | awk -v k="$(echo $pids | wc -w)" \
+        -v n="$7" -v hz="$(getconf CLK_TCK)" '
+        { v[NR] = $1 }
+        END { for (i = 1; i <= k; i++)
+                  printf "%s%.1f", (i > 1 ? " " : ""), (n > 0 ? (v[k + i] - v[i]) * 1e6 / hz / n : 0)
+              print "" }')
     [ "$ERRORS" != 0 ] || ERRORS=-
 }
 
@@ -253,6 +262,30 @@ start_replica () {
     start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --members "$2" --broker "$BROKER" \
         --pub "$pub" --rep "$rep" --data "$DATA" ${SERVICE_ARGS:-}
     eval "ORDER_PID_$1=\$LAST_PID"
+}
+#  broker_answers: true when the broker answers `bazaar-client status`.
+broker_answers () {
+    "$BIN/bazaar-client" status --broker "$BROKER" --timeout 500 >/dev/null 2>&1
+}
+
+#  system TAG: broker and the two gateways (cache 8 at GW, 0 at GW0) on
+#  fresh ports, logs NAME.TAG.log; waits until they answer. DATA: the
+#  caller's. Sets GW_TAG.
+system () {
+    system_ports
+    eval "GW_$1=\$GW"
+    start_broker "broker.$1"
+    start_gateway "gateway.$1" "$GW" 8
+    GATEWAY_PID=$LAST_PID
+    start_gateway "gateway0.$1" "$GW0" 0
+    wait_status 200 "$GW/metrics"
+    wait_status 200 "$GW0/metrics"
+    i=0
+    until broker_answers; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { echo "bench: the broker never answers (logs: KEEP=1)" >&2; exit 1; }
+        sleep 0.1
+    done
 }
 #  start_services MEMBERS TAG: catalog and every replica of MEMBERS; sets
 #  SERVER_PIDS to them, BROKER_PID and GATEWAY_PID (the caller's).

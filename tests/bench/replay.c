@@ -6,7 +6,9 @@
 
     "catalog" opens DIR as bazaar-catalog does (store_open: catalog.stocks,
     then catalog.journal replayed into the stocks); a replica id opens
-    DIR/order-ID.log as bazaar-order --id ID does (tradelog_open). Both
+    order-ID.stocks and the stamped order-ID.log in DIR as bazaar-order
+    --id ID does (store_open_config, stamped; the promise file and the
+    consensus core's copy of the stamps are not counted). Both
     with the default key window. Prints one line: the time the open took (wall clock and CPU)
     and the resident memory it added, in all and per trade (one open per
     process, so memory freed by an earlier one cannot hide what this one
@@ -77,13 +79,14 @@ main (int argc, char **argv)
         store_destroy (&store);
     }
     else {
-        char path[PATH_MAX], what[32];
-        snprintf (path, sizeof (path), "%s/order-%ld.log", argv[1], id);
-        snprintf (what, sizeof (what), "order-%ld", id);
-        tradelog_t *log = tradelog_open (path, true, NULL, error, sizeof (error));
-        if (log)
-            s_report (what, tradelog_count (log), started, resident);
-        tradelog_destroy (&log);
+        char name[32];
+        snprintf (name, sizeof (name), "order-%ld", id);
+        store_config_t config = {.dir = argv[1], .name = name, .log_suffix = "log",
+                                 .stamped = true, .sync = true};
+        store_t *store = store_open_config (&config, error, sizeof (error));
+        if (store)
+            s_report (name, store_trade_count (store), started, resident);
+        store_destroy (&store);
     }
     if (*error) {
         fprintf (stderr, "replay: %s\n", error);

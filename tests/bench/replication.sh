@@ -10,36 +10,31 @@
 #      side's processes per answer; SIGTERM the catalog and the replicas,
 #      start replica 1 alone (--members 1, a majority of one, on a data dir
 #      of its own) and measure the same rows; ratio three/alone at 64
-#      connections against "replication costs <= 20%" (>= 0.80);
+#      connections, reported (SPEC section 7 sets no target for it now:
+#      trades.sh judges the three replicas against the bus limit);
 #   2. fdatasyncs per trade of the catalog and of each replica in each of
 #      those two runs, from the lines they log at SIGTERM ("N trades
 #      written in M batches"): M / N, N being what that process committed
 #      in the run (warm-ups included);
-#   3. failover, FAILOVERS rounds (10), the three replicas again: under
-#      a light load (failover.py: a trade every
-#      10 ms), kill -9 the leader the broker names, time from the kill to
-#      the end of the first trade sent after it that answers 200; restart
-#      the killed replica and wait until the broker names it leader again.
-#      Prints each round and the median, target < 500 ms;
-#   4. catch-up: SIGTERM replica 1, place CATCHUP (100000) trades (wrk at
+#   3. catch-up: SIGTERM replica 1, place CATCHUP (100000) trades (wrk at
 #      64 connections until GET /orders/<last> answers 200), start replica
 #      1 and time it until GET /status shows its position at the leader's:
 #      target < 2000 ms.
 #
 #  A benchmark, not a test: it prints numbers and fails only if something
 #  does not start or answer. Builds nothing: expects build/bin (make build).
-#  Everything it starts is killed at exit.
+#  Everything it starts is killed at exit. Failover (leader and catalog
+#  kill -9) is failover.sh's.
 #
 #  Environment: BAZAAR_BIN (default build/bin), DURATION seconds per
 #  measured row (5), WARMUP seconds (1), TRADE_CONNECTIONS ("1 5 64"),
-#  THREADS (wrk threads, 1), FAILOVERS (10), CATCHUP (100000), KEEP=1 keeps
+#  THREADS (wrk threads, 1), CATCHUP (100000), KEEP=1 keeps
 #  the temp dir (logs of every process start, data, wrk output).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 TRADE_CONNECTIONS=${TRADE_CONNECTIONS:-1 5 64}
-FAILOVERS=${FAILOVERS:-10}
 CATCHUP=${CATCHUP:-100000}
 
 need "$BIN/bazaar-broker" "$BIN/bazaar-catalog" "$BIN/bazaar-order" "$BIN/bazaar-gateway"
@@ -116,32 +111,8 @@ awk '{ n = $(NF - 1); m = $NF; $(NF - 1) = $NF = ""; sub(/ +$/, "")
        if (n == "-") printf "%-34s %10s %10s %12s\n", $0, "-", "-", "no exit line"
        else printf "%-34s %10d %10d %12.3f\n", $0, n, m, (n > 0 ? m / n : 0) }' "$TMP/syncs.txt"
 
-#  3. Failover, follower ack on again.
-up 1,2,3 failover
-echo
-echo "failover: kill -9 the leader under a trade every 10 ms ($FAILOVERS rounds)"
-printf '%-8s %8s %10s %14s %18s\n' "round" "killed" "ms to 200" "failed trades" "s until it leads"
-: >"$TMP/failover.txt"
-round=1
-while [ "$round" -le "$FAILOVERS" ]; do
-    id=$(leader)
-    eval "pid=\$ORDER_PID_$id"
-    times=$(named "$id")
-    bounded 20 "$TMP/failover-$round.txt" /usr/bin/python3 "$HERE/failover.py" "$GW" "$pid" 10 \
-        || { echo "bench: failover round $round failed (logs: KEEP=1)" >&2; exit 1; }
-    gone "$pid"
-    set -- $(cat "$TMP/failover-$round.txt")
-    echo "$1" >>"$TMP/failover.txt"
-    restarted=$(date +%s.%N)
-    start_replica "$id" 1,2,3 "r$round"
-    wait_leader "$id" $((times + 1))
-    printf '%-8s %8s %10s %14s %18.1f\n' "$round" "replica $id" "$1" "$2" \
-        "$(since "$restarted")"
-    round=$((round + 1))
-done
-SERVER_PIDS="$BROKER_PID $CATALOG_PID $ORDER_PID_1 $ORDER_PID_2 $ORDER_PID_3 $GATEWAY_PID"
-
-#  4. Catch-up: replica 1 misses CATCHUP trades.
+#  3. Catch-up: replica 1 misses CATCHUP trades.
+up 1,2,3 catchup-base
 echo
 wait_trade
 stop "$ORDER_PID_1"
@@ -174,17 +145,8 @@ echo "catch-up: replica 1 stopped at $base orders, $CATCHUP trades placed in ${p
      "restarted: at the leader's position ($1) after $caught_ms ms"
 
 echo
-ratio "trades/s three / alone, 64 conn" 0.80 "$(div "${RPS_three:-0}" "${RPS_alone:-0}")"
-awk -v r="${RPS_three:-0}" 'BEGIN {
-    printf "%-34s %10d   target >= 10000: %s\n", "trades/s, 3 replicas, 64 c", r,
-           (r >= 10000 ? "met" : "NOT met") }'
-sort -g "$TMP/failover.txt" | awk '
-    $1 != "-" { v[++n] = $1 } { all = all " " $1 }
-    END {
-        m = n == 0 ? -1 : (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
-        if (m < 0) printf "%-34s %10s   target < 500 ms: NOT met (no round recovered)\n", "failover ms, median", "-"
-        else printf "%-34s %10.0f   target < 500 ms: %s  (sorted:%s)\n", "failover ms, median of " NR, m,
-                    (m < 500 && n == NR ? "met" : "NOT met"), all }'
+awk -v r="$(div "${RPS_three:-0}" "${RPS_alone:-0}")" 'BEGIN {
+    printf "%-34s %10.3f   (reported)\n", "trades/s three / alone, 64 conn", r }'
 echo "$caught $caught_ms" | awk -v want="$CATCHUP" '{
     printf "%-34s %10d   target < 2000 ms for %d orders: %s  (%d orders)\n",
            "catch-up ms, replica 1", $2, want, ($2 < 2000 && $1 >= want ? "met" : "NOT met"), $1 }'

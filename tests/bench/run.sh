@@ -14,8 +14,10 @@
 #    uncached gateway / chain       target >= 0.70
 #  and trades (POST /orders through the cached gateway, buy and sell of 1
 #  share over the ten stocks, stores at their default --sync=data) at
-#  TRADE_CONNECTIONS: durable trades/s (2xx answers) and p50, against
-#  >= 10k/s at 64 connections and p50 < 1 ms at 5.
+#  TRADE_CONNECTIONS, reported without a verdict: this system has one
+#  order replica (--members 1, a majority of one). The trade targets are
+#  judged once, by trades.sh, with three replicas against the bus limit
+#  and the trade floor it measures in its own run.
 #
 #  A benchmark, not a test: it prints numbers and fails only if something
 #  does not start. Builds nothing: expects build/bin (make build) and
@@ -95,21 +97,13 @@ curl -s "$CACHED/metrics" | awk '
     $1 == "bazaar_cache_hits_total" { h = $2 } $1 == "bazaar_cache_misses_total" { m = $2 }
     END { printf "(gateway --cache-size 8 so far: %d cache hits, %d misses)\n", h, m }'
 [ -z "$TRADE_CONNECTIONS" ] || { echo
-printf "$HEAD" "POST /orders (trades)" "trades/s" "p50" "p99" "cpu us/req" "errors"; }
+printf "$HEAD" "POST /orders (trades, 1 replica)" "trades/s" "p50" "p99" "cpu us/req" "errors"; }
 for conns in $TRADE_CONNECTIONS; do
     measure "trades-$conns" "$CACHED/orders" "$conns" "$CACHED_PIDS" -s "$TMP/trade.lua"
     row "$conns connections"
-    case $conns in
-        64) TRADES_64=$RPS ;;
-        5) P50_5=$P50_MS ;;
-    esac
 done
 echo
 ratio "cached gateway / bare h2o" 0.80 $CACHED_RATIOS
 ratio "uncached gateway / chain" 0.70 $UNCACHED_RATIOS
-[ -z "${TRADES_64:-}" ] || awk -v r="$TRADES_64" 'BEGIN {
-    printf "%-34s %10d   target >= 10000: %s\n", "durable trades/s, 64 connections", r,
-           (r >= 10000 ? "met" : "NOT met") }'
-[ -z "${P50_5:-}" ] || awk -v p="$P50_5" 'BEGIN {
-    printf "%-34s %10.2f   target < 1 ms: %s\n", "trade p50 ms, 5 connections", p,
-           (p < 1 ? "met" : "NOT met") }'
+[ -z "$TRADE_CONNECTIONS" ] \
+    || echo "(trades above: one replica, reported; trades.sh judges the trade targets)"
