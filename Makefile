@@ -104,12 +104,24 @@ ASAN = BUILD=build/asan SANITIZE=1
 #  1. the plain build (JOBS compilers);
 #  2. its unit tests;
 #  3. its system smoke (mostly waiting on processes; output kept until
-#     it ends) beside every other compile: the ASan build, the
-#     simulator and its broken-rule variants, the fuzz harnesses;
+#     it ends) beside the ASan build and the simulator with its
+#     broken-rule variants;
 #  4. the ASan unit tests beside sim-smoke (one core each);
-#  5. the ASan system suite, then the net suite;
+#  5. the ASan system suite, then the net suite, with the fuzz harnesses
+#     compiled beside them at nice 19: the compilers only take the CPU
+#     the suites leave idle (they mostly wait), and finish at full speed
+#     if the suites end first;
 #  6. the fuzz harnesses, JOBS at a time.
-TEST_COMPILE = -j$(JOBS) $(ASAN) build sim-build fuzz-build
+TEST_COMPILE = -j$(JOBS) $(ASAN) build sim-build
+define TEST_ASAN_SUITES
+@$(MAKE) --no-print-directory -j2 -Otarget $(ASAN) unit sim-smoke
+@mkdir -p build; log=build/fuzz-build.log; \
+   nice -n 19 $(MAKE) --no-print-directory -j$(JOBS) fuzz-build >$$log 2>&1 & fuzz=$$!; \
+   $(MAKE) --no-print-directory $(ASAN) system net; tested=$$?; \
+   wait $$fuzz; built=$$?; [ $$built -eq 0 ] || cat $$log; \
+   [ $$tested -eq 0 ] && [ $$built -eq 0 ]
+@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+endef
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
@@ -118,17 +130,13 @@ test: deps
 	 $(MAKE) --no-print-directory system-smoke >$$log 2>&1 & smoke=$$!; \
 	 $(MAKE) --no-print-directory $(TEST_COMPILE); built=$$?; \
 	 wait $$smoke; smoked=$$?; cat $$log; [ $$built -eq 0 ] && [ $$smoked -eq 0 ]
-	@$(MAKE) --no-print-directory -j2 -Otarget $(ASAN) unit sim-smoke
-	@$(MAKE) --no-print-directory $(ASAN) system net
-	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+	$(TEST_ASAN_SUITES)
 
 check test-full: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@$(MAKE) --no-print-directory unit system net
 	@$(MAKE) --no-print-directory $(TEST_COMPILE)
-	@$(MAKE) --no-print-directory -j2 -Otarget $(ASAN) unit sim-smoke
-	@$(MAKE) --no-print-directory $(ASAN) system net
-	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+	$(TEST_ASAN_SUITES)
 
 unit: $(UNIT)
 	$(UNIT)
