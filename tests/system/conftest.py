@@ -136,6 +136,13 @@ SLOW_FIRST = (
 )
 
 
+#  At most this many of them run (or wait their turn on a worker) at
+#  once: four at the start of a run on 2 cores starved one another (a
+#  cold start's campaign past its 400 ms, Chromium past its 60 s, the
+#  README's client into 504s) when the machine had other load too.
+SLOW_AT_ONCE = 2
+
+
 def slow_rank(nodeid):
     """Position in SLOW_FIRST of a node id (tests/system/test_x.py::...),
     or None for the others."""
@@ -163,7 +170,9 @@ if LoadScheduling is not None:
         """Each worker holds two tests (the one it runs and the next: an
         xdist worker needs to know its next test before it runs one).
         A worker that finishes one gets one more: the first still to run
-        of SLOW_FIRST; after those, the next test of the module it ran
+        of SLOW_FIRST while fewer than SLOW_AT_ONCE of them are held by
+        the other workers; otherwise, and after those, the next test of
+        the module it ran
         last, so a module's shared system is started on as few workers
         as possible, or else the first test of a module no other worker
         is on, or else the first still to run."""
@@ -174,6 +183,13 @@ if LoadScheduling is not None:
         def _next_for(self, node):
             first = self.pending[0]
             if slow_rank(self.collection[first]) is not None:
+                held = sum(1 for n, p in self.node2pending.items() if n is not node
+                           for index in p if slow_rank(self.collection[index]) is not None)
+                if held < SLOW_AT_ONCE:
+                    return 0
+                for at, index in enumerate(self.pending):
+                    if slow_rank(self.collection[index]) is None:
+                        return at
                 return 0
             mine = self.node2pending[node]
             if mine:
