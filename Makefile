@@ -100,19 +100,43 @@ SYSTEM_SMOKE = tests/system/test_api.py tests/system/test_failover.py \
                tests/system/test_spec_failures.py
 ASAN = BUILD=build/asan SANITIZE=1
 
+#  What overlaps (each step waits for the one before):
+#  1. the plain build (JOBS compilers);
+#  2. its unit tests;
+#  3. its system smoke (mostly waiting on processes; output kept until
+#     it ends) beside the ASan build and the simulator with its
+#     broken-rule variants;
+#  4. the ASan unit tests beside sim-smoke (one core each);
+#  5. the ASan system suite, then the net suite, with the fuzz harnesses
+#     compiled beside them at nice 19: the compilers only take the CPU
+#     the suites leave idle (they mostly wait), and finish at full speed
+#     if the suites end first;
+#  6. the fuzz harnesses, all at once (4 s each of wall time).
+TEST_COMPILE = -j$(JOBS) $(ASAN) build sim-build
+define TEST_ASAN_SUITES
+@$(MAKE) --no-print-directory -j2 -Otarget $(ASAN) unit sim-smoke
+@mkdir -p build; log=build/fuzz-build.log; \
+   nice -n 19 $(MAKE) --no-print-directory -j$(JOBS) fuzz-build >$$log 2>&1 & fuzz=$$!; \
+   $(MAKE) --no-print-directory $(ASAN) system net; tested=$$?; \
+   wait $$fuzz; built=$$?; [ $$built -eq 0 ] || cat $$log; \
+   [ $$tested -eq 0 ] && [ $$built -eq 0 ]
+@$(MAKE) --no-print-directory -j$(words $(FUZZ_NAMES)) fuzz-smoke
+endef
+
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
-	@$(MAKE) --no-print-directory unit system-smoke
-	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
-	@$(MAKE) --no-print-directory $(ASAN) unit sim-smoke system net
-	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+	@$(MAKE) --no-print-directory unit
+	@mkdir -p build; log=build/system-smoke.log; \
+	 $(MAKE) --no-print-directory system-smoke >$$log 2>&1 & smoke=$$!; \
+	 $(MAKE) --no-print-directory $(TEST_COMPILE); built=$$?; \
+	 wait $$smoke; smoked=$$?; cat $$log; [ $$built -eq 0 ] && [ $$smoked -eq 0 ]
+	$(TEST_ASAN_SUITES)
 
 check test-full: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@$(MAKE) --no-print-directory unit system net
-	@$(MAKE) --no-print-directory -j$(JOBS) $(ASAN) build
-	@$(MAKE) --no-print-directory $(ASAN) unit sim-smoke system net
-	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-smoke
+	@$(MAKE) --no-print-directory $(TEST_COMPILE)
+	$(TEST_ASAN_SUITES)
 
 unit: $(UNIT)
 	$(UNIT)
@@ -258,8 +282,20 @@ fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
 	$(call FUZZ_RUN,$(FUZZ_SECONDS))
 
-fuzz-smoke: fuzz-build
-	$(call FUZZ_RUN,$(FUZZ_SMOKE_SECONDS))
+#  fuzz-smoke: one target per harness, so make -j runs them side by side;
+#  each log is printed whole when it ends.
+fuzz-smoke: $(FUZZ_NAMES:%=fuzz-smoke-%)
+
+.PHONY: $(FUZZ_NAMES:%=fuzz-smoke-%)
+$(FUZZ_NAMES:%=fuzz-smoke-%): fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
+	@mkdir -p $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/corpus/$*
+	@$(FUZZ_BUILD)/fuzz_$* -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$*- -max_len=65536 \
+	    $(FUZZ_BUILD)/corpus/$* tests/fuzz/$* >$(FUZZ_BUILD)/$*.log 2>&1 \
+	    || { tail -40 $(FUZZ_BUILD)/$*.log; echo "  FUZZ    $* FAILED"; exit 1; }
+	@echo "  FUZZ    $* for $(FUZZ_SMOKE_SECONDS) s:" \
+	    $$(grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_BUILD)/$*.log \
+	       | sed "s/^stat::/ /" | tr -s " \n" " ")
 
 #  make sim: the consensus core's deterministic simulator (tests/sim,
 #  docs/CONSENSUS.md) for SIM_SECONDS with 3 and with 5 replicas; a
@@ -277,7 +313,7 @@ SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:27 \
 sim_rule = $(word 1,$(subst :, ,$(1)))
 sim_macro = CONSENSUS_BREAK_$(shell echo $(call sim_rule,$(1)) | tr a-z- A-Z_)
 SIM_BROKEN_BINS = $(foreach b,$(SIM_BROKEN),$(BUILD)/sim-broken/sim-$(call sim_rule,$(b)))
-.PHONY: sim sim-smoke
+.PHONY: sim sim-smoke sim-build
 
 $(SIM_OBJ): CPPFLAGS += -Iservices/order
 $(SIM): $(SIM_OBJ) $(BUILD)/obj/services/order/consensus.o
@@ -301,7 +337,9 @@ sim: deps
 	$(SIM) --seconds $(SIM_SECONDS) --replicas 3
 	$(SIM) --seconds $(SIM_SECONDS) --replicas 5
 
-sim-smoke: $(SIM) $(SIM_BROKEN_BINS)
+sim-build: $(SIM) $(SIM_BROKEN_BINS)
+
+sim-smoke: sim-build
 	$(SIM) --seconds $(SIM_SMOKE_SECONDS) --replicas 3
 	$(SIM) --seconds $(SIM_SMOKE_SECONDS) --replicas 5
 	@for b in $(SIM_BROKEN); do \

@@ -11,10 +11,15 @@ PACKAGES="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev \
 python3 python3-pytest python3-pytest-xdist procps chromium gnuplot-nox iproute2 nftables clang libclang-rt-dev"
 
+#  One dpkg-query for every package (one per package took about 1.4 s).
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null \
+    | awk '/ ok installed$/ { print $1 }')
 missing=""
 for pkg in $PACKAGES; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" \
-        || missing="$missing $pkg"
+    case " $(echo $installed) " in
+        *" $pkg "*) ;;
+        *) missing="$missing $pkg" ;;
+    esac
 done
 [ -z "$missing" ] && exit 0
 

@@ -34,10 +34,11 @@ def chromium(url, *mode, budget_ms=4000):
     return r.stdout
 
 
-def rendered(url):
+def rendered(url, *mode):
     """The DOM after the page's scripts ran: element id -> text for the
-    header figures, and the text of the process table and events."""
-    dom = chromium(url, "--dump-dom")
+    header figures, and the text of the process table and events. More
+    flags in mode (a --screenshot=PATH) act in the same Chromium run."""
+    dom = chromium(url, "--dump-dom", *mode)
     found = {}
     tags = {"leader": "b", "epoch": "b", "conn": "div", "procs": "tbody", "events": "ul",
             "cached": "div"}

@@ -223,18 +223,28 @@ def wait_live(port):
 
 
 # --------------------------------------------------------------------------
-#  Ports: each pytest-xdist worker ("gw0", "gw1"...) owns its own block of
-#  PORT_BLOCK ports below the ephemeral range, so the workers of one run
-#  never hand out the same port. A counter walks round the block from an
-#  offset taken from the pid, so another process that allocates from the
-#  same block (tools/eval run by a test, a second pytest run) starts
-#  elsewhere; each candidate is checked by binding it.
+#  Ports: each process that hands out ports (a pytest-xdist worker "gw0",
+#  "gw1"..., tools/eval run by a test, a second pytest run on the same
+#  machine) first claims a block of PORT_BLOCK ports below the ephemeral
+#  range with an exclusive flock on a file in the temp dir, held until it
+#  exits: two processes at once never hand out from one block. (A block
+#  shared with another run let one run's order replica, its broker killed
+#  by its test and ZeroMQ reconnecting, register with the other run's new
+#  broker on that port: a fresh system answered a first trade with number
+#  7.) Worker N tries block 15 - N first, then the next ones: runs of the
+#  harness before blocks were claimed (1,250 ports a worker from 20000)
+#  seldom reach up there. A counter walks
+#  round the block from an offset taken from the pid; each candidate is
+#  checked by binding it. If every block is claimed, the worker's own is
+#  shared, as before.
 
 PORT_BASE = 20000
-PORT_BLOCK = 1250
+PORT_BLOCK = 600
+PORT_BLOCKS = 16        # 20000..29599; the launcher tests use 30000 and up
 
 _port_lock = threading.Lock()
 _ports_given = set()
+_claim = []             # the open lock file of the claimed block
 
 
 def _worker_index():
@@ -242,9 +252,38 @@ def _worker_index():
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
-_block_start = PORT_BASE + (_worker_index() % 8) * PORT_BLOCK
-_first_port = _block_start + (os.getpid() * 97) % PORT_BLOCK
-_next_port = [_first_port]
+def _claim_block():
+    """Index of a block no other live process has claimed (flock)."""
+    import fcntl
+    import tempfile
+    folder = os.path.join(tempfile.gettempdir(), "bazaar-test-ports")
+    os.makedirs(folder, exist_ok=True)
+    own = (PORT_BLOCKS - 1 - _worker_index()) % PORT_BLOCKS   # the top ones first (below)
+    for i in range(PORT_BLOCKS):
+        index = (own - i) % PORT_BLOCKS
+        f = open(os.path.join(folder, "block-%d.lock" % index), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _claim.append(f)     # kept open: the lock lasts as long as this process
+        return index
+    return own
+
+
+_block = []             # [start, first port], set at the first free_ports
+
+
+def _block_range():
+    if not _block:
+        start = PORT_BASE + _claim_block() * PORT_BLOCK
+        _block.extend([start, start + (os.getpid() * 97) % PORT_BLOCK])
+        _next_port.append(_block[1])
+    return _block
+
+
+_next_port = []
 
 
 def _port_free(port):
@@ -264,18 +303,19 @@ def free_ports(count):
     a round ago is free again unless its process still holds it)."""
     out = []
     with _port_lock:
+        block_start, first_port = _block_range()
         for _ in range(2 * PORT_BLOCK):
             port = _next_port[0]
-            _next_port[0] = port + 1 if port + 1 < _block_start + PORT_BLOCK else _block_start
-            if _next_port[0] == _first_port:
+            _next_port[0] = port + 1 if port + 1 < block_start + PORT_BLOCK else block_start
+            if _next_port[0] == first_port:
                 _ports_given.clear()
             if port not in _ports_given and _port_free(port):
                 _ports_given.add(port)
                 out.append(port)
                 if len(out) == count:
                     return out
-    raise RuntimeError("no free loopback ports in %d..%d" % (_block_start,
-                                                             _block_start + PORT_BLOCK - 1))
+    raise RuntimeError("no free loopback ports in %d..%d" % (block_start,
+                                                             block_start + PORT_BLOCK - 1))
 
 
 # --------------------------------------------------------------------------
