@@ -105,12 +105,11 @@ def spawn():
 #  of its share): with the slow tests first, one worker got every one
 #  of them. Each entry is a path under tests/system, a prefix of a test's
 #  node id; the order is the order of their durations under ASan, but for
-#  chaos: the twenty cold starts (which fail if a campaign is starved of
-#  CPU past its 400 ms) start first, and chaos (five clients and a
+#  chaos: the cold starts start first, and chaos (five clients and a
 #  nemesis: the busiest test) only when about 20 s of other slow tests
 #  have run on some worker, so the two seldom overlap.
 SLOW_FIRST = (
-    "test_consensus.py::test_cold_start_highest_id_leads_at_once",     # 21 s
+    "test_consensus.py::test_cold_start_highest_id_leads",             # 9 s
     "test_readme_walk.py::",                                           # 33 s
     "test_eval.py::",                                                  # 30 s
     "test_dashboard.py::",                                             # 20 s
