@@ -244,7 +244,10 @@ def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hol
     replica 2 must say it cut it. (Had the old leader the highest id, the
     broker would name it again on restart and its campaign would settle
     the tail by adopting the best log: another path.)"""
-    bz = bazaar_factory(replicas=3)
+    #  A 5 s quorum timeout: replica 2 must still lead, alone, when the
+    #  lone trade reaches it (with the default 300 ms it stepped down first
+    #  on a loaded machine, and the trade was refused by the broker).
+    bz = bazaar_factory(replicas=3, order_args=["--timeout", "5000"])
     trade_retrying(bz, "tail-0")
     before_kill = bz.log_size("order-2")
     bz.kill("order-3")
