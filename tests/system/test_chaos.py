@@ -28,8 +28,8 @@ stopped continued), one more trade must succeed, and once quiet:
 
 Replay: the seed is printed (and kept in the temp dir's chaos.txt with
 the fault schedule); BAZAAR_CHAOS_SEED=<seed> reruns the same schedule
-(timing differs), BAZAAR_CHAOS_SECONDS sets the length (default 15 per
-run). It runs with 3 replicas and with 5 (a majority of 3 commits: two
+(timing differs), BAZAAR_CHAOS_SECONDS sets the length (default 10 per
+run: make test's budget; longer runs are the point of setting it). It runs with 3 replicas and with 5 (a majority of 3 commits: two
 may be down or paused at once).
 """
 import http.client
@@ -46,7 +46,7 @@ import pytest
 from harness import (INITIAL, INITIAL_QTY, READY_TIMEOUT, assert_verify_ok, broker_leader,
                      http_request, read_journal, wait_until)
 
-SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "15"))
+SECONDS = float(os.environ.get("BAZAAR_CHAOS_SECONDS", "10"))
 CLIENTS = 5
 RETRY_FOR = 10.0        # a trade is retried with its key for this long
 REQUEST_TIMEOUT = 5.0   # the gateway answers within 2 s; this bounds a hang
