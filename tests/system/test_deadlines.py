@@ -80,8 +80,16 @@ def assert_dropped_not_done(bz, victim, since):
     assert re.search(EXPIRED_RE, bz.log_since(victim, since)), bz.log_tail(victim)
 
 
+#  The gateway's deadline (PAUSE_TIMEOUT_MS) is well inside the broker's
+#  ZMTP link timeout (1.5 s, src/link.h): paused longer, the broker closes
+#  the link, and whether the resumed process still reads what was queued
+#  before its own side times out the link is a race (seen under load: the
+#  requests never arrived, so nothing could log their drop).
+PAUSE_TIMEOUT_MS = 600
+
+
 def test_paused_leader_drops_trades_whose_deadline_passed(bazaar_factory):
-    bz = bazaar_factory(replicas=1, cache_size=0,
+    bz = bazaar_factory(replicas=1, cache_size=0, timeout_ms=PAUSE_TIMEOUT_MS,
                         broker_args=["--heartbeat-expiry", "20000"])
     bz.trade("ford", "buy", 1)
     since = paused_while_trading(bz, "order")
@@ -89,16 +97,15 @@ def test_paused_leader_drops_trades_whose_deadline_passed(bazaar_factory):
 
 
 def test_paused_catalog_drops_lookups_whose_deadline_passed(bazaar_factory):
-    bz = bazaar_factory(replicas=1, cache_size=0,
+    bz = bazaar_factory(replicas=1, cache_size=0, timeout_ms=PAUSE_TIMEOUT_MS,
                         broker_args=["--heartbeat-expiry", "20000"])
     bz.trade("ford", "buy", 1)
     since = bz.log_size("catalog")
     pid = bz.pid("catalog")
     os.kill(pid, signal.SIGSTOP)
     try:
-        for _ in range(4):
-            assert_error(bz.get("/stocks/amc"), 503, "service unavailable",
-                         "a lookup while the catalog is paused")
+        assert_error(bz.get("/stocks/amc"), 503, "service unavailable",
+                     "a lookup while the catalog is paused")
         #  Trades do not need the catalog.
         bz.trade("amc", "buy", 2)
     finally:
