@@ -261,6 +261,10 @@ def test_new_leader_serves_reads_without_the_catalog(bz):
 def test_restarted_follower_catches_up_from_peers_without_catalog(bz):
     for i in range(5):
         trade_i(bz, i)
+    #  A trade is acknowledged once a majority holds it: replica 1 may
+    #  still be writing the last one when the leader answers.
+    wait_until(lambda: len(orders_in(log_file(bz, "order"))) == 5, DEADLINE,
+               "replica 1 to hold the first 5 orders")
     bz.kill("order")
     before = len(orders_in(log_file(bz, "order"), strict=True))
     assert before == 5, before
