@@ -7,21 +7,6 @@
 #  twice.
 set -eu
 
-PACKAGES="wrk etcd-server etcd-client"
-
-missing=""
-for pkg in $PACKAGES; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" \
-        || missing="$missing $pkg"
-done
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-echo "bench-deps: installing$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends $missing
+#  tools/install-deps.sh does the work (what is missing, apt-get update
+#  first) for the packages it is given.
+exec sh "$(dirname "$0")/../../tools/install-deps.sh" wrk etcd-server etcd-client
