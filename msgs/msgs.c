@@ -332,6 +332,7 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 'l': return msgpack_pack_uint64 (pk, self->last_stamp);
         case 'g': return msgpack_pack_uint64 (pk, self->length);
         case 'm': return msgpack_pack_uint64 (pk, self->commit);
+        case 'x': return msgpack_pack_uint64 (pk, self->silent_leader);
         case 'w': return msgpack_pack_uint64 (pk, self->stamp);
         case 'E': return s_pack_entries (pk, self);
         default: return -1;
@@ -616,6 +617,7 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 'l': return s_get_uint (obj, UINT64_MAX, &self->last_stamp);
         case 'g': return s_get_uint (obj, UINT64_MAX, &self->length);
         case 'm': return s_get_uint (obj, UINT64_MAX, &self->commit);
+        case 'x': return s_get_uint (obj, UINT64_MAX, &self->silent_leader);
         case 'w': return s_get_uint (obj, UINT64_MAX, &self->stamp);
         case 'E': return s_get_entries (obj, self);
         default: return MSG_DECODE_FIELD;

@@ -52,6 +52,12 @@
       W  workers      array of [service, replica_id, incarnation, age_ms,
                       registered, role, number, epoch] (the broker's view)
       I  in_sync      array of replica ids (a leader's in-sync followers)
+      x  silent_leader uint  HEARTBEAT of an order replica: the leader the
+                             broker names, which this replica has not heard
+                             for MSG_LEADER_SILENT_MS (0: it hears it, or it
+                             leads); sent at once when it changes, so the
+                             broker can expire a leader cut off from the
+                             network before its heartbeats run out
 
     Consensus (the CS_* types, services/order/consensus.h; cwire.h maps
     them to consensus_msg_t). R is the sender's replica id in all seven.
@@ -140,6 +146,11 @@
 
 //  Timing and sizes both ends of a link rely on.
 #define MSG_HEARTBEAT_MS 250     //  worker <-> broker, and LEADER announcements
+//  A follower that has not heard its leader (an APPEND on its PUB at least
+//  every 50 ms, services/order/node.c) for this long reports it silent in
+//  its heartbeat (x). Three missed leader heartbeats: a lost TCP segment
+//  (retransmitted after 200 ms or more) can still make one follower report.
+#define MSG_LEADER_SILENT_MS 150
 #define MSG_RANGE_CHUNK MSG_LIST_MAX  //  trades per RANGE reply at most: one full list
 //  The catalog's PUB carries an INVALIDATE at least every MSG_BEACON_MS
 //  (a beacon when no trade changed a stock); a gateway that hears nothing
@@ -167,7 +178,7 @@
 //  62 ACK, 72 EPOCHREC (the catalog's epochs and the leader's replication
 //  before consensus); a frame with one of them is an unknown type.
 #define MSG_TABLE(X)                                                         \
-    X (HEARTBEAT, 1, "sRiabAeoI", "", "worker -> broker: alive, position A, epoch, role, in-sync set (leader); first one registers") \
+    X (HEARTBEAT, 1, "sRiabAeoIx", "", "worker -> broker: alive, position A, epoch, role, in-sync set (leader), the leader it does not hear; first one registers") \
     X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
     X (LOOKUP, 10, "rnMD", "catalog", "look up one stock, once M trades are applied") \
     X (LIST, 11, "rMD", "catalog", "list every stock, once M trades are applied") \
@@ -322,6 +333,7 @@ typedef struct {
     size_t worker_count;
     uint64_t *in_sync;
     size_t in_sync_count;
+    uint64_t silent_leader;
     uint64_t to;
     uint64_t start;
     uint64_t prev_stamp;

@@ -170,6 +170,7 @@ s_field_name (char field)
         case 'l': return "last_stamp";
         case 'g': return "length";
         case 'm': return "commit";
+        case 'x': return "silent_leader";
         case 'w': return "stamp";
         case 'E': return "entries";
         default: return "?";
@@ -214,6 +215,7 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 'l': s_out (out, "%" PRIu64, self->last_stamp); break;
         case 'g': s_out (out, "%" PRIu64, self->length); break;
         case 'm': s_out (out, "%" PRIu64, self->commit); break;
+        case 'x': s_out (out, "%" PRIu64, self->silent_leader); break;
         case 'w': s_out (out, "%" PRIu64, self->stamp); break;
         case 'E': s_out (out, "%zu", self->entry_count); break;
         default: s_out (out, "null"); break;

@@ -154,10 +154,10 @@ def lookup_frame(req_id, name):
 
 
 def heartbeat_frame(service, replica_id, incarnation, pub="", rep="", number=0, epoch=0,
-                    role=0, in_sync=()):
-    """A worker's HEARTBEAT as msgs.h defines it ("sRiabNeoI")."""
+                    role=0, in_sync=(), silent_leader=0):
+    """A worker's HEARTBEAT as msgs.h defines it ("sRiabAeoIx")."""
     return packb([MSG_VERSION, HEARTBEAT, service, replica_id, incarnation, pub, rep, number,
-                  epoch, role, list(in_sync)])
+                  epoch, role, list(in_sync), silent_leader])
 
 
 def request_reply(z, frame, req_id, timeout=10.0):

@@ -266,6 +266,9 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'm':
             msg->commit = s_number (variant, 40);
             break;
+        case 'x':
+            msg->silent_leader = s_number (variant, 3);
+            break;
         case 'w':
             msg->stamp = s_number (variant, 7);
             break;

@@ -180,7 +180,8 @@ test_encode_wire_bytes (void **state)
     assert_int_equal (buffer.size, sizeof (leader));
     assert_memory_equal (buffer.data, leader, sizeof (leader));
 
-    //  HEARTBEAT "sRiabNeoI": the role, then the (empty) in-sync set.
+    //  HEARTBEAT "sRiabAeoIx": the role, the (empty) in-sync set, the
+    //  silent leader.
     msg_init (&msg, MSG_HEARTBEAT);
     strcpy (msg.service, "order");
     msg.replica_id = 1;
@@ -188,9 +189,10 @@ test_encode_wire_bytes (void **state)
     msg.position = 6;
     msg.epoch = 4;
     msg.role = MSG_ROLE_CANDIDATE;
+    msg.silent_leader = 3;
     fx_encode (&msg, &buffer);
-    const unsigned char heartbeat[] = {0x9b, 0x01, 0x01, 0xa5, 'o',  'r',  'd',  'e',  'r',
-                                       0x01, 0x02, 0xa0, 0xa0, 0x06, 0x04, 0x02, 0x90};
+    const unsigned char heartbeat[] = {0x9c, 0x01, 0x01, 0xa5, 'o',  'r',  'd',  'e',  'r',
+                                       0x01, 0x02, 0xa0, 0xa0, 0x06, 0x04, 0x02, 0x90, 0x03};
     assert_int_equal (buffer.size, sizeof (heartbeat));
     assert_memory_equal (buffer.data, heartbeat, sizeof (heartbeat));
     msgpack_sbuffer_destroy (&buffer);
@@ -433,12 +435,14 @@ test_format_roles_and_peers_exact (void **state)
     char line[512];
     msg_format (&msg, false, line, sizeof (line));
     assert_string_equal (line, "HEARTBEAT service=\"order\" replica_id=2 incarnation=5 pub=\"\" "
-                               "rep=\"\" position=8 epoch=1 role=catching-up in_sync=[]");
+                               "rep=\"\" position=8 epoch=1 role=catching-up in_sync=[] "
+                               "silent_leader=0");
     msg.role = MSG_ROLE_LEADER;
     msg_format (&msg, true, line, sizeof (line));
     assert_string_equal (line, "{\"type\":\"HEARTBEAT\",\"service\":\"order\",\"replica_id\":2,"
                                "\"incarnation\":5,\"pub\":\"\",\"rep\":\"\",\"position\":8,"
-                               "\"epoch\":1,\"role\":\"leader\",\"in_sync\":[]}");
+                               "\"epoch\":1,\"role\":\"leader\",\"in_sync\":[],"
+                               "\"silent_leader\":0}");
 
     msg_peer_t peers[2] = {{2, MSG_ROLE_LEADER, 8, 1, "tcp://a"},
                            {1, MSG_ROLE_FOLLOWER, 7, 1, "tcp://\"b\""}};

@@ -282,7 +282,7 @@ static size_t
 s_wrong_values (char field, s_value_t *values)
 {
     size_t count = 0;
-    if (strchr ("rdqQNAMveSiRcoDufhlgmw", field)) {
+    if (strchr ("rdqQNAMveSiRcoDufhlgmwx", field)) {
         values[count++] = STR (1, "7");
         values[count++] = NEG (1);
         values[count++] = FLOAT (1.0);
