@@ -96,6 +96,14 @@ worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t ro
 }
 
 void
+worker_set_silent_leader (worker_t *self, uint64_t leader_id)
+{
+    if (leader_id != self->heartbeat.silent_leader)
+        self->heartbeat_at = 0;
+    self->heartbeat.silent_leader = leader_id;
+}
+
+void
 worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count)
 {
     msg_t *heartbeat = &self->heartbeat;

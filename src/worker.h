@@ -58,6 +58,10 @@ void worker_set_ready (worker_t *self, bool ready);
 //  role (MSG_ROLE_*). A change of role or epoch is sent at once.
 void worker_set_position (worker_t *self, uint64_t number, uint64_t epoch, uint8_t role);
 
+//  Set the leader this order replica reports silent (0: none). A change
+//  is sent at once: the broker may expire a leader a majority cannot hear.
+void worker_set_silent_leader (worker_t *self, uint64_t leader_id);
+
 //  Set the in-sync set heartbeats report (a leader's followers in sync;
 //  count 0 otherwise). Copies ids; an unchanged set costs a compare.
 void worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count);

@@ -48,6 +48,8 @@ struct _node_t {
     uint64_t commit_announced; //  leader: last commit position published
     node_events_t events;
     bool caught_up;            //  said once: a follower holds what its leader committed
+    uint64_t named_leader;     //  the leader the broker's last announcement names
+    int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
     bool failed;
     msgpack_sbuffer read_buffer;
 };
@@ -273,6 +275,10 @@ void
 node_on_announcement (node_t *self, const msg_t *announcement)
 {
     peers_update (self->peers, announcement);
+    if (announcement->replica_id != self->named_leader) {
+        self->named_leader = announcement->replica_id;
+        self->leader_heard_at = zclock_mono ();
+    }
     transport_follow (self->transport, announcement->replica_id, announcement->pub);
 }
 
@@ -304,6 +310,9 @@ static void
 s_on_message (void *arg, const msg_t *msg)
 {
     node_t *self = arg;
+    if (msg->replica_id == self->named_leader && msg->type >= MSG_CS_PREPARE
+        && msg->type <= MSG_CS_ENTRIES)
+        self->leader_heard_at = zclock_mono ();
     consensus_msg_t cmsg;
     if (self->failed || cwire_to_consensus (self->cwire, msg, &cmsg)) {
         log_debug ("dropped a %s that does not map", msg_type_name (msg->type));
@@ -464,6 +473,16 @@ bool
 node_failed (node_t *self)
 {
     return self->failed;
+}
+
+uint64_t
+node_silent_leader (node_t *self)
+{
+    if (!self->named_leader || self->named_leader == self->config.replica_id
+        || consensus_role (self->core) == CONSENSUS_LEADER
+        || zclock_mono () - self->leader_heard_at < MSG_LEADER_SILENT_MS)
+        return 0;
+    return self->named_leader;
 }
 
 size_t

@@ -103,6 +103,11 @@ uint64_t node_commit (node_t *self);
 uint64_t node_length (node_t *self);
 bool node_failed (node_t *self);
 
+//  The leader the broker names, if this replica follows it and has heard
+//  nothing from it (a CS_* message on any link) for MSG_LEADER_SILENT_MS;
+//  else 0. A newly named leader is given that long from its naming.
+uint64_t node_silent_leader (node_t *self);
+
 //  Leader: the followers heard within within_ms that hold at least
 //  position (consensus_in_sync). Returns the count written to ids.
 size_t node_in_sync (node_t *self, uint64_t within_ms, uint64_t position, uint64_t *ids,

@@ -378,6 +378,7 @@ replica_run (replica_t *self)
         //  The position is the commit position: what catalogs may copy from us.
         worker_set_position (self->worker, node_commit (self->node), node_epoch (self->node),
                              self->role);
+        worker_set_silent_leader (self->worker, node_silent_leader (self->node));
         s_update_in_sync (self);
     }
     return self->failed ? -1 : 0;
