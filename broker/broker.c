@@ -58,6 +58,7 @@ struct _broker_t {
     zsock_t *tap;
     void *router_handle;
     int64_t heartbeat_at;
+    int64_t silence_check_at;   //  a majority reports the leader silent: look again then (0: no)
     roster_t *roster;        //  the workers, the departed, the leader
     bool announce;           //  leadership or a role changed: tell everyone now
     msg_error_t failing;     //  the answer for what a gone worker held (s_fail_request)
@@ -241,6 +242,23 @@ s_worker_heartbeat (broker_t *self, zmq_msg_t *identity, const msg_t *msg)
     if (roster_refresh (self->roster, worker, msg))
         self->announce = true;
     s_leader_update (self);
+}
+
+//  A leader a majority of the replicas cannot hear, and the broker has not
+//  heard for a while either, is cut off: expire it now instead of after
+//  its heartbeats run out (roster.h), so the next replica is named.
+static void
+s_silent_leader_expire (broker_t *self)
+{
+    char reporters[128];
+    roster_worker_t *leader = roster_silent_leader (self->roster, &self->silence_check_at,
+                                                    reporters, sizeof (reporters));
+    if (!leader)
+        return;
+    log_warn ("order leader %" PRIu64 " expired early: replicas %s report it silent and the"
+              " broker has not heard it for %" PRId64 " ms", leader->replica_id, reporters,
+              zclock_mono () - leader->heard_at);
+    s_worker_delete (self, leader, "silent to a majority");
 }
 
 static void
@@ -486,7 +504,10 @@ broker_run (broker_t *self)
 {
     zmq_pollitem_t items[] = {{self->router_handle, 0, ZMQ_POLLIN, 0}};
     while (!zsys_interrupted) {
-        int64_t timeout = self->heartbeat_at - zclock_mono ();
+        int64_t wake_at = self->heartbeat_at;
+        if (self->silence_check_at && self->silence_check_at < wake_at)
+            wake_at = self->silence_check_at;
+        int64_t timeout = wake_at - zclock_mono ();
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll (items, 1, (long) timeout) < 0) {
@@ -496,6 +517,7 @@ broker_run (broker_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN)
             s_drain (self);
+        s_silent_leader_expire (self);
         bool periodic = zclock_mono () >= self->heartbeat_at;
         if (periodic) {
             s_leader_update (self);

@@ -139,6 +139,7 @@ roster_refresh (roster_t *self, roster_worker_t *worker, const msg_t *heartbeat)
     worker->epoch = heartbeat->epoch;
     worker->role = heartbeat->role;
     worker->in_sync_count = heartbeat->in_sync_count;
+    worker->silent_leader = heartbeat->silent_leader;
     if (heartbeat->in_sync_count)   //  an empty list is a NULL pointer
         memcpy (worker->in_sync, heartbeat->in_sync, heartbeat->in_sync_count * sizeof (uint64_t));
     worker->heard_at = zclock_mono ();
@@ -149,7 +150,10 @@ roster_refresh (roster_t *self, roster_worker_t *worker, const msg_t *heartbeat)
 void
 roster_touch (roster_t *self, roster_worker_t *worker)
 {
-    worker->expiry = zclock_mono () + self->expiry_ms;
+    //  heard_at too: a leader that answers is not silent to the broker,
+    //  whatever its followers report (roster_silent_leader).
+    worker->heard_at = zclock_mono ();
+    worker->expiry = worker->heard_at + self->expiry_ms;
 }
 
 void
@@ -267,6 +271,52 @@ roster_elect (roster_t *self)
     self->leader_id = leader_id;
     self->leader_epoch = epoch;
     return changed;
+}
+
+//  Order replicas the broker knows: registered, and departed ones (the
+//  gone list holds no registered id), so a dead follower still counts
+//  against the majority.
+static size_t
+s_replicas_known (roster_t *self)
+{
+    size_t known = 0;
+    for (size_t i = 0; i < self->worker_count; i++)
+        known += streq (self->workers[i].service, "order");
+    for (size_t i = 0; i < self->gone_count; i++)
+        known += streq (self->gone[i].service, "order");
+    return known;
+}
+
+roster_worker_t *
+roster_silent_leader (roster_t *self, int64_t *check_at, char *reporters, size_t reporters_size)
+{
+    *check_at = 0;
+    *reporters = 0;
+    roster_worker_t *leader = s_replica_find (self, self->leader_id);
+    if (!leader)
+        return NULL;
+    int64_t now = zclock_mono ();
+    size_t silent = 0, used = 0;
+    for (size_t i = 0; i < self->worker_count; i++) {
+        roster_worker_t *worker = &self->workers[i];
+        //  A report counts while the heartbeat that made it is recent.
+        if (worker == leader || !streq (worker->service, "order")
+            || worker->silent_leader != leader->replica_id
+            || now - worker->heard_at > ROSTER_SILENT_MS)
+            continue;
+        int written = snprintf (reporters + used, reporters_size - used, "%s%" PRIu64,
+                                silent ? ", " : "", worker->replica_id);
+        if (written > 0 && (size_t) written < reporters_size - used)
+            used += (size_t) written;
+        silent++;
+    }
+    if (2 * silent <= s_replicas_known (self))
+        return NULL;
+    if (now - leader->heard_at <= ROSTER_SILENT_MS) {
+        *check_at = leader->heard_at + ROSTER_SILENT_MS + 1;
+        return NULL;
+    }
+    return leader;
 }
 
 bool

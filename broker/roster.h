@@ -12,6 +12,15 @@
     quiet spell it names the replica that reports leading, if one does,
     and nobody else, so a broker restart does not change who leads.
 
+    A leader cut off from the network is expired early, before its
+    heartbeats run out, when a majority of the replicas the broker knows
+    (registered or departed; the leader itself cannot vote) report it
+    silent in their heartbeats (msgs.h, x) and the broker has not heard
+    it for ROSTER_SILENT_MS either (roster_silent_leader). Both, because
+    a follower cut from a leader that the broker and the other follower
+    still hear must not cause a failover, and a broker that only misses
+    a leader's heartbeats waits out the expiry as before.
+
     One process per replica id: roster_taken names the registered replica
     a newcomer would duplicate; the broker decides. Catalogs are many,
     and lookups are spread over them (roster_pick).
@@ -31,6 +40,10 @@
 #define ROSTER_WORKERS_MAX 64
 #define ROSTER_IDENTITY_MAX 256
 #define ROSTER_GONE_MAX 16   //  departed workers remembered for STATUS
+//  A silent leader is expired early only if the broker has not heard it
+//  (a heartbeat or a reply) for this long either: a heartbeat interval and
+//  slack for a busy machine.
+#define ROSTER_SILENT_MS (MSG_HEARTBEAT_MS + 100)
 
 typedef struct {
     unsigned char identity[ROSTER_IDENTITY_MAX];
@@ -44,7 +57,8 @@ typedef struct {
     uint64_t epoch;          //  replica: its epoch; catalog: highest granted
     uint8_t role;            //  MSG_ROLE_* (order replicas)
     int64_t expiry;          //  zclock_mono () after which it is dead
-    int64_t heard_at;        //  zclock_mono () of its last heartbeat
+    int64_t heard_at;        //  zclock_mono () of its last heartbeat or reply
+    uint64_t silent_leader;  //  replica: the leader it reports not hearing (0: none)
     uint64_t dispatched;     //  for round robin: requests sent so far
     uint64_t in_sync[MSG_PEERS_MAX];   //  a leader's in-sync followers
     size_t in_sync_count;
@@ -79,7 +93,7 @@ roster_worker_t *roster_add (roster_t *self, const void *identity, size_t identi
 //  and push its expiry back. Returns true if its role or epoch changed.
 bool roster_refresh (roster_t *self, roster_worker_t *worker, const msg_t *heartbeat);
 
-//  Push a worker's expiry back: it answered a request.
+//  Push a worker's expiry back: it answered a request (it is heard).
 void roster_touch (roster_t *self, roster_worker_t *worker);
 
 //  Remove worker and remember it as departed (the oldest departed goes
@@ -107,6 +121,13 @@ roster_worker_t *roster_pick_any (roster_t *self, const char *service);
 //  none. Returns true if the leader or its epoch changed: everyone must
 //  be told.
 bool roster_elect (roster_t *self);
+
+//  The order leader if it is to be expired early (see above), else NULL.
+//  Writes the ids of the replicas that report it silent to reporters
+//  ("1, 2"). *check_at is when to ask again if a majority reports it but
+//  the broker heard it too recently (zclock_mono), else 0.
+roster_worker_t *roster_silent_leader (roster_t *self, int64_t *check_at, char *reporters,
+                                       size_t reporters_size);
 
 //  True if worker may be sent a LEADER now. Not while a new roster is in
 //  its quiet spell and names no leader yet, to a replica that follows,

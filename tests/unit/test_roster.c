@@ -1,8 +1,9 @@
 /*  test_roster.c - the broker's roster: registering and finding workers,
     round robin, the departed kept for VIEW (and forgotten on return),
     the size limits, which registered worker a newcomer would duplicate,
-    the election after the new roster's quiet spell, and the leader it
-    keeps (and the announcements it holds back) during that spell.
+    the election after the new roster's quiet spell, the leader it
+    keeps (and the announcements it holds back) during that spell, and
+    when a leader its followers report silent is expired early.
 */
 #include "roster.h"
 #include "unit.h"
@@ -239,6 +240,62 @@ test_roster_quiet_spell_keeps_the_leader (void **state)
     assert_ptr_equal (roster_pick (roster, "order"), follower);
 }
 
+//  Sets what follower reports, as a heartbeat heard now.
+static void
+s_report (roster_t *roster, roster_worker_t *follower, uint64_t silent_leader)
+{
+    msg_t heartbeat;
+    msg_init (&heartbeat, MSG_HEARTBEAT);
+    heartbeat.role = follower->role;
+    heartbeat.epoch = follower->epoch;
+    heartbeat.silent_leader = silent_leader;
+    roster_refresh (roster, follower, &heartbeat);
+}
+
+//  Early expiry needs both a majority of the known replicas reporting the
+//  leader silent (the leader not voting, a stale report or one about
+//  another leader not counting, a departed replica counting against) and
+//  a leader the broker has not heard (no heartbeat, no reply) for
+//  ROSTER_SILENT_MS.
+static void
+test_roster_silent_leader (void **state)
+{
+    roster_t *roster = *state;
+    roster_worker_t *one = s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    s_add (roster, "ord-2", "order", 2, MSG_ROLE_FOLLOWER);
+    s_add (roster, "ord-3", "order", 3, MSG_ROLE_FOLLOWER);
+    zclock_sleep (MSG_HEARTBEAT_MS + MSG_HEARTBEAT_MS / 4 + 10);
+    assert_true (roster_elect (roster));
+    roster_worker_t *leader = roster_find (roster, "ord-3", 5);
+    roster_worker_t *two = roster_find (roster, "ord-2", 5);
+    char reporters[64];
+    int64_t check_at;
+    //  One of three reports it: no majority, nothing to look at later.
+    s_report (roster, one, 3);
+    s_report (roster, two, 1);
+    leader->heard_at -= 2 * ROSTER_SILENT_MS;
+    assert_null (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)));
+    assert_int_equal (check_at, 0);
+    //  Two of three, but the leader just answered a request.
+    s_report (roster, two, 3);
+    roster_touch (roster, leader);
+    assert_null (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)));
+    assert_int_equal (check_at, leader->heard_at + ROSTER_SILENT_MS + 1);
+    //  Two of three, and the broker has not heard it either.
+    leader->heard_at -= 2 * ROSTER_SILENT_MS;
+    assert_ptr_equal (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)),
+                      leader);
+    assert_string_equal (reporters, "1, 2");
+    //  A report whose heartbeat is old no longer counts.
+    one->heard_at -= 2 * ROSTER_SILENT_MS;
+    assert_null (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)));
+    //  Replica 1 departed: one report of three known replicas is no majority.
+    roster_remove (roster, one);
+    s_report (roster, roster_find (roster, "ord-2", 5), 3);
+    assert_null (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)));
+    assert_int_equal (check_at, 0);
+}
+
 int
 test_roster_run (void)
 {
@@ -252,6 +309,7 @@ test_roster_run (void)
         ROSTER_TEST (test_roster_has_room),
         ROSTER_TEST (test_roster_elects_after_quiet_spell),
         ROSTER_TEST (test_roster_quiet_spell_keeps_the_leader),
+        ROSTER_TEST (test_roster_silent_leader),
     };
     return cmocka_run_group_tests_name ("roster", tests, NULL, NULL);
 }
