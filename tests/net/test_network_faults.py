@@ -23,12 +23,21 @@ speed except the gateway's 503 deadline, with a wide margin.
   8  the leader cut from both followers (not from the broker): it commits
      nothing, gives way, is replaced; what it accepted alone is cut from
      its log after it rejoins
+  9  the leader unplugged (cut from everyone): its followers report it
+     silent, so the broker expires it early (before its heartbeats run
+     out) and names replica 2; healed, the old leader is fenced
+
+Scenarios 2 and 6 also check that the early expiry of 9 does not fire
+when only one follower, or only the broker, stops hearing the leader.
 """
 import re
 import time
 
 from harness import READY_TIMEOUT, journal_records, wait_until
 from netbazaar import Load, check_invariants
+
+#  The broker's line when followers report the leader silent (roster.h).
+EARLY_EXPIRY = r"order leader (\d+) expired early: replicas ([\d, ]+) report it silent"
 
 LOSS_SECONDS = 10   # 5% loss on every link: progress checked every 2.5 s
 DELAY_MS = 50
@@ -82,6 +91,11 @@ def assert_nothing_of_epoch_after(bz, n, epoch, count):
         n, epoch, count, late[:5])
 
 
+def assert_no_early_expiry(bz, since, why):
+    found = re.findall(EARLY_EXPIRY, bz.log_since("broker", since["broker"]))
+    assert not found, "the broker expired a leader early though %s: %r" % (why, found)
+
+
 def finish(bz, load, context):
     load.finish()
     print("%s: %d acknowledged, %d retries, %d unknown" % (
@@ -129,10 +143,14 @@ def test_2_follower_cut_from_leader(net_bazaar):
     bz = net_bazaar()
     load = Load(bz, tag="s2").start()
     progress(load, 20, "before the cut")
+    since = bz.offsets()
     bz.lab.cut("r2", "r3")
     behind = len(entries(bz, 2))
     progress(load, 50, "with replica 2 cut from the leader")
+    #  Replica 2 reports the leader silent; one report of three is no
+    #  majority, and the broker hears the leader anyway.
     assert bz.leader() == 3, "the leader changed though only a follower was cut off"
+    assert_no_early_expiry(bz, since, "only replica 2 was cut from it")
     lagging = len(entries(bz, 3)) - len(entries(bz, 2))
     assert lagging >= 40, "replica 2 kept up though cut from the leader (%d behind, had %d)" % (
         lagging, behind)
@@ -270,6 +288,9 @@ def test_6_oneway_broker_does_not_hear_leader(net_bazaar):
     since = bz.offsets()
     bz.lab.cut("r3", "broker", oneway=True)
     new_epoch = new_leader(bz, 2, since, old_epoch)
+    #  Its followers still hear it: the broker waits out the expiry.
+    bz.wait_log("broker", r"worker order/3 gone \(missed heartbeats\)", since["broker"])
+    assert_no_early_expiry(bz, since, "the followers still heard the leader")
     count_at_new = len(entries(bz, 2))
     progress(load, 20, "replica 2 leading")
     for n in bz.ids:
@@ -359,3 +380,35 @@ def test_8_leader_cut_from_both_followers(net_bazaar):
     if replaced:
         bz.wait_log("order-3", r"cut \d+ uncommitted orders", since["order-3"])
     finish(bz, load, "scenario 8")
+
+
+def test_9_leader_unplugged(net_bazaar):
+    """Nothing reaches the leader's host or leaves it. Its followers stop
+    hearing its APPENDs and say so in their heartbeats; the broker, which
+    does not hear it either, expires it at once instead of after its
+    heartbeats run out, naming both followers in one line, and names
+    replica 2, which replicas 1 and 2 elect. The old leader steps down
+    (no majority heard); healed, it is fenced by the newer epoch, and
+    leads again only under a newer one still."""
+    bz = net_bazaar()
+    load = Load(bz, tag="s9").start()
+    progress(load, 20, "before the cut")
+    assert bz.leader() == 3
+    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
+    since = bz.offsets()
+    bz.lab.unplug("r3")
+    bz.wait_log("broker", EARLY_EXPIRY, since["broker"])
+    found = re.findall(EARLY_EXPIRY, bz.log_since("broker", since["broker"]))
+    assert found[0] == ("3", "1, 2"), "early expiry: %r" % found
+    bz.wait_log("broker", r"worker order/3 gone \(silent to a majority\)", since["broker"])
+    new_epoch = new_leader(bz, 2, since, old_epoch)
+    count_at_new = len(entries(bz, 2))
+    progress(load, 20, "replica 2 leading while 3 is unplugged")
+    bz.wait_log("order-3", r"stepped down", since["order-3"])
+    for n in bz.ids:
+        assert_nothing_of_epoch_after(bz, n, old_epoch, count_at_new)
+    since = bz.offsets()
+    bz.lab.heal()
+    new_leader(bz, 3, since, new_epoch)
+    progress(load, 20, "after the heal")
+    finish(bz, load, "scenario 9")
