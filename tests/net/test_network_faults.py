@@ -399,13 +399,18 @@ def test_9_leader_unplugged(net_bazaar):
     bz.lab.unplug("r3")
     bz.wait_log("broker", EARLY_EXPIRY, since["broker"])
     found = re.findall(EARLY_EXPIRY, bz.log_since("broker", since["broker"]))
-    assert found[0] == ("3", "1, 2"), "early expiry: %r" % found
+    leader, reporters = found[0]
+    assert leader == "3" and sorted(reporters.split(", ")) == ["1", "2"], \
+        "early expiry: %r" % found
     bz.wait_log("broker", r"worker order/3 gone \(silent to a majority\)", since["broker"])
     new_epoch = new_leader(bz, 2, since, old_epoch)
     count_at_new = len(entries(bz, 2))
     progress(load, 20, "replica 2 leading while 3 is unplugged")
     bz.wait_log("order-3", r"stepped down", since["order-3"])
-    for n in bz.ids:
+    #  Replica 3 may hold trades it took just before the cut and accepted
+    #  alone (scenario 8 checks that they are cut after the heal); the
+    #  majority holds nothing of the old epoch past the new leader's start.
+    for n in (1, 2):
         assert_nothing_of_epoch_after(bz, n, old_epoch, count_at_new)
     since = bz.offsets()
     bz.lab.heal()
