@@ -96,6 +96,16 @@ def assert_no_early_expiry(bz, since, why):
     assert not found, "the broker expired a leader early though %s: %r" % (why, found)
 
 
+def under_load_led_by_3(bz, tag):
+    """Start a load, wait until it trades with replica 3 leading -> (load,
+    replica 3's epoch, the log offsets before the fault)."""
+    load = Load(bz, tag=tag).start()
+    progress(load, 20, "before the cut")
+    assert bz.leader() == 3
+    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
+    return load, old_epoch, bz.offsets()
+
+
 def finish(bz, load, context):
     load.finish()
     print("%s: %d acknowledged, %d retries, %d unknown" % (
@@ -107,6 +117,16 @@ def finish(bz, load, context):
         print("%s: %s" % (context, line))
 
 
+def heal_and_3_leads_again(bz, load, new_epoch, context):
+    """Heal; SPEC: the highest live id leads, so replica 3 leads again, under
+    an epoch above new_epoch; trades go on; then finish."""
+    since = bz.offsets()
+    bz.lab.heal()
+    new_leader(bz, 3, since, new_epoch)
+    progress(load, 20, "after the heal")
+    finish(bz, load, context)
+
+
 # --------------------------------------------------------------------------
 
 def test_1_leader_cut_from_broker(net_bazaar):
@@ -115,11 +135,7 @@ def test_1_leader_cut_from_broker(net_bazaar):
     epoch and commits nothing more under it.  Healed, replica 3 (the
     highest id) is named again and leads a newer epoch still."""
     bz = net_bazaar()
-    load = Load(bz, tag="s1").start()
-    progress(load, 20, "before the cut")
-    assert bz.leader() == 3
-    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
-    since = bz.offsets()
+    load, old_epoch, since = under_load_led_by_3(bz, "s1")
     bz.lab.cut("r3", "broker")
     new_epoch = new_leader(bz, 2, since, old_epoch)
     count_at_new = len(entries(bz, 2))
@@ -128,12 +144,7 @@ def test_1_leader_cut_from_broker(net_bazaar):
     #  nothing under its old epoch after the new one began.
     for n in bz.ids:
         assert_nothing_of_epoch_after(bz, n, old_epoch, count_at_new)
-    since = bz.offsets()
-    bz.lab.heal()
-    #  SPEC: the highest live id leads, so 3 leads again, with a newer epoch.
-    new_leader(bz, 3, since, new_epoch)
-    progress(load, 20, "after the heal")
-    finish(bz, load, "scenario 1")
+    heal_and_3_leads_again(bz, load, new_epoch, "scenario 1")
 
 
 def test_2_follower_cut_from_leader(net_bazaar):
@@ -281,11 +292,7 @@ def test_5b_delay_gateway_broker_and_replicas(net_bazaar):
 
 def test_6_oneway_broker_does_not_hear_leader(net_bazaar):
     bz = net_bazaar()
-    load = Load(bz, tag="s6").start()
-    progress(load, 20, "before the cut")
-    assert bz.leader() == 3
-    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
-    since = bz.offsets()
+    load, old_epoch, since = under_load_led_by_3(bz, "s6")
     bz.lab.cut("r3", "broker", oneway=True)
     new_epoch = new_leader(bz, 2, since, old_epoch)
     #  Its followers still hear it: the broker waits out the expiry.
@@ -296,11 +303,7 @@ def test_6_oneway_broker_does_not_hear_leader(net_bazaar):
     for n in bz.ids:
         assert_nothing_of_epoch_after(bz, n, old_epoch, count_at_new)
     assert_epochs_fenced(bz)
-    since = bz.offsets()
-    bz.lab.heal()
-    new_leader(bz, 3, since, new_epoch)
-    progress(load, 20, "after the heal")
-    finish(bz, load, "scenario 6")
+    heal_and_3_leads_again(bz, load, new_epoch, "scenario 6")
 
 
 def test_7_leader_cut_from_catalog_only(net_bazaar):
@@ -332,11 +335,7 @@ def test_8_leader_cut_from_both_followers(net_bazaar):
     the old leader follows: the entries it accepted alone are cut from
     its log, and every log holds the same trades."""
     bz = net_bazaar()
-    load = Load(bz, tag="s8").start()
-    progress(load, 20, "before the cut")
-    assert bz.leader() == 3
-    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
-    since = bz.offsets()
+    load, old_epoch, since = under_load_led_by_3(bz, "s8")
     bz.lab.cut("r3", "r1")
     bz.lab.cut("r3", "r2")
     new_epoch = new_leader(bz, 2, since, old_epoch)
@@ -391,11 +390,7 @@ def test_9_leader_unplugged(net_bazaar):
     (no majority heard); healed, it is fenced by the newer epoch, and
     leads again only under a newer one still."""
     bz = net_bazaar()
-    load = Load(bz, tag="s9").start()
-    progress(load, 20, "before the cut")
-    assert bz.leader() == 3
-    old_epoch = max(e for _, e, r in bz.leaderships() if r == 3)
-    since = bz.offsets()
+    load, old_epoch, since = under_load_led_by_3(bz, "s9")
     bz.lab.unplug("r3")
     bz.wait_log("broker", EARLY_EXPIRY, since["broker"])
     found = re.findall(EARLY_EXPIRY, bz.log_since("broker", since["broker"]))
@@ -412,8 +407,4 @@ def test_9_leader_unplugged(net_bazaar):
     #  majority holds nothing of the old epoch past the new leader's start.
     for n in (1, 2):
         assert_nothing_of_epoch_after(bz, n, old_epoch, count_at_new)
-    since = bz.offsets()
-    bz.lab.heal()
-    new_leader(bz, 3, since, new_epoch)
-    progress(load, 20, "after the heal")
-    finish(bz, load, "scenario 9")
+    heal_and_3_leads_again(bz, load, new_epoch, "scenario 9")
