@@ -37,6 +37,11 @@
     the catalog's trade count and the leader's in-sync set, which the
     leader reports in its heartbeats.
 
+    A leader cut off from the network is expired early, before its
+    heartbeats run out, when a majority of the replicas report it silent
+    and the broker has not heard it either (roster_silent_leader decides;
+    s_silent_leader_expire acts and logs the reporters).
+
     The workers, the departed and the election live in roster.c; this
     file does the sending.
 */

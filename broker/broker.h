@@ -2,7 +2,9 @@
 
     One ROUTER socket. Workers announce themselves with HEARTBEAT
     (service, replica id) and keep doing so; the broker forgets a worker
-    after `expiry_ms` without one. A client request is routed by
+    after `expiry_ms` without one (the order leader sooner when a majority
+    of the replicas report it silent and the broker does not hear it
+    either: roster.h). A client request is routed by
     msg_service (type) to a live worker: round robin for "catalog", the
     live replica with the highest id for "order". With no live worker
     the client gets ERROR UNAVAILABLE at once.
