@@ -16,6 +16,11 @@
       have not promised; refused at its epoch or above it campaigns once
       more above it; it gives up when refused again or after
       campaign_timeout_ms, and the caller (the broker) campaigns again.
+      It gives way without failing when it promises a rival's higher
+      epoch, follows a leader of its epoch, or is told the broker names
+      another (consensus_abandon); meeting a rival of a higher id at its
+      own epoch, it does not campaign again (no duel: the rival's retry
+      wins).
     - Stamps. An entry's stamp is 2e if the leader of epoch e recovered
       it (re-stamped it at its election), 2e + 1 if it was proposed
       under e. Adoption compares last stamps, then lengths.
@@ -104,7 +109,8 @@ struct _consensus_t {
     uint64_t unstable_capacity;
 
     uint64_t campaign_start, commit_target;
-    bool campaign_retried; //  candidate: campaigned again after a REFUSE
+    bool campaign_retried; //  candidate: campaigned again after a REFUSE, or
+                           //  yields to a rival of a higher id at its epoch
     uint32_t adopt_from;   //  candidate: the promiser whose log it adopts
     uint64_t adopt_length;
     uint64_t adopt_matched; //  the log matches the adopted one up to here
@@ -382,6 +388,18 @@ s_become (consensus_t *self, consensus_role_t role)
     self->leader = role == CONSENSUS_LEADER ? self->self_id : 0;
 }
 
+//  A candidate gives way to another candidate or leader (it promised it,
+//  or follows it at its epoch, or the broker names another): its campaign
+//  ends without failing, since someone else is winning (the caller need
+//  not step aside for the broker to name another).
+static void
+s_yield (consensus_t *self)
+{
+    bool was_failed = self->campaign_failed;
+    s_become (self, CONSENSUS_FOLLOWER);
+    self->campaign_failed = was_failed;
+}
+
 //  Promise epoch to id (durable: in the next ready, before any send).
 static void
 s_promise (consensus_t *self, uint64_t epoch, uint32_t to)
@@ -392,7 +410,10 @@ s_promise (consensus_t *self, uint64_t epoch, uint32_t to)
     self->leader = 0;
     if (epoch > self->highest_seen)
         self->highest_seen = epoch;
-    s_become (self, CONSENSUS_FOLLOWER);
+    if (to == self->self_id)
+        s_become (self, CONSENSUS_FOLLOWER);
+    else
+        s_yield (self);
 #ifdef CONSENSUS_BREAK_PROMISE_NOT_PERSISTED
     if (to != self->self_id)
         self->promise_changed = false;
@@ -529,9 +550,16 @@ s_campaign (consensus_t *self, uint64_t now)
 //  ---------------------------------------------------------------------
 //  Messages
 
+//  A candidate that meets a rival's PREPARE at its own epoch refuses it
+//  (one epoch, one candidate); if the rival's id is higher (the one the
+//  broker names, by the lab's rule) it will not campaign again when
+//  refused, so the rival's retry above wins instead of a duel.
 static void
 s_on_prepare (consensus_t *self, const consensus_msg_t *msg)
 {
+    if (self->role == CONSENSUS_CANDIDATE && msg->epoch == self->promised
+        && msg->from > self->self_id)
+        self->campaign_retried = true;
     if (msg->epoch > self->promised)
         s_promise (self, msg->epoch, msg->from);
     else if (msg->epoch != self->promised || self->promised_to != msg->from) {
@@ -609,7 +637,7 @@ s_on_append (consensus_t *self, const consensus_msg_t *msg)
 #endif
     if (msg->epoch > self->promised)
         s_promise (self, msg->epoch, msg->from);
-    s_become (self, CONSENSUS_FOLLOWER);
+    s_yield (self);
     self->leader = msg->from;
     int64_t matched = s_accept (self, msg, msg->n_entries, false);
     if (matched < 0) {
@@ -847,6 +875,16 @@ consensus_campaign (consensus_t *self, uint64_t now)
     self->campaign_start = now;
     self->campaign_retried = false;
     s_campaign (self, now);
+    return 0;
+}
+
+int
+consensus_abandon (consensus_t *self)
+{
+    if (self->ready_out)
+        return -1;
+    if (self->role == CONSENSUS_CANDIDATE)
+        s_yield (self);
     return 0;
 }
 

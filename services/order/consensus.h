@@ -117,7 +117,8 @@ typedef struct {
     consensus_role_t role;    //  current role
     uint64_t epoch;           //  the epoch the role is held under
     bool stepped_down;        //  a leader lost its quorum or met a higher epoch
-    bool campaign_failed;     //  a campaign was refused or timed out
+    bool campaign_failed;     //  a campaign was refused or timed out (not when
+                              //  it gave way to another candidate or leader)
 } consensus_ready_t;
 
 //  Reads the payload of persisted entry index into *payload / *size (valid
@@ -166,6 +167,12 @@ int consensus_tick (consensus_t *self, uint64_t now);
 //  everything seen, PREPARE to all. A leader keeps leading (returns 0).
 //  Returns 0, or -1 if a ready is outstanding.
 int consensus_campaign (consensus_t *self, uint64_t now);
+
+//  Give up a campaign (the broker names another replica now): a candidate
+//  becomes a follower at once, without retrying and without reporting
+//  campaign_failed; its promise stays. Anything else is unchanged.
+//  Returns 0, or -1 if a ready is outstanding.
+int consensus_abandon (consensus_t *self);
 
 //  Append a payload (copied) as a new entry. Returns the index assigned,
 //  or -1 if this replica is not leading or a ready is outstanding. Its
