@@ -77,6 +77,7 @@ $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/
 #  --wrap=pwrite: test_journal.c fails chosen writes (a full disk).
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
+         $(BUILD)/obj/services/order/stamps.o \
          $(BUILD)/obj/services/order/cwire.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite $^ -o $@ $(LDLIBS) -lcmocka
@@ -316,7 +317,7 @@ SIM_BROKEN_BINS = $(foreach b,$(SIM_BROKEN),$(BUILD)/sim-broken/sim-$(call sim_r
 .PHONY: sim sim-smoke sim-build
 
 $(SIM_OBJ): CPPFLAGS += -Iservices/order
-$(SIM): $(SIM_OBJ) $(BUILD)/obj/services/order/consensus.o
+$(SIM): $(SIM_OBJ) $(BUILD)/obj/services/order/consensus.o $(BUILD)/obj/services/order/stamps.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@
@@ -326,7 +327,8 @@ $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o: services/order/consensus.
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$< -D$(call sim_macro,$(1))"
 	@$$(CC) $$(CPPFLAGS) $$(CFLAGS) -D$(call sim_macro,$(1)) -c $$< -o $$@
-$(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o
+$(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o \
+                                            $(BUILD)/obj/services/order/stamps.o
 	@echo "  LINK    $$@"
 	@$$(CC) $$(LDFLAGS) $$^ -o $$@
 endef

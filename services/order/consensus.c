@@ -61,11 +61,13 @@
       of its ready leave (an ACK may rest on it: after a restart that
       forgot it, a replica would compare below it and cut what it acked).
 
-    Invariants: commit <= length; persisted and stable <= length;
+    Invariants: commit <= length == stamps_length (stamps); persisted and
+    stable <= length;
     [0, stable) is on the caller's disk unchanged since the last advance;
     unstable holds the payloads of [stable, length).
 */
 #include "consensus.h"
+#include "stamps.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +103,8 @@ struct _consensus_t {
     uint32_t leader;
     uint64_t commit;
 
-    uint64_t *stamps;      //  stamps[i]: entry i's epoch
-    uint64_t length, capacity;
+    stamps_t *stamps;      //  every entry's stamp, as runs (stamps_length == length)
+    uint64_t length;
     uint64_t persisted;    //  length on disk at the last advance
     uint64_t stable;       //  [0, stable) on disk and not cut since
     s_payload_t *unstable; //  payloads of [stable, length)
@@ -153,7 +155,7 @@ s_alloc (void *old, size_t count, size_t size)
 static uint64_t
 s_stamp_at (consensus_t *self, uint64_t index)
 {
-    return index == 0 ? 0 : self->stamps[index - 1];
+    return index == 0 ? 0 : stamps_get (self->stamps, index - 1);
 }
 
 static uint64_t
@@ -176,14 +178,14 @@ s_payload (consensus_t *self, uint64_t index, const void **data, size_t *size)
 static void
 s_append (consensus_t *self, uint64_t stamp, const void *data, size_t size)
 {
-    S_GROW (self->stamps, self->length, self->capacity);
     uint64_t slot = self->length - self->stable;
     S_GROW (self->unstable, slot, self->unstable_capacity);
     self->unstable[slot].data = s_alloc (NULL, size ? size : 1, 1);
     if (size)
         memcpy (self->unstable[slot].data, data, size);
     self->unstable[slot].size = size;
-    self->stamps[self->length++] = stamp;
+    stamps_append (self->stamps, stamp, 1);
+    self->length++;
 }
 
 static void
@@ -202,6 +204,8 @@ s_cut (consensus_t *self, uint64_t to, bool supersede)
         free (self->unstable[i - self->stable].data);
     if (to < self->stable)
         self->stable = to;
+    if (to < self->length)
+        stamps_cut (self->stamps, to);
     self->length = to;
     while (supersede && self->n_pending && self->pending[self->n_pending - 1] >= to)
         s_outcome (self, self->pending[--self->n_pending], CONSENSUS_SUPERSEDED);
@@ -257,7 +261,7 @@ s_accept (consensus_t *self, const consensus_msg_t *msg, size_t n, bool matched)
             continue;
         if (index < self->length) {
             if (index < msg->commit ? s_same_payload (self, index, entry)
-                                    : self->stamps[index] == entry->stamp)
+                                    : stamps_get (self->stamps, index) == entry->stamp)
                 continue;
             s_cut (self, index, true);
         }
@@ -306,7 +310,7 @@ s_copy (consensus_t *self, uint64_t start, uint64_t end)
             return free (entries), NULL;
         if (size)
             memcpy (cursor, data, size);
-        entries[i - start] = (consensus_entry_t) {self->stamps[i], cursor, size};
+        entries[i - start] = (consensus_entry_t) {stamps_get (self->stamps, i), cursor, size};
         cursor += size;
     }
     return entries;
@@ -340,9 +344,10 @@ s_batch_end (consensus_t *self, uint64_t start, uint64_t limit)
         end = start + self->max_batch;
     if (self->role != CONSENSUS_LEADER && end > self->commit)
         end = limit;
-    while (end < limit && self->stamps[end - 1] % 2 == 0
-           && self->stamps[end] == self->stamps[end - 1])
-        end++;
+    if (end < limit && stamps_get (self->stamps, end - 1) % 2 == 0) {
+        uint64_t run_end = stamps_run_end (self->stamps, end - 1);
+        end = run_end < limit ? run_end : limit;
+    }
     return end;
 }
 
@@ -521,7 +526,8 @@ s_update_commit (consensus_t *self)
         }
     uint64_t majority_length = values[self->majority - 1];
 #ifndef CONSENSUS_BREAK_COUNT_OLD_EPOCH
-    if (majority_length > self->commit && self->stamps[majority_length - 1] / 2 != self->promised)
+    if (majority_length > self->commit
+        && stamps_get (self->stamps, majority_length - 1) / 2 != self->promised)
         return; //  never count another epoch's entry (Figure 8)
 #endif
     s_set_commit (self, majority_length);
@@ -615,8 +621,8 @@ static void
 s_cut_stale_tail (consensus_t *self, uint64_t length, uint64_t epoch)
 {
     uint64_t index = length > self->commit ? length : self->commit;
-    while (index < self->length && self->stamps[index] / 2 == epoch)
-        index++;
+    while (index < self->length && stamps_get (self->stamps, index) / 2 == epoch)
+        index = stamps_run_end (self->stamps, index);
 #ifdef CONSENSUS_BREAK_CUT_PAST_LENGTH
     index = length > self->commit ? length : self->commit; //  cut the leader's entries too
 #endif
@@ -765,10 +771,9 @@ consensus_new (const consensus_config_t *config, const consensus_state_t *state)
     self->read = config->read;
     self->read_arg = config->read_arg;
     self->promised = self->highest_seen = state->promised;
-    self->capacity = state->length + 16;
-    self->stamps = s_alloc (NULL, self->capacity, sizeof *self->stamps);
-    if (state->length)
-        memcpy (self->stamps, state->stamps, state->length * sizeof *self->stamps);
+    self->stamps = stamps_new ();
+    for (uint64_t i = 0; i < state->length; i++)
+        stamps_append (self->stamps, state->stamps[i], 1); //  runs: a few, whatever the length
     self->length = self->persisted = self->stable = state->length;
     self->commit = state->commit;
     return self;
@@ -790,7 +795,7 @@ consensus_destroy (consensus_t **self_p)
     consensus_t *self = *self_p;
     s_cut (self, self->stable, false);
     s_free_outbox (self);
-    free (self->stamps);
+    stamps_destroy (&self->stamps);
     free (self->unstable);
     free (self->pending);
     free (self->msgs);
@@ -926,7 +931,8 @@ consensus_ready (consensus_t *self)
     self->ready_entries = s_alloc (self->ready_entries, n + 1, sizeof *self->ready_entries);
     for (size_t k = 0; k < n; k++)
         self->ready_entries[k] = (consensus_entry_t) {
-            self->stamps[self->stable + k], self->unstable[k].data, self->unstable[k].size};
+            stamps_get (self->stamps, self->stable + k), self->unstable[k].data,
+            self->unstable[k].size};
     self->ready = (consensus_ready_t) {
         .promise_changed = self->promise_changed, .promised = self->promised,
         .truncate = cut, .truncate_to = self->stable, .first_index = self->stable,

@@ -25,9 +25,10 @@
 
     Log: entries at dense indexes 0, 1, 2, ... each with a stamp (the
     epoch it was accepted under, see consensus_entry_t) and an opaque
-    payload. The core keeps every entry's stamp (8 bytes an entry) and
-    the payloads of entries not yet persisted; it reads persisted
-    payloads back through consensus_read_fn.
+    payload. The core keeps every entry's stamp, as runs (stamps.h: 16
+    bytes a run of one stamp, two runs an election, whatever the log's
+    length), and the payloads of entries not yet persisted; it reads
+    persisted payloads back through consensus_read_fn.
 
     The rules are in consensus.c's top comment and docs/CONSENSUS.md.
 */
@@ -142,7 +143,7 @@ typedef struct {
     uint64_t promised;       //  the persisted promise
     uint64_t commit;         //  a persisted commit position (0 if none kept)
     uint64_t length;         //  entries in the persisted log
-    const uint64_t *stamps;  //  their stamps (length of them; copied)
+    const uint64_t *stamps;  //  their stamps (length of them; kept as runs)
 } consensus_state_t;
 
 //  Create a core for config, starting as a follower from the persisted
