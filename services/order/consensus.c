@@ -33,8 +33,12 @@
       below it is ever cut or rewritten, and an incoming entry below
       the sender's commit is the same entry if its payload is.
     - A recovered tail travels whole: no message (APPEND, ENTRIES) ends
-      inside a run of one even stamp, and a replica that does not lead
-      sends its uncommitted tail in one piece. So a log whose last stamp
+      inside or at the end of a run of one even stamp short of the
+      sender's limit (a later leader's re-stamp may have split that run
+      at its commit position), a replica that does not lead sends its
+      uncommitted tail in one piece, and one that takes only a peer's
+      committed entries leaves out a last even run the peer's log goes on
+      past. So a log whose last stamp
       is 2e or 2e + 1 holds all that leader e recovered, which is every
       entry committed before it: the up-to-date rule holds.
     - Commit. The leader's commit position is the highest length that a
@@ -333,9 +337,12 @@ s_attach (consensus_t *self, uint64_t start, uint64_t end)
 }
 
 //  Where a message of entries [start, limit) ends: after max_batch
-//  entries, but never inside a run of recovered entries (an even stamp:
-//  a re-stamped tail travels whole), and, from a replica that is not
-//  leading, never inside its uncommitted tail.
+//  entries, but never inside or at the end of a run of recovered entries
+//  (an even stamp: a re-stamped tail travels whole) short of limit, and,
+//  from a replica that is not leading, never inside its uncommitted tail.
+//  At the end of one too: a leader that re-stamps from its commit
+//  position may split an older recovered run there, and a log ending at
+//  the split would claim, by its last stamp, all of that run.
 static uint64_t
 s_batch_end (consensus_t *self, uint64_t start, uint64_t limit)
 {
@@ -344,8 +351,8 @@ s_batch_end (consensus_t *self, uint64_t start, uint64_t limit)
         end = start + self->max_batch;
     if (self->role != CONSENSUS_LEADER && end > self->commit)
         end = limit;
-    if (end < limit && stamps_get (self->stamps, end - 1) % 2 == 0) {
-        uint64_t run_end = stamps_run_end (self->stamps, end - 1);
+    while (end < limit && stamps_get (self->stamps, end - 1) % 2 == 0) {
+        uint64_t run_end = stamps_run_end (self->stamps, end); //  past end's run
         end = run_end < limit ? run_end : limit;
     }
     return end;
@@ -694,6 +701,25 @@ s_on_fetch (consensus_t *self, const consensus_msg_t *msg)
         self->n_msgs--; //  unreadable: send nothing
 }
 
+//  How many of msg's first n entries a replica may take from a peer
+//  without its log ending in a recovered run (an even stamp) the peer's
+//  log goes on past: the run may be the head of a longer one that a later
+//  leader split by re-stamping from its commit position, and a log ending
+//  there would claim, by its last stamp, all that run's leader recovered,
+//  committed entries included, while lacking them (the simulator's seed
+//  29170, 5 replicas: adopted for it, a committed entry was cut). Such a
+//  run is left out; the leader's APPENDs bring it whole.
+static size_t
+s_whole_runs (const consensus_msg_t *msg, size_t n)
+{
+    if (n == 0 || msg->start + n >= msg->length || msg->entries[n - 1].stamp % 2)
+        return n;
+    uint64_t stamp = msg->entries[n - 1].stamp;
+    while (n > 0 && msg->entries[n - 1].stamp == stamp)
+        n--;
+    return n;
+}
+
 static void
 s_on_entries (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
 {
@@ -707,11 +733,12 @@ s_on_entries (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
     size_t n = msg->n_entries;
     if (n > msg->commit - msg->start)
         n = (size_t) (msg->commit - msg->start); //  trust only the committed part
-    int64_t matched = s_accept (self, msg, n, false);
+    size_t whole = s_whole_runs (msg, n);
+    int64_t matched = s_accept (self, msg, whole, false);
     if (matched <= 0)
         return;
     s_set_commit (self, (uint64_t) matched);
-    if ((uint64_t) matched < msg->commit) {
+    if ((uint64_t) matched < msg->commit && whole == n) {
         consensus_msg_t *fetch = s_send (self, CONSENSUS_FETCH, msg->from, self->promised);
         fetch->start = self->commit; //  the next chunk
     }
