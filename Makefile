@@ -77,6 +77,8 @@ $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/
 #  --wrap=pwrite: test_journal.c fails chosen writes (a full disk).
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
+         $(BUILD)/obj/services/order/consensus_elect.o \
+         $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/services/order/stamps.o \
          $(BUILD)/obj/services/order/cwire.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite $^ -o $@ $(LDLIBS) -lcmocka
@@ -306,27 +308,36 @@ SIM_SECONDS ?= 60
 SIM_SMOKE_SECONDS ?= 3
 SIM = $(BUILD)/bin/sim
 SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
+#  The core without I/O: what the simulator links (the broken builds
+#  compile consensus.c and consensus_elect.c, where the rules are, with
+#  the macro).
+CORE_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,services/order/consensus.c \
+           services/order/consensus_elect.c services/order/consensus_log.c services/order/stamps.c)
 #  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
-SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:27 \
-             ack-before-truncate:4 accept-lower-epoch:1 keep-stale-tail:309 \
-             cut-past-length:1
+SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:1295 \
+             ack-before-truncate:3 accept-lower-epoch:1 keep-stale-tail:840 \
+             cut-past-length:2
 sim_rule = $(word 1,$(subst :, ,$(1)))
 sim_macro = CONSENSUS_BREAK_$(shell echo $(call sim_rule,$(1)) | tr a-z- A-Z_)
 SIM_BROKEN_BINS = $(foreach b,$(SIM_BROKEN),$(BUILD)/sim-broken/sim-$(call sim_rule,$(b)))
 .PHONY: sim sim-smoke sim-build
 
 $(SIM_OBJ): CPPFLAGS += -Iservices/order
-$(SIM): $(SIM_OBJ) $(BUILD)/obj/services/order/consensus.o
+$(SIM): $(SIM_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@
 
 define SIM_BROKEN_RULE
-$(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o: services/order/consensus.c services/order/consensus.h
+$(BUILD)/sim-broken/$(call sim_rule,$(1))/%.o: services/order/%.c services/order/consensus_int.h \
+        services/order/consensus.h
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$< -D$(call sim_macro,$(1))"
 	@$$(CC) $$(CPPFLAGS) $$(CFLAGS) -D$(call sim_macro,$(1)) -c $$< -o $$@
-$(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o
+$(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) \
+        $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o \
+        $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus_elect.o \
+        $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/services/order/stamps.o
 	@echo "  LINK    $$@"
 	@$$(CC) $$(LDFLAGS) $$^ -o $$@
 endef

@@ -25,9 +25,10 @@
 
     Log: entries at dense indexes 0, 1, 2, ... each with a stamp (the
     epoch it was accepted under, see consensus_entry_t) and an opaque
-    payload. The core keeps every entry's stamp (8 bytes an entry) and
-    the payloads of entries not yet persisted; it reads persisted
-    payloads back through consensus_read_fn.
+    payload. The core keeps every entry's stamp, as runs (stamps.h: 16
+    bytes a run of one stamp, two runs an election, whatever the log's
+    length), and the payloads of entries not yet persisted; it reads
+    persisted payloads back through consensus_read_fn.
 
     The rules are in consensus.c's top comment and docs/CONSENSUS.md.
 */
@@ -117,7 +118,8 @@ typedef struct {
     consensus_role_t role;    //  current role
     uint64_t epoch;           //  the epoch the role is held under
     bool stepped_down;        //  a leader lost its quorum or met a higher epoch
-    bool campaign_failed;     //  a campaign was refused or timed out
+    bool campaign_failed;     //  a campaign was refused or timed out (not when
+                              //  it gave way to another candidate or leader)
 } consensus_ready_t;
 
 //  Reads the payload of persisted entry index into *payload / *size (valid
@@ -141,7 +143,7 @@ typedef struct {
     uint64_t promised;       //  the persisted promise
     uint64_t commit;         //  a persisted commit position (0 if none kept)
     uint64_t length;         //  entries in the persisted log
-    const uint64_t *stamps;  //  their stamps (length of them; copied)
+    const uint64_t *stamps;  //  their stamps (length of them; kept as runs)
 } consensus_state_t;
 
 //  Create a core for config, starting as a follower from the persisted
@@ -166,6 +168,12 @@ int consensus_tick (consensus_t *self, uint64_t now);
 //  everything seen, PREPARE to all. A leader keeps leading (returns 0).
 //  Returns 0, or -1 if a ready is outstanding.
 int consensus_campaign (consensus_t *self, uint64_t now);
+
+//  Give up a campaign (the broker names another replica now): a candidate
+//  becomes a follower at once, without retrying and without reporting
+//  campaign_failed; its promise stays. Anything else is unchanged.
+//  Returns 0, or -1 if a ready is outstanding.
+int consensus_abandon (consensus_t *self);
 
 //  Append a payload (copied) as a new entry. Returns the index assigned,
 //  or -1 if this replica is not leading or a ready is outstanding. Its

@@ -271,6 +271,22 @@ s_pump (node_t *self)
 //  ---------------------------------------------------------------------
 //  Verbs
 
+//  A candidate the broker no longer names gives its campaign up: the
+//  broker named it while the replica it names now still registered as
+//  catching-up (a cold start), and both campaigning at once would refuse
+//  each other until both failed and stepped aside for a second.
+static void
+s_abandon_unnamed (node_t *self, uint64_t named)
+{
+    if (self->failed || !named || named == self->config.replica_id
+        || consensus_role (self->core) != CONSENSUS_CANDIDATE)
+        return;
+    log_info ("the broker names replica %" PRIu64 " now: giving up the campaign for epoch %"
+              PRIu64, named, consensus_epoch (self->core));
+    consensus_abandon (self->core);
+    s_pump (self);
+}
+
 void
 node_on_announcement (node_t *self, const msg_t *announcement)
 {
@@ -280,6 +296,7 @@ node_on_announcement (node_t *self, const msg_t *announcement)
         self->leader_heard_at = zclock_mono ();
     }
     transport_follow (self->transport, announcement->replica_id, announcement->pub);
+    s_abandon_unnamed (self, announcement->replica_id);
 }
 
 size_t

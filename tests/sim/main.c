@@ -47,12 +47,25 @@ s_highest_up (sim_t *sim)
     return NULL;
 }
 
+//  The broker names replica. With others_hear, every other live candidate
+//  hears it and gives its campaign up (consensus_abandon), as the order
+//  service does on the broker's announcement; without it, the
+//  announcement is late or lost and the campaigns overlap.
 static void
-s_campaign (sim_t *sim, replica_t *replica)
+s_campaign (sim_t *sim, replica_t *replica, bool others_hear)
 {
     if (!replica)
         return;
     sim_trace (sim, "BROKER names %u", replica->id);
+    for (int r = 0; r < sim->n && others_hear; r++) {
+        replica_t *other = &sim->replicas[r];
+        if (other != replica && other->up && !other->paused
+            && consensus_role (other->core) == CONSENSUS_CANDIDATE) {
+            sim_trace (sim, "ABANDON %u", other->id);
+            consensus_abandon (other->core);
+            sim_drain (sim, other);
+        }
+    }
     consensus_campaign (replica->core, sim->now);
     sim_drain (sim, replica);
 }
@@ -124,10 +137,10 @@ s_chaos_action (sim_t *sim)
                 sim->replicas[r].paused = false;
             }
     } else if (roll < 24)
-        s_campaign (sim, s_highest_up (sim));
+        s_campaign (sim, s_highest_up (sim), true);
     else if (roll < 27) {
-        s_campaign (sim, s_pick (sim, true, false)); //  two candidates at once
-        s_campaign (sim, s_pick (sim, true, false));
+        s_campaign (sim, s_pick (sim, true, false), false); //  two candidates at once
+        s_campaign (sim, s_pick (sim, true, false), false);
     } else if (roll < 32 && (replica = s_pick (sim, true, false))) {
         int peer = (int) sim_below (sim, (uint64_t) sim->n);
         if (sim->ids[peer] != replica->id) {
@@ -165,7 +178,7 @@ s_broker (sim_t *sim, uint64_t start)
     if ((sim->now - start) % BROKER_EVERY_MS == 0 && !s_pick (sim, true, true)) {
         replica_t *candidate = s_highest_up (sim);
         if (consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
-            s_campaign (sim, candidate);
+            s_campaign (sim, candidate, true);
     }
 }
 

@@ -24,6 +24,7 @@ static const s_group_t s_groups[] = {
     {"tradelog", test_tradelog_run},
     {"gateway_api", test_gateway_api_run},
     {"roster", test_roster_run},
+    {"stamps", test_stamps_run},
 };
 
 int

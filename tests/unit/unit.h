@@ -30,5 +30,6 @@ int test_store_run (void);
 int test_tradelog_run (void);
 int test_gateway_api_run (void);
 int test_roster_run (void);
+int test_stamps_run (void);
 
 #endif
