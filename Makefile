@@ -307,8 +307,8 @@ SIM_SMOKE_SECONDS ?= 3
 SIM = $(BUILD)/bin/sim
 SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
 #  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
-SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:27 \
-             ack-before-truncate:4 accept-lower-epoch:1 keep-stale-tail:309 \
+SIM_BROKEN = promise-not-persisted:1 no-log-adoption:1 count-old-epoch:734 \
+             ack-before-truncate:4 accept-lower-epoch:1 keep-stale-tail:350 \
              cut-past-length:1
 sim_rule = $(word 1,$(subst :, ,$(1)))
 sim_macro = CONSENSUS_BREAK_$(shell echo $(call sim_rule,$(1)) | tr a-z- A-Z_)

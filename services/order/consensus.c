@@ -8,10 +8,11 @@
       is an implicit promise (persisted before its ACK leaves).
     - Election. consensus_campaign picks max(promise, highest seen) + 1,
       promises it to itself and sends PREPARE. With a majority of
-      PROMISEs (itself included) the candidate adopts the best log of
-      that majority (highest last stamp, then longest), fetching it from
-      its holder, learns the highest commit position among them, then
-      re-stamps its tail [commit, length) with its own epoch and leads.
+      PROMISEs (itself included) the candidate learns the highest commit
+      position among them and adopts the best log of that majority that
+      reaches it (highest last stamp, then longest), fetching it from
+      its holder, then re-stamps its tail [commit, length) with its own
+      epoch and leads.
       A candidate sends PREPARE again each heartbeat to members that
       have not promised; refused at its epoch or above it campaigns once
       more above it; it gives up when refused again or after
@@ -28,10 +29,14 @@
       below it is ever cut or rewritten, and an incoming entry below
       the sender's commit is the same entry if its payload is.
     - A recovered tail travels whole: no message (APPEND, ENTRIES) ends
-      inside a run of one even stamp, and a replica that does not lead
-      sends its uncommitted tail in one piece. So a log whose last stamp
-      is 2e or 2e + 1 holds all that leader e recovered, which is every
-      entry committed before it: the up-to-date rule holds.
+      right after an even stamp but at the end of its sender's log (a
+      later leader's re-stamp may have cut a run short in the sender's
+      log), a catch-up from a peer that does not lead stops before the
+      recovered entries that precede the peer's commit position (sender
+      and receiver both), and a replica that does not lead sends its
+      uncommitted tail in one piece. So a log whose last stamp is 2e or
+      2e + 1 holds all that leader e recovered, which is every entry
+      committed before it: the up-to-date rule holds.
     - Commit. The leader's commit position is the highest length that a
       majority holds under its epoch: its own persisted length and the
       followers' ACKs. Every entry past its commit is of its own epoch
@@ -323,9 +328,11 @@ s_attach (consensus_t *self, uint64_t start, uint64_t end)
 }
 
 //  Where a message of entries [start, limit) ends: after max_batch
-//  entries, but never inside a run of recovered entries (an even stamp:
-//  a re-stamped tail travels whole), and, from a replica that is not
-//  leading, never inside its uncommitted tail.
+//  entries, but never right after a recovered entry (an even stamp)
+//  unless at limit: a re-stamped tail travels whole, and so does a run
+//  that a later leader cut short by re-stamping what followed it (see
+//  s_odd_end); and, from a replica that is not leading, never inside its
+//  uncommitted tail.
 static uint64_t
 s_batch_end (consensus_t *self, uint64_t start, uint64_t limit)
 {
@@ -334,9 +341,28 @@ s_batch_end (consensus_t *self, uint64_t start, uint64_t limit)
         end = start + self->max_batch;
     if (self->role != CONSENSUS_LEADER && end > self->commit)
         end = limit;
-    while (end < limit && self->stamps[end - 1] % 2 == 0
-           && self->stamps[end] == self->stamps[end - 1])
+    while (end < limit && self->stamps[end - 1] % 2 == 0)
         end++;
+    return end;
+}
+
+//  The longest prefix of entries [start, end) of stamps that does not end
+//  with a recovered entry. A log must not end with another leader's even
+//  stamp that may lie inside its run: its last stamp 2e would claim all
+//  that leader e recovered (the up-to-date order adoption trusts) while
+//  it lacks the rest, which may hold a committed entry that another
+//  promiser has under a lower stamp (simulator seed 158578, 5 replicas: a
+//  catch-up from a peer stopped at entry 28 of epoch 78's run [20, 29),
+//  where the next leader had re-stamped from 28 on; the short log won an
+//  election and committed entry 28 was overwritten). A catch-up from a
+//  peer ends at the peer's commit position, wherever that falls, so it
+//  keeps only this prefix; the rest comes from the leader, whose
+//  messages never end after an even stamp but at its own log's end.
+static uint64_t
+s_odd_end (const consensus_entry_t *entries, uint64_t start, uint64_t end)
+{
+    while (end > start && entries[end - start - 1].stamp % 2 == 0)
+        end--;
     return end;
 }
 
@@ -430,21 +456,36 @@ s_lead (consensus_t *self, uint64_t now)
     self->sent = self->length;
 }
 
-//  A majority promised: adopt the best log among the promisers.
+//  A majority promised: adopt the best log among the promisers that hold
+//  every entry one of them knows committed. A shorter log with a higher
+//  last stamp holds only committed entries (a catch-up from a peer that
+//  stopped at the peer's commit, inside a recovered run or at the end of
+//  what a later leader re-stamped): it cannot lack an entry committed
+//  past it that a longer log holds with a lower stamp, since that entry
+//  would carry its leader's stamp, at least its own. Without this rule a
+//  candidate that knew more was committed gave up on every campaign
+//  (simulator seed 118525).
 static void
 s_on_majority (consensus_t *self, uint64_t now)
 {
-    s_member_t *best = &self->members[self->self_slot];
     self->commit_target = self->commit;
+    for (size_t i = 0; i < self->n_members; i++)
+        if (self->members[i].promised && self->members[i].commit > self->commit_target)
+            self->commit_target = self->members[i].commit;
+    s_member_t *best = &self->members[self->self_slot];   //  ties: our own log
+    if (best->length < self->commit_target)
+        best = NULL;
     for (size_t i = 0; i < self->n_members; i++) {
         s_member_t *member = &self->members[i];
-        if (!member->promised)
+        if (!member->promised || member->length < self->commit_target)
             continue;
-        if (member->commit > self->commit_target)
-            self->commit_target = member->commit;
-        if (member->last_stamp > best->last_stamp
+        if (!best || member->last_stamp > best->last_stamp
             || (member->last_stamp == best->last_stamp && member->length > best->length))
             best = member;
+    }
+    if (!best) {
+        s_become (self, CONSENSUS_FOLLOWER); //  a PROMISE said commit > length
+        return;
     }
 #ifdef CONSENSUS_BREAK_NO_LOG_ADOPTION
     best = &self->members[self->self_slot];
@@ -641,6 +682,17 @@ s_on_ack (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
     s_update_commit (self);
 }
 
+//  Where a catch-up from this replica (not leading) may end: its commit
+//  position, less any recovered entries right before it (s_odd_end).
+static uint64_t
+s_committed_odd_end (consensus_t *self)
+{
+    uint64_t end = self->commit;
+    while (end > 0 && self->stamps[end - 1] % 2 == 0)
+        end--;
+    return end;
+}
+
 static void
 s_on_fetch (consensus_t *self, const consensus_msg_t *msg)
 {
@@ -652,7 +704,7 @@ s_on_fetch (consensus_t *self, const consensus_msg_t *msg)
     //  The candidate we promised adopts our whole log; anyone else gets
     //  only what is committed.
     bool adopter = msg->epoch == self->promised && self->promised_to == msg->from;
-    uint64_t limit = adopter ? self->length : self->commit;
+    uint64_t limit = adopter ? self->length : s_committed_odd_end (self);
     if (start >= limit && !adopter)
         return;
     s_send (self, CONSENSUS_ENTRIES, msg->from, self->promised);
@@ -673,6 +725,9 @@ s_on_entries (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
     size_t n = msg->n_entries;
     if (n > msg->commit - msg->start)
         n = (size_t) (msg->commit - msg->start); //  trust only the committed part
+    n = (size_t) (s_odd_end (msg->entries, msg->start, msg->start + n) - msg->start);
+    if (n == 0)
+        return;
     int64_t matched = s_accept (self, msg, n, false);
     if (matched <= 0)
         return;

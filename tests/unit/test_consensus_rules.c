@@ -230,6 +230,68 @@ test_consensus_candidate_adopts_the_best_promised_log (void **state)
     consensus_destroy (&core);
 }
 
+//  Election: a promiser's log with a higher last stamp but shorter than
+//  what a promiser knows committed holds only committed entries (a peer's
+//  catch-up): it is not the one to adopt. The candidate, which holds the
+//  committed prefix, leads with its own log (simulator seed 118525: it
+//  used to fetch the short log, see it lacked what it knew committed,
+//  and give up, campaign after campaign).
+static void
+test_consensus_a_short_log_is_not_adopted_over_a_known_commit (void **state)
+{
+    (void)state;
+    s_disk_t disk = {{"a", "b", "c", "d"}, {3, 3, 3, 3}, 4};
+    consensus_t *core = s_core (3, &disk, 3, 5);
+    assert_int_equal (consensus_campaign (core, 0), 0);
+    assert_int_equal (s_only (s_ready (core), CONSENSUS_PREPARE)->epoch, 6);
+    consensus_advance (core);
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_PROMISE, .from = 1, .to = 3, .epoch = 6,
+                                     .last_stamp = 8, .length = 2, .commit = 2}, 1);
+    const consensus_ready_t *ready = s_ready (core);
+    assert_int_equal (ready->role, CONSENSUS_LEADER);
+    assert_int_equal (ready->commit, 3);
+    assert_int_equal (ready->n_entries, 1);          //  d, re-stamped 2e
+    assert_int_equal (ready->entries[0].stamp, 12);
+    consensus_advance (core);
+    consensus_destroy (&core);
+}
+
+//  Catch-up from a peer that does not lead: only what the peer knows
+//  committed, and never ending with a recovered entry (an even stamp):
+//  that stamp would claim its leader's whole recovered run, which the
+//  peer's commit position may cut (simulator seed 158578). Sender and
+//  receiver each keep to it.
+static void
+test_consensus_a_peer_catch_up_never_ends_with_a_recovered_entry (void **state)
+{
+    (void)state;
+    //  Replica 2: a, b proposed under epochs 1 and 2; c, d recovered by 3.
+    s_disk_t peer_disk = {{"a", "b", "c", "d"}, {3, 5, 6, 6}, 4};
+    consensus_t *peer = s_core (2, &peer_disk, 4, 3);
+    s_step (peer, (consensus_msg_t) {.type = CONSENSUS_FETCH, .from = 1, .to = 2, .epoch = 3,
+                                     .start = 1}, 0);
+    const consensus_msg_t *entries = s_only (s_ready (peer), CONSENSUS_ENTRIES);
+    assert_int_equal (entries->start, 1);
+    assert_int_equal (entries->n_entries, 1);   //  b; c and d wait for the leader
+    consensus_advance (peer);
+    consensus_destroy (&peer);
+
+    //  Replica 1 given all three anyway takes b only.
+    s_disk_t disk = {{"a"}, {3}, 1};
+    consensus_t *core = s_core (1, &disk, 1, 3);
+    consensus_entry_t all[] = {{5, "b", 1}, {6, "c", 1}, {6, "d", 1}};
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_ENTRIES, .from = 2, .to = 1, .epoch = 3,
+                                     .start = 1, .prev_stamp = 3, .entries = all, .n_entries = 3,
+                                     .length = 4, .commit = 4}, 0);
+    const consensus_ready_t *ready = s_ready (core);
+    assert_int_equal (ready->n_entries, 1);
+    assert_int_equal (ready->entries[0].stamp, 5);
+    assert_int_equal (ready->commit, 2);
+    consensus_advance (core);
+    assert_int_equal (consensus_length (core), 2);
+    consensus_destroy (&core);
+}
+
 //  Truncation: a follower replaces an old leader's uncommitted entry that
 //  the new leader holds under another stamp, in the ready that carries
 //  its ACK (cut durably before it acknowledges).
@@ -311,6 +373,8 @@ test_consensus_rules_run (void)
         cmocka_unit_test (test_consensus_commit_needs_a_majority),
         cmocka_unit_test (test_consensus_leader_without_quorum_steps_down),
         cmocka_unit_test (test_consensus_candidate_adopts_the_best_promised_log),
+        cmocka_unit_test (test_consensus_a_short_log_is_not_adopted_over_a_known_commit),
+        cmocka_unit_test (test_consensus_a_peer_catch_up_never_ends_with_a_recovered_entry),
         cmocka_unit_test (test_consensus_follower_cuts_a_conflicting_tail_before_its_ack),
         cmocka_unit_test (test_consensus_nothing_below_commit_is_cut_or_rewritten),
         cmocka_unit_test (test_consensus_the_leaders_own_entries_past_a_late_append_stay),
