@@ -340,8 +340,6 @@ roster_leader_message (roster_t *self, msg_t *msg)
     }
     for (size_t i = 0; i < self->worker_count && msg->peer_count < MSG_PEERS_MAX; i++) {
         roster_worker_t *worker = &self->workers[i];
-        if (streq (worker->service, "catalog"))
-            snprintf (msg->catalog, sizeof (msg->catalog), "%s", worker->rep);
         if (!streq (worker->service, "order"))
             continue;
         msg_peer_t *peer = &msg->peers[msg->peer_count++];

@@ -305,7 +305,6 @@ s_pack_field (msgpack_packer *pk, const msg_t *self, char field)
         case 't': return s_pack_str (pk, self->text, MSG_TEXT_MAX);
         case 'a': return s_pack_str (pk, self->pub, MSG_ENDPOINT_MAX);
         case 'b': return s_pack_str (pk, self->rep, MSG_ENDPOINT_MAX);
-        case 'C': return s_pack_str (pk, self->catalog, MSG_ENDPOINT_MAX);
         case 'd': return msgpack_pack_uint8 (pk, self->side);
         case 'q': return msgpack_pack_uint64 (pk, self->quantity);
         case 'Q': return msgpack_pack_uint64 (pk, self->stock_qty);
@@ -584,7 +583,6 @@ s_get_field (const msgpack_object *obj, msg_t *self, char field)
         case 't': return s_get_str (obj, self->text, MSG_TEXT_MAX);
         case 'a': return s_get_str (obj, self->pub, MSG_ENDPOINT_MAX);
         case 'b': return s_get_str (obj, self->rep, MSG_ENDPOINT_MAX);
-        case 'C': return s_get_str (obj, self->catalog, MSG_ENDPOINT_MAX);
         case 'd':
             rc = s_get_uint (obj, MSG_SIDE_SELL, &side);
             self->side = (uint8_t) side;

@@ -13,7 +13,6 @@
       t  text         str    error text, <= MSG_TEXT_MAX bytes
       a  pub          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
       b  rep          str    endpoint, <= MSG_ENDPOINT_MAX bytes (may be "")
-      C  catalog      str    the catalog's direct endpoint (may be "")
       d  side         uint   0 buy, 1 sell
       q  quantity     uint   trade size, 1..MSG_QUANTITY_MAX
       Q  stock_qty    uint   a stock's quantity
@@ -84,11 +83,6 @@
     not answered on that connection (the reply travels on the receiver's
     own link to the sender's endpoint).
 
-    LEADER's C is the catalog's direct endpoint, the worker's --rep it
-    announced in its heartbeat. The catalog learns trades from the
-    replicas and announces none, so C is empty; the field stays so that
-    LEADER keeps its wire format.
-
     Read-your-writes: LOOKUP and LIST carry M, the position the answer
     must reflect: the catalog answers once it has applied trades 0 .. M-1
     (M = 0: at once). A gateway sends 1 + the highest transaction number
@@ -96,7 +90,7 @@
     a trade it answered; a catalog behind waits a bounded time for the
     committed log (services/catalog/waiting.h), then answers UNAVAILABLE.
 
-    Routing: a client (gateway, or an order replica asking the catalog)
+    Routing: a client (a gateway, or a tool such as bazaar-client)
     sends one frame to the broker's ROUTER. The broker picks a worker by
     msg_service (type) and forwards [client identity][frame]; the worker
     answers [client identity][reply frame]; the broker sends the reply
@@ -111,9 +105,9 @@
 #include <stdint.h>
 
 //  The data files' records carry it too, so it changes only with them. A
-//  message that gains a field (LEADER's C, the direct link) is refused by
-//  an older decoder (wrong number of fields): every process of a system
-//  runs the same build.
+//  message that gains or loses a field is refused by an older decoder
+//  (wrong number of fields): every process of a system runs the same
+//  build.
 #define MSG_VERSION 1
 
 #define MSG_NAME_MAX 64
@@ -141,7 +135,7 @@
 #define MSG_ROLE_CATCHING_UP 0   //  (re)started: copying what peers hold
 #define MSG_ROLE_FOLLOWER 1      //  caught up, applying the leader's PUB
 #define MSG_ROLE_CANDIDATE 2     //  elected: catching up, claiming an epoch
-#define MSG_ROLE_LEADER 3        //  holds an epoch granted by the catalog
+#define MSG_ROLE_LEADER 3        //  a majority promised it its epoch
 #define MSG_ROLE_MAX 3
 
 //  Timing and sizes both ends of a link rely on.
@@ -179,7 +173,7 @@
 //  before consensus); a frame with one of them is an unknown type.
 #define MSG_TABLE(X)                                                         \
     X (HEARTBEAT, 1, "sRiabAeoIx", "", "worker -> broker: alive, position A, epoch, role, in-sync set (leader), the leader it does not hear; first one registers") \
-    X (LEADER, 2, "ReabPC", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica; the catalog's endpoint") \
+    X (LEADER, 2, "ReabP", "", "broker -> workers: the order leader (0: none), its epoch, endpoints; every replica") \
     X (LOOKUP, 10, "rnMD", "catalog", "look up one stock, once M trades are applied") \
     X (LIST, 11, "rMD", "catalog", "list every stock, once M trades are applied") \
     X (STATUS, 15, "r", "broker", "ask the broker itself for its view (answered with VIEW)") \
@@ -307,7 +301,6 @@ typedef struct {
     char text[MSG_TEXT_MAX + 1];
     char pub[MSG_ENDPOINT_MAX + 1];
     char rep[MSG_ENDPOINT_MAX + 1];
-    char catalog[MSG_ENDPOINT_MAX + 1];
     uint8_t side;
     uint64_t quantity;
     uint64_t stock_qty;

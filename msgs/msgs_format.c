@@ -143,7 +143,6 @@ s_field_name (char field)
         case 't': return "text";
         case 'a': return "pub";
         case 'b': return "rep";
-        case 'C': return "catalog";
         case 'd': return "side";
         case 'q': return "quantity";
         case 'Q': return "stock_qty";
@@ -188,7 +187,6 @@ s_out_value (s_out_t *out, const msg_t *self, char field, bool json)
         case 't': s_out_str (out, self->text, json); break;
         case 'a': s_out_str (out, self->pub, json); break;
         case 'b': s_out_str (out, self->rep, json); break;
-        case 'C': s_out_str (out, self->catalog, json); break;
         case 'd': s_out (out, "\"%s\"", self->side == MSG_SIDE_BUY ? "buy" : "sell"); break;
         case 'q': s_out (out, "%" PRIu64, self->quantity); break;
         case 'Q': s_out (out, "%" PRIu64, self->stock_qty); break;

@@ -8,10 +8,11 @@
       is an implicit promise (persisted before its ACK leaves).
     - Election. consensus_campaign picks max(promise, highest seen) + 1,
       promises it to itself and sends PREPARE. With a majority of
-      PROMISEs (itself included) the candidate adopts the best log of
-      that majority (highest last stamp, then longest), fetching it from
-      its holder, learns the highest commit position among them, then
-      re-stamps its tail [commit, length) with its own epoch and leads.
+      PROMISEs (itself included) the candidate learns the highest commit
+      position among them and adopts the best log of that majority that
+      reaches it (highest last stamp, then longest), fetching it from
+      its holder, then re-stamps its tail [commit, length) with its own
+      epoch and leads.
       A candidate sends PREPARE again each heartbeat to members that
       have not promised; refused at its epoch or above it campaigns once
       more above it; it gives up when refused again or after
@@ -37,8 +38,8 @@
       sender's limit (a later leader's re-stamp may have split that run
       at its commit position), a replica that does not lead sends its
       uncommitted tail in one piece, and one that takes only a peer's
-      committed entries leaves out a last even run the peer's log goes on
-      past. So a log whose last stamp
+      committed entries leaves out the even stamps it would end with,
+      short of the peer's log end. So a log whose last stamp
       is 2e or 2e + 1 holds all that leader e recovered, which is every
       entry committed before it: the up-to-date rule holds.
     - Commit. The leader's commit position is the highest length that a
@@ -185,20 +186,22 @@ s_on_fetch (consensus_t *self, const consensus_msg_t *msg)
 }
 
 //  How many of msg's first n entries a replica may take from a peer
-//  without its log ending in a recovered run (an even stamp) the peer's
-//  log goes on past: the run may be the head of a longer one that a later
-//  leader split by re-stamping from its commit position, and a log ending
-//  there would claim, by its last stamp, all that run's leader recovered,
-//  committed entries included, while lacking them (the simulator's seed
-//  29170, 5 replicas: adopted for it, a committed entry was cut). Such a
-//  run is left out; the leader's APPENDs bring it whole.
+//  without its log ending in recovered entries (even stamps) short of
+//  the peer's log end: such a run may be the head of a longer one that a
+//  later leader split by re-stamping from its commit position, and a log
+//  ending there would claim, by its last stamp, all that run's leader
+//  recovered, committed entries included, while lacking them (the
+//  simulator's seeds 29170 and 158578, 5 replicas: adopted for it, a
+//  committed entry was cut). Every even stamp before the cut is left
+//  out, not only the last run: the split run may be followed by the
+//  splitting leader's own (seed 158578: 156 on [20, 28), 166 from 28).
+//  The leader's APPENDs bring them whole.
 static size_t
 s_whole_runs (const consensus_msg_t *msg, size_t n)
 {
-    if (n == 0 || msg->start + n >= msg->length || msg->entries[n - 1].stamp % 2)
+    if (msg->start + n >= msg->length)
         return n;
-    uint64_t stamp = msg->entries[n - 1].stamp;
-    while (n > 0 && msg->entries[n - 1].stamp == stamp)
+    while (n > 0 && msg->entries[n - 1].stamp % 2 == 0)
         n--;
     return n;
 }

@@ -73,21 +73,36 @@ s_lead (consensus_t *self, uint64_t now)
     self->sent = self->length;
 }
 
-//  A majority promised: adopt the best log among the promisers.
+//  A majority promised: adopt the best log among the promisers that hold
+//  every entry one of them knows committed. A shorter log with a higher
+//  last stamp holds only committed entries (a catch-up from a peer): it
+//  cannot hide an entry committed past it that a longer log holds with a
+//  lower stamp (that entry would carry its leader's stamp, at least its
+//  own, on a longer log of the majority), but adopting it would lack
+//  what is known committed. Without this rule a candidate that knew more
+//  was committed fetched such a log and gave up, campaign after campaign
+//  (the simulator's seed 118525, 3 replicas).
 static void
 s_on_majority (consensus_t *self, uint64_t now)
 {
-    s_member_t *best = &self->members[self->self_slot];
     self->commit_target = self->commit;
+    for (size_t i = 0; i < self->n_members; i++)
+        if (self->members[i].promised && self->members[i].commit > self->commit_target)
+            self->commit_target = self->members[i].commit;
+    s_member_t *best = &self->members[self->self_slot];   //  ties: our own log
+    if (best->length < self->commit_target)
+        best = NULL;
     for (size_t i = 0; i < self->n_members; i++) {
         s_member_t *member = &self->members[i];
-        if (!member->promised)
+        if (!member->promised || member->length < self->commit_target)
             continue;
-        if (member->commit > self->commit_target)
-            self->commit_target = member->commit;
-        if (member->last_stamp > best->last_stamp
+        if (!best || member->last_stamp > best->last_stamp
             || (member->last_stamp == best->last_stamp && member->length > best->length))
             best = member;
+    }
+    if (!best) {
+        consensus_become (self, CONSENSUS_FOLLOWER); //  a PROMISE said commit > length
+        return;
     }
 #ifdef CONSENSUS_BREAK_NO_LOG_ADOPTION
     best = &self->members[self->self_slot];

@@ -7,13 +7,15 @@
     safe_commit is a commit position that counted no entry of ours not
     yet synced.
 
-    A follower's commit-only ready (a heartbeat that moved the commit
-    position) is hard state like any other, so its messages wait in the
-    outbox until it is stored; but it need not be stored at once: the
-    flush waits COMMIT_DEFER_MS (to the first loop turn after it) for the
-    next entries, whose records carry the position (no promise write, no
-    extra fdatasync), and only then writes the promise file. Nothing leaves before the state it
-    rests on is durable; only an ACK to a heartbeat is later.
+    A commit-only ready (a follower's heartbeat, or a leader's ACKs, that
+    moved the commit position) is hard state like any other, so its
+    messages and answers wait until it is stored; but records written in
+    the same turn carry the position, and then the promise file is not
+    written (no extra fdatasync). A follower's flush also waits
+    COMMIT_DEFER_MS (to the first loop turn after it) for such entries; a
+    leader's does not wait, since its clients' answers hang on it. Nothing
+    leaves before the state it rests on is durable; only an ACK to a
+    heartbeat is later.
 */
 #include "node.h"
 #include "mem.h"
@@ -41,7 +43,7 @@ struct _node_t {
     size_t outbox_count, outbox_size;
     bool store_promise;        //  the promise file must be written this turn
     bool appended;             //  entries written or cut since the last flush
-    int64_t commit_moved_at;   //  follower: a commit-only move not yet stored (0: none)
+    int64_t commit_moved_at;   //  a commit-only move not yet stored (0: none)
     uint64_t promised;
     uint64_t commit;           //  the core's, as the last ready said
     uint64_t safe_commit;
@@ -210,9 +212,6 @@ s_persist (node_t *self, const consensus_ready_t *ready)
     s_append (self, ready);
     if (ready->commit_changed) {
         self->commit = ready->commit;
-        if (ready->n_entries == 0 && consensus_role (self->core) == CONSENSUS_LEADER)
-            self->store_promise = true;
-        else
         if (ready->n_entries == 0 && !self->commit_moved_at)
             self->commit_moved_at = zclock_mono ();
     }
@@ -231,8 +230,11 @@ s_outbox_add (node_t *self, const msg_t *msg)
 static void
 s_queue (node_t *self, const consensus_ready_t *ready)
 {
+    //  A leader's APPEND rests on its promise and its log, not on its
+    //  own copy being durable (its ACK count waits for its sync), so it
+    //  leaves now, with the last commit position already stored.
     bool early = consensus_role (self->core) == CONSENSUS_LEADER && !ready->promise_changed
-              && !ready->truncate && !ready->commit_changed;
+              && !ready->truncate;
     for (size_t i = 0; i < ready->n_msgs; i++) {
         msg_t msg;
         msg_init (&msg, 0);

@@ -181,9 +181,6 @@ s_build_field (msg_t *msg, char field, fx_variant_t variant)
         case 'b':
             s_fill (msg->rep, MSG_ENDPOINT_MAX, 6, variant, "tcp://127.0.0.1:5701");
             break;
-        case 'C':
-            s_fill (msg->catalog, MSG_ENDPOINT_MAX, 7, variant, "tcp://127.0.0.1:5558");
-            break;
         case 'd':
             msg->side = variant == FX_MAX ? MSG_SIDE_SELL : MSG_SIDE_BUY;
             break;

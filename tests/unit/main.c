@@ -15,6 +15,7 @@ static const s_group_t s_groups[] = {
     {"msgs_view", test_msgs_view_run},
     {"msgs_trade", test_msgs_trade_run},
     {"msgs_consensus", test_msgs_consensus_run},
+    {"consensus_rules", test_consensus_rules_run},
     {"journal", test_journal_run},
     {"promise", test_promise_run},
     {"cli", test_cli_run},

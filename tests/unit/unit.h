@@ -21,6 +21,7 @@ int test_msgs_lists_run (void);
 int test_msgs_view_run (void);
 int test_msgs_trade_run (void);
 int test_msgs_consensus_run (void);
+int test_consensus_rules_run (void);
 int test_journal_run (void);
 int test_promise_run (void);
 int test_cli_run (void);
