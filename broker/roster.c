@@ -312,8 +312,11 @@ roster_silent_leader (roster_t *self, int64_t *check_at, char *reporters, size_t
     }
     if (2 * silent <= s_replicas_known (self))
         return NULL;
-    if (now - leader->heard_at <= ROSTER_SILENT_MS) {
-        *check_at = leader->heard_at + ROSTER_SILENT_MS + 1;
+    int64_t bound = self->expiry_ms * ROSTER_SILENT_PERCENT / 100;
+    if (bound < ROSTER_SILENT_MS)
+        bound = ROSTER_SILENT_MS;
+    if (now - leader->heard_at <= bound) {
+        *check_at = leader->heard_at + bound + 1;
         return NULL;
     }
     return leader;

@@ -42,8 +42,12 @@
 #define ROSTER_GONE_MAX 16   //  departed workers remembered for STATUS
 //  A silent leader is expired early only if the broker has not heard it
 //  (a heartbeat or a reply) for this long either: a heartbeat interval and
-//  slack for a busy machine.
+//  slack for a busy machine; or, with a longer heartbeat expiry than the
+//  default, ROSTER_SILENT_PERCENT of it (an operator who raised the
+//  expiry tolerates longer pauses). A follower's report counts while the
+//  heartbeat that made it is ROSTER_SILENT_MS old at most.
 #define ROSTER_SILENT_MS (MSG_HEARTBEAT_MS + 100)
+#define ROSTER_SILENT_PERCENT 35
 
 typedef struct {
     unsigned char identity[ROSTER_IDENTITY_MAX];

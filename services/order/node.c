@@ -51,6 +51,7 @@ struct _node_t {
     bool caught_up;            //  said once: a follower holds what its leader committed
     uint64_t named_leader;     //  the leader the broker's last announcement names
     int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
+    int64_t silence_checked_at; //  zclock_mono of the last node_silent_leader
     bool failed;
     msgpack_sbuffer read_buffer;
 };
@@ -503,9 +504,18 @@ node_failed (node_t *self)
 uint64_t
 node_silent_leader (node_t *self)
 {
+    //  A gap in our own turns (paused, or starved of the CPU) is not the
+    //  leader's silence: what it sent meanwhile may be queued or lost with
+    //  a link that timed out. Count from now (a follower resumed after a
+    //  SIGSTOP reported its leader silent at once, and the broker, which
+    //  had not heard a busy leader for 350 ms, expired it).
+    int64_t now = zclock_mono ();
+    if (now - self->silence_checked_at > MSG_LEADER_SILENT_MS / 2)
+        self->leader_heard_at = now;
+    self->silence_checked_at = now;
     if (!self->named_leader || self->named_leader == self->config.replica_id
         || consensus_role (self->core) == CONSENSUS_LEADER
-        || zclock_mono () - self->leader_heard_at < MSG_LEADER_SILENT_MS)
+        || now - self->leader_heard_at < MSG_LEADER_SILENT_MS)
         return 0;
     return self->named_leader;
 }

@@ -106,7 +106,9 @@ bool node_failed (node_t *self);
 
 //  The leader the broker names, if this replica follows it and has heard
 //  nothing from it (a CS_* message on any link) for MSG_LEADER_SILENT_MS;
-//  else 0. A newly named leader is given that long from its naming.
+//  else 0. A newly named leader is given that long from its naming, and
+//  so is every leader after a gap in this replica's own turns (a pause).
+//  Called once a turn.
 uint64_t node_silent_leader (node_t *self);
 
 //  Leader: the followers heard within within_ms that hold at least

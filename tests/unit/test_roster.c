@@ -296,6 +296,33 @@ test_roster_silent_leader (void **state)
     assert_int_equal (check_at, 0);
 }
 
+//  With the heartbeat expiry raised (--heartbeat-expiry 20000, as tests
+//  that pause replicas on purpose do), the broker's own silence bound
+//  grows with it: a leader busy for a second is not expired early.
+static void
+test_roster_silent_bound_follows_the_expiry (void **state)
+{
+    (void)state;
+    roster_t *roster = roster_new (20000);
+    roster_worker_t *one = s_add (roster, "ord-1", "order", 1, MSG_ROLE_FOLLOWER);
+    roster_worker_t *two = s_add (roster, "ord-2", "order", 2, MSG_ROLE_FOLLOWER);
+    s_add (roster, "ord-3", "order", 3, MSG_ROLE_FOLLOWER);
+    zclock_sleep (MSG_HEARTBEAT_MS + MSG_HEARTBEAT_MS / 4 + 10);
+    assert_true (roster_elect (roster));
+    roster_worker_t *leader = roster_find (roster, "ord-3", 5);
+    char reporters[64];
+    int64_t check_at;
+    s_report (roster, one, 3);
+    s_report (roster, two, 3);
+    leader->heard_at -= 1000;
+    assert_null (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)));
+    assert_int_equal (check_at, leader->heard_at + 20000 * ROSTER_SILENT_PERCENT / 100 + 1);
+    leader->heard_at -= 20000 * ROSTER_SILENT_PERCENT / 100;
+    assert_ptr_equal (roster_silent_leader (roster, &check_at, reporters, sizeof (reporters)),
+                      leader);
+    roster_destroy (&roster);
+}
+
 int
 test_roster_run (void)
 {
@@ -310,6 +337,7 @@ test_roster_run (void)
         ROSTER_TEST (test_roster_elects_after_quiet_spell),
         ROSTER_TEST (test_roster_quiet_spell_keeps_the_leader),
         ROSTER_TEST (test_roster_silent_leader),
+        cmocka_unit_test (test_roster_silent_bound_follows_the_expiry),
     };
     return cmocka_run_group_tests_name ("roster", tests, NULL, NULL);
 }
