@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from harness import Bazaar, INITIAL, SERVICES, assert_json, error_body, wait_until
+from harness import (Bazaar, INITIAL, SERVICES, assert_json, error_body, journal_records,
+                     wait_until)
 
 UNAVAILABLE = error_body(503, "service unavailable")
 
@@ -196,6 +197,13 @@ TORN = b"\x20\x00\x00\x00\xde\xad\xbe\xef\x96\x01\x47"   # length 32, bad crc, 3
 def test_torn_tail_recovery(bazaar, victim, prefix, garbage):
     bz = bazaar
     place_trades(bz)
+    #  A trade is acknowledged once the replicas hold it; the catalog learns
+    #  it a moment later. The recovery line counts whole records, so wait
+    #  until the victim's trade file holds them all (seen once: the catalog
+    #  killed after its first).
+    logs = [p for p in data_files(bz, prefix) if p.endswith((".log", ".journal"))]
+    wait_until(lambda: all(len(journal_records(p)) == len(TRADES) for p in logs), 20,
+               "%s to hold the %d trades" % (prefix, len(TRADES)))
     bz.kill(victim)
     files = data_files(bz, prefix)
     assert files, "no %s* data file in %s: %s" % (prefix, bz.data, os.listdir(bz.data))
