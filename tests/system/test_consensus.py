@@ -74,9 +74,12 @@ def test_promise_survives_kill9(bazaar_factory):
     trade_retrying(bz, "promise-after")
     after, _ = read_promise(path)
     assert after > epoch, (epoch, after)
-    led = [int(e) for e in re.findall(r"candidate -> leader \(epoch (\d+),",
-                                      bz.log_text("order-2"))]
-    assert led and led[-1] > epoch, led
+    #  The next leader is replica 2, or replica 1 itself when replica 2 is
+    #  still reporting catching-up after a step-down at the cold start
+    #  (seen once): either way it leads above the promised epoch.
+    led = [int(e) for name in ("order", "order-2")
+           for e in re.findall(r"candidate -> leader \(epoch (\d+),", bz.log_text(name))]
+    assert led and max(led) > epoch, led
     bz.assert_orders()
 
 
