@@ -170,7 +170,10 @@ def test_2_follower_cut_from_leader(net_bazaar):
     wait_until(lambda: len(entries(bz, 2)) >= target, READY_TIMEOUT,
                "replica 2 to copy the %d orders it missed" % lagging)
     progress(load, 20, "after the heal")
-    assert bz.leader() == 3
+    #  Healed, replica 3 leads (or leads again: once, under ASan, it lost
+    #  its quorum for 300 ms while replica 2 caught up, and the broker
+    #  named 2, then 3 again within a second).
+    wait_until(lambda: bz.leader() == 3, READY_TIMEOUT, "replica 3 to lead after the heal")
     finish(bz, load, "scenario 2")
 
 
