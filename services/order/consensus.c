@@ -185,27 +185,6 @@ s_on_fetch (consensus_t *self, const consensus_msg_t *msg)
         self->n_msgs--; //  unreadable: send nothing
 }
 
-//  How many of msg's first n entries a replica may take from a peer
-//  without its log ending in recovered entries (even stamps) short of
-//  the peer's log end: such a run may be the head of a longer one that a
-//  later leader split by re-stamping from its commit position, and a log
-//  ending there would claim, by its last stamp, all that run's leader
-//  recovered, committed entries included, while lacking them (the
-//  simulator's seeds 29170 and 158578, 5 replicas: adopted for it, a
-//  committed entry was cut). Every even stamp before the cut is left
-//  out, not only the last run: the split run may be followed by the
-//  splitting leader's own (seed 158578: 156 on [20, 28), 166 from 28).
-//  The leader's APPENDs bring them whole.
-static size_t
-s_whole_runs (const consensus_msg_t *msg, size_t n)
-{
-    if (msg->start + n >= msg->length)
-        return n;
-    while (n > 0 && msg->entries[n - 1].stamp % 2 == 0)
-        n--;
-    return n;
-}
-
 static void
 s_on_entries (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
 {
@@ -219,7 +198,7 @@ s_on_entries (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
     size_t n = msg->n_entries;
     if (n > msg->commit - msg->start)
         n = (size_t) (msg->commit - msg->start); //  trust only the committed part
-    size_t whole = s_whole_runs (msg, n);
+    size_t whole = consensus_log_whole_runs (msg, n);
     int64_t matched = consensus_log_accept (self, msg, whole, false);
     if (matched <= 0)
         return;

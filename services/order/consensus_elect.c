@@ -124,9 +124,16 @@ void
 consensus_elect_on_adopt (consensus_t *self, const consensus_msg_t *msg, uint64_t now)
 {
     bool continued = msg->start == self->adopt_matched;
-    int64_t matched = consensus_log_accept (self, msg, msg->n_entries, continued);
+    //  Whole runs only: a promiser that restarted forgot to whom it
+    //  promised and sends only what it knows committed (seed 941598).
+    size_t whole = consensus_log_whole_runs (msg, msg->n_entries);
+    int64_t matched = consensus_log_accept (self, msg, whole, continued);
     if (matched < 0 || msg->length != self->adopt_length) {
         consensus_become (self, CONSENSUS_FOLLOWER); //  its log changed: give up
+        return;
+    }
+    if (whole == 0 && (uint64_t) matched < self->adopt_length) {
+        consensus_become (self, CONSENSUS_FOLLOWER); //  no progress: campaign again later
         return;
     }
     self->adopt_matched = (uint64_t) matched;

@@ -89,6 +89,7 @@ uint64_t consensus_log_last_stamp (consensus_t *self);
 void consensus_log_append (consensus_t *self, uint64_t stamp, const void *data, size_t size);
 void consensus_log_cut (consensus_t *self, uint64_t to, bool supersede);
 void consensus_log_set_commit (consensus_t *self, uint64_t commit);
+size_t consensus_log_whole_runs (const consensus_msg_t *msg, size_t n);
 int64_t consensus_log_accept (consensus_t *self, const consensus_msg_t *msg, size_t n, bool matched);
 consensus_entry_t *consensus_log_copy (consensus_t *self, uint64_t start, uint64_t end);
 consensus_msg_t *consensus_send (consensus_t *self, consensus_type_t type, uint32_t to,

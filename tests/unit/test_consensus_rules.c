@@ -356,6 +356,48 @@ test_consensus_the_leaders_own_entries_past_a_late_append_stay (void **state)
     consensus_destroy (&core);
 }
 
+//  Adoption from a promiser that restarted: it forgot to whom it
+//  promised (memory only), so it answers the candidate's FETCH as any
+//  peer's, with its committed part, and that may end inside a recovered
+//  run. The candidate keeps only whole runs, as a peer catch-up does:
+//  a log ending there would claim, by its last stamp, all that run's
+//  leader recovered (simulator seed 941598, 3 replicas: such a log led
+//  epoch 70 and a committed entry was lost; only the leader's stored
+//  commit position masked it). With no progress to make it gives up.
+static void
+test_consensus_an_adoption_never_ends_with_part_of_a_recovered_run (void **state)
+{
+    (void)state;
+    s_disk_t disk = {{NULL}, {0}, 0};
+    consensus_t *core = s_core (3, &disk, 0, 5);
+    assert_int_equal (consensus_campaign (core, 0), 0);
+    assert_int_equal (s_only (s_ready (core), CONSENSUS_PREPARE)->epoch, 6);
+    consensus_advance (core);
+    //  Replica 1's log: a; b, c recovered by epoch 4; d, e proposed under
+    //  4. It knows 2 committed: inside the run of b and c.
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_PROMISE, .from = 1, .to = 3, .epoch = 6,
+                                     .last_stamp = 9, .length = 5, .commit = 2}, 1);
+    assert_int_equal (s_only (s_ready (core), CONSENSUS_FETCH)->start, 0);
+    consensus_advance (core);
+    consensus_entry_t entries[] = {{3, "a", 1}, {8, "b", 1}};
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_ENTRIES, .from = 1, .to = 3, .epoch = 6,
+                                     .entries = entries, .n_entries = 2, .length = 5,
+                                     .commit = 2}, 2);
+    const consensus_ready_t *ready = s_ready (core);
+    assert_int_equal (ready->n_entries, 1);          //  a only: b alone would end in 8
+    assert_int_equal (ready->entries[0].stamp, 3);
+    assert_int_equal (s_only (ready, CONSENSUS_FETCH)->start, 1);
+    consensus_advance (core);
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_ENTRIES, .from = 1, .to = 3, .epoch = 6,
+                                     .start = 1, .prev_stamp = 3, .entries = &entries[1],
+                                     .n_entries = 1, .length = 5, .commit = 2}, 3);
+    ready = consensus_ready (core);
+    assert_true (ready == NULL || ready->role == CONSENSUS_FOLLOWER);
+    assert_int_equal (consensus_role (core), CONSENSUS_FOLLOWER);
+    assert_int_equal (consensus_length (core), 1);
+    consensus_destroy (&core);
+}
+
 int
 test_consensus_rules_run (void)
 {
@@ -367,6 +409,7 @@ test_consensus_rules_run (void)
         cmocka_unit_test (test_consensus_candidate_adopts_the_best_promised_log),
         cmocka_unit_test (test_consensus_a_short_log_is_not_adopted_over_a_known_commit),
         cmocka_unit_test (test_consensus_a_peer_catch_up_never_ends_with_a_recovered_entry),
+        cmocka_unit_test (test_consensus_an_adoption_never_ends_with_part_of_a_recovered_run),
         cmocka_unit_test (test_consensus_follower_cuts_a_conflicting_tail_before_its_ack),
         cmocka_unit_test (test_consensus_nothing_below_commit_is_cut_or_rewritten),
         cmocka_unit_test (test_consensus_the_leaders_own_entries_past_a_late_append_stay),
