@@ -78,7 +78,7 @@ $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
          $(BUILD)/obj/services/order/consensus_elect.o \
-         $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/services/order/stamps.o \
+         $(BUILD)/obj/services/order/consensus_log.o \
          $(BUILD)/obj/services/order/cwire.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite $^ -o $@ $(LDLIBS) -lcmocka
@@ -310,9 +310,10 @@ SIM = $(BUILD)/bin/sim
 SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
 #  The core without I/O: what the simulator links (the broken builds
 #  compile consensus.c and consensus_elect.c, where the rules are, with
-#  the macro).
+#  the macro), and src/stamps.c, pure too (the tradelog holds its stamps
+#  with it as well).
 CORE_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,services/order/consensus.c \
-           services/order/consensus_elect.c services/order/consensus_log.c services/order/stamps.c)
+           services/order/consensus_elect.c services/order/consensus_log.c src/stamps.c)
 #  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
 SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:2919 \
              ack-before-truncate:1 accept-lower-epoch:1 keep-stale-tail:840 \
@@ -337,7 +338,7 @@ $(BUILD)/sim-broken/$(call sim_rule,$(1))/%.o: services/order/%.c services/order
 $(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) \
         $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o \
         $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus_elect.o \
-        $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/services/order/stamps.o
+        $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/src/stamps.o
 	@echo "  LINK    $$@"
 	@$$(CC) $$(LDFLAGS) $$^ -o $$@
 endef

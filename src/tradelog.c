@@ -12,12 +12,15 @@
 
     Memory per trade is a 32-byte s_trade_t, its key's bytes and about
     32 bytes of by_key while the key is held: no allocation per trade, so
-    a replay of a million records allocates a few dozen times.
+    a replay of a million records allocates a few dozen times. A stamped
+    log's stamps are runs (stamps.h): a few, whatever the count;
+    stamps_length (stamps) == count.
 */
 #include "tradelog.h"
 #include "mem.h"
 #include "log.h"
 #include "journal.h"
+#include "stamps.h"
 #include "strindex.h"
 
 #include <errno.h>
@@ -91,7 +94,7 @@ struct _tradelog_t {
     strindex_t *by_key;     //  key -> number + 1
     msgpack_sbuffer buffer;
     bool stamped;           //  an order log: ORDEREC records, with stamps
-    uint64_t *stamps;       //  stamped: stamps[i] is trade i's (allocated like trades)
+    stamps_t *stamps;       //  stamped: every trade's stamp, as runs (NULL if not stamped)
     uint64_t carried;       //  stamped: the highest commit position a record carries
     const char *path;     //  only while replaying, for the reason
     char recovered[PATH_MAX + 160];   //  what open cut, "" if nothing
@@ -217,12 +220,6 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
         if (!trades)
             return -1;
         self->trades = trades;
-        if (self->stamped) {
-            uint64_t *stamps = realloc (self->stamps, allocated * sizeof (uint64_t));
-            if (!stamps)
-                return -1;
-            self->stamps = stamps;
-        }
         self->allocated = allocated;
     }
     int64_t name = s_intern (self, trade->name);
@@ -305,6 +302,18 @@ s_add_indexed (tradelog_t *self, s_trade_t *entry, const char *key, size_t recor
     s_index_next (self, entry->key == KEY_HELD ? strindex_hash (self->by_key, key) : 0, now);
 }
 
+//  A stamped log: the next trade's stamp, and the commit position its
+//  record carries. Cannot fail (out of memory aborts).
+static void
+s_add_stamp (tradelog_t *self, uint64_t stamp, uint64_t commit)
+{
+    if (!self->stamped)
+        return;
+    stamps_append (self->stamps, stamp, 1);
+    if (commit > self->carried)
+        self->carried = commit;
+}
+
 //  Indexes the next replayed trade as if it had just been read: the
 //  trades before it are durable (on file), it is not yet.
 static void
@@ -337,11 +346,7 @@ s_replay_record (const void *data, size_t size, void *arg)
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
     }
-    if (self->stamped) {
-        self->stamps[self->count] = stamp;
-        if (commit > self->carried)
-            self->carried = commit;
-    }
+    s_add_stamp (self, stamp, commit);
     s_add (self, &entry, trade.key, size, self->opened_at);
     //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
     if (entry.key == KEY_HELD) {
@@ -360,6 +365,7 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
 {
     tradelog_t *self = mem_calloc (1, sizeof (tradelog_t));
     self->stamped = stamped;
+    self->stamps = stamped ? stamps_new () : NULL;
     msgpack_sbuffer_init (&self->buffer);
     self->by_name = strindex_new (s_name_of, self);
     self->by_key = strindex_new (s_key_of, self);
@@ -430,7 +436,7 @@ tradelog_destroy (tradelog_t **self_p)
     strindex_destroy (&self->by_key);
     free (self->keys.data);
     free (self->trades);
-    free (self->stamps);
+    stamps_destroy (&self->stamps);
     strindex_destroy (&self->by_name);
     for (uint32_t i = 0; i < self->name_count; i++)
         free (self->names[i]);
@@ -485,11 +491,7 @@ tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t st
     if (msg_encode (&record, &self->buffer)
         || journal_append (self->journal, self->buffer.data, self->buffer.size))
         return -1;
-    if (self->stamped) {
-        self->stamps[self->count] = stamp;
-        if (commit > self->carried)
-            self->carried = commit;
-    }
+    s_add_stamp (self, stamp, commit);
     s_add_indexed (self, &entry, trade->key, self->buffer.size, (uint32_t) time (NULL));
     return 0;
 }
@@ -497,10 +499,10 @@ tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t st
 uint64_t
 tradelog_stamp (tradelog_t *self, uint64_t number)
 {
-    return self->stamped && number < self->count ? self->stamps[number] : 0;
+    return self->stamped && number < self->count ? stamps_get (self->stamps, number) : 0;
 }
 
-const uint64_t *
+const stamps_t *
 tradelog_stamps (tradelog_t *self)
 {
     return self->stamps;
@@ -534,6 +536,8 @@ tradelog_truncate (tradelog_t *self, uint64_t count)
     }
     self->next_offset = self->trades[count].offset;
     self->count = self->indexed = self->durable = count;
+    if (self->stamped)
+        stamps_cut (self->stamps, count);
     if (self->key_oldest > count)
         self->key_oldest = count;
     if (self->carried > count)

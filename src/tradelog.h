@@ -21,6 +21,7 @@
 #define BAZAAR_TRADELOG_H
 
 #include "msgs.h"
+#include "stamps.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,11 +96,13 @@ int tradelog_append (tradelog_t *self, const msg_trade_t *trade);
 int tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t stamp,
                              uint64_t commit);
 
-//  A stamped log: trade number's stamp (0 if none), every stamp (count of
-//  them, valid until the next append), and the highest commit position a
-//  record carries (at most the count).
+//  A stamped log: trade number's stamp (0 if none), every trade's stamp
+//  as runs (stamps.h: stamps_length is the count; the log's own, valid
+//  as long as it and changed by its appends and cuts; NULL if the log is
+//  not stamped), and the highest commit position a record carries (at
+//  most the count).
 uint64_t tradelog_stamp (tradelog_t *self, uint64_t number);
-const uint64_t *tradelog_stamps (tradelog_t *self);
+const stamps_t *tradelog_stamps (tradelog_t *self);
 uint64_t tradelog_carried_commit (tradelog_t *self);
 
 //  Cut the log to its first count trades, durably with the next

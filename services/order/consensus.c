@@ -69,7 +69,7 @@
     Files: this one (the public verbs, replication and commit),
     consensus_elect.c (the candidate), consensus_log.c (the log in
     memory, the outbox, role changes), consensus_int.h (the struct they
-    share), stamps.c (the stamps as runs). Invariants: consensus_log.c.
+    share), src/stamps.c (the stamps as runs). Invariants: consensus_log.c.
 */#include "consensus_int.h"
 
 #include <stdlib.h>
@@ -230,19 +230,40 @@ s_valid (consensus_t *self, const consensus_msg_t *msg)
 //  ---------------------------------------------------------------------
 //  Public
 
+//  A copy of the persisted stamps, run by run (a few, whatever the
+//  length), or NULL if they are not state->length or one is below 2.
+static stamps_t *
+s_stamps_copy (const consensus_state_t *state)
+{
+    if ((state->stamps ? stamps_length (state->stamps) : 0) != state->length)
+        return NULL;
+    stamps_t *copy = stamps_new ();
+    for (uint64_t index = 0, end; index < state->length; index = end) {
+        uint64_t stamp = stamps_get (state->stamps, index);
+        end = stamps_run_end (state->stamps, index);
+        if (stamp < 2) {
+            stamps_destroy (&copy);
+            break;
+        }
+        stamps_append (copy, stamp, end - index);
+    }
+    return copy;
+}
+
 consensus_t *
 consensus_new (const consensus_config_t *config, const consensus_state_t *state)
 {
     consensus_state_t empty = {0};
     state = state ? state : &empty;
     if (!config->members || config->n_members == 0 || config->n_members > CONSENSUS_MAX_MEMBERS
-        || !config->read || state->commit > state->length || (state->length && !state->stamps))
+        || !config->read || state->commit > state->length)
         return NULL;
-    for (uint64_t i = 0; i < state->length; i++)
-        if (state->stamps[i] < 2)
-            return NULL;
+    stamps_t *stamps = s_stamps_copy (state);
+    if (!stamps)
+        return NULL;
     consensus_t *self = consensus_alloc (NULL, 1, sizeof *self);
     memset (self, 0, sizeof *self);
+    self->stamps = stamps;
     self->self_slot = config->n_members;
     for (size_t i = 0; i < config->n_members; i++) {
         uint32_t id = config->members[i];
@@ -263,9 +284,6 @@ consensus_new (const consensus_config_t *config, const consensus_state_t *state)
     self->read = config->read;
     self->read_arg = config->read_arg;
     self->promised = self->highest_seen = state->promised;
-    self->stamps = stamps_new ();
-    for (uint64_t i = 0; i < state->length; i++)
-        stamps_append (self->stamps, state->stamps[i], 1); //  runs: a few, whatever the length
     self->length = self->persisted = self->stable = state->length;
     self->commit = state->commit;
     return self;

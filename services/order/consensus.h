@@ -35,6 +35,8 @@
 #ifndef BAZAAR_CONSENSUS_H
 #define BAZAAR_CONSENSUS_H
 
+#include "stamps.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,13 +145,15 @@ typedef struct {
     uint64_t promised;       //  the persisted promise
     uint64_t commit;         //  a persisted commit position (0 if none kept)
     uint64_t length;         //  entries in the persisted log
-    const uint64_t *stamps;  //  their stamps (length of them; kept as runs)
+    const stamps_t *stamps;  //  their stamps (stamps_length == length; NULL if none):
+                             //  the core copies them, run by run
 } consensus_state_t;
 
 //  Create a core for config, starting as a follower from the persisted
 //  state (NULL: empty). Returns NULL if config or state is invalid (a
 //  member listed twice, self not a member, a zero id, no read function,
-//  commit past the log, a stamp below 2). Aborts if out of memory.
+//  commit past the log, stamps not as many as the entries, a stamp below
+//  2). Aborts if out of memory.
 consensus_t *consensus_new (const consensus_config_t *config, const consensus_state_t *state);
 
 //  Destroy the core; nothing on NULL; sets *self_p to NULL.

@@ -113,11 +113,9 @@ s_disk_put (disk_t *disk, uint64_t index, uint64_t epoch, uint64_t value)
 static void
 s_start (sim_t *sim, replica_t *replica)
 {
-    uint64_t *stamps = malloc ((replica->disk.length + 1) * sizeof *stamps);
-    if (!stamps)
-        abort ();
+    stamps_t *stamps = stamps_new ();
     for (uint64_t i = 0; i < replica->disk.length; i++)
-        stamps[i] = replica->disk.log[i].stamp;
+        stamps_append (stamps, replica->disk.log[i].stamp, 1);
     consensus_state_t state = {replica->disk.promised, replica->disk.commit,
                                replica->disk.length, stamps};
     consensus_config_t config = {.self = replica->id,
@@ -130,7 +128,7 @@ s_start (sim_t *sim, replica_t *replica)
                                  .read = s_read,
                                  .read_arg = replica};
     replica->core = consensus_new (&config, &state);
-    free (stamps);
+    stamps_destroy (&stamps);
     if (!replica->core)
         sim_fail (sim, "replica %u: consensus_new refused its own disk", replica->id);
     replica->up = true;

@@ -40,8 +40,12 @@ s_core (uint32_t self, s_disk_t *disk, uint64_t commit, uint64_t promised)
     consensus_config_t config = {
         .self = self, .members = s_members, .n_members = 3, .heartbeat_ms = 50,
         .quorum_timeout_ms = 300, .campaign_timeout_ms = 400, .read = s_read, .read_arg = disk};
-    consensus_state_t state = {promised, commit, disk->length, disk->stamps};
+    stamps_t *stamps = stamps_new ();
+    for (uint64_t i = 0; i < disk->length; i++)
+        stamps_append (stamps, disk->stamps[i], 1);
+    consensus_state_t state = {promised, commit, disk->length, stamps};
     consensus_t *core = consensus_new (&config, &state);
+    stamps_destroy (&stamps);
     assert_non_null (core);
     return core;
 }
@@ -107,6 +111,40 @@ test_consensus_promise_travels_with_its_persistence (void **state)
     assert_int_equal (promise->commit, 1);
     consensus_advance (core);
     consensus_destroy (&core);
+}
+
+//  Start: the core copies the persisted stamps run by run (the caller's
+//  are gone once it started) and refuses stamps that are not one per
+//  entry, or one below 2.
+static void
+test_consensus_new_copies_the_persisted_stamps (void **state)
+{
+    (void)state;
+    s_disk_t disk = {{"a", "b", "c", "d", "e"}, {3, 3, 4, 5, 5}, 5};
+    consensus_t *core = s_core (1, &disk, 2, 2);
+    assert_int_equal (consensus_length (core), 5);
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_PREPARE, .from = 3, .to = 1, .epoch = 4}, 0);
+    const consensus_ready_t *ready = s_ready (core);
+    assert_int_equal (s_only (ready, CONSENSUS_PROMISE)->last_stamp, 5);
+    consensus_advance (core);
+    consensus_destroy (&core);
+
+    consensus_config_t config = {.self = 1, .members = s_members, .n_members = 3,
+                                 .read = s_read, .read_arg = &disk};
+    stamps_t *stamps = stamps_new ();
+    stamps_append (stamps, 3, 2);
+    consensus_state_t fewer = {1, 0, 3, stamps}, more = {1, 0, 1, stamps},
+                      none = {1, 0, 2, NULL}, matching = {1, 0, 2, stamps};
+    assert_null (consensus_new (&config, &fewer));
+    assert_null (consensus_new (&config, &more));
+    assert_null (consensus_new (&config, &none));
+    core = consensus_new (&config, &matching);
+    assert_non_null (core);
+    consensus_destroy (&core);
+    stamps_append (stamps, 1, 1); //  no entry is stamped below 2
+    consensus_state_t low = {1, 0, 3, stamps};
+    assert_null (consensus_new (&config, &low));
+    stamps_destroy (&stamps);
 }
 
 //  Promise: anything below the promise is refused with it, and changes
@@ -403,6 +441,7 @@ test_consensus_rules_run (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_consensus_promise_travels_with_its_persistence),
+        cmocka_unit_test (test_consensus_new_copies_the_persisted_stamps),
         cmocka_unit_test (test_consensus_lower_epochs_are_refused),
         cmocka_unit_test (test_consensus_commit_needs_a_majority),
         cmocka_unit_test (test_consensus_leader_without_quorum_steps_down),

@@ -1,5 +1,5 @@
-/*  test_stamps.c - the consensus log's stamps as runs (services/order/
-    stamps.c): append, lookup, cuts inside a run and at a boundary, and
+/*  test_stamps.c - an order log's stamps as runs (src/stamps.c):
+    append, lookup, cuts inside a run and at a boundary, and
     the re-stamp an election does (cut the tail, append it again under
     the new leader's even stamp).
 */

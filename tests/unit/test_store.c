@@ -1,7 +1,7 @@
 /*  test_store.c - src/store.c: the stocks and the log of trades they
     follow, as a catalog keeps them (catalog.journal, store_apply and
     store_restore) and as an order replica keeps them (order-N.log with
-    stamps: store_check, store_append_entry, store_truncate).
+    stamps, held as runs: store_check, store_append_entry, store_truncate).
 */
 #include "journal.h"
 #include "store.h"
@@ -545,6 +545,75 @@ test_store_replica_entries_and_cut (void **state)
     store_destroy (&store);
 }
 
+//  The replica's log holds stamps as runs (stamps.h): expected[0 ..
+//  count) are its stamps, in runs runs, whichever way they are read.
+static void
+s_expect_stamps (tradelog_t *log, const uint64_t *expected, uint64_t count, size_t runs)
+{
+    const stamps_t *stamps = tradelog_stamps (log);
+    assert_non_null (stamps);
+    assert_int_equal (tradelog_count (log), count);
+    assert_int_equal (stamps_length (stamps), count);
+    assert_int_equal (stamps_runs (stamps), runs);
+    for (uint64_t i = 0; i < count; i++) {
+        if (tradelog_stamp (log, i) != expected[i] || stamps_get (stamps, i) != expected[i])
+            fail_msg ("entry %llu: stamp %llu, expected %llu", (unsigned long long) i,
+                      (unsigned long long) tradelog_stamp (log, i),
+                      (unsigned long long) expected[i]);
+    }
+    assert_int_equal (tradelog_stamp (log, count), 0); //  past the end: none
+}
+
+//  Appends count entries (1 apple each, no key) stamped stamp, then syncs.
+static void
+s_entries (store_t *store, uint64_t stamp, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++)
+        s_entry (store, "apple", MSG_SIDE_BUY, 1, "", stamp, store_trade_count (store));
+    assert_int_equal (store_sync (store), 0);
+}
+
+//  Three epochs' stamps, a cut inside a run and one at its boundary, a
+//  re-stamped tail, then a restart: the runs are exactly the stamps,
+//  and appends after the replay extend its last run.
+static void
+test_store_replica_stamps_as_runs (void **state)
+{
+    s_tmp_t *tmp = *state;
+    store_t *store = s_open_replica (tmp);
+    tradelog_t *log = store_log (store);
+    s_expect_stamps (log, NULL, 0, 0);
+    s_entries (store, 3, 4); //  0..3: proposed under epoch 1
+    s_entries (store, 4, 2); //  4..5: recovered by epoch 2
+    s_entries (store, 5, 3); //  6..8: proposed under epoch 2
+    uint64_t three_epochs[] = {3, 3, 3, 3, 4, 4, 5, 5, 5};
+    s_expect_stamps (log, three_epochs, 9, 3);
+
+    assert_int_equal (store_truncate (store, 5), 0); //  inside epoch 2's recovered run
+    s_expect_stamps (log, three_epochs, 5, 2);
+    assert_int_equal (store_sync (store), 0);
+    assert_int_equal (store_truncate (store, 4), 0); //  at its first entry: the run goes
+    s_expect_stamps (log, three_epochs, 4, 1);
+    assert_int_equal (store_sync (store), 0);
+    s_entries (store, 3, 1); //  the same stamp again extends the run
+    s_entries (store, 6, 2); //  5..6: re-stamped by epoch 3
+    s_entries (store, 7, 2); //  7..8: proposed under epoch 3
+    uint64_t restamped[] = {3, 3, 3, 3, 3, 6, 6, 7, 7, 7, 7};
+    s_expect_stamps (log, restamped, 9, 3);
+    store_destroy (&store);
+
+    store = s_open_replica (tmp); //  the replay rebuilds the same runs
+    log = store_log (store);
+    s_expect_stamps (log, restamped, 9, 3);
+    assert_int_equal (tradelog_carried_commit (log), 8);
+    s_entries (store, 7, 2);
+    s_expect_stamps (log, restamped, 11, 3);
+    assert_int_equal (store_truncate (store, 0), 0);
+    s_expect_stamps (log, NULL, 0, 0);
+    assert_int_equal (store_sync (store), 0);
+    store_destroy (&store);
+}
+
 int
 test_store_run (void)
 {
@@ -563,6 +632,7 @@ test_store_run (void)
         STORE_TEST (test_store_bad_stocks_files),
         STORE_TEST (test_store_refuses_non_finite_price),
         STORE_TEST (test_store_replica_entries_and_cut),
+        STORE_TEST (test_store_replica_stamps_as_runs),
     };
 #undef STORE_TEST
     return cmocka_run_group_tests_name ("store", tests, NULL, NULL);

@@ -144,7 +144,9 @@ test_tradelog_append_get_count_durable (void **state)
     tradelog_t *log = s_open (tmp);
     assert_int_equal (tradelog_count (log), 0);
     assert_int_equal (tradelog_durable (log), 0);
+    assert_null (tradelog_stamps (log)); //  not stamped: no runs kept
     s_append (log, 0, 5);
+    assert_int_equal (tradelog_stamp (log, 0), 0);
     s_expect_trades (log, 5);
     assert_int_equal (tradelog_durable (log), 0);
     s_expect_file (tmp, 0); //  queued, not written

@@ -1,4 +1,4 @@
-/*  stamps.h - the consensus log's stamps, held as runs.
+/*  stamps.h - the stamps of an order log's entries, held as runs.
 
     An entry's stamp (consensus.h: 2e for an entry the leader of epoch e
     recovered, 2e + 1 for one proposed under it) changes only at
@@ -9,7 +9,9 @@
     extends the last run or starts one, a cut drops the runs past it. A
     log of a million entries under one leader is one run, not 8 MB.
 
-    Part of the consensus core (no I/O); out of memory aborts.
+    Pure (no I/O): the consensus core keeps its log's stamps with it, and
+    a stamped tradelog (tradelog.h) those of its records, which the core
+    copies when it starts (consensus_state_t). Out of memory aborts.
 */
 #ifndef BAZAAR_STAMPS_H
 #define BAZAAR_STAMPS_H
@@ -29,19 +31,19 @@ void stamps_destroy (stamps_t **self_p);
 void stamps_append (stamps_t *self, uint64_t stamp, uint64_t count);
 
 //  Stamp of entry index; index must be below the length.
-uint64_t stamps_get (stamps_t *self, uint64_t index);
+uint64_t stamps_get (const stamps_t *self, uint64_t index);
 
 //  One past the last index of the run that holds index (index below the
 //  length): the first index whose stamp may differ.
-uint64_t stamps_run_end (stamps_t *self, uint64_t index);
+uint64_t stamps_run_end (const stamps_t *self, uint64_t index);
 
 //  Cut to length entries (no-op if length is not below the current one).
 void stamps_cut (stamps_t *self, uint64_t length);
 
 //  Number of entries.
-uint64_t stamps_length (stamps_t *self);
+uint64_t stamps_length (const stamps_t *self);
 
 //  Number of runs (for tests and memory reports).
-size_t stamps_runs (stamps_t *self);
+size_t stamps_runs (const stamps_t *self);
 
 #endif

@@ -1,4 +1,4 @@
-/*  stamps.c - the consensus log's stamps as sorted runs (see stamps.h).
+/*  stamps.c - an order log's stamps as sorted runs (see stamps.h).
 
     Invariants: runs[0].first == 0 when n_runs > 0; runs[i].first <
     runs[i + 1].first; runs[i].stamp != runs[i + 1].stamp; the last run's
@@ -58,7 +58,7 @@ stamps_append (stamps_t *self, uint64_t stamp, uint64_t count)
 //  The slot of the run that holds index (< length): the last run whose
 //  first is at or below it.
 static size_t
-s_find (stamps_t *self, uint64_t index)
+s_find (const stamps_t *self, uint64_t index)
 {
     size_t low = 0, high = self->n_runs; //  runs[low].first <= index < runs[high].first
     while (high - low > 1) {
@@ -72,13 +72,13 @@ s_find (stamps_t *self, uint64_t index)
 }
 
 uint64_t
-stamps_get (stamps_t *self, uint64_t index)
+stamps_get (const stamps_t *self, uint64_t index)
 {
     return self->runs[s_find (self, index)].stamp;
 }
 
 uint64_t
-stamps_run_end (stamps_t *self, uint64_t index)
+stamps_run_end (const stamps_t *self, uint64_t index)
 {
     size_t slot = s_find (self, index);
     return slot + 1 < self->n_runs ? self->runs[slot + 1].first : self->length;
@@ -95,13 +95,13 @@ stamps_cut (stamps_t *self, uint64_t length)
 }
 
 uint64_t
-stamps_length (stamps_t *self)
+stamps_length (const stamps_t *self)
 {
     return self->length;
 }
 
 size_t
-stamps_runs (stamps_t *self)
+stamps_runs (const stamps_t *self)
 {
     return self->n_runs;
 }
