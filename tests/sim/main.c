@@ -1,9 +1,10 @@
 /*  main.c - the simulator's command line and the run of one seed.
 
-    sim [--seeds N] [--seconds S] [--seed S] [--replicas 3|5] [-v]
+    sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5] [-v]
 
-    Seeds 1, 2, 3, ... run until N seeds or S seconds (wall clock, only
-    to stop: a seed's run never depends on it); --seed S runs one seed
+    Seeds F, F+1, ... (F = 1 unless --from) run until N seeds or S
+    seconds (wall clock, only to stop: a seed's run never depends on it),
+    so two runs can split a range or go past one; --seed S runs one seed
     (with -v, a trace of every step). Each seed runs three rounds of a
     chaos phase, a calm phase and a quiet one (see sim.c for what is
     checked).
@@ -328,9 +329,10 @@ s_usage (const char *error)
     if (error)
         fprintf (stderr, "sim: %s\n", error);
     fprintf (error ? stderr : stdout,
-             "usage: sim [--seeds N] [--seconds S] [--seed S] [--replicas 3|5] [-v]\n"
-             "  runs the consensus core through seeds 1, 2, ... of crashes, partitions,\n"
-             "  lost/duplicated/reordered messages; --seed S replays one (-v: trace)\n");
+             "usage: sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5] [-v]\n"
+             "  runs the consensus core through seeds F, F+1, ... (F = 1) of crashes,\n"
+             "  partitions, lost/duplicated/reordered messages; --seed S replays one\n"
+             "  (-v: trace); --from lets runs go past, or split, earlier ranges\n");
     return error ? 2 : 0;
 }
 
@@ -347,7 +349,7 @@ s_number (const char *text, uint64_t *value)
 int
 main (int argc, char **argv)
 {
-    uint64_t seeds = 0, seconds = 0, seed = 0, replicas = 3;
+    uint64_t seeds = 0, seconds = 0, seed = 0, from = 1, replicas = 3;
     bool one = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -358,6 +360,8 @@ main (int argc, char **argv)
         else if (!strcmp (arg, "--seeds") && s_number (value, &seeds) && seeds > 0)
             i++;
         else if (!strcmp (arg, "--seconds") && s_number (value, &seconds) && seconds > 0)
+            i++;
+        else if (!strcmp (arg, "--from") && s_number (value, &from) && from > 0)
             i++;
         else if (!strcmp (arg, "--seed") && s_number (value, &seed))
             i++, one = true;
@@ -374,16 +378,16 @@ main (int argc, char **argv)
     if (one)
         s_run (seed, (int) replicas, verbose, &totals);
     else
-        for (uint64_t s = 1; !seeds || s <= seeds; s++) {
+        for (uint64_t s = from; !seeds || s < from + seeds; s++) {
             if (!s_run (s, (int) replicas, verbose, &totals))
                 break;
             if (seconds && s_seconds () - start >= (double) seconds)
                 break;
         }
     char steps[32], commits[32], elections[32];
-    printf ("sim: %" PRIu64 " seeds passed, %" PRIu64 " failed (%d replicas: %s steps, %s commits, "
-            "%s elections, %.1f s)\n",
-            totals.seeds - totals.failed, totals.failed, (int) replicas,
+    printf ("sim: %" PRIu64 " seeds passed, %" PRIu64 " failed (%d replicas, from seed %" PRIu64
+            ": %s steps, %s commits, %s elections, %.1f s)\n",
+            totals.seeds - totals.failed, totals.failed, (int) replicas, one ? seed : from,
             s_human (totals.steps, steps, sizeof steps),
             s_human (totals.commits, commits, sizeof commits),
             s_human (totals.elections, elections, sizeof elections), s_seconds () - start);
