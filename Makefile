@@ -322,7 +322,7 @@ SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
 CORE_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,services/order/consensus.c \
            services/order/consensus_elect.c services/order/consensus_log.c src/stamps.c)
 #  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
-SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:2919 \
+SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:1219 \
              ack-before-truncate:1 accept-lower-epoch:1 keep-stale-tail:840 \
              cut-past-length:2
 sim_rule = $(word 1,$(subst :, ,$(1)))

@@ -62,9 +62,11 @@
       leader (which answers with an APPEND to it alone); from a peer it
       trusts only entries below the peer's commit position, and asks
       from its own commit position.
-    - The commit position is hard state: persisted before the messages
-      of its ready leave (an ACK may rest on it: after a restart that
-      forgot it, a replica would compare below it and cut what it acked).
+    - A follower's commit position is hard state: persisted before the
+      messages of its ready leave (an ACK may rest on it: after a restart
+      that forgot it, a replica would compare below it and cut what it
+      acked). A leader may keep it soft (node.c does: its commit-only
+      readies are not stored; the simulator models that).
 
     Files: this one (the public verbs, replication and commit),
     consensus_elect.c (the candidate), consensus_log.c (the log in

@@ -113,7 +113,7 @@ typedef struct {
     size_t n_msgs;            //  then send these
     bool commit_changed;
     uint64_t commit;          //  entries below it are committed: persist it too
-                              //  (hard state: acks rely on it; see consensus.c)
+                              //  (a follower's acks rely on it; see consensus.c)
     const consensus_outcome_t *outcomes;
     size_t n_outcomes;        //  proposals whose fate is now known
     bool role_changed;

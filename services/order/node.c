@@ -7,15 +7,14 @@
     safe_commit is a commit position that counted no entry of ours not
     yet synced.
 
-    A commit-only ready (a follower's heartbeat, or a leader's ACKs, that
-    moved the commit position) is hard state like any other, so its
-    messages and answers wait until it is stored; but records written in
-    the same turn carry the position, and then the promise file is not
-    written (no extra fdatasync). A follower's flush also waits
-    COMMIT_DEFER_MS (to the first loop turn after it) for such entries; a
-    leader's does not wait, since its clients' answers hang on it. Nothing
-    leaves before the state it rests on is durable; only an ACK to a
-    heartbeat is later.
+    A follower's commit-only ready (a heartbeat that moved the commit
+    position) is hard state like any other, so its messages wait until it
+    is stored; but records written in the same turn carry the position,
+    and then the promise file is not written (no extra fdatasync), and
+    the flush waits COMMIT_DEFER_MS (to the first loop turn after it) for
+    such entries. Nothing leaves before the state it rests on is durable;
+    only an ACK to a heartbeat is later. A leader's commit-only ready is
+    not stored at all (s_persist): the position rides on its next records.
 */
 #include "node.h"
 #include "mem.h"
@@ -211,9 +210,16 @@ s_persist (node_t *self, const consensus_ready_t *ready)
     if (ready->truncate && ready->truncate_to < tradelog_count (self->log))
         s_truncate (self, ready->truncate_to);
     s_append (self, ready);
+    //  A leader's commit-only move is not stored (records written later
+    //  carry it): its clients' answers and its APPENDs do not wait for a
+    //  second fdatasync. Safe since a catch-up never leaves a log ending
+    //  in recovered entries and the best log reaches every commit a
+    //  promiser knows (docs/CONSENSUS.md "A soft commit position"; the
+    //  simulator models it). A follower's is hard: its ACKs rest on it.
     if (ready->commit_changed) {
         self->commit = ready->commit;
-        if (ready->n_entries == 0 && !self->commit_moved_at)
+        if (ready->n_entries == 0 && !self->commit_moved_at
+            && consensus_role (self->core) != CONSENSUS_LEADER)
             self->commit_moved_at = zclock_mono ();
     }
 }

@@ -14,19 +14,20 @@
     changed the promise, cut the log, or moved the commit position with
     no record to carry it. Then the turn's messages leave.
 
-    The commit position is hard state (consensus.c): restart takes the
-    higher of the promise file's and the highest a record carries. A
-    record carries the position of the ready that wrote it, so a ready
-    whose messages rest on a new position (a follower's ACK) either
-    writes records that carry it or stores it in the promise file before
-    they leave. That costs the second fdatasync only in a turn where the
-    position moved with no entry written (heartbeats, ACKs to the leader).
+    A follower's commit position is hard state (consensus.c): restart
+    takes the higher of the promise file's and the highest a record
+    carries. A record carries the position of the ready that wrote it,
+    so a ready whose messages rest on a new position (a follower's ACK)
+    either writes records that carry it or stores it in the promise file
+    before they leave. A leader's is soft: a commit-only ready of the
+    leader (ACKs that moved it) stores nothing, and the position rides on
+    its next records (docs/CONSENSUS.md "A soft commit position").
 
     The leader publishes a ready's APPENDs at once, before its own sync,
-    when the ready changes neither the promise nor the log's prefix nor
-    the commit position: the leader's and the followers' syncs overlap.
-    Such an APPEND says the commit position of the last sync (never one
-    that counted an entry of ours not yet on disk). Once the position
+    when the ready changes neither the promise nor the log's prefix: the
+    leader's and the followers' syncs overlap. Such an APPEND says the
+    commit position of the last flush (never one that counted an entry of
+    ours not yet on disk). Once the position
     moved, the leader publishes an empty APPEND after the sync, so
     followers and catalogs learn it within a hop.
 */

@@ -188,7 +188,12 @@ s_persist (sim_t *sim, replica_t *replica, const consensus_ready_t *ready)
     }
     if (ready->truncate && ready->truncate_to < lowest)
         lowest = ready->truncate_to;
-    if (ready->commit_changed)
+    //  As services/order/node.c stores it: every record carries the
+    //  ready's commit position, and a leader's commit-only ready is not
+    //  stored (a soft position: the leader answers before any sync).
+    if ((ready->commit_changed || ready->n_entries)
+        && !(ready->role == CONSENSUS_LEADER && ready->n_entries == 0)
+        && ready->commit > disk->commit)
         disk->commit = ready->commit;
     s_check_persisted (sim, replica, lowest);
 }
