@@ -283,7 +283,7 @@ catalog_run (catalog_t *self)
             timeout = until_beacon > 0 ? until_beacon : 0;
         if (learner_busy (self->learner) || waiting_size (self->waiting))
             timeout = timeout < 10 ? timeout : 10;
-        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
+        if (sockpoll_wait (items, count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;

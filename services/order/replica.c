@@ -3,7 +3,7 @@
 
     Sockets: `worker` (DEALER to the broker, service "order": TRADE and
     QUERY in, LEADER announcements too) and the node's (node.h). Each turn
-    of the loop waits (zmq_poll), receives everything waiting on the
+    of the loop waits (sockpoll_wait), receives everything waiting on the
     sockets it found readable, lets the core act, syncs the log once
     (node_flush), then answers what the sync made safe.
 */
@@ -363,7 +363,7 @@ replica_run (replica_t *self)
         int64_t timeout = worker_tick (self->worker);
         if (timeout > TICK_MS)
             timeout = TICK_MS;
-        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
+        if (sockpoll_wait (items, count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
