@@ -251,8 +251,11 @@ learner_step (learner_t *self, const zmq_pollitem_t *items, size_t count)
 {
     if (self->sub && sockpoll_readable (items, count, zsock_resolve (self->sub)))
         s_drain_sub (self);
+    //  Between rounds too: a reply that came after its round's deadline
+    //  is read and dropped (peers_drain), not left to keep the wait readable
+    //  (the loop spun at full CPU on one until the next round).
+    peers_drain (self->peers, items, count, s_copy_trades, self);
     if (self->copying) {
-        peers_drain (self->peers, items, count, s_copy_trades, self);
         if (peers_round_done (self->peers))
             s_copy_done (self);
     }
