@@ -96,6 +96,16 @@ s_receive_all (void *socket, const char *text)
     assert_int_equal (errno, EAGAIN);
 }
 
+//  s_pair_open, then one message through: connected both ways, and the
+//  receiver found empty (its next message signals its mailbox).
+static void
+s_pair_open_idle (s_pair_t *pair, bool tcp)
+{
+    s_pair_open (pair, tcp);
+    s_send (pair->sender, "warm");
+    s_receive_all (pair->receiver, "warm");
+}
+
 //  True if the socket's ZMQ_FD is readable now (does not consume it).
 static bool
 s_fd_signalled (void *socket)
@@ -120,6 +130,16 @@ s_wait_readable (zmq_pollitem_t *item)
     return rc;
 }
 
+//  Checks a wait's result rc: the receiver reported readable, and text is
+//  the message waiting there (received, so the receiver is empty after).
+static void
+s_expect_message (s_pair_t *pair, const zmq_pollitem_t *item, int rc, const char *text)
+{
+    assert_int_equal (rc, 1);
+    assert_int_equal (item->revents, ZMQ_POLLIN);
+    s_receive_all (pair->receiver, text);
+}
+
 static void
 test_sockpoll_queued_before (void **state)
 {
@@ -131,9 +151,7 @@ test_sockpoll_queued_before (void **state)
     assert_int_equal (sockpoll_wait (&item, 1, DEADLINE_MS), 1);
     assert_int_equal (item.revents, ZMQ_POLLIN);
     //  Level-triggered: not received, still reported.
-    assert_int_equal (sockpoll_wait (&item, 1, DEADLINE_MS), 1);
-    assert_int_equal (item.revents, ZMQ_POLLIN);
-    s_receive_all (pair.receiver, "first");
+    s_expect_message (&pair, &item, sockpoll_wait (&item, 1, DEADLINE_MS), "first");
     s_pair_close (&pair);
 }
 
@@ -174,10 +192,7 @@ test_sockpoll_wakes_on_arrival (void **state)
 {
     (void) state;
     s_pair_t pair;
-    s_pair_open (&pair, true);
-    //  Connected both ways before the wait starts.
-    s_send (pair.sender, "hello");
-    s_receive_all (pair.receiver, "hello");
+    s_pair_open_idle (&pair, true);
     //  The delay only makes the send fall inside the wait most of the
     //  time; the test holds either way.
     s_late_t late = {pair.sender, 100};
@@ -186,9 +201,7 @@ test_sockpoll_wakes_on_arrival (void **state)
     zmq_pollitem_t item = {pair.receiver, 0, ZMQ_POLLIN, 0};
     int rc = s_wait_readable (&item);
     assert_int_equal (pthread_join (thread, NULL), 0);
-    assert_int_equal (rc, 1);
-    assert_int_equal (item.revents, ZMQ_POLLIN);
-    s_receive_all (pair.receiver, "late");
+    s_expect_message (&pair, &item, rc, "late");
     s_pair_close (&pair);
 }
 
@@ -200,18 +213,14 @@ test_sockpoll_after_send (void **state)
 {
     (void) state;
     s_pair_t pair;
-    s_pair_open (&pair, false);
-    s_send (pair.sender, "warm");
-    s_receive_all (pair.receiver, "warm");
+    s_pair_open_idle (&pair, false);
     s_send (pair.sender, "request");
     assert_true (s_fd_signalled (pair.receiver));
     s_send (pair.receiver, "reply");
     if (s_fd_signalled (pair.receiver))
         fail_msg ("the send did not take the signal: this libzmq does not reach the case");
     zmq_pollitem_t item = {pair.receiver, 0, ZMQ_POLLIN, 0};
-    assert_int_equal (sockpoll_wait (&item, 1, DEADLINE_MS), 1);
-    assert_int_equal (item.revents, ZMQ_POLLIN);
-    s_receive_all (pair.receiver, "request");
+    s_expect_message (&pair, &item, sockpoll_wait (&item, 1, DEADLINE_MS), "request");
     s_pair_close (&pair);
 }
 
