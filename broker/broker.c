@@ -51,6 +51,7 @@
 #include "msgs.h"
 #include "roster.h"
 #include "sockets.h"
+#include "sockpoll.h"
 
 #include <czmq.h>
 
@@ -515,7 +516,7 @@ broker_run (broker_t *self)
         int64_t timeout = wake_at - zclock_mono ();
         if (timeout < 0)
             timeout = 0;
-        if (zmq_poll (items, 1, (long) timeout) < 0) {
+        if (sockpoll_wait (items, 1, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;

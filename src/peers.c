@@ -8,6 +8,7 @@
 #include "mem.h"
 #include "log.h"
 #include "sockets.h"
+#include "sockpoll.h"
 
 #include <czmq.h>
 
@@ -228,29 +229,38 @@ s_link_reply (peers_t *self, s_link_t *link, const msg_t *reply, peers_trades_fn
         link->in_round = false;
 }
 
+//  Receives every reply waiting on link.
+static void
+s_link_drain (peers_t *self, s_link_t *link, msg_t *reply, peers_trades_fn *fn, void *arg)
+{
+    void *handle = zsock_resolve (link->dealer);
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) >= 0) {
+        //  [empty][reply]: skip the delimiter, decode the rest.
+        if (zmq_msg_size (&frame) == 0)
+            continue;
+        int rc = msg_decode (reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        if (rc)
+            log_warn ("dropped undecodable reply from replica %" PRIu64 ": %s", link->replica_id,
+                      msg_decode_strerror (rc));
+        else
+            s_link_reply (self, link, reply, fn, arg);
+    }
+    zmq_msg_close (&frame);
+}
+
 void
-peers_drain (peers_t *self, peers_trades_fn *fn, void *arg)
+peers_drain (peers_t *self, const zmq_pollitem_t *items, size_t count, peers_trades_fn *fn,
+             void *arg)
 {
     msg_t reply;
     msg_init (&reply, 0);
     int64_t now = zclock_mono ();
     for (size_t i = 0; i < self->link_count; i++) {
         s_link_t *link = &self->links[i];
-        void *handle = zsock_resolve (link->dealer);
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        while (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) >= 0) {
-            //  [empty][reply]: skip the delimiter, decode the rest.
-            if (zmq_msg_size (&frame) == 0)
-                continue;
-            int rc = msg_decode (&reply, zmq_msg_data (&frame), zmq_msg_size (&frame));
-            if (rc)
-                log_warn ("dropped undecodable reply from replica %" PRIu64 ": %s",
-                          link->replica_id, msg_decode_strerror (rc));
-            else
-                s_link_reply (self, link, &reply, fn, arg);
-        }
-        zmq_msg_close (&frame);
+        if (sockpoll_readable (items, count, zsock_resolve (link->dealer)))
+            s_link_drain (self, link, &reply, fn, arg);
         if (link->in_round && link->req_id && now >= link->deadline) {
             log_info ("replica %" PRIu64 " did not answer a range request in time",
                       link->replica_id);

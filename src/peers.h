@@ -60,8 +60,12 @@ int peers_send (peers_t *self, uint64_t replica_id, const msg_t *msg);
 //  Fill up to max poll items (ZMQ_POLLIN on each link). Returns the count.
 size_t peers_poll_items (peers_t *self, zmq_pollitem_t *items, size_t max);
 
-//  Receive every waiting reply, pass TRADES for the round to fn, ask
-//  again where more may follow, and end requests whose deadline passed.
-void peers_drain (peers_t *self, peers_trades_fn *fn, void *arg);
+//  Receive every waiting reply on the links the last sockpoll_wait over
+//  items[0..count) found readable, pass TRADES for the round to fn (and
+//  drop the rest: replies that came after their deadline or their round),
+//  ask again where more may follow, and end requests whose deadline
+//  passed (on every link).
+void peers_drain (peers_t *self, const zmq_pollitem_t *items, size_t count, peers_trades_fn *fn,
+                  void *arg);
 
 #endif

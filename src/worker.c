@@ -4,6 +4,7 @@
 #include "link.h"
 #include "log.h"
 #include "sockets.h"
+#include "sockpoll.h"
 #include "tally.h"
 
 #include <czmq.h>
@@ -68,12 +69,6 @@ uint64_t
 worker_incarnation (worker_t *self)
 {
     return self->heartbeat.incarnation;
-}
-
-void *
-worker_handle (worker_t *self)
-{
-    return self->handle;
 }
 
 size_t
@@ -196,8 +191,11 @@ s_drop_expired (worker_t *self, const worker_envelope_t *envelope, const msg_t *
 }
 
 int
-worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg)
+worker_drain (worker_t *self, const zmq_pollitem_t *items, size_t count, int max,
+              worker_handler_fn *handler, void *arg)
 {
+    if (!sockpoll_readable (items, count, self->handle))
+        return 0;
     msg_t request;
     msg_init (&request, 0);
     worker_envelope_t envelope;

@@ -40,9 +40,6 @@ void worker_destroy (worker_t **self_p);
 //  Random per process start: a new value tells peers this is a restart.
 uint64_t worker_incarnation (worker_t *self);
 
-//  The libzmq socket, for zmq_poll.
-void *worker_handle (worker_t *self);
-
 //  Poll items for the socket requests arrive on; returns how many were
 //  filled (1), at most max.
 size_t worker_poll_items (worker_t *self, zmq_pollitem_t *items, size_t max);
@@ -70,12 +67,14 @@ void worker_set_in_sync (worker_t *self, const uint64_t *ids, size_t count);
 typedef void (worker_handler_fn) (void *arg, const worker_envelope_t *envelope,
                                   const msg_t *request);
 
-//  Receive every waiting request, at most max, passing each to handler,
-//  except a request whose deadline has passed (msg_expired): that one is
-//  dropped before any work, counted, answered ERROR UNAVAILABLE ("deadline
-//  passed") and logged (one warning a second at most, with the count).
-//  Returns the number received.
-int worker_drain (worker_t *self, int max, worker_handler_fn *handler, void *arg);
+//  If the last sockpoll_wait over items[0..count) found the socket
+//  readable, receive every waiting request, at most max, passing each to
+//  handler, except a request whose deadline has passed (msg_expired):
+//  that one is dropped before any work, counted, answered ERROR
+//  UNAVAILABLE ("deadline passed") and logged (one warning a second at
+//  most, with the count). Returns the number received.
+int worker_drain (worker_t *self, const zmq_pollitem_t *items, size_t count, int max,
+                  worker_handler_fn *handler, void *arg);
 
 //  Send reply to the client behind envelope. Returns 0 or -1.
 int worker_send (worker_t *self, const worker_envelope_t *envelope, const msg_t *reply);

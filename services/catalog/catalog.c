@@ -8,6 +8,7 @@
 #include "waiting.h"
 #include "worker.h"
 #include "sockets.h"
+#include "sockpoll.h"
 
 #include <czmq.h>
 
@@ -241,13 +242,14 @@ s_settle (catalog_t *self)
         learner_need (self->learner, waiting_highest (self->waiting));
 }
 
-//  One turn: requests answered, what was learned written (synced every
+//  One turn: requests answered and what arrived learned (from the sockets
+//  the wait found readable in items[0..count)), written (synced every
 //  SYNC_MS), then the invalidations published.
 static int
-s_turn (catalog_t *self)
+s_turn (catalog_t *self, const zmq_pollitem_t *items, size_t count)
 {
-    worker_drain (self->worker, WORKER_BATCH_MAX, s_handle, self);
-    if (learner_step (self->learner))
+    worker_drain (self->worker, items, count, WORKER_BATCH_MAX, s_handle, self);
+    if (learner_step (self->learner, items, count))
         return -1;
     s_settle (self);
     int64_t now = zclock_mono ();
@@ -281,12 +283,12 @@ catalog_run (catalog_t *self)
             timeout = until_beacon > 0 ? until_beacon : 0;
         if (learner_busy (self->learner) || waiting_size (self->waiting))
             timeout = timeout < 10 ? timeout : 10;
-        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
+        if (sockpoll_wait (items, count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (s_turn (self))
+        if (s_turn (self, items, count))
             return -1;
         if (zclock_mono () >= self->beacon_at)
             s_beacon (self);

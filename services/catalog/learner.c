@@ -9,6 +9,7 @@
 #include "log.h"
 #include "peers.h"
 #include "sockets.h"
+#include "sockpoll.h"
 
 #include <czmq.h>
 
@@ -175,8 +176,6 @@ s_on_append (learner_t *self, const msg_t *append)
 static void
 s_drain_sub (learner_t *self)
 {
-    if (!self->sub)
-        return;
     void *handle = zsock_resolve (self->sub);
     msg_t msg;
     msg_init (&msg, 0);
@@ -248,11 +247,15 @@ s_copy_done (learner_t *self)
 }
 
 int
-learner_step (learner_t *self)
+learner_step (learner_t *self, const zmq_pollitem_t *items, size_t count)
 {
-    s_drain_sub (self);
+    if (self->sub && sockpoll_readable (items, count, zsock_resolve (self->sub)))
+        s_drain_sub (self);
+    //  Between rounds too: a reply that came after its round's deadline
+    //  is read and dropped (peers_drain), not left to keep the wait readable
+    //  (the loop spun at full CPU on one until the next round).
+    peers_drain (self->peers, items, count, s_copy_trades, self);
     if (self->copying) {
-        peers_drain (self->peers, s_copy_trades, self);
         if (peers_round_done (self->peers))
             s_copy_done (self);
     }

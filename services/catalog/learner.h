@@ -34,10 +34,11 @@ void learner_on_announcement (learner_t *self, const msg_t *announcement);
 
 size_t learner_poll_items (learner_t *self, zmq_pollitem_t *items, size_t max);
 
-//  Take what arrived, apply what is committed, run copy rounds. Returns
-//  0, or -1 if a committed trade does not apply (the store is damaged:
-//  stop).
-int learner_step (learner_t *self);
+//  Take what arrived on the sockets the last sockpoll_wait over
+//  items[0..count) found readable, apply what is committed, run copy
+//  rounds. Returns 0, or -1 if a committed trade does not apply (the
+//  store is damaged: stop).
+int learner_step (learner_t *self, const zmq_pollitem_t *items, size_t count);
 
 //  A lookup waits for position (trades applied): if the store is behind
 //  it, a copy round is due (the PUB did not bring it in time).

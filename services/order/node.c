@@ -359,10 +359,11 @@ s_ignore_range (void *arg, uint64_t replica_id, const msg_t *reply)
 }
 
 void
-node_receive (node_t *self)
+node_receive (node_t *self, const zmq_pollitem_t *items, size_t count)
 {
-    transport_drain (self->transport, s_on_message, self);
-    peers_drain (self->peers, s_ignore_range, self);   //  nothing is asked of peers
+    transport_drain (self->transport, items, count, s_on_message, self);
+    //  Nothing is asked of peers.
+    peers_drain (self->peers, items, count, s_ignore_range, self);
 }
 
 void

@@ -79,8 +79,10 @@ void node_on_announcement (node_t *self, const msg_t *announcement);
 
 size_t node_poll_items (node_t *self, zmq_pollitem_t *items, size_t max);
 
-//  Receive every consensus message waiting and step the core with it.
-void node_receive (node_t *self);
+//  Receive every consensus message waiting on the sockets the last
+//  sockpoll_wait over items[0..count) found readable, and step the core
+//  with it.
+void node_receive (node_t *self, const zmq_pollitem_t *items, size_t count);
 
 //  Time passed.
 void node_tick (node_t *self);

@@ -3,8 +3,9 @@
 
     Sockets: `worker` (DEALER to the broker, service "order": TRADE and
     QUERY in, LEADER announcements too) and the node's (node.h). Each turn
-    of the loop receives everything waiting, lets the core act, syncs the
-    log once (node_flush), then answers what the sync made safe.
+    of the loop waits (sockpoll_wait), receives everything waiting on the
+    sockets it found readable, lets the core act, syncs the log once
+    (node_flush), then answers what the sync made safe.
 */
 #include "replica.h"
 #include "mem.h"
@@ -12,6 +13,7 @@
 #include "held.h"
 #include "log.h"
 #include "node.h"
+#include "sockpoll.h"
 #include "worker.h"
 
 #include <czmq.h>
@@ -356,19 +358,18 @@ replica_run (replica_t *self)
               node_length (self->node));
     while (!zsys_interrupted && !self->failed) {
         zmq_pollitem_t items[POLL_MAX];
-        size_t count = 0;
-        items[count++] = (zmq_pollitem_t) {worker_handle (self->worker), 0, ZMQ_POLLIN, 0};
+        size_t count = worker_poll_items (self->worker, items, POLL_MAX);
         count += node_poll_items (self->node, items + count, POLL_MAX - count);
         int64_t timeout = worker_tick (self->worker);
         if (timeout > TICK_MS)
             timeout = TICK_MS;
-        if (zmq_poll (items, (int) count, (long) timeout) < 0) {
+        if (sockpoll_wait (items, count, (long) timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        node_receive (self->node);
-        worker_drain (self->worker, WORKER_BATCH_MAX, s_on_request, self);
+        node_receive (self->node, items, count);
+        worker_drain (self->worker, items, count, WORKER_BATCH_MAX, s_on_request, self);
         node_tick (self->node);
         if (node_flush (self->node))
             return -1;

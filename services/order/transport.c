@@ -3,6 +3,7 @@
 #include "mem.h"
 #include "log.h"
 #include "sockets.h"
+#include "sockpoll.h"
 
 #include <czmq.h>
 
@@ -156,8 +157,6 @@ s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
 static void
 s_drain_sub (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
 {
-    if (!self->sub)
-        return;
     void *handle = zsock_resolve (self->sub);
     for (int i = 0; i < SOCKETS_RECEIVE_MAX; i++) {
         zmq_msg_t frame;
@@ -174,12 +173,15 @@ s_drain_sub (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
 }
 
 void
-transport_drain (transport_t *self, transport_msg_fn *fn, void *arg)
+transport_drain (transport_t *self, const zmq_pollitem_t *items, size_t count,
+                 transport_msg_fn *fn, void *arg)
 {
     msg_t msg;
     msg_init (&msg, 0);
-    s_drain_rep (self, fn, arg, &msg);
-    s_drain_sub (self, fn, arg, &msg);
+    if (sockpoll_readable (items, count, zsock_resolve (self->rep)))
+        s_drain_rep (self, fn, arg, &msg);
+    if (self->sub && sockpoll_readable (items, count, zsock_resolve (self->sub)))
+        s_drain_sub (self, fn, arg, &msg);
     msg_reset (&msg);
 }
 

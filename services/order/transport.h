@@ -48,8 +48,10 @@ void transport_follow (transport_t *self, uint64_t replica_id, const char *pub);
 
 size_t transport_poll_items (transport_t *self, zmq_pollitem_t *items, size_t max);
 
-//  Receive everything waiting: CS_* to fn, RANGE answered.
-void transport_drain (transport_t *self, transport_msg_fn *fn, void *arg);
+//  Receive everything waiting on the sockets the last sockpoll_wait over
+//  items[0..count) found readable: CS_* to fn, RANGE answered.
+void transport_drain (transport_t *self, const zmq_pollitem_t *items, size_t count,
+                      transport_msg_fn *fn, void *arg);
 
 //  Send msg: to all on the PUB (a CS_APPEND), to all through each peer's
 //  REP (anything else to all), or to replica msg->to. Returns 0 or -1.

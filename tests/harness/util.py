@@ -19,6 +19,8 @@ system.
   LogFiles  mixin: log_text, log_size, log_since, log_tail, wait_log,
       sanitizer_problems over self.log_path(name)
   tool(name)  path of a built binary (fails the test if missing)
+  cpu_seconds(pid) / cpu_share(pid, seconds=2.0)  CPU time a process used
+      (user + system), and its share of one core over an interval
   INITIAL  {name: price} of the ten initial stocks;  INITIAL_QTY = 1000
   BIN      directory of the binaries (BAZAAR_BIN, default build/bin)
 """
@@ -74,6 +76,20 @@ def wait_until(predicate, timeout, what, interval=0.05):
             raise AssertionError(
                 "timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
         time.sleep(interval)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    #  utime and stime are fields 14 and 15 (1-based) of the whole line
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid, seconds=2.0):
+    """Share of one core the process used over an interval."""
+    start_cpu, start = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
 
 
 def error_body(code, message):

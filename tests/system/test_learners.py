@@ -21,7 +21,7 @@ import time
 import pytest
 
 from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, STOCK, Zmtp,
-                     canonical_dump, free_ports, heartbeat_frame, packb, request_reply,
+                     canonical_dump, cpu_share, free_ports, heartbeat_frame, packb, request_reply,
                      trade_body, unpackb, wait_until)
 
 ERR_UNAVAILABLE = 7     # msgs.h MSG_ERROR_TABLE: OK 0 ... UNAVAILABLE 7
@@ -165,6 +165,25 @@ def test_trades_go_on_without_the_catalog_and_it_converges(bazaar_factory, disk)
                "catalog.journal to hold every acknowledged trade")
     wait_until(bz.files_identical, DEADLINE,
                "catalog.journal and every order-N.log to hold the same canonical log")
+
+
+def test_a_late_range_reply_does_not_spin_the_catalog(bazaar_factory):
+    """A replica that answers a copy round after the catalog's deadline
+    (500 ms): the catalog reads the late reply and drops it. Left queued,
+    it kept the catalog's wait readable and its loop at a full core until
+    the next round. A long broker expiry keeps the frozen follower
+    announced, so its link (and the reply) stay."""
+    bz = bazaar_factory(replicas=3, broker_args=["--heartbeat-expiry", "20000"])
+    since = bz.log_size("catalog")
+    os.kill(bz.pid("order"), signal.SIGSTOP)        # a follower: replica 3 leads
+    try:
+        bz.restart("catalog")
+        bz.wait_log("catalog", r"replica 1 did not answer a range request in time", since)
+    finally:
+        os.kill(bz.pid("order"), signal.SIGCONT)
+    bz.wait_ready()
+    share = cpu_share(bz.pid("catalog"), 2.0)
+    assert share < 0.25, "the catalog used %.0f%% of a core after a late reply" % (share * 100)
 
 
 def test_frozen_leader_gives_504_or_the_number_never_two_trades(bazaar_factory):

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from harness import error_body, wait_until
+from harness import cpu_share, error_body, wait_until
 
 GET_APPLE = b"GET /stocks/apple HTTP/1.1\r\nHost: x\r\n\r\n"
 TOO_LARGE = error_body(413, "request too large")
@@ -53,20 +53,6 @@ def read_answer(sock, timeout=15):
             return None
         data += chunk
     raise AssertionError("no whole answer within %ss: %r" % (timeout, data[:200]))
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    #  utime and stime are fields 14 and 15 (1-based) of the whole line
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_share(pid, seconds=2.0):
-    """Share of one core the process used over an interval."""
-    start_cpu, start = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    return (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
 
 
 def rss_bytes(pid):

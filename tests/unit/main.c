@@ -26,6 +26,7 @@ static const s_group_t s_groups[] = {
     {"gateway_api", test_gateway_api_run},
     {"roster", test_roster_run},
     {"stamps", test_stamps_run},
+    {"sockpoll", test_sockpoll_run},
 };
 
 int

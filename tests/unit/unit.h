@@ -32,5 +32,6 @@ int test_tradelog_run (void);
 int test_gateway_api_run (void);
 int test_roster_run (void);
 int test_stamps_run (void);
+int test_sockpoll_run (void);
 
 #endif
