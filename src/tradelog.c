@@ -346,6 +346,9 @@ s_replay_record (const void *data, size_t size, void *arg)
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
     }
+    //  A window of none (a learner's) holds no key of a trade on file.
+    if (entry.key == KEY_HELD && self->window.max_keys == 0)
+        entry.key = KEY_ON_DISK;
     s_add_stamp (self, stamp, commit);
     s_add (self, &entry, trade.key, size, self->opened_at);
     //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
