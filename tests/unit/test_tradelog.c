@@ -292,6 +292,46 @@ test_tradelog_key_window_long_run (void **state)
     }
 }
 
+//  A log over a megabyte replays into room reserved from its size (huge
+//  pages, the tail past the last trade given back), then keeps growing:
+//  every trade and key is still right, across two reopens.
+static void
+test_tradelog_large_file_replays_into_reserved_room (void **state)
+{
+    s_tmp_t *tmp = *state;
+    const uint64_t count = 30000, more = 3000;
+    for (int round = 0; round < 3; round++) {
+        tradelog_t *log = tradelog_open (tmp->path, true, NULL, tmp->error,
+                                         sizeof (tmp->error));
+        assert_non_null (log);
+        uint64_t from = round == 0 ? 0 : round == 1 ? count : count + more;
+        uint64_t to = round == 0 ? count : count + more;
+        for (uint64_t number = from; number < to; number++) {
+            msg_trade_t trade = s_make (number);
+            snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
+            assert_int_equal (tradelog_append (log, &trade), 0);
+            if (number % 1000 == 999)
+                assert_int_equal (tradelog_sync (log), 0);
+        }
+        assert_int_equal (tradelog_sync (log), 0);
+        assert_int_equal (tradelog_count (log), to);
+        struct stat file;
+        assert_int_equal (stat (tmp->path, &file), 0);
+        assert_true (file.st_size > (1 << 20));   //  tradelog.c's RESERVE_MIN_FILE
+        for (uint64_t number = 0; number < to; number++) {
+            char key[MSG_KEY_MAX + 1];
+            snprintf (key, sizeof (key), "%060" PRIu64, number);
+            assert_int_equal (tradelog_find_key (log, key), (int64_t) number);
+            msg_trade_t got, want = s_make (number);
+            assert_int_equal (tradelog_get (log, number, &got), 0);
+            assert_string_equal (got.name, want.name);
+            assert_int_equal (got.quantity, want.quantity);
+            assert_string_equal (got.key, key);
+        }
+        tradelog_destroy (&log);
+    }
+}
+
 //  An empty window (a learner's): a key leaves memory once its trade is
 //  durable; a replay holds none; a copy still carries its key.
 static void
@@ -501,6 +541,8 @@ test_tradelog_run (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_window_long_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_large_file_replays_into_reserved_room,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_repeated_key_leaves_with_the_first,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_names_and_peek, s_setup, s_teardown),
