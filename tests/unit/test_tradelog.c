@@ -255,6 +255,21 @@ test_tradelog_key_window (void **state)
     tradelog_destroy (&log);
 }
 
+//  Appends trades from .. to, each with a 60-byte key (its number),
+//  synced every sync_every trades and at the end.
+static void
+s_append_long_keys (tradelog_t *log, uint64_t from, uint64_t to, uint64_t sync_every)
+{
+    for (uint64_t number = from; number < to; number++) {
+        msg_trade_t trade = s_make (number);
+        snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
+        assert_int_equal (tradelog_append (log, &trade), 0);
+        if (number % sync_every == sync_every - 1)
+            assert_int_equal (tradelog_sync (log), 0);
+    }
+    assert_int_equal (tradelog_sync (log), 0);
+}
+
 //  Thousands of long keys through a small window: the held keys move to
 //  the front of their buffer again and again (it compacts past 64 KB of
 //  keys that left) and every key stays right, in memory or read back.
@@ -268,14 +283,8 @@ test_tradelog_key_window_long_run (void **state)
         tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error,
                                          sizeof (tmp->error));
         assert_non_null (log);
-        for (uint64_t number = 0; round == 0 && number < count; number++) {
-            msg_trade_t trade = s_make (number);
-            snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
-            assert_int_equal (tradelog_append (log, &trade), 0);
-            if (number % 7 == 0)
-                assert_int_equal (tradelog_sync (log), 0);
-        }
-        assert_int_equal (tradelog_sync (log), 0);
+        if (round == 0)
+            s_append_long_keys (log, 0, count, 7);
         assert_int_equal (tradelog_keys_held (log), 100);
         for (uint64_t number = 0; number < count; number++) {
             char key[MSG_KEY_MAX + 1];
@@ -306,14 +315,7 @@ test_tradelog_large_file_replays_into_reserved_room (void **state)
         assert_non_null (log);
         uint64_t from = round == 0 ? 0 : round == 1 ? count : count + more;
         uint64_t to = round == 0 ? count : count + more;
-        for (uint64_t number = from; number < to; number++) {
-            msg_trade_t trade = s_make (number);
-            snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
-            assert_int_equal (tradelog_append (log, &trade), 0);
-            if (number % 1000 == 999)
-                assert_int_equal (tradelog_sync (log), 0);
-        }
-        assert_int_equal (tradelog_sync (log), 0);
+        s_append_long_keys (log, from, to, 1000);
         assert_int_equal (tradelog_count (log), to);
         struct stat file;
         assert_int_equal (stat (tmp->path, &file), 0);
