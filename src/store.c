@@ -450,7 +450,7 @@ store_restore (store_t *self, const msg_trade_t *trade)
     store_stock_t *stock = zhashx_lookup (self->by_name, trade->name);
     if (!stock)
         return MSG_ERR_STOCK_NOT_FOUND;
-    if (trade->number != tradelog_count (self->log) || tradelog_find_key (self->log, trade->key) >= 0)
+    if (trade->number != tradelog_count (self->log))
         return MSG_ERR_MALFORMED;
     msg_error_t rc = s_check (stock, trade->side, trade->quantity);
     return rc == MSG_ERR_OK ? s_append_and_apply (self, stock, trade) : rc;

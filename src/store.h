@@ -104,11 +104,12 @@ int store_list (store_t *self, msg_t *msg);
 msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t quantity,
                          const char *key, uint64_t *number, const store_stock_t **stock);
 
-//  Append a trade committed earlier and found on a replica (healing a
-//  lost or truncated journal): its number must be store_trade_count and
-//  it must apply to the stocks. Returns MSG_ERR_OK or an error:
-//  STOCK_NOT_FOUND; MALFORMED for the wrong number, a key seen before or
-//  a side neither buy nor sell; NOT_ENOUGH; INVALID_QUANTITY; INTERNAL.
+//  Append a trade the replicas committed (a learner's): its number must
+//  be store_trade_count and it must apply to the stocks. Its key is not
+//  checked: the leader deduplicates, and a key it forgot (beyond its
+//  window) may come again in a later trade. Returns MSG_ERR_OK or an
+//  error: STOCK_NOT_FOUND; MALFORMED for the wrong number or a side
+//  neither buy nor sell; NOT_ENOUGH; INVALID_QUANTITY; INTERNAL.
 //  On error nothing changed. Durable only after store_sync.
 msg_error_t store_restore (store_t *self, const msg_trade_t *trade);
 

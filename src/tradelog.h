@@ -35,7 +35,9 @@ typedef struct _tradelog_t tradelog_t;
 //  the memory whatever the trade rate. A trade's age counts from when it
 //  was appended, or from tradelog_open for a replayed one (the files hold
 //  no time): a restart never shortens the window. Keys of trades not yet
-//  durable are always held.
+//  durable are always held. max_keys 0: none, a learner's window (the
+//  leader deduplicates; a learner applies what committed): a replay holds
+//  no key, an append's only until it is durable.
 typedef struct {
     uint64_t trades;
     int64_t age_ms;

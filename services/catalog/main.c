@@ -18,8 +18,6 @@ static const cli_option_t s_options[] = {
     {"stocks", "", "file of 'name price [quantity]' lines used when no data exists"},
     {"sync", "data", "data: fdatasync the journal every 100 ms (a learner copies again what a machine crash lost); none: never"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
-    {"idempotency-trades", "1000000", "remember the Idempotency-Keys of at least this many last trades"},
-    {"idempotency-hours", "24", "... and of every trade this recent (at most 10,000,000 keys)"},
     {NULL, NULL, NULL}};
 
 int
@@ -31,11 +29,12 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     bool sync;
-    tradelog_window_t window = {.max_keys = TRADELOG_KEYS_MAX};
+    //  No idempotency keys: the leader deduplicates, a learner applies
+    //  what committed (32 bytes a trade in memory, not 91).
+    tradelog_window_t no_keys = {0, 0, 0};
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
-    if (!broker || !pub || cli_get_sync (cli, &sync)
-        || cli_get_key_window (cli, &window.trades, &window.age_ms)) {
+    if (!broker || !pub || cli_get_sync (cli, &sync)) {
         cli_destroy (&cli);
         return 2;
     }
@@ -59,7 +58,7 @@ main (int argc, char **argv)
     }
     store_config_t config = {.dir = cli_get (cli, "data"), .name = name,
                              .log_suffix = "journal", .stocks_file = *stocks ? stocks : NULL,
-                             .sync = sync, .key_window = &window};
+                             .sync = sync, .key_window = &no_keys};
     store_t *store = store_open_config (&config, error, sizeof (error));
     if (!store) {
         log_error ("%s", error);

@@ -255,6 +255,21 @@ test_tradelog_key_window (void **state)
     tradelog_destroy (&log);
 }
 
+//  Appends trades from .. to, each with a 60-byte key (its number),
+//  synced every sync_every trades and at the end.
+static void
+s_append_long_keys (tradelog_t *log, uint64_t from, uint64_t to, uint64_t sync_every)
+{
+    for (uint64_t number = from; number < to; number++) {
+        msg_trade_t trade = s_make (number);
+        snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
+        assert_int_equal (tradelog_append (log, &trade), 0);
+        if (number % sync_every == sync_every - 1)
+            assert_int_equal (tradelog_sync (log), 0);
+    }
+    assert_int_equal (tradelog_sync (log), 0);
+}
+
 //  Thousands of long keys through a small window: the held keys move to
 //  the front of their buffer again and again (it compacts past 64 KB of
 //  keys that left) and every key stays right, in memory or read back.
@@ -268,14 +283,8 @@ test_tradelog_key_window_long_run (void **state)
         tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error,
                                          sizeof (tmp->error));
         assert_non_null (log);
-        for (uint64_t number = 0; round == 0 && number < count; number++) {
-            msg_trade_t trade = s_make (number);
-            snprintf (trade.key, sizeof (trade.key), "%060" PRIu64, number);
-            assert_int_equal (tradelog_append (log, &trade), 0);
-            if (number % 7 == 0)
-                assert_int_equal (tradelog_sync (log), 0);
-        }
-        assert_int_equal (tradelog_sync (log), 0);
+        if (round == 0)
+            s_append_long_keys (log, 0, count, 7);
         assert_int_equal (tradelog_keys_held (log), 100);
         for (uint64_t number = 0; number < count; number++) {
             char key[MSG_KEY_MAX + 1];
@@ -292,10 +301,41 @@ test_tradelog_key_window_long_run (void **state)
     }
 }
 
-//  An empty window: a key leaves memory once its trade is durable and
-//  another follows; after a replay the last trade's key is still held
-//  (the replay moves the window as each record is read, and the last
-//  one is followed by none).
+//  A log over a megabyte replays into room reserved from its size (huge
+//  pages, the tail past the last trade given back), then keeps growing:
+//  every trade and key is still right, across two reopens.
+static void
+test_tradelog_large_file_replays_into_reserved_room (void **state)
+{
+    s_tmp_t *tmp = *state;
+    const uint64_t count = 30000, more = 3000;
+    for (int round = 0; round < 3; round++) {
+        tradelog_t *log = tradelog_open (tmp->path, true, NULL, tmp->error,
+                                         sizeof (tmp->error));
+        assert_non_null (log);
+        uint64_t from = round == 0 ? 0 : round == 1 ? count : count + more;
+        uint64_t to = round == 0 ? count : count + more;
+        s_append_long_keys (log, from, to, 1000);
+        assert_int_equal (tradelog_count (log), to);
+        struct stat file;
+        assert_int_equal (stat (tmp->path, &file), 0);
+        assert_true (file.st_size > (1 << 20));   //  tradelog.c's RESERVE_MIN_FILE
+        for (uint64_t number = 0; number < to; number++) {
+            char key[MSG_KEY_MAX + 1];
+            snprintf (key, sizeof (key), "%060" PRIu64, number);
+            assert_int_equal (tradelog_find_key (log, key), (int64_t) number);
+            msg_trade_t got, want = s_make (number);
+            assert_int_equal (tradelog_get (log, number, &got), 0);
+            assert_string_equal (got.name, want.name);
+            assert_int_equal (got.quantity, want.quantity);
+            assert_string_equal (got.key, key);
+        }
+        tradelog_destroy (&log);
+    }
+}
+
+//  An empty window (a learner's): a key leaves memory once its trade is
+//  durable; a replay holds none; a copy still carries its key.
 static void
 test_tradelog_empty_window (void **state)
 {
@@ -311,12 +351,14 @@ test_tradelog_empty_window (void **state)
     tradelog_destroy (&log);
     log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
     assert_non_null (log);
-    assert_int_equal (tradelog_keys_held (log), 1);
-    assert_int_equal (tradelog_find_key (log, "key-6"), 6);
+    assert_int_equal (tradelog_keys_held (log), 0);
+    assert_int_equal (tradelog_find_key (log, "key-6"), -1);
     assert_int_equal (tradelog_find_key (log, "key-3"), -1);
     msg_trade_t got;
     assert_int_equal (tradelog_get (log, 3, &got), 0);
     assert_string_equal (got.key, "key-3");
+    assert_int_equal (tradelog_get (log, 6, &got), 0);
+    assert_string_equal (got.key, "key-6");
     tradelog_destroy (&log);
 }
 
@@ -501,6 +543,8 @@ test_tradelog_run (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_key_window_long_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_tradelog_large_file_replays_into_reserved_room,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_repeated_key_leaves_with_the_first,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tradelog_names_and_peek, s_setup, s_teardown),
