@@ -215,10 +215,12 @@ s_intern (tradelog_t *self, const char *name)
 }
 
 //  Checks trade and gets its memory ready: room in trades, the interned
-//  name, room for the key in keys and by_key. Changes nothing visible:
-//  an interned name nobody points at yet is harmless. Returns 0 or -1.
+//  name, room for the key in keys and by_key - unless it is replayed
+//  under a window of none (a learner's): its key stays on file. Changes
+//  nothing visible: an interned name nobody points at yet is harmless.
+//  Returns 0 or -1.
 static int
-s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
+s_prepare (tradelog_t *self, const msg_trade_t *trade, bool replayed, s_trade_t *entry)
 {
     if (trade->number != self->count || trade->side > MSG_SIDE_SELL
         || trade->quantity > MSG_QUANTITY_MAX)
@@ -237,7 +239,8 @@ s_prepare (tradelog_t *self, const msg_trade_t *trade, s_trade_t *entry)
     entry->name = (uint32_t) name;
     entry->quantity = (uint32_t) trade->quantity;
     entry->side = trade->side;
-    entry->key = *trade->key ? KEY_HELD : KEY_NONE;
+    entry->key = !*trade->key ? KEY_NONE
+               : replayed && self->window.max_keys == 0 ? KEY_ON_DISK : KEY_HELD;
     entry->key_at = 0;
     if (entry->key == KEY_HELD
         && (s_keys_reserve (&self->keys, strlen (trade->key) + 1)
@@ -349,15 +352,12 @@ s_replay_record (const void *data, size_t size, void *arg)
         return -1;
     }
     s_trade_t entry;
-    if (s_prepare (self, &trade, &entry)) {
+    if (s_prepare (self, &trade, true, &entry)) {
         snprintf (self->error, self->error_size, "%s: record %" PRIu64 " %s: refusing to start",
                   self->path, self->count,
                   trade.number != self->count ? "out of order" : "cannot be kept");
         return -1;
     }
-    //  A window of none (a learner's) holds no key of a trade on file.
-    if (entry.key == KEY_HELD && self->window.max_keys == 0)
-        entry.key = KEY_ON_DISK;
     s_add_stamp (self, stamp, commit);
     s_add (self, &entry, trade.key, size, self->opened_at);
     //  Index it REPLAY_LAG records later, its slot in by_key asked for now.
@@ -385,8 +385,9 @@ s_advise_huge (void *data, size_t size)
 }
 
 //  After the replay: gives back what the huge page holding the end of
-//  data[0 .. used) holds past it (faulted in whole; appends take it back
-//  a page at a time), so memory per trade stays what the trades use.
+//  data[0 .. used) holds past it (faulted in whole), so memory per trade
+//  stays what the trades use. Appends fault it in again (khugepaged may
+//  make it one huge page again: at most 2 MB per array).
 static void
 s_release_tail (void *data, size_t used, size_t size)
 {
@@ -403,26 +404,23 @@ s_release_tail (void *data, size_t used, size_t size)
 //  Room for every record a file of size bytes can hold, before the
 //  replay: arrays grown by doubling copied up to 64 MB for a million
 //  trades and faulted their pages in twice. Pages never written cost
-//  no memory, so the bound may be generous. Returns 0 or -1.
-static int
+//  no memory, so the bound may be generous; it is only a hint: where the
+//  system refuses it (more than it has), the arrays grow as they go.
+static void
 s_reserve (tradelog_t *self, uint64_t size)
 {
     uint64_t records = size / RECORD_MIN;
     if (size < RESERVE_MIN_FILE || records > SIZE_MAX / sizeof (s_trade_t))
-        return 0;
+        return;
     s_trade_t *trades = realloc (self->trades, records * sizeof (s_trade_t));
     if (!trades)
-        return -1;
+        return;
     self->trades = trades;
     self->allocated = records;
     s_advise_huge (trades, records * sizeof (s_trade_t));
     //  Keys are bytes of their records (none held: a learner's window).
-    if (!self->window.max_keys)
-        return 0;
-    if (s_keys_reserve (&self->keys, size))
-        return -1;
-    s_advise_huge (self->keys.data, self->keys.size);
-    return 0;
+    if (self->window.max_keys && s_keys_reserve (&self->keys, size) == 0)
+        s_advise_huge (self->keys.data, self->keys.size);
 }
 
 static tradelog_t *
@@ -445,12 +443,8 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
     self->error = error;
     self->error_size = error_size;
     struct stat file;
-    if (stat (path, &file) == 0 && s_reserve (self, (uint64_t) file.st_size)) {
-        snprintf (error, error_size, "%s: out of memory for %jd bytes of trades", path,
-                  (intmax_t) file.st_size);
-        tradelog_destroy (&self);
-        return NULL;
-    }
+    if (stat (path, &file) == 0)
+        s_reserve (self, (uint64_t) file.st_size);
     self->journal = journal_open (path, sync, s_replay_record, self);
     //  Zeros ahead only pay where each sync is an fdatasync.
     if (self->journal && sync)
@@ -559,7 +553,7 @@ tradelog_append_stamped (tradelog_t *self, const msg_trade_t *trade, uint64_t st
                          uint64_t commit)
 {
     s_trade_t entry;
-    if (s_prepare (self, trade, &entry))
+    if (s_prepare (self, trade, false, &entry))
         return -1;
     msg_t record;
     msg_set_trade (&record, self->stamped ? MSG_ORDEREC : MSG_TRADEREC, trade);
@@ -636,9 +630,13 @@ tradelog_log_counts (tradelog_t *self, const char *what)
     journal_counts (self->journal, &syncs, &records);
     log_info ("%s: %" PRIu64 " trades written in %" PRIu64 " batches (%.2f per batch)", what,
               records, syncs, syncs ? (double) records / (double) syncs : 0.0);
-    log_info ("%s: %" PRIu64 " idempotency keys held in memory (the last %" PRIu64
-              " trades, or %" PRId64 " s, at most %" PRIu64 ")", what, self->keys_held,
-              self->window.trades, self->window.age_ms / 1000, self->window.max_keys);
+    if (self->window.max_keys == 0)
+        log_info ("%s: %" PRIu64 " idempotency keys held in memory (none kept once durable: "
+                  "a learner)", what, self->keys_held);
+    else
+        log_info ("%s: %" PRIu64 " idempotency keys held in memory (the last %" PRIu64
+                  " trades, or %" PRId64 " s, at most %" PRIu64 ")", what, self->keys_held,
+                  self->window.trades, self->window.age_ms / 1000, self->window.max_keys);
 }
 
 static int

@@ -61,6 +61,9 @@
 #define FILL_COUNT_MAX 100000000ULL
 #define FILL_REPLICAS_MAX 9
 #define FILL_STOCKS 10
+
+//  The catalog's store is opened as bazaar-catalog opens it: no keys.
+static const tradelog_window_t s_no_keys = {0, 0, 0};
 #define FILL_COPY_CHUNK (1 << 20)
 #define FILL_EPOCH 1                          //  the epoch whose leader proposed every trade
 #define FILL_STAMP (2 * FILL_EPOCH + 1)       //  consensus.h: proposed under FILL_EPOCH
@@ -108,7 +111,8 @@ s_create_store (fill_t *self)
             return -1;
         }
     }
-    store_t *store = store_open (self->dir, NULL, true, NULL, self->error, sizeof (self->error));
+    store_t *store = store_open (self->dir, NULL, true, &s_no_keys, self->error,
+                                sizeof (self->error));
     if (!store)
         return -1;
     int rc = 0;
@@ -293,7 +297,8 @@ s_check_store (fill_t *self, store_t *store, const char *what)
 static int
 s_check (fill_t *self)
 {
-    store_t *store = store_open (self->dir, NULL, true, NULL, self->error, sizeof (self->error));
+    store_t *store = store_open (self->dir, NULL, true, &s_no_keys, self->error,
+                                sizeof (self->error));
     if (!store)
         return -1;
     int rc = s_check_store (self, store, "catalog.journal");
