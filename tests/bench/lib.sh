@@ -187,6 +187,12 @@ ratio () {
         }'
 }
 
+#  median VALUE...: the median of the values.
+median () {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
 div () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", (b > 0 ? a / b : 0) }'; }
 
 now_ns () { date +%s%N; }

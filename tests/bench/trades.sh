@@ -56,7 +56,10 @@
 #     trades/s at 64 connections / bus requests/s 64  >= 0.50
 #     CPU per trade at 64 connections                 <= CPU_TARGET_US (65)
 #     with ORDERS / empty: trade p50 at 5 connections and trades/s at 64,
-#       each within 20% (0.80 .. 1.25); each restart < 1000 ms.
+#       each within 20% (0.80 .. 1.25), the median of FLAT_ROUNDS rounds
+#       (the rows of 3 and FLAT_ROUNDS - 1 more pairs, empty and full
+#       back to back: one round swung from 0.76 to 1.35 between two runs
+#       on an idle machine); each restart < 1000 ms.
 #  and, reported: trade p50 at 1 connection / floor, nosync against the
 #  same limits (the message path alone), and the trade p50 at 5 against
 #  the path's own floor = nosync's p50 at 5 + 1 x the overwrite's
@@ -70,6 +73,8 @@
 #  Environment: BAZAAR_BIN (default build/bin), BENCH_BIN (build/bench),
 #  DURATION seconds per measured row (5), WARMUP seconds (1), THREADS (wrk
 #  threads, 1), ORDERS stored orders (1000000; 0: no second system),
+#  FLAT_ROUNDS (3) rounds of the empty and the full system for the flat
+#  verdicts,
 #  FSYNC_COUNT (2000), CPU_TARGET_US (65: SPEC section 7), KEEP=1 keeps
 #  the temp dir (logs, data dirs, wrk output).
 set -eu
@@ -78,6 +83,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 BENCH_BIN=${BENCH_BIN:-$HERE/../../build/bench}
 ORDERS=${ORDERS:-1000000}
+FLAT_ROUNDS=${FLAT_ROUNDS:-3}
 FSYNC_COUNT=${FSYNC_COUNT:-2000}
 CPU_TARGET_US=${CPU_TARGET_US:-65}
 FEW_TRADES=20           #  placed before VmRSS is read
@@ -85,6 +91,9 @@ RESTART_TARGET_MS=1000
 RESTART_LIMIT_MS=30000  #  a process that does not serve by then stops the run
 
 case $ORDERS in '' | *[!0-9]*) echo "bench: ORDERS must be a number, not '$ORDERS'" >&2; exit 2 ;; esac
+case $FLAT_ROUNDS in '' | 0 | *[!0-9]*)
+    echo "bench: FLAT_ROUNDS must be a positive number, not '$FLAT_ROUNDS'" >&2; exit 2 ;;
+esac
 case $CPU_TARGET_US in '' | *[!0-9.]*)
     echo "bench: CPU_TARGET_US must be a number" >&2; exit 2 ;;
 esac
@@ -173,18 +182,18 @@ memory () {
         shift 2
     done
 }
-#  trades TAG LABEL CONNECTIONS: one measured row against system TAG;
-#  RPS_TAG_<c>, P50_TAG_<c> (ms) and CPU_TAG_<c>. Exits if no trade
-#  succeeded.
+#  trades TAG LABEL CONNECTIONS [AS]: one measured row against system
+#  TAG; RPS_AS_<c>, P50_AS_<c> (ms) and CPU_AS_<c> (AS: TAG). Exits if
+#  no trade succeeded.
 trades () {
-    tag=$1 label=$2 conns=$3
+    tag=$1 label=$2 conns=$3 as=${4:-$1}
     eval "url=\$GW_$tag/orders pids=\$SERVER_PIDS_$tag"
-    measure "trades-$tag-$conns" "$url" "$conns" "$pids" -s "$TMP/trade.lua"
+    measure "trades-$as-$conns" "$url" "$conns" "$pids" -s "$TMP/trade.lua"
     row "trades, $label, $conns conn"
     [ "$RPS" -gt 0 ] || { echo "bench: no trade succeeded ($label, $conns conn)" >&2; exit 1; }
     [ "$ERRORS" = - ] || ROWS_WITH_ERRORS="$ROWS_WITH_ERRORS; $label at $conns ($ERRORS)"
-    eval "RPS_${tag}_$conns=\$RPS P50_${tag}_$conns=\$P50_MS CPU_${tag}_$conns=\$CPU"
-    eval "CPUS_${tag}_$conns=\$CPU_EACH"
+    eval "RPS_${as}_$conns=\$RPS P50_${as}_$conns=\$P50_MS CPU_${as}_$conns=\$CPU"
+    eval "CPUS_${as}_$conns=\$CPU_EACH"
 }
 #  bus CONNECTIONS: one measured row of the chain; BUS_RPS_<c>, BUS_P50_<c>.
 bus () {
@@ -308,6 +317,22 @@ for conns in 64 5; do
 done
 trades empty empty 1
 
+#  The flat verdicts' further rounds: empty and full back to back.
+if [ "$ORDERS" -gt 0 ]; then
+    FLAT_RPS=$(div "$RPS_full_64" "$RPS_empty_64")
+    FLAT_P50=$(div "$P50_full_5" "$P50_empty_5")
+    round=2
+    while [ "$round" -le "$FLAT_ROUNDS" ]; do
+        for conns in 64 5; do
+            trades empty "empty #$round" "$conns" again_empty
+            trades full "$ORDERS orders #$round" "$conns" again_full
+        done
+        FLAT_RPS="$FLAT_RPS $(div "$RPS_again_full_64" "$RPS_again_empty_64")"
+        FLAT_P50="$FLAT_P50 $(div "$P50_again_full_5" "$P50_again_empty_5")"
+        round=$((round + 1))
+    done
+fi
+
 #  ---------------------------------------------------------------------
 #  4. One process restarted in the running full system (the others keep
 #     serving): kill -9, start again on its data dir, time until it serves.
@@ -379,10 +404,19 @@ judge "  the path's floor / trade floor" "$PATH_FLOOR / $FLOOR ms" \
 judge "  trade p50 5 conn / the path's floor" "$P50_empty_5 / $PATH_FLOOR ms" \
     "$(div "$P50_empty_5" "$PATH_FLOOR")" report -
 if [ "$ORDERS" -gt 0 ]; then
-    judge "trade p50 5 conn, $ORDERS / empty" "$P50_full_5 / $P50_empty_5 ms" \
-        "$(div "$P50_full_5" "$P50_empty_5")" 0.8 1.25
-    judge "trades/s 64 conn, $ORDERS / empty" "$RPS_full_64 / $RPS_empty_64" \
-        "$(div "$RPS_full_64" "$RPS_empty_64")" 0.8 1.25
+    if [ "$FLAT_ROUNDS" -eq 1 ]; then
+        judge "trade p50 5 conn, $ORDERS / empty" "$P50_full_5 / $P50_empty_5 ms" \
+            "$FLAT_P50" 0.8 1.25
+        judge "trades/s 64 conn, $ORDERS / empty" "$RPS_full_64 / $RPS_empty_64" \
+            "$FLAT_RPS" 0.8 1.25
+    else
+        judge "trade p50 5 conn, $ORDERS / empty" \
+            "median of $(printf '%.2f\n' $FLAT_P50 | sort -g | paste -sd ' ')" \
+            "$(median $FLAT_P50)" 0.8 1.25
+        judge "trades/s 64 conn, $ORDERS / empty" \
+            "median of $(printf '%.2f\n' $FLAT_RPS | sort -g | paste -sd ' ')" \
+            "$(median $FLAT_RPS)" 0.8 1.25
+    fi
     echo "restart of one process with $ORDERS orders, the others serving (kill -9, start):"
     awk -v t="$RESTART_TARGET_MS" '{ ms = $NF; $NF = ""; sub(/ +$/, "")
         printf "  %-56s %6d ms   target < %d ms: %s\n", $0, ms, t, (ms < t ? "met" : "NOT met") }' \
