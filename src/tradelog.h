@@ -44,6 +44,8 @@ typedef struct {
     uint64_t max_keys;
 } tradelog_window_t;
 
+#define TRADELOG_WINDOW_NONE ((tradelog_window_t) {0, 0, 0})   //  a learner's
+
 #define TRADELOG_WINDOW_TRADES 1000000                 //  the last million trades
 #define TRADELOG_WINDOW_AGE_MS (24LL * 3600 * 1000)    //  or the last 24 hours
 #define TRADELOG_KEYS_MAX 10000000                     //  but never more than this

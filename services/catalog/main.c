@@ -31,7 +31,7 @@ main (int argc, char **argv)
     bool sync;
     //  No idempotency keys: the leader deduplicates, a learner applies
     //  what committed (32 bytes a trade in memory, not 91).
-    tradelog_window_t no_keys = {0, 0, 0};
+    tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
     if (!broker || !pub || cli_get_sync (cli, &sync)) {

@@ -61,9 +61,6 @@
 #define FILL_COUNT_MAX 100000000ULL
 #define FILL_REPLICAS_MAX 9
 #define FILL_STOCKS 10
-
-//  The catalog's store is opened as bazaar-catalog opens it: no keys.
-static const tradelog_window_t s_no_keys = {0, 0, 0};
 #define FILL_COPY_CHUNK (1 << 20)
 #define FILL_EPOCH 1                          //  the epoch whose leader proposed every trade
 #define FILL_STAMP (2 * FILL_EPOCH + 1)       //  consensus.h: proposed under FILL_EPOCH
@@ -111,7 +108,9 @@ s_create_store (fill_t *self)
             return -1;
         }
     }
-    store_t *store = store_open (self->dir, NULL, true, &s_no_keys, self->error,
+    //  The catalog's store, opened as bazaar-catalog opens it: no keys.
+    tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;
+    store_t *store = store_open (self->dir, NULL, true, &no_keys, self->error,
                                 sizeof (self->error));
     if (!store)
         return -1;
@@ -297,7 +296,8 @@ s_check_store (fill_t *self, store_t *store, const char *what)
 static int
 s_check (fill_t *self)
 {
-    store_t *store = store_open (self->dir, NULL, true, &s_no_keys, self->error,
+    tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;
+    store_t *store = store_open (self->dir, NULL, true, &no_keys, self->error,
                                 sizeof (self->error));
     if (!store)
         return -1;

@@ -74,7 +74,7 @@ main (int argc, char **argv)
     int64_t resident = s_resident ();
     int64_t started[2] = {s_now_us (CLOCK_MONOTONIC), s_now_us (CLOCK_PROCESS_CPUTIME_ID)};
     if (id == 0) {
-        tradelog_window_t no_keys = {0, 0, 0};   //  a learner's, as bazaar-catalog
+        tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;   //  as bazaar-catalog
         store_t *store = store_open (argv[1], NULL, true, &no_keys, error, sizeof (error));
         if (store)
             s_report ("catalog", store_trade_count (store), started, resident);

@@ -340,7 +340,7 @@ static void
 test_tradelog_empty_window (void **state)
 {
     s_tmp_t *tmp = *state;
-    tradelog_window_t window = {.trades = 0, .age_ms = 0, .max_keys = 0};
+    tradelog_window_t window = TRADELOG_WINDOW_NONE;
     tradelog_t *log = tradelog_open (tmp->path, true, &window, tmp->error, sizeof (tmp->error));
     assert_non_null (log);
     s_append (log, 0, 7); //  keys on 0, 3 and 6
