@@ -178,19 +178,21 @@ row () {   # row LABEL: prints the last measurement
 #  (and each ratio when there are several rounds) against the target.
 ratio () {
     label=$1 target=$2; shift 2
-    printf '%s\n' "$@" | sort -g | awk -v l="$label" -v t="$target" '
-        { v[NR] = $1; all = all sprintf(" %.2f", $1) }
-        END {
-            r = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%-34s %10.3f   target >= %.2f: %s%s\n", l, r, t,
-                   (r >= t ? "met" : "NOT met"), (NR > 1 ? "  (median; sorted:" all ")" : "")
-        }'
+    all=""
+    [ $# -eq 1 ] || all="  (median; sorted: $(sorted "$@"))"
+    awk -v l="$label" -v t="$target" -v r="$(median "$@")" -v all="$all" 'BEGIN {
+        printf "%-34s %10.3f   target >= %.2f: %s%s\n", l, r, t, (r >= t ? "met" : "NOT met"), all }'
 }
 
 #  median VALUE...: the median of the values.
 median () {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
         END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+#  sorted VALUE...: the values, two decimals, smallest first, on one line.
+sorted () {
+    printf '%.2f\n' "$@" | sort -g | paste -sd ' '
 }
 
 div () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", (b > 0 ? a / b : 0) }'; }

@@ -405,18 +405,12 @@ judge "  trade p50 5 conn / the path's floor" "$P50_empty_5 / $PATH_FLOOR ms" \
     "$(div "$P50_empty_5" "$PATH_FLOOR")" report -
 if [ "$ORDERS" -gt 0 ]; then
     if [ "$FLAT_ROUNDS" -eq 1 ]; then
-        judge "trade p50 5 conn, $ORDERS / empty" "$P50_full_5 / $P50_empty_5 ms" \
-            "$FLAT_P50" 0.8 1.25
-        judge "trades/s 64 conn, $ORDERS / empty" "$RPS_full_64 / $RPS_empty_64" \
-            "$FLAT_RPS" 0.8 1.25
+        p50_figure="$P50_full_5 / $P50_empty_5 ms" rps_figure="$RPS_full_64 / $RPS_empty_64"
     else
-        judge "trade p50 5 conn, $ORDERS / empty" \
-            "median of $(printf '%.2f\n' $FLAT_P50 | sort -g | paste -sd ' ')" \
-            "$(median $FLAT_P50)" 0.8 1.25
-        judge "trades/s 64 conn, $ORDERS / empty" \
-            "median of $(printf '%.2f\n' $FLAT_RPS | sort -g | paste -sd ' ')" \
-            "$(median $FLAT_RPS)" 0.8 1.25
+        p50_figure="median of $(sorted $FLAT_P50)" rps_figure="median of $(sorted $FLAT_RPS)"
     fi
+    judge "trade p50 5 conn, $ORDERS / empty" "$p50_figure" "$(median $FLAT_P50)" 0.8 1.25
+    judge "trades/s 64 conn, $ORDERS / empty" "$rps_figure" "$(median $FLAT_RPS)" 0.8 1.25
     echo "restart of one process with $ORDERS orders, the others serving (kill -9, start):"
     awk -v t="$RESTART_TARGET_MS" '{ ms = $NF; $NF = ""; sub(/ +$/, "")
         printf "  %-56s %6d ms   target < %d ms: %s\n", $0, ms, t, (ms < t ? "met" : "NOT met") }' \
