@@ -79,7 +79,7 @@
     Learners (catalogs) take LEARN from the leader's PUB, not CS_APPEND:
     one message per commit, with the trades it committed, instead of the
     entries and then an empty APPEND with the new position (a wakeup less
-    in every follower and catalog per trade; docs/DESIGN.md "Consensus").
+    per commit in every catalog; docs/DESIGN.md "Consensus").
     A LEARN holds committed trades only, whoever the sender, so a learner
     applies it without asking which epoch sent it.
 
