@@ -12,6 +12,8 @@ PKGS = libzmq libczmq msgpack libh2o-evloop jansson
 CPPFLAGS = -Isrc -Imsgs -DH2O_USE_LIBUV=0 -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
 CFLAGS = -std=c11 -O2 -g -Wall -Wextra -Werror -MMD -MP
 LDLIBS = $(shell pkg-config --libs $(PKGS)) -lssl -lcrypto -lz -lpthread -lm
+#  src/pid.c's getpid in place of glibc's (src/pid.h says why).
+LDFLAGS += -Wl,--undefined=getpid
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -64,7 +64,7 @@
                              but the sender (an APPEND on the leader's PUB)
       f  start        uint   index of the first entry (APPEND, ENTRIES), or
                              the first one wanted (FETCH; RANGE: the first
-                             trade number)
+                             trade number; LEARN: its first trade's number)
       h  prev_stamp   uint   stamp of entry start-1 (0 when start is 0)
       l  last_stamp   uint   stamp of the sender's last entry (0: empty log)
       g  length       uint   a log length: the sender's (PROMISE, APPEND,
@@ -75,6 +75,13 @@
       E  entries      array of [stamp, number, name, side, quantity, key]:
                       log entries, each one trade and the stamp it was
                       accepted under; number is the entry's index
+
+    Learners (catalogs) take LEARN from the leader's PUB, not CS_APPEND:
+    one message per commit, with the trades it committed, instead of the
+    entries and then an empty APPEND with the new position (a wakeup less
+    per commit in every catalog; docs/DESIGN.md "Consensus").
+    A LEARN holds committed trades only, whoever the sender, so a learner
+    applies it without asking which epoch sent it.
 
     Peer link: every order replica binds a ROUTER on its --rep endpoint.
     Peers (replicas, the catalog copying what it missed) reach it from a
@@ -122,7 +129,7 @@
 //  before it is held. The largest legal message is a CS_ENTRIES of
 //  MSG_LIST_MAX entries with the longest names and keys, about 1.6 MB.
 #define MSG_FRAME_MAX (2 * 1024 * 1024)
-//  A message without a list (every type but STOCKS, TRADES, LEADER,
+//  A message without a list (every type but STOCKS, TRADES, LEADER, LEARN,
 //  CS_APPEND, CS_ENTRIES) is never longer than this; a longer one is
 //  refused before it is unpacked.
 #define MSG_SMALL_MAX 2048
@@ -188,6 +195,7 @@
     X (VIEW, 46, "rReAWI", "", "broker reply: leader R, epoch, the catalog's position A, workers, in-sync set") \
     X (ERROR, 49, "rct", "", "reply: request failed with code")              \
     X (INVALIDATE, 60, "iSnv", "", "catalog PUB: stock changed")             \
+    X (LEARN, 64, "RefmT", "", "leader PUB -> learners: trades committed from number f, commit position m (no trades: a beacon)") \
     X (STOCKDEF, 70, "npQ", "", "catalog file record: initial stock")        \
     X (TRADEREC, 71, "Nndqk", "", "journal / order log record: one trade") \
     X (ORDEREC, 73, "Nndqkwm", "", "order log record: one entry, its stamp w, the writer's commit position m") \

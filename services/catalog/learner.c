@@ -1,8 +1,7 @@
 /*  learner.c - a catalog learns the committed order log (see learner.h).
 
-    Invariant: buffer[0 .. buffered) are entries store_trade_count ..
-    + buffered of epoch buffer_epoch, not yet known to be committed;
-    commit is the highest commit position a leader of buffer_epoch said.
+    commit is the highest commit position a LEARN said: trades below it
+    that the store lacks are to be copied.
 */
 #include "learner.h"
 #include "mem.h"
@@ -15,7 +14,6 @@
 
 #define COPY_TIMEOUT_MS 500     //  a replica that does not answer a range in time
 #define COPY_RETRY_MS 200
-#define BUFFER_MAX 100000       //  entries held before they commit
 
 struct _learner_t {
     store_t *store;
@@ -25,9 +23,6 @@ struct _learner_t {
     zsock_t *sub;
     uint64_t followed;
     char followed_pub[MSG_ENDPOINT_MAX + 1];
-    msg_trade_t *buffer;
-    size_t buffered, buffer_size;
-    uint64_t buffer_epoch;
     uint64_t commit;
     bool announced;
     bool ready;                //  a first copy round ended with nothing missing
@@ -58,7 +53,6 @@ learner_destroy (learner_t **self_p)
     learner_t *self = *self_p;
     zsock_destroy (&self->sub);
     peers_destroy (&self->peers);
-    free (self->buffer);
     free (self);
     *self_p = NULL;
 }
@@ -73,7 +67,7 @@ s_follow (learner_t *self, uint64_t replica_id, const char *pub)
     snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
     if (!replica_id || !*pub)
         return;
-    self->sub = sockets_subscribe (pub, "order", MSG_CS_APPEND);
+    self->sub = sockets_subscribe (pub, "order", MSG_LEARN);
     if (!self->sub) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);
         self->followed = 0;
@@ -89,8 +83,7 @@ learner_on_announcement (learner_t *self, const msg_t *announcement)
     peers_update (self->peers, announcement);
     self->announced = true;
     s_follow (self, announcement->replica_id, announcement->pub);
-    uint64_t known = store_trade_count (self->store) + self->buffered;
-    if (peers_highest (self->peers) > known)
+    if (peers_highest (self->peers) > store_trade_count (self->store))
         self->behind = true;
 }
 
@@ -120,57 +113,23 @@ s_apply (learner_t *self, const msg_trade_t *trade, uint64_t from)
     return 0;
 }
 
-//  Apply the buffered entries below the commit position.
+//  Committed trades in number order: those the store lacks apply; past
+//  a gap the rest waits for a copy round.
 static void
-s_apply_committed (learner_t *self)
+s_on_learn (learner_t *self, const msg_t *learn)
 {
-    size_t applied = 0;
-    while (applied < self->buffered && store_trade_count (self->store) < self->commit
-           && !self->failed)
-        s_apply (self, &self->buffer[applied++], self->followed);
-    if (applied) {
-        memmove (self->buffer, self->buffer + applied,
-                 (self->buffered - applied) * sizeof (msg_trade_t));
-        self->buffered -= applied;
+    for (size_t i = 0; i < learn->trade_count && !self->failed; i++) {
+        const msg_trade_t *trade = &learn->trades[i];
+        uint64_t count = store_trade_count (self->store);
+        if (trade->number > count)
+            break;
+        if (trade->number == count)
+            s_apply (self, trade, self->followed);
     }
+    if (learn->commit > self->commit)
+        self->commit = learn->commit;
     if (store_trade_count (self->store) < self->commit)
-        self->behind = true;   //  committed entries the PUB did not bring
-}
-
-static void
-s_buffer (learner_t *self, const msg_trade_t *trade)
-{
-    uint64_t count = store_trade_count (self->store);
-    if (trade->number < count)
-        return;
-    uint64_t at = trade->number - count;
-    if (at > self->buffered || at >= BUFFER_MAX) {
-        self->behind = true;   //  a gap: the range round fills it
-        return;
-    }
-    if (at == self->buffer_size) {
-        self->buffer_size = self->buffer_size ? self->buffer_size * 2 : 1024;
-        self->buffer = mem_realloc (self->buffer, self->buffer_size * sizeof (msg_trade_t));
-    }
-    self->buffer[at] = *trade;
-    self->buffered = (size_t) at + 1;   //  the leader's log ends here for now
-}
-
-static void
-s_on_append (learner_t *self, const msg_t *append)
-{
-    if (append->epoch < self->buffer_epoch)
-        return;
-    if (append->epoch > self->buffer_epoch) {
-        self->buffer_epoch = append->epoch;
-        self->buffered = 0;
-        self->commit = 0;
-    }
-    for (size_t i = 0; i < append->entry_count; i++)
-        s_buffer (self, &append->entries[i].trade);
-    if (append->commit > self->commit)
-        self->commit = append->commit;
-    s_apply_committed (self);
+        self->behind = true;   //  committed trades the PUB did not bring
 }
 
 static void
@@ -188,8 +147,8 @@ s_drain_sub (learner_t *self)
         }
         int rc = msg_decode (&msg, zmq_msg_data (&frame), zmq_msg_size (&frame));
         zmq_msg_close (&frame);
-        if (rc == 0 && msg.type == MSG_CS_APPEND)
-            s_on_append (self, &msg);
+        if (rc == 0 && msg.type == MSG_LEARN)
+            s_on_learn (self, &msg);
     }
     msg_reset (&msg);
 }
@@ -205,11 +164,6 @@ s_copy_trades (void *arg, uint64_t replica_id, const msg_t *reply)
         const msg_trade_t *trade = &reply->trades[i];
         if (trade->number != store_trade_count (self->store))
             continue;
-        //  A buffered entry at this number is no longer needed.
-        if (self->buffered) {
-            memmove (self->buffer, self->buffer + 1, (self->buffered - 1) * sizeof (msg_trade_t));
-            self->buffered--;
-        }
         if (s_apply (self, trade, replica_id))
             return -1;
     }

@@ -2,14 +2,13 @@
 
     The replicas' majority-committed log is the commit point; a catalog
     only learns it. It subscribes to the PUB of the replica the broker
-    names (CS_APPEND: entries and the leader's commit position), keeps
-    the entries not yet committed in a buffer, and applies to its store
-    (store_restore: catalog.journal and the stocks), in number order,
-    every entry below the commit position. Buffered entries belong to the
-    epoch that sent them: an APPEND of another epoch empties the buffer
-    (the new leader may have cut them). What the PUB did not bring (a gap,
-    a restart, an empty disk, a new leader) it copies by RANGE from the
-    replicas, which answer with committed trades only (peers.h rounds).
+    names (LEARN: the trades each commit moved past, and the commit
+    position) and applies them to its store (store_restore:
+    catalog.journal and the stocks) in number order. A LEARN holds only
+    committed trades, so nothing is held back and no epoch is checked.
+    What the PUB did not bring (a gap, a restart, an empty disk, a new
+    leader) it copies by RANGE from the replicas, which answer with
+    committed trades only (peers.h rounds).
 */
 #ifndef BAZAAR_LEARNER_H
 #define BAZAAR_LEARNER_H

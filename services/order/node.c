@@ -47,6 +47,8 @@ struct _node_t {
     uint64_t commit;           //  the core's, as the last ready said
     uint64_t safe_commit;
     uint64_t commit_announced; //  leader: last commit position published
+    uint64_t learned;          //  leader: the commit position of its last LEARN
+    int64_t learned_at;        //  zclock_mono of that LEARN
     node_events_t events;
     bool caught_up;            //  said once: a follower holds what its leader committed
     uint64_t named_leader;     //  the leader the broker's last announcement names
@@ -400,12 +402,14 @@ node_propose (node_t *self, const msg_trade_t *trade)
     return index;
 }
 
-//  Leader: an empty APPEND with the new commit position.
+//  Leader: an empty APPEND with the new commit position, before the
+//  replies leave: a follower knows every acknowledged trade committed
+//  (without a leader it still answers queries of them, SPEC 4.5).
 static void
 s_announce_commit (node_t *self)
 {
     uint64_t commit = consensus_commit (self->core);
-    if (consensus_role (self->core) != CONSENSUS_LEADER || commit <= self->commit_announced)
+    if (commit <= self->commit_announced)
         return;
     self->commit_announced = commit;
     uint64_t length = tradelog_count (self->log);
@@ -417,6 +421,32 @@ s_announce_commit (node_t *self)
     heartbeat.prev_stamp = length ? tradelog_stamp (self->log, length - 1) : 0;
     heartbeat.commit = commit;
     transport_send (self->transport, &heartbeat);
+}
+
+//  Leader: the trades the commit position moved past, on the PUB for the
+//  learners, or a beacon with the position when it has not moved for a
+//  heartbeat. At most one batch: a learner missing more copies ranges.
+static void
+s_publish_learned (node_t *self)
+{
+    uint64_t commit = consensus_commit (self->core);
+    int64_t now = zclock_mono ();
+    if (commit <= self->learned && now - self->learned_at < HEARTBEAT_MS)
+        return;
+    uint64_t start = self->learned < commit ? self->learned : commit;
+    if (commit - start > MSG_APPEND_BATCH)
+        start = commit - MSG_APPEND_BATCH;
+    msg_t learn;
+    msg_init (&learn, MSG_LEARN);
+    learn.replica_id = self->config.replica_id;
+    learn.epoch = consensus_epoch (self->core);
+    learn.start = start;
+    learn.commit = commit;
+    tradelog_range (self->log, start, commit, MSG_APPEND_BATCH, &learn);
+    transport_send (self->transport, &learn);
+    msg_reset (&learn);
+    self->learned = commit;
+    self->learned_at = now;
 }
 
 //  A follower's commit-only move alone, still young: wait for entries.
@@ -461,7 +491,10 @@ node_flush (node_t *self)
         msg_reset (&self->outbox[i]);
     }
     self->outbox_count = 0;
-    s_announce_commit (self);
+    if (consensus_role (self->core) == CONSENSUS_LEADER) {
+        s_announce_commit (self);
+        s_publish_learned (self);
+    }
     return 0;
 }
 

@@ -188,7 +188,7 @@ transport_drain (transport_t *self, const zmq_pollitem_t *items, size_t count,
 int
 transport_send (transport_t *self, const msg_t *msg)
 {
-    if (msg->to == 0 && msg->type == MSG_CS_APPEND) {
+    if (msg->to == 0 && (msg->type == MSG_CS_APPEND || msg->type == MSG_LEARN)) {
         if (msg_encode (msg, &self->buffer))
             return -1;
         return zmq_send (zsock_resolve (self->pub), self->buffer.data, self->buffer.size,

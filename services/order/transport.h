@@ -1,9 +1,9 @@
 /*  transport.h - an order replica's sockets for the consensus messages.
 
     Sockets it owns:
-      pub  PUB bound on --pub: CS_APPEND to all (followers and catalogs
-           subscribe), and a copy of every message the REP endpoint
-           received, for the tap.
+      pub  PUB bound on --pub: CS_APPEND to all (followers subscribe),
+           LEARN (catalogs subscribe), and a copy of every message the
+           REP endpoint received, for the tap.
       rep  ROUTER bound on --rep: receives [empty][CS_*] from the peers'
            DEALERs (never answered), and answers [empty][RANGE] with
            committed trades only ([empty][TRADES], number = the commit
@@ -53,7 +53,7 @@ size_t transport_poll_items (transport_t *self, zmq_pollitem_t *items, size_t ma
 void transport_drain (transport_t *self, const zmq_pollitem_t *items, size_t count,
                       transport_msg_fn *fn, void *arg);
 
-//  Send msg: to all on the PUB (a CS_APPEND), to all through each peer's
+//  Send msg: to all on the PUB (a CS_APPEND or a LEARN), to all through each peer's
 //  REP (anything else to all), or to replica msg->to. Returns 0 or -1.
 int transport_send (transport_t *self, const msg_t *msg);
 

@@ -10,7 +10,10 @@
     the replicas' canonical log;
   - a trade whose leader freezes after it was proposed answers 504 or its
     number, never a second trade: a retry with the same key returns the
-    one number.
+    one number;
+  - each trade reaches the catalog in the LEARN its leader publishes when
+    it commits (one message: the trade and the commit position), not by
+    a copy round.
 """
 import os
 import signal
@@ -25,6 +28,7 @@ from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, STOCK, Zm
                      trade_body, unpackb, wait_until)
 
 ERR_UNAVAILABLE = 7     # msgs.h MSG_ERROR_TABLE: OK 0 ... UNAVAILABLE 7
+LEARN = 64              # msgs.h: [version, LEARN, R, e, f (start), m (commit), T (trades)]
 
 DEADLINE = 30
 
@@ -308,3 +312,45 @@ def test_gateway_lookups_carry_the_position_it_acknowledged(bazaar_factory):
         assert looked_up("/stocks")[3] == len(bz.orders)          # LIST: [v, t, r, N, D]
     finally:
         z.close()
+
+
+def test_the_catalog_learns_each_trade_from_its_leaders_learn(bazaar_factory):
+    """A SUB on the leader's PUB (replica 3) sees, for every trade, a
+    LEARN that carries it (its number, name, side, quantity) with a commit
+    position past it; the catalog shows each trade's quantity and copies
+    nothing by range meanwhile."""
+    bz = bazaar_factory(replicas=3, cache_size=0)
+    since = bz.log_size("catalog")
+    sub = Zmtp(bz.ports["order-3_pub"], socket_type="SUB")
+    try:
+        sub.send(b"\x01")                # subscribe to everything
+
+        def next_learn(match):
+            def found():                 # everything queued: beacons come every 50 ms
+                msg = sub.recv(timeout=0.5)
+                while msg is not None:
+                    fields = unpackb(msg[-1])
+                    if fields[1] == LEARN and match(fields):
+                        return fields
+                    msg = sub.recv(timeout=0)
+                return None
+            return found
+        #  The leader beacons a LEARN while idle: the subscription holds.
+        wait_until(next_learn(lambda f: True), DEADLINE, "a LEARN beacon on the leader's PUB")
+        for i in range(6):
+            body = trade_body(i)
+            number = bz.trade(body["name"], body["type"], body["quantity"])
+            side = 1 if body["type"] == "sell" else 0
+            learn = wait_until(next_learn(lambda f: any(t[0] == number for t in f[6])),
+                               DEADLINE, "the LEARN of trade %d" % number)
+            trade = [t for t in learn[6] if t[0] == number][0]
+            assert trade[1:4] == [body["name"], side, body["quantity"]], learn
+            assert learn[4] <= number < learn[5], learn     # start <= number < commit
+            wait_until(lambda: bz.get("/stocks/" + body["name"]).body["data"]["quantity"]
+                       == bz.expected_stock(body["name"])["quantity"], DEADLINE,
+                       "the catalog to learn trade %d" % number)
+    finally:
+        sub.close()
+    bz.assert_stocks()
+    assert "copied committed trades" not in bz.log_since("catalog", since), \
+        bz.log_since("catalog", since)

@@ -27,6 +27,7 @@ static const s_group_t s_groups[] = {
     {"roster", test_roster_run},
     {"stamps", test_stamps_run},
     {"sockpoll", test_sockpoll_run},
+    {"pid", test_pid_run},
 };
 
 int

@@ -583,6 +583,7 @@ static const s_type_case_t s_type_cases[] = {
     {MSG_TRADES, "TRADES", NULL, true},
     {MSG_ERROR, "ERROR", NULL, true},
     {MSG_INVALIDATE, "INVALIDATE", NULL, false},
+    {MSG_LEARN, "LEARN", NULL, false},
     {MSG_STOCKDEF, "STOCKDEF", NULL, false},
     {MSG_TRADEREC, "TRADEREC", NULL, false},
     {MSG_LEADER, "LEADER", NULL, false},

@@ -33,5 +33,6 @@ int test_gateway_api_run (void);
 int test_roster_run (void);
 int test_stamps_run (void);
 int test_sockpoll_run (void);
+int test_pid_run (void);
 
 #endif
