@@ -201,7 +201,8 @@ verify: build
 #  (wrk, etcd-server, etcd-client), kept out of make test's deps.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain $(BUILD)/bench/fsync
 .PHONY: bench bench-build bench-deps
-$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
+#  pid.o: the baselines pay libzmq's getpid as the system does (src/pid.h).
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/obj/src/pid.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

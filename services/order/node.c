@@ -48,6 +48,7 @@ struct _node_t {
     uint64_t safe_commit;
     uint64_t commit_announced; //  leader: last commit position published
     uint64_t learned;          //  leader: the commit position of its last LEARN
+    uint64_t learned_epoch;    //  ... in this epoch (a new one starts at its commit)
     int64_t learned_at;        //  zclock_mono of that LEARN
     node_events_t events;
     bool caught_up;            //  said once: a follower holds what its leader committed
@@ -431,6 +432,12 @@ s_publish_learned (node_t *self)
 {
     uint64_t commit = consensus_commit (self->core);
     int64_t now = zclock_mono ();
+    //  What committed before it led, learners have or copy: a beacon now.
+    if (self->learned_epoch != consensus_epoch (self->core)) {
+        self->learned_epoch = consensus_epoch (self->core);
+        self->learned = commit;
+        self->learned_at = 0;
+    }
     if (commit <= self->learned && now - self->learned_at < HEARTBEAT_MS)
         return;
     uint64_t start = self->learned < commit ? self->learned : commit;

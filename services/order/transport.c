@@ -134,13 +134,16 @@ s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
         int count = sockets_receive (handle, frames, 3);
         if (count == 3 && zmq_msg_size (&frames[1]) == 0
             && msg_decode (msg, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2])) == 0) {
+            bool consensus = msg->type >= MSG_CS_PREPARE && msg->type <= MSG_CS_ENTRIES;
             if (msg->type == MSG_RANGE)
                 s_answer_range (self, &frames[0], msg);
             else
-            if (msg->type >= MSG_CS_PREPARE && msg->type <= MSG_CS_ENTRIES)
+            if (consensus)
                 fn (arg, msg);
-            //  For the tap (followers and catalogs take CS_APPEND only).
-            if (msg->type != MSG_CS_APPEND)
+            //  For the tap: what the REP serves, never a type that others
+            //  take from this PUB (a CS_APPEND to followers, a LEARN to
+            //  catalogs), or anyone reaching the REP could publish one.
+            if ((consensus || msg->type == MSG_RANGE) && msg->type != MSG_CS_APPEND)
                 zmq_send (zsock_resolve (self->pub), zmq_msg_data (&frames[2]),
                           zmq_msg_size (&frames[2]), ZMQ_DONTWAIT);
         }

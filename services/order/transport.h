@@ -2,8 +2,9 @@
 
     Sockets it owns:
       pub  PUB bound on --pub: CS_APPEND to all (followers subscribe),
-           LEARN (catalogs subscribe), and a copy of every message the
-           REP endpoint received, for the tap.
+           LEARN (catalogs subscribe), and for the tap a copy of the
+           CS_* (but CS_APPEND) and RANGE messages the REP endpoint
+           received: nothing a subscriber would act on.
       rep  ROUTER bound on --rep: receives [empty][CS_*] from the peers'
            DEALERs (never answered), and answers [empty][RANGE] with
            committed trades only ([empty][TRADES], number = the commit

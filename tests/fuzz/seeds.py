@@ -71,6 +71,8 @@ MESSAGES = {
     "trades": [V, 44, 19, 2, [[0, "apple", 0, 5, "k"], [1, "nike", 1, 2, ""]]],
     "error": [V, 49, 21, 1, "stock not found"],
     "invalidate": [V, 60, 123456789, 42, "apple", 7],
+    "learn": [V, 64, 3, 7, 40, 42, [[40, "apple", 0, 5, "gw-1"], [41, "nike", 1, 2, ""]]],
+    "learn-beacon": [V, 64, 3, 7, 42, 42, []],
     "stockdef": [V, 70, "gamestop", 20.0, 1000],
     "traderec": [V, 71, 0, "apple", 0, 10, "key"],
     #  consensus: R (from), u (to, 0 = all), e, then the type's fields

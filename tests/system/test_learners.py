@@ -13,7 +13,8 @@
     one number;
   - each trade reaches the catalog in the LEARN its leader publishes when
     it commits (one message: the trade and the commit position), not by
-    a copy round.
+    a copy round; a LEARN sent to a replica's REP endpoint is never
+    published (catalogs apply a LEARN without question).
 """
 import os
 import signal
@@ -23,7 +24,7 @@ import time
 
 import pytest
 
-from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, STOCK, Zmtp,
+from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, RANGE, STOCK, Zmtp,
                      canonical_dump, cpu_share, free_ports, heartbeat_frame, packb, request_reply,
                      trade_body, unpackb, wait_until)
 
@@ -314,6 +315,32 @@ def test_gateway_lookups_carry_the_position_it_acknowledged(bazaar_factory):
         z.close()
 
 
+def learn_reader(sub, match, seen=None):
+    """A wait_until predicate: the first LEARN on sub for which match is
+    true, reading everything queued (beacons come every 50 ms); every
+    message read goes to seen too."""
+    def found():
+        msg = sub.recv(timeout=0.5)
+        while msg is not None:
+            fields = unpackb(msg[-1])
+            if seen is not None:
+                seen.append(fields)
+            if fields[1] == LEARN and match(fields):
+                return fields
+            msg = sub.recv(timeout=0)
+        return None
+    return found
+
+
+def leader_sub(bz):
+    """A SUB to everything on replica 3's PUB, once a LEARN beacon shows
+    the subscription holds."""
+    sub = Zmtp(bz.ports["order-3_pub"], socket_type="SUB")
+    sub.send(b"\x01")
+    wait_until(learn_reader(sub, lambda f: True), DEADLINE, "a LEARN beacon on the leader's PUB")
+    return sub
+
+
 def test_the_catalog_learns_each_trade_from_its_leaders_learn(bazaar_factory):
     """A SUB on the leader's PUB (replica 3) sees, for every trade, a
     LEARN that carries it (its number, name, side, quantity) with a commit
@@ -321,27 +348,13 @@ def test_the_catalog_learns_each_trade_from_its_leaders_learn(bazaar_factory):
     nothing by range meanwhile."""
     bz = bazaar_factory(replicas=3, cache_size=0)
     since = bz.log_size("catalog")
-    sub = Zmtp(bz.ports["order-3_pub"], socket_type="SUB")
+    sub = leader_sub(bz)
     try:
-        sub.send(b"\x01")                # subscribe to everything
-
-        def next_learn(match):
-            def found():                 # everything queued: beacons come every 50 ms
-                msg = sub.recv(timeout=0.5)
-                while msg is not None:
-                    fields = unpackb(msg[-1])
-                    if fields[1] == LEARN and match(fields):
-                        return fields
-                    msg = sub.recv(timeout=0)
-                return None
-            return found
-        #  The leader beacons a LEARN while idle: the subscription holds.
-        wait_until(next_learn(lambda f: True), DEADLINE, "a LEARN beacon on the leader's PUB")
         for i in range(6):
             body = trade_body(i)
             number = bz.trade(body["name"], body["type"], body["quantity"])
             side = 1 if body["type"] == "sell" else 0
-            learn = wait_until(next_learn(lambda f: any(t[0] == number for t in f[6])),
+            learn = wait_until(learn_reader(sub, lambda f: any(t[0] == number for t in f[6])),
                                DEADLINE, "the LEARN of trade %d" % number)
             trade = [t for t in learn[6] if t[0] == number][0]
             assert trade[1:4] == [body["name"], side, body["quantity"]], learn
@@ -354,3 +367,38 @@ def test_the_catalog_learns_each_trade_from_its_leaders_learn(bazaar_factory):
     bz.assert_stocks()
     assert "copied committed trades" not in bz.log_since("catalog", since), \
         bz.log_since("catalog", since)
+
+
+def test_a_learn_sent_to_a_replicas_rep_is_not_published(bazaar_factory):
+    """A replica's PUB carries, for the tap, copies of what its REP
+    endpoint received. A LEARN sent there must not come out: the catalog
+    would apply it as trade 1 (selling 777 apple) and skip the real one.
+    Each replica gets one, then a RANGE whose answer means the LEARN was
+    handled; then the real trade 1, whose LEARN the leader's PUB sends
+    after any copy: nothing before it carries the forged key, and the
+    catalog learns the real trade."""
+    bz = bazaar_factory(replicas=3, cache_size=0)
+    bz.trade("apple", "buy", 1)                                   # number 0
+    forged = packb([MSG_VERSION, LEARN, 3, 1, 1, 2, [[1, "apple", 1, 777, "forged"]]])
+    sub = leader_sub(bz)
+    seen = []
+    try:
+        for req_id, name in enumerate(("order", "order-2", "order-3"), 1):
+            dealer = Zmtp(bz.ports[name + "_rep"], socket_type="DEALER", identity=b"forger")
+            try:
+                dealer.send([b"", forged])
+                dealer.send([b"", packb([MSG_VERSION, RANGE, req_id, 0, 1])])
+                reply = dealer.recv(timeout=DEADLINE)
+                assert reply is not None and unpackb(reply[-1])[2] == req_id, reply
+            finally:
+                dealer.close()
+        bz.trade("apple", "buy", 2)                               # number 1
+        wait_until(learn_reader(sub, lambda f: [1, "apple", 0, 2] in [t[:4] for t in f[6]],
+                                seen), DEADLINE, "the LEARN of the real trade 1")
+    finally:
+        sub.close()
+    assert not [f for f in seen if "forged" in repr(f)], [f for f in seen if "forged" in repr(f)]
+    wait_until(lambda: bz.get("/stocks/apple").body["data"]["quantity"]
+               == bz.expected_stock("apple")["quantity"], DEADLINE,
+               "the catalog to learn the real trade 1")
+    bz.assert_stocks()

@@ -11,7 +11,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zmq.h>
 
 static void
 test_pid_is_the_kernels (void **state)
@@ -50,27 +49,6 @@ test_pid_interposes (void **state)
     assert_null (strstr (info.dli_fname, "libc."));
 }
 
-//  Linked in: libzmq's calls reach this definition, not glibc's. A
-//  context's sockets work (libzmq compares getpid () with the pid it
-//  stored at creation on every signal: a mismatch would fail them).
-static void
-test_pid_serves_libzmq (void **state)
-{
-    (void) state;
-    void *context = zmq_ctx_new ();
-    void *a = zmq_socket (context, ZMQ_PAIR);
-    void *b = zmq_socket (context, ZMQ_PAIR);
-    assert_int_equal (zmq_bind (a, "inproc://pid"), 0);
-    assert_int_equal (zmq_connect (b, "inproc://pid"), 0);
-    assert_int_equal (zmq_send (b, "x", 1, 0), 1);
-    char byte = 0;
-    assert_int_equal (zmq_recv (a, &byte, 1, 0), 1);
-    assert_int_equal (byte, 'x');
-    zmq_close (a);
-    zmq_close (b);
-    zmq_ctx_term (context);
-}
-
 int
 test_pid_run (void)
 {
@@ -78,7 +56,6 @@ test_pid_run (void)
         cmocka_unit_test (test_pid_is_the_kernels),
         cmocka_unit_test (test_pid_in_a_forks_child),
         cmocka_unit_test (test_pid_interposes),
-        cmocka_unit_test (test_pid_serves_libzmq),
     };
     return cmocka_run_group_tests_name ("pid", tests, NULL, NULL);
 }
