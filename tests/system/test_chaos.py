@@ -29,7 +29,8 @@ stopped continued), one more trade must succeed, and once quiet:
 Replay: the seed is printed (and kept in the temp dir's chaos.txt with
 the fault schedule); BAZAAR_CHAOS_SEED=<seed> reruns the same schedule
 (timing differs), BAZAAR_CHAOS_SECONDS sets the length (default 10 per
-run: make test's budget; longer runs are the point of setting it). It runs with 3 replicas and with 5 (a majority of 3 commits: two
+run; make test sets 6 for its 5-minute budget; longer runs are the point
+of setting it). It runs with 3 replicas and with 5 (a majority of 3 commits: two
 may be down or paused at once).
 """
 import http.client
