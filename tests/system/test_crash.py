@@ -136,9 +136,15 @@ def test_simultaneous_start_creates_missing_data_dir(bazaar_bin):
 
 
 def test_order_down_gives_503_and_lookups_work(bazaar):
+    """Once the broker knows the only replica is gone, trades and order
+    queries answer 503 at once.  A trade that races the kill (routed to the
+    replica before the broker saw it go) is 504 `outcome unknown`, which is
+    the truth then (SPEC §2), so the test waits for the broker first."""
     bz = bazaar
     place_trades(bz)
+    since = bz.log_size("broker")
     bz.kill("order")
+    bz.wait_log("broker", r"worker order/1 gone", since=since, timeout=20)
     for i in range(3):
         r = bz.post("/orders", {"name": "apple", "type": "buy", "quantity": 1})
         assert r.status == 503 and r.body == UNAVAILABLE, "POST /orders #%d: %r" % (i, r)
