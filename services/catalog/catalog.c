@@ -15,8 +15,8 @@
 #define CHANGED_MAX 100000      //  invalidations held for one turn's sync
 #define POLL_MAX (3 + MSG_PEERS_MAX)
 //  A lookup waiting this long for the PUB to bring its position starts a
-//  copy round by RANGE (the leader's heartbeat carries the commit
-//  position every 50 ms: this is well past it).
+//  copy round by RANGE (the leader's LEARN carries the commit position at
+//  each commit, and a beacon LEARN at least every 50 ms: this is well past it).
 #define WAITING_COPY_MS 100
 //  The journal is written every turn (a killed catalog loses nothing) but
 //  fdatasynced at most this often: it is a copy of the replicas' committed

@@ -4,8 +4,9 @@
     The catalog is never on a trade's path: the order replicas' majority-
     committed log is the commit point, and the catalog applies what
     committed, in number order, to its store (catalog.journal and the
-    stocks). Each turn of the loop answers every request waiting, syncs
-    what it learned (one journal sync), then sends the replies and
+    stocks). Each turn of the loop answers every request waiting, writes
+    what it learned to its journal (fdatasynced at most every SYNC_MS,
+    100 ms: a copy of the replicas' log), then sends the replies and
     publishes one INVALIDATE per trade applied. A LOOKUP or LIST carries
     the position its answer must reflect (read-your-writes, msgs.h); one
     the store does not cover yet waits (waiting.h). Any number of

@@ -21,8 +21,8 @@
 
 #define WAITING_MAX 10000
 //  How long a request waits at most for the committed log to reach this
-//  catalog. The PUB brings the commit position within the leader's
-//  heartbeat (50 ms), and a copy round by RANGE takes milliseconds; the
+//  catalog. The leader's LEARN brings the commit position at the commit,
+//  or in a beacon within 50 ms, and a copy round by RANGE takes milliseconds; the
 //  bound is under the gateway's retry window (a quarter of its 1800 ms
 //  timeout), so a lookup refused here is asked again, maybe of another
 //  catalog, and waits once more.

@@ -382,8 +382,7 @@ s_on_monitor_ready (h2o_socket_t *watch, const char *err)
 //  Construction
 
 //  INVALIDATE only, in any shape (a malformed one must still flush): the
-//  catalog's PUB also carries copies of its direct traffic for the tap,
-//  which the cache has no use for.
+//  catalog's beacons are of no use to the cache.
 static int
 s_subscribe (void *sub)
 {

@@ -13,7 +13,7 @@
 static const cli_option_t s_options[] = {
     {"id", "1", "replica id, a unique positive integer; the highest live id leads"},
     {"broker", "tcp://127.0.0.1:5555", "broker endpoint"},
-    {"pub", "", "PUB endpoint for committed orders (default tcp://127.0.0.1:5600+id)"},
+    {"pub", "", "PUB endpoint for proposals and committed orders (default tcp://127.0.0.1:5600+id)"},
     {"rep", "", "REP endpoint for range requests (default tcp://127.0.0.1:5700+id)"},
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},

@@ -27,9 +27,10 @@
     when the ready changes neither the promise nor the log's prefix: the
     leader's and the followers' syncs overlap. Such an APPEND says the
     commit position of the last flush (never one that counted an entry of
-    ours not yet on disk). Once the position
-    moved, the leader publishes an empty APPEND after the sync, so
-    followers and catalogs learn it within a hop.
+    ours not yet on disk). Once the position moved, the leader publishes
+    an empty APPEND after the sync, so followers know it before the
+    replies leave, and a LEARN with the trades it moved past, which is
+    what catalogs take.
 */
 #ifndef BAZAAR_NODE_H
 #define BAZAAR_NODE_H

@@ -85,7 +85,8 @@ transport_follow (transport_t *self, uint64_t replica_id, const char *pub)
     if (!replica_id)
         return;
     snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
-    //  Only CS_APPEND: the PUB also shows what the REP endpoint received.
+    //  Only CS_APPEND: the PUB also carries LEARN, and for the tap copies of
+    //  what the REP endpoint received.
     self->sub = sockets_subscribe (pub, "order", MSG_CS_APPEND);
     if (!self->sub) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);

@@ -7,8 +7,8 @@
            received: nothing a subscriber would act on.
       rep  ROUTER bound on --rep: receives [empty][CS_*] from the peers'
            DEALERs (never answered), and answers [empty][RANGE] with
-           committed trades only ([empty][TRADES], number = the commit
-           position): catalogs copy ranges from here.
+           committed trades only ([empty][TRADES], position A = the
+           commit position): catalogs copy ranges from here.
       sub  SUB to the PUB of the replica the broker names (CS_APPEND only).
     Point-to-point messages leave through peers.h (one DEALER per peer's
     REP endpoint, as the broker's announcements list them).

@@ -149,6 +149,47 @@ def test_stats_count_beacons_apart_from_invalidations(bazaar, spawn):
     assert last["total"].get("BEACON", 0) > 0 and "INVALIDATE" not in last["total"], last
 
 
+def test_no_heartbeats_hides_a_leaders_idle_traffic(bazaar_factory, spawn):
+    """On a leader's PUB, an idle system shows an empty LEARN, an empty
+    APPEND and the copies of the followers' ACKs of it every 50 ms;
+    --no-heartbeats hides them, and still shows a trade's APPEND, the ACKs
+    that acknowledge it, the empty APPEND that announces its commit, and
+    its LEARN."""
+    bz = bazaar_factory(replicas=3)
+    leader = ("--tap", "", "--catalog-pub", "", "--order-pub", bz.endpoints["order-3_pub"])
+    tap = spawn([tool("bazaar-tap"), *leader, "--count", 12, "--json"])
+    assert tap.wait(DEADLINE) == 0, tap.describe()
+    idle = [json.loads(line) for line in tap.lines()]
+    assert any(m["type"] == "LEARN" and not m.get("trades") for m in idle), idle
+    assert any(m["type"] == "CS_APPEND" and not m.get("entries") for m in idle), idle
+    assert any(m["type"] == "CS_ACK" for m in idle), idle
+
+    tap = spawn([tool("bazaar-tap"), *leader, "--count", 16, "--json", "--no-heartbeats"])
+    side = "buy"
+    while tap.popen.poll() is None:       # slow joiner: trade until it has printed enough
+        bz.trade("amc", side, 1)
+        side = "sell" if side == "buy" else "buy"
+        try:
+            wait_until(lambda: tap.popen.poll() is not None, 0.2, "the tap to print")
+        except AssertionError:
+            pass
+    assert tap.wait(DEADLINE) == 0, tap.describe()
+    shown = [json.loads(line) for line in tap.lines()]
+    commit, acked = -1, {}
+    for m in shown:
+        assert m["type"] != "LEARN" or m.get("trades"), "an idle LEARN shown: %r" % (shown,)
+        if m["type"] == "CS_APPEND":
+            assert m.get("entries") or m["commit"] > commit, \
+                "an empty APPEND that moves nothing shown: %r" % (shown,)
+            commit = max(commit, m["commit"])
+        if m["type"] == "CS_ACK":
+            follower = (m["replica_id"], m["epoch"])
+            assert m["length"] > acked.get(follower, -1), "an idle ACK shown: %r" % (shown,)
+            acked[follower] = m["length"]
+    for kind in ("LEARN", "CS_APPEND", "CS_ACK"):
+        assert any(m["type"] == kind for m in shown), (kind, shown)
+
+
 # --------------------------------------------------------------------------
 #  4. bazaar kill NAME / bazaar restart NAME
 

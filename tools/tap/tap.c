@@ -8,7 +8,11 @@
 
     The catalog's sequence beacon (an INVALIDATE of no stock, every
     100 ms) prints as BEACON ("beacon":true in JSON) and hides with
-    --no-heartbeats.
+    --no-heartbeats, as do the idle messages on a leader's PUB: a LEARN
+    with no trades, an APPEND with no entries that does not move the
+    commit position past what that PUB last said (an empty APPEND that
+    moves it announces a commit, and shows), and the copy of an ACK that
+    acknowledges no more than the same follower's last in its epoch.
 
     Never silent: --keys defaults to ./data/keys when it holds keys (the
     system `bazaar up` started from this directory), a monitor on every
@@ -41,8 +45,14 @@
 #define TAP_LABEL_MAX 300        //  "broker/catalog", "order@127.0.0.1:5601"
 #define TAP_LINE_MAX 4096        //  first try at a formatted message
 #define TAP_SILENCE_MS 3000      //  nothing heard for this long: say why
+#define TAP_ACKERS_MAX 16        //  followers whose last ACK a source remembers
 
 typedef enum { SOURCE_TAP, SOURCE_CATALOG, SOURCE_ORDER } source_kind_t;
+
+//  A follower's last ACK a source carried.
+typedef struct {
+    uint64_t replica_id, epoch, length;
+} ack_seen_t;
 
 //  One SUB socket and what it is connected to.
 typedef struct {
@@ -52,6 +62,9 @@ typedef struct {
     char endpoint[MSG_ENDPOINT_MAX + 1];
     sockets_watch_t *watch;      //  its connection and handshake
     bool refusal_told;           //  stderr said it refused us
+    uint64_t commit;             //  the last commit position an APPEND said
+    ack_seen_t acks[TAP_ACKERS_MAX];   //  the last ACK of each follower heard
+    size_t ack_count;
 } source_t;
 
 typedef struct {
@@ -82,7 +95,7 @@ static const cli_option_t s_options[] = {
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
                  "undecodable frames are always shown)"},
-    {"no-heartbeats", NULL, "hide HEARTBEAT messages and the catalog's BEACONs"},
+    {"no-heartbeats", NULL, "hide HEARTBEATs, the catalog's BEACONs, a leader's idle APPENDs, LEARNs and ACK copies"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
     {"keys", SOCKETS_KEYS_AUTO, "CURVE key directory made by 'bazaar keys DIR'; auto: "
                                 SOCKETS_KEYS_FOUND " if it holds keys (as 'bazaar up' made "
@@ -321,8 +334,45 @@ s_is_beacon (const msg_t *msg)
     return msg && msg->type == MSG_INVALIDATE && msg->name[0] == '\0';
 }
 
+//  An ACK that acknowledges no more than its sender's last one in the
+//  same epoch (a heartbeat's). Remembers it.
 static bool
-s_wanted (const tap_t *self, const char *service, const msg_t *msg)
+s_is_idle_ack (source_t *source, const msg_t *ack)
+{
+    size_t i = 0;
+    while (i < source->ack_count && source->acks[i].replica_id != ack->replica_id)
+        i++;
+    bool idle = i < source->ack_count && source->acks[i].epoch == ack->epoch
+             && ack->length <= source->acks[i].length;
+    if (i == source->ack_count && i < TAP_ACKERS_MAX)
+        source->ack_count++;
+    if (i < source->ack_count)
+        source->acks[i] = (ack_seen_t) {ack->replica_id, ack->epoch, ack->length};
+    return idle;
+}
+
+//  A leader's idle message on its PUB: a LEARN of nothing, an empty
+//  APPEND that says no commit position newer than source's last, or an
+//  idle ACK's copy. Remembers what it needs.
+static bool
+s_is_idle (source_t *source, const msg_t *msg)
+{
+    if (!msg)
+        return false;
+    if (msg->type == MSG_LEARN)
+        return msg->trade_count == 0;
+    if (msg->type == MSG_CS_ACK)
+        return s_is_idle_ack (source, msg);
+    if (msg->type != MSG_CS_APPEND)
+        return false;
+    bool idle = msg->entry_count == 0 && msg->commit <= source->commit;
+    if (msg->commit > source->commit)
+        source->commit = msg->commit;
+    return idle;
+}
+
+static bool
+s_wanted (const tap_t *self, const char *service, const msg_t *msg, bool idle)
 {
     if (self->want_catalog || self->want_order) {
         if (!service)
@@ -331,7 +381,8 @@ s_wanted (const tap_t *self, const char *service, const msg_t *msg)
               || (self->want_order && strcmp (service, "order") == 0)))
             return false;
     }
-    if (msg && (msg->type == MSG_HEARTBEAT || s_is_beacon (msg)) && self->hide_heartbeats)
+    if (msg && (msg->type == MSG_HEARTBEAT || s_is_beacon (msg) || idle)
+        && self->hide_heartbeats)
         return false;
     if (msg && self->type_count) {
         for (size_t i = 0; i < self->type_count; i++)
@@ -455,7 +506,8 @@ s_handle (tap_t *self, source_t *source, zmsg_t *zmsg)
     }
     bool printed = false;
     const msg_t *decoded = reason ? NULL : &msg;
-    bool wanted = s_wanted (self, s_message_service (source, topic, decoded), decoded);
+    bool idle = s_is_idle (source, decoded);
+    bool wanted = s_wanted (self, s_message_service (source, topic, decoded), decoded, idle);
     if (wanted && self->stats)
         tapstats_count (self->stats, reason ? -1
                                      : s_is_beacon (&msg) ? TAPSTATS_BEACON : (int) msg.type);
