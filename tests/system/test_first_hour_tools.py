@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -108,6 +109,22 @@ def test_tap_that_hears_nothing_says_what_each_source_is(spawn, tmp_path):
     assert "--catalog-pub ENDPOINT" in tap.stderr(), tap.describe()
 
 
+def trade_until_exit(bz, tap, pause):
+    """PUB/SUB slow joiner: trade amc, waiting up to pause after each,
+    until the tap has printed its --count lines and exited 0."""
+    side = "buy"
+    deadline = time.monotonic() + DEADLINE
+    while tap.popen.poll() is None:
+        assert time.monotonic() < deadline, "the tap never exited:\n%s" % tap.describe()
+        bz.trade("amc", side, 1)
+        side = "sell" if side == "buy" else "buy"
+        try:
+            wait_until(lambda: tap.popen.poll() is not None, pause, "the tap to print")
+        except AssertionError:
+            pass
+    assert tap.wait(DEADLINE) == 0, tap.describe()
+
+
 # --------------------------------------------------------------------------
 #  2. the catalog's beacon is a BEACON, hidden with the heartbeats
 
@@ -128,15 +145,7 @@ def test_beacons_show_as_beacons_and_hide_with_no_heartbeats(bazaar, spawn):
     #  although beacons come every 100 ms.
     tap = spawn([tool("bazaar-tap"), *only_catalog, "--count", 1, "--json", "--no-heartbeats",
                  "--type", "INVALIDATE"])
-    side = "buy"
-    while tap.popen.poll() is None:       # slow joiner: trade until it hears one
-        bazaar.trade("amc", side, 1)
-        side = "sell" if side == "buy" else "buy"
-        try:
-            wait_until(lambda: tap.popen.poll() is not None, 0.5, "the tap to print")
-        except AssertionError:
-            pass
-    assert tap.wait(DEADLINE) == 0, tap.describe()
+    trade_until_exit(bazaar, tap, 0.5)
     msg = json.loads(tap.lines()[0])
     assert msg["type"] == "INVALIDATE" and msg["name"] == "amc" and "beacon" not in msg, msg
 
@@ -165,15 +174,7 @@ def test_no_heartbeats_hides_a_leaders_idle_traffic(bazaar_factory, spawn):
     assert any(m["type"] == "CS_ACK" for m in idle), idle
 
     tap = spawn([tool("bazaar-tap"), *leader, "--count", 16, "--json", "--no-heartbeats"])
-    side = "buy"
-    while tap.popen.poll() is None:       # slow joiner: trade until it has printed enough
-        bz.trade("amc", side, 1)
-        side = "sell" if side == "buy" else "buy"
-        try:
-            wait_until(lambda: tap.popen.poll() is not None, 0.2, "the tap to print")
-        except AssertionError:
-            pass
-    assert tap.wait(DEADLINE) == 0, tap.describe()
+    trade_until_exit(bz, tap, 0.2)
     shown = [json.loads(line) for line in tap.lines()]
     commit, acked = -1, {}
     for m in shown:
