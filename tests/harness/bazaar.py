@@ -117,6 +117,7 @@ class Bazaar(LogFiles):
         self.down = set(self.services)  # not running, or stopped on purpose
         self.keep = bool(os.environ.get("BAZAAR_KEEP"))
         self.closed = False
+        self.exit_problems = []   # sanitizer reports written at the last exits
         self.qty = {name: INITIAL_QTY for name in INITIAL}
         self.orders = []
         self._model_lock = threading.Lock()
@@ -138,6 +139,21 @@ class Bazaar(LogFiles):
         if exc[0] is not None:
             self.keep = True
         self.close()
+        if exc[0] is None:
+            self.assert_clean_exit()
+
+    def assert_clean_exit(self):
+        """After close: no process wrote a sanitizer report as it exited
+        (LeakSanitizer reports only then, after check_healthy ran)."""
+        if self.exit_problems:
+            reports = []
+            for name in self.procs:
+                text = self.log_text(name)
+                found = [text.index(m) for m in SANITIZER_MARKERS if m in text]
+                if found:
+                    reports.append("----- %s -----\n%s" % (name, text[min(found):][:4000]))
+            raise AssertionError("at exit: " + "; ".join(self.exit_problems)
+                                 + "\nlogs kept in " + self.tmp + "\n" + "\n".join(reports))
 
     # -- processes
     @property
@@ -263,6 +279,9 @@ class Bazaar(LogFiles):
                     proc.wait()
             for log in self.logs.values():
                 log.close()
+            self.exit_problems = self.sanitizer_problems(self.procs)
+            if self.exit_problems:
+                self.keep = True
             if self in _LIVE:
                 _LIVE.remove(self)
             if not self.keep:

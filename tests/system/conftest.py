@@ -63,6 +63,8 @@ def bazaar_factory(bazaar_bin):
     finally:
         for bz in made:
             bz.close()
+    for bz in made:
+        bz.assert_clean_exit()
 
 
 @pytest.fixture(autouse=True)
