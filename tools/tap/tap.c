@@ -95,7 +95,8 @@ static const cli_option_t s_options[] = {
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
                  "undecodable frames are always shown)"},
-    {"no-heartbeats", NULL, "hide HEARTBEATs, the catalog's BEACONs, a leader's idle APPENDs, LEARNs and ACK copies"},
+    {"no-heartbeats", NULL, "hide HEARTBEATs, the catalog's BEACONs, and a leader's idle "
+                            "APPENDs, LEARNs and ACK copies"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
     {"keys", SOCKETS_KEYS_AUTO, "CURVE key directory made by 'bazaar keys DIR'; auto: "
                                 SOCKETS_KEYS_FOUND " if it holds keys (as 'bazaar up' made "
