@@ -63,7 +63,7 @@ import time
 
 from harness.util import (BIN, INITIAL, INITIAL_QTY, READY_TIMEOUT, HTTP_TIMEOUT,
                           SANITIZER_MARKERS, STOP_GRACE, LogFiles, assert_json, error_body,
-                          free_ports, http_request, wait_until)
+                          free_ports, http_request, report_problems, wait_until)
 from harness.wire import files_identical
 
 SERVICES = ("broker", "catalog", "order", "gateway")
@@ -117,7 +117,7 @@ class Bazaar(LogFiles):
         self.down = set(self.services)  # not running, or stopped on purpose
         self.keep = bool(os.environ.get("BAZAAR_KEEP"))
         self.closed = False
-        self.exit_problems = []   # sanitizer reports written at the last exits
+        self.exit_reports = {}    # sanitizer reports written at the last exits
         self.qty = {name: INITIAL_QTY for name in INITIAL}
         self.orders = []
         self._model_lock = threading.Lock()
@@ -145,15 +145,11 @@ class Bazaar(LogFiles):
     def assert_clean_exit(self):
         """After close: no process wrote a sanitizer report as it exited
         (LeakSanitizer reports only then, after check_healthy ran)."""
-        if self.exit_problems:
-            reports = []
-            for name in self.procs:
-                text = self.log_text(name)
-                found = [text.index(m) for m in SANITIZER_MARKERS if m in text]
-                if found:
-                    reports.append("----- %s -----\n%s" % (name, text[min(found):][:4000]))
-            raise AssertionError("at exit: " + "; ".join(self.exit_problems)
-                                 + "\nlogs kept in " + self.tmp + "\n" + "\n".join(reports))
+        if self.exit_reports:
+            shown = ["----- %s -----\n%s" % (name, text[:4000])
+                     for name, text in self.exit_reports.items()]
+            raise AssertionError("at exit: " + "; ".join(report_problems(self.exit_reports))
+                                 + "\nlogs kept in " + self.tmp + "\n" + "\n".join(shown))
 
     # -- processes
     @property
@@ -279,8 +275,8 @@ class Bazaar(LogFiles):
                     proc.wait()
             for log in self.logs.values():
                 log.close()
-            self.exit_problems = self.sanitizer_problems(self.procs)
-            if self.exit_problems:
+            self.exit_reports = self.sanitizer_reports(self.procs)
+            if self.exit_reports:
                 self.keep = True
             if self in _LIVE:
                 _LIVE.remove(self)

@@ -17,7 +17,7 @@ system.
   error_body(code, message) / assert_error(r, code, message)
   free_ports(count)  ports no other worker of this run hands out
   LogFiles  mixin: log_text, log_size, log_since, log_tail, wait_log,
-      sanitizer_problems over self.log_path(name)
+      sanitizer_reports / sanitizer_problems over self.log_path(name)
   tool(name)  path of a built binary (fails the test if missing)
   cpu_seconds(pid) / cpu_share(pid, seconds=2.0)  CPU time a process used
       (user + system), and its share of one core over an interval
@@ -372,11 +372,27 @@ class LogFiles:
             return pattern.search(self.log_since(name, since))
         return wait_until(found, timeout, "%s log to match /%s/" % (name, regex))
 
+    def sanitizer_reports(self, names):
+        """{name: its log from its first sanitizer report on} for every
+        log of names that holds one (each log read once)."""
+        reports = {}
+        for name in names:
+            text = self.log_text(name)
+            found = [text.index(m) for m in SANITIZER_MARKERS if m in text]
+            if found:
+                reports[name] = text[min(found):]
+        return reports
+
     def sanitizer_problems(self, names):
         """["<name> log contains <marker>"] for every sanitizer report."""
-        return ["%s log contains %r" % (name, marker)
-                for name in names for marker in SANITIZER_MARKERS
-                if marker in self.log_text(name)]
+        return report_problems(self.sanitizer_reports(names))
+
+
+def report_problems(reports):
+    """["<name> log contains <marker>"] for sanitizer_reports' result."""
+    return ["%s log contains %r" % (name, marker)
+            for name, text in reports.items() for marker in SANITIZER_MARKERS
+            if marker in text]
 
 
 def tool(name):
