@@ -352,14 +352,17 @@ s_is_idle_ack (source_t *source, const msg_t *ack)
     return idle;
 }
 
-//  A leader's idle message on its PUB: a LEARN of nothing, an empty
-//  APPEND that says no commit position newer than source's last, or an
-//  idle ACK's copy. Remembers what it needs.
+//  What --no-heartbeats hides: a HEARTBEAT, the catalog's beacon, and on
+//  a leader's PUB a LEARN of nothing, an empty APPEND that says no commit
+//  position newer than source's last, or an idle ACK's copy. Remembers
+//  what it needs.
 static bool
 s_is_idle (source_t *source, const msg_t *msg)
 {
     if (!msg)
         return false;
+    if (msg->type == MSG_HEARTBEAT || s_is_beacon (msg))
+        return true;
     if (msg->type == MSG_LEARN)
         return msg->trade_count == 0;
     if (msg->type == MSG_CS_ACK)
@@ -382,8 +385,7 @@ s_wanted (const tap_t *self, const char *service, const msg_t *msg, bool idle)
               || (self->want_order && strcmp (service, "order") == 0)))
             return false;
     }
-    if (msg && (msg->type == MSG_HEARTBEAT || s_is_beacon (msg) || idle)
-        && self->hide_heartbeats)
+    if (idle && self->hide_heartbeats)
         return false;
     if (msg && self->type_count) {
         for (size_t i = 0; i < self->type_count; i++)
