@@ -74,14 +74,15 @@ $(BUILD)/bin/bazaar: tools/bazaar
 
 UNIT_SRC = $(wildcard tests/unit/*.c)
 #  The gateway's pure parsing (api.c) and the broker's roster are unit-tested too.
-#  So are the order replica's consensus core and its wire mapping (cwire).
+#  So are the order replica's consensus core, its wire mapping (cwire) and
+#  its outbox.
 $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/order
 #  --wrap=pwrite: test_journal.c fails chosen writes (a full disk).
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
          $(BUILD)/obj/services/order/consensus_elect.o \
          $(BUILD)/obj/services/order/consensus_log.o \
-         $(BUILD)/obj/services/order/cwire.o $(LIB)
+         $(BUILD)/obj/services/order/cwire.o $(BUILD)/obj/services/order/outbox.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite $^ -o $@ $(LDLIBS) -lcmocka
 

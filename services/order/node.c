@@ -3,7 +3,8 @@
     Invariants: the store's log holds exactly the core's log (every
     ready's entries are appended before consensus_advance), so
     tradelog_count == consensus_length between calls; outbox holds the
-    messages of readies already advanced, to send after the turn's sync;
+    messages of readies already advanced: a leader's APPENDs to send
+    before the turn's sync, the rest to send after it;
     safe_commit is a commit position that counted no entry of ours not
     yet synced.
 
@@ -20,6 +21,7 @@
 #include "mem.h"
 #include "cwire.h"
 #include "log.h"
+#include "outbox.h"
 #include "promise.h"
 #include "transport.h"
 
@@ -38,8 +40,7 @@ struct _node_t {
     promise_t *promise;
     peers_t *peers;
     transport_t *transport;
-    msg_t *outbox;
-    size_t outbox_count, outbox_size;
+    outbox_t *outbox;
     bool store_promise;        //  the promise file must be written this turn
     bool appended;             //  entries written or cut since the last flush
     int64_t commit_moved_at;   //  a commit-only move not yet stored (0: none)
@@ -58,6 +59,14 @@ struct _node_t {
     bool failed;
     msgpack_sbuffer read_buffer;
 };
+
+//  outbox_send_fn
+static int
+s_send (void *arg, const msg_t *msg)
+{
+    node_t *self = arg;
+    return transport_send (self->transport, msg);
+}
 
 //  consensus_read_fn: a persisted entry's payload, its TRADEREC.
 static int
@@ -119,6 +128,7 @@ node_new (store_t *store, const node_config_t *config, char *error, size_t error
     self->events.cut_from = UINT64_MAX;
     msgpack_sbuffer_init (&self->read_buffer);
     self->cwire = cwire_new ();
+    self->outbox = outbox_new (s_send, self);
     self->peers = peers_new (config->replica_id, 500);
     if (promise_open (config->promise_path, &self->promise, error, error_size)) {
         node_destroy (&self);
@@ -150,9 +160,7 @@ node_destroy (node_t **self_p)
     consensus_destroy (&self->core);
     cwire_destroy (&self->cwire);
     promise_destroy (&self->promise);
-    for (size_t i = 0; i < self->outbox_count; i++)
-        msg_reset (&self->outbox[i]);
-    free (self->outbox);
+    outbox_destroy (&self->outbox);
     msgpack_sbuffer_destroy (&self->read_buffer);
     free (self);
     *self_p = NULL;
@@ -228,21 +236,11 @@ s_persist (node_t *self, const consensus_ready_t *ready)
 }
 
 static void
-s_outbox_add (node_t *self, const msg_t *msg)
-{
-    if (self->outbox_count == self->outbox_size) {
-        self->outbox_size = self->outbox_size ? self->outbox_size * 2 : 64;
-        self->outbox = mem_realloc (self->outbox, self->outbox_size * sizeof (msg_t));
-    }
-    self->outbox[self->outbox_count++] = *msg;   //  takes its entry list
-}
-
-static void
 s_queue (node_t *self, const consensus_ready_t *ready)
 {
     //  A leader's APPEND rests on its promise and its log, not on its
     //  own copy being durable (its ACK count waits for its sync), so it
-    //  leaves now, with the last commit position already stored.
+    //  leaves before the sync, with the last commit position stored.
     bool early = consensus_role (self->core) == CONSENSUS_LEADER && !ready->promise_changed
               && !ready->truncate;
     for (size_t i = 0; i < ready->n_msgs; i++) {
@@ -255,11 +253,10 @@ s_queue (node_t *self, const consensus_ready_t *ready)
         if (early && msg.type == MSG_CS_APPEND) {
             if (msg.commit > self->safe_commit)
                 msg.commit = self->safe_commit;
-            transport_send (self->transport, &msg);
-            msg_reset (&msg);
+            outbox_early (self->outbox, &msg);
         }
         else
-            s_outbox_add (self, &msg);
+            outbox_hold (self->outbox, &msg);
     }
 }
 
@@ -376,6 +373,7 @@ node_tick (node_t *self)
         return;
     consensus_tick (self->core, (uint64_t) zclock_mono ());
     s_pump (self);
+    outbox_send_early (self->outbox);   //  the trades the turn proposed, in one APPEND
 }
 
 void
@@ -470,6 +468,7 @@ node_flush (node_t *self)
 {
     if (self->failed)
         return -1;
+    outbox_send_early (self->outbox);
     if (s_defer (self))
         return 0;
     //  Unless the records just written carry it, the moved position goes
@@ -493,11 +492,7 @@ node_flush (node_t *self)
     }
     self->safe_commit = consensus_commit (self->core);
     transport_set_commit (self->transport, self->safe_commit);
-    for (size_t i = 0; i < self->outbox_count; i++) {
-        transport_send (self->transport, &self->outbox[i]);
-        msg_reset (&self->outbox[i]);
-    }
-    self->outbox_count = 0;
+    outbox_send_held (self->outbox);
     if (consensus_role (self->core) == CONSENSUS_LEADER) {
         s_announce_commit (self);
         s_publish_learned (self);

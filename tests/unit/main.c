@@ -28,6 +28,7 @@ static const s_group_t s_groups[] = {
     {"stamps", test_stamps_run},
     {"sockpoll", test_sockpoll_run},
     {"pid", test_pid_run},
+    {"outbox", test_outbox_run},
 };
 
 int

@@ -34,5 +34,6 @@ int test_roster_run (void);
 int test_stamps_run (void);
 int test_sockpoll_run (void);
 int test_pid_run (void);
+int test_outbox_run (void);
 
 #endif
