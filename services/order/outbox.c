@@ -88,6 +88,7 @@ outbox_early (outbox_t *self, msg_t *msg)
                     msg->entry_count * sizeof (msg_entry_t));
         early->entry_count = count;
         early->length = msg->length;
+        early->last_stamp = msg->last_stamp;
         early->commit = msg->commit;
         msg_reset (msg);
         return;

@@ -42,7 +42,8 @@ void outbox_hold (outbox_t *self, msg_t *msg);
 //  A leader's APPEND that may leave before the sync: it joins the pending
 //  one if it is to all, of the same epoch, starts where that one ends,
 //  and the two hold at most MSG_APPEND_BATCH entries (then the later
-//  length and commit position are the message's); otherwise the pending
+//  one's length, last stamp and commit position are the message's; its
+//  prev_stamp stays the first's); otherwise the pending
 //  one is sent first, and msg is pending (to all) or sent (to one
 //  replica). Takes msg's lists (msg is left empty).
 void outbox_early (outbox_t *self, msg_t *msg);
