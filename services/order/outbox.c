@@ -15,6 +15,7 @@ struct _outbox_t {
     msg_t *held;
     size_t held_count, held_size;
     msg_t early;   //  type 0: none pending
+    size_t early_capacity;   //  entries early's list has room for
 };
 
 outbox_t *
@@ -42,15 +43,18 @@ outbox_destroy (outbox_t **self_p)
 }
 
 //  The leader keeps the longest match a follower reported in its epoch,
-//  so an earlier ACK that a later one covers says nothing more.
+//  so an earlier ACK that a later one covers says nothing more. Only the
+//  last such ACK is weighed: one drained backlog costs a step per ACK.
 static void
-s_drop_covered_acks (outbox_t *self, const msg_t *ack)
+s_drop_covered_ack (outbox_t *self, const msg_t *ack)
 {
-    for (size_t i = 0; i < self->held_count; i++) {
+    for (size_t i = self->held_count; i-- > 0;) {
         msg_t *queued = &self->held[i];
-        if (queued->type == MSG_CS_ACK && queued->to == ack->to
-            && queued->epoch == ack->epoch && queued->length <= ack->length)
-            msg_reset (queued);
+        if (queued->type == MSG_CS_ACK && queued->to == ack->to && queued->epoch == ack->epoch) {
+            if (queued->length <= ack->length)
+                msg_reset (queued);
+            return;
+        }
     }
 }
 
@@ -58,7 +62,7 @@ void
 outbox_hold (outbox_t *self, msg_t *msg)
 {
     if (msg->type == MSG_CS_ACK)
-        s_drop_covered_acks (self, msg);
+        s_drop_covered_ack (self, msg);
     if (self->held_count == self->held_size) {
         self->held_size = self->held_size ? self->held_size * 2 : 64;
         self->held = mem_realloc (self->held, self->held_size * sizeof (msg_t));
@@ -82,13 +86,17 @@ outbox_early (outbox_t *self, msg_t *msg)
     msg_t *early = &self->early;
     if (s_continues (early, msg)) {
         size_t count = early->entry_count + msg->entry_count;
-        early->entries = mem_realloc (early->entries, count * sizeof (msg_entry_t));
+        if (count > self->early_capacity) {
+            self->early_capacity = count > 2 * self->early_capacity ? count
+                                                                   : 2 * self->early_capacity;
+            early->entries = mem_realloc (early->entries,
+                                          self->early_capacity * sizeof (msg_entry_t));
+        }
         if (msg->entry_count)
             memcpy (early->entries + early->entry_count, msg->entries,
                     msg->entry_count * sizeof (msg_entry_t));
         early->entry_count = count;
         early->length = msg->length;
-        early->last_stamp = msg->last_stamp;
         early->commit = msg->commit;
         msg_reset (msg);
         return;
@@ -96,6 +104,7 @@ outbox_early (outbox_t *self, msg_t *msg)
     outbox_send_early (self);
     if (msg->to == 0) {
         *early = *msg;
+        self->early_capacity = early->entry_count;
         msg_init (msg, 0);
     }
     else {
