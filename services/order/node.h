@@ -23,9 +23,10 @@
     leader (ACKs that moved it) stores nothing, and the position rides on
     its next records (docs/CONSENSUS.md "A soft commit position").
 
-    The leader publishes a ready's APPENDs at once, before its own sync,
-    when the ready changes neither the promise nor the log's prefix: the
-    leader's and the followers' syncs overlap. Such an APPEND says the
+    The leader publishes a ready's APPENDs before its own sync when the
+    ready changes neither the promise nor the log's prefix: the leader's
+    and the followers' syncs overlap. Those of one turn's proposals leave
+    as one APPEND (outbox.h), at node_tick. Such an APPEND says the
     commit position of the last flush (never one that counted an entry of
     ours not yet on disk). Once the position moved, the leader publishes
     an empty APPEND after the sync, so followers know it before the
