@@ -43,6 +43,32 @@ s_wire_reset (s_wire_t *wire)
     wire->count = 0;
 }
 
+//  Each test's outbox, sending into its wire (cmocka setup/teardown).
+typedef struct {
+    s_wire_t wire;
+    outbox_t *outbox;
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *fixture = calloc (1, sizeof (s_fixture_t));
+    assert_non_null (fixture);
+    fixture->outbox = outbox_new (s_record, &fixture->wire);
+    *state = fixture;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fixture = *state;
+    s_wire_reset (&fixture->wire);
+    outbox_destroy (&fixture->outbox);
+    free (fixture);
+    return 0;
+}
+
 //  An APPEND of epoch to `to` (0: all) with entries [start, start + count),
 //  the leader's length and commit position when it was made.
 static msg_t
@@ -103,71 +129,64 @@ s_assert_entries (const msg_t *msg, uint64_t start, size_t count)
 static void
 test_a_turns_appends_leave_as_one (void **state)
 {
-    (void) state;
-    s_wire_t wire = {0};
-    outbox_t *outbox = outbox_new (s_record, &wire);
+    s_fixture_t *fixture = *state;
+    s_wire_t *wire = &fixture->wire;
+    outbox_t *outbox = fixture->outbox;
     s_early (outbox, s_append (0, 4, 10, 1, 9));
     s_early (outbox, s_append (0, 4, 11, 2, 9));
     s_early (outbox, s_append (0, 4, 13, 0, 10));   //  a heartbeat: the later position
-    assert_int_equal (wire.count, 0);                //  nothing before the turn says so
+    assert_int_equal (wire->count, 0);                //  nothing before the turn says so
     outbox_send_early (outbox);
-    assert_int_equal (wire.count, 1);
-    s_assert_entries (&wire.sent[0], 10, 3);
-    assert_int_equal (wire.sent[0].prev_stamp, 9);   //  the first's: entry 9's stamp
-    assert_int_equal (wire.sent[0].length, 13);
-    assert_int_equal (wire.sent[0].commit, 10);
-    assert_int_equal (wire.sent[0].epoch, 4);
+    assert_int_equal (wire->count, 1);
+    s_assert_entries (&wire->sent[0], 10, 3);
+    assert_int_equal (wire->sent[0].prev_stamp, 9);   //  the first's: entry 9's stamp
+    assert_int_equal (wire->sent[0].length, 13);
+    assert_int_equal (wire->sent[0].commit, 10);
+    assert_int_equal (wire->sent[0].epoch, 4);
     outbox_send_early (outbox);                      //  nothing pending now
-    assert_int_equal (wire.count, 1);
-    s_wire_reset (&wire);
-    outbox_destroy (&outbox);
-    assert_null (outbox);
+    assert_int_equal (wire->count, 1);
 }
 
 static void
 test_appends_that_do_not_continue_leave_apart_in_order (void **state)
 {
-    (void) state;
-    s_wire_t wire = {0};
-    outbox_t *outbox = outbox_new (s_record, &wire);
+    s_fixture_t *fixture = *state;
+    s_wire_t *wire = &fixture->wire;
+    outbox_t *outbox = fixture->outbox;
     s_early (outbox, s_append (0, 4, 10, 2, 9));
     s_early (outbox, s_append (0, 4, 15, 1, 9));    //  a gap: not its continuation
     s_early (outbox, s_append (0, 5, 16, 1, 9));    //  another epoch
     s_early (outbox, s_append (2, 5, 17, 4, 9));    //  continues it, but to one: leaves now
-    assert_int_equal (wire.count, 4);
-    s_assert_entries (&wire.sent[0], 10, 2);
-    s_assert_entries (&wire.sent[1], 15, 1);
-    s_assert_entries (&wire.sent[2], 16, 1);
-    assert_int_equal (wire.sent[2].epoch, 5);
-    s_assert_entries (&wire.sent[3], 17, 4);
-    assert_int_equal (wire.sent[3].to, 2);
-    s_wire_reset (&wire);
-    outbox_destroy (&outbox);
+    assert_int_equal (wire->count, 4);
+    s_assert_entries (&wire->sent[0], 10, 2);
+    s_assert_entries (&wire->sent[1], 15, 1);
+    s_assert_entries (&wire->sent[2], 16, 1);
+    assert_int_equal (wire->sent[2].epoch, 5);
+    s_assert_entries (&wire->sent[3], 17, 4);
+    assert_int_equal (wire->sent[3].to, 2);
 }
 
 static void
 test_a_joined_append_holds_at_most_a_batch (void **state)
 {
-    (void) state;
-    s_wire_t wire = {0};
-    outbox_t *outbox = outbox_new (s_record, &wire);
+    s_fixture_t *fixture = *state;
+    s_wire_t *wire = &fixture->wire;
+    outbox_t *outbox = fixture->outbox;
     s_early (outbox, s_append (0, 1, 0, MSG_APPEND_BATCH - 1, 0));
     s_early (outbox, s_append (0, 1, MSG_APPEND_BATCH - 1, 1, 0));
     s_early (outbox, s_append (0, 1, MSG_APPEND_BATCH, 1, 0));
     outbox_send_early (outbox);
-    assert_int_equal (wire.count, 2);
-    s_assert_entries (&wire.sent[0], 0, MSG_APPEND_BATCH);
-    s_assert_entries (&wire.sent[1], MSG_APPEND_BATCH, 1);
-    s_wire_reset (&wire);
-    outbox_destroy (&outbox);
+    assert_int_equal (wire->count, 2);
+    s_assert_entries (&wire->sent[0], 0, MSG_APPEND_BATCH);
+    s_assert_entries (&wire->sent[1], MSG_APPEND_BATCH, 1);
 }
 
 static void
 test_a_held_ack_drops_only_the_acks_it_covers (void **state)
 {
-    (void) state;
-    s_wire_t wire = {0};
-    outbox_t *outbox = outbox_new (s_record, &wire);
+    s_fixture_t *fixture = *state;
+    s_wire_t *wire = &fixture->wire;
+    outbox_t *outbox = fixture->outbox;
     s_hold (outbox, s_ack (3, 7, 5));
     s_hold (outbox, s_ack (2, 7, 4));        //  another leader: stays
     s_hold (outbox, s_ack (3, 6, 1));        //  another epoch: stays
@@ -180,45 +199,46 @@ test_a_held_ack_drops_only_the_acks_it_covers (void **state)
     s_hold (outbox, s_ack (3, 7, 8));        //  covers the first
     s_hold (outbox, s_ack (3, 7, 6));        //  shorter: both stay
     s_hold (outbox, s_ack (3, 7, 6));        //  as long: drops the one before
-    assert_int_equal (wire.count, 0);
+    assert_int_equal (wire->count, 0);
     outbox_send_held (outbox);
-    assert_int_equal (wire.count, 5);
+    assert_int_equal (wire->count, 5);
     const uint64_t types[] = {MSG_CS_ACK, MSG_CS_ACK, MSG_CS_FETCH, MSG_CS_ACK, MSG_CS_ACK};
     const uint64_t to[] = {2, 3, 3, 3, 3};
     const uint64_t lengths[] = {4, 1, 2, 8, 6};
-    for (size_t i = 0; i < wire.count; i++) {
-        assert_int_equal (wire.sent[i].type, types[i]);
-        assert_int_equal (wire.sent[i].to, to[i]);
-        assert_int_equal (wire.sent[i].length, lengths[i]);
+    for (size_t i = 0; i < wire->count; i++) {
+        assert_int_equal (wire->sent[i].type, types[i]);
+        assert_int_equal (wire->sent[i].to, to[i]);
+        assert_int_equal (wire->sent[i].length, lengths[i]);
     }
-    assert_int_equal (wire.sent[1].epoch, 6);
+    assert_int_equal (wire->sent[1].epoch, 6);
     outbox_send_held (outbox);               //  emptied
-    assert_int_equal (wire.count, 5);
-    s_wire_reset (&wire);
-    outbox_destroy (&outbox);
+    assert_int_equal (wire->count, 5);
 }
 
 static void
 test_destroy_drops_what_is_queued (void **state)
 {
-    (void) state;
-    s_wire_t wire = {0};
-    outbox_t *outbox = outbox_new (s_record, &wire);
+    s_fixture_t *fixture = *state;
+    s_wire_t *wire = &fixture->wire;
+    outbox_t *outbox = fixture->outbox;
     s_early (outbox, s_append (0, 1, 0, 3, 0));
     s_hold (outbox, s_ack (1, 1, 3));
-    outbox_destroy (&outbox);   //  the ASan build's run (make test) fails on a leak here
-    assert_int_equal (wire.count, 0);
+    outbox_destroy (&fixture->outbox);   //  the ASan build's run (make test) fails on a leak here
+    assert_null (fixture->outbox);
+    assert_int_equal (wire->count, 0);
 }
+
+#define S_TEST(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
 
 int
 test_outbox_run (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_a_turns_appends_leave_as_one),
-        cmocka_unit_test (test_appends_that_do_not_continue_leave_apart_in_order),
-        cmocka_unit_test (test_a_joined_append_holds_at_most_a_batch),
-        cmocka_unit_test (test_a_held_ack_drops_only_the_acks_it_covers),
-        cmocka_unit_test (test_destroy_drops_what_is_queued),
+        S_TEST (test_a_turns_appends_leave_as_one),
+        S_TEST (test_appends_that_do_not_continue_leave_apart_in_order),
+        S_TEST (test_a_joined_append_holds_at_most_a_batch),
+        S_TEST (test_a_held_ack_drops_only_the_acks_it_covers),
+        S_TEST (test_destroy_drops_what_is_queued),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
