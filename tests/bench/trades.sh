@@ -63,7 +63,9 @@
 #  and, reported: trade p50 at 1 connection / floor, nosync against the
 #  same limits (the message path alone), and the trade p50 at 5 against
 #  the path's own floor = nosync's p50 at 5 + 1 x the overwrite's
-#  fdatasync p50.
+#  fdatasync p50, and against the floor on one shared disk = bus p50 at 5
+#  + the p50 of three overwriting appenders at once (the three replicas
+#  of this benchmark share one disk; on their own disks they would not).
 #
 #  A benchmark, not a test: it prints numbers and fails only if something
 #  does not start or answer (or fill / verify fail). Builds nothing:
@@ -243,6 +245,17 @@ out=$("$BENCH_BIN/fsync" "$TMP/fsync.dat" "$FSYNC_COUNT" overwrite) \
     || { echo "bench: fsync overwrite failed" >&2; exit 1; }
 set -- $out
 OVERWRITE_P50_US=$2 OVERWRITE_P99_US=$3
+#  Three overwriting appenders at once: the three replicas share this one
+#  disk, and a trade's syncs (the leader's and the followers') overlap.
+pids=""
+for i in 1 2 3; do
+    "$BENCH_BIN/fsync" "$TMP/fsync$i.dat" "$FSYNC_COUNT" overwrite >"$TMP/fsync$i.out" &
+    pids="$pids $!"
+done
+for pid in $pids; do
+    wait "$pid" || { echo "bench: fsync of three at once failed" >&2; exit 1; }
+done
+SHARED_P50_US=$(median $(cut -d ' ' -f 2 "$TMP/fsync1.out" "$TMP/fsync2.out" "$TMP/fsync3.out"))
 
 #  ---------------------------------------------------------------------
 #  2. The chain, the empty system, the system with ORDERS orders
@@ -364,6 +377,8 @@ FLOOR=$(awk -v b="$BUS_P50_5" -v f="$FSYNC_P50_US" 'BEGIN { printf "%.3f\n", b +
 #  The path's own floor: its messages alone and the fdatasync it does.
 PATH_FLOOR=$(awk -v p="$P50_nosync_5" -v f="$OVERWRITE_P50_US" \
     'BEGIN { printf "%.3f\n", p + f / 1000 }')
+#  The floor with the sync this disk gives three replicas syncing at once.
+SHARED_FLOOR=$(awk -v b="$BUS_P50_5" -v f="$SHARED_P50_US" 'BEGIN { printf "%.3f\n", b + f / 1000 }')
 echo
 echo "limits"
 printf '%-36s %10s us   (p99 %s us; %s appends, each + fdatasync, on %s)\n' \
@@ -373,8 +388,12 @@ printf '%-36s %10s us   (p99 %s us; the same over zeros written before)\n' \
 printf '%-36s %10s /s\n' "bus limit, 64 conn" "$BUS_RPS_64"
 printf '%-36s %10s ms\n' "bus limit p50, 5 conn" "$BUS_P50_5"
 printf '%-36s %10s ms   (bus p50 at 5 conn + 1 x fdatasync p50)\n' "trade floor" "$FLOOR"
+printf '%-36s %10s us   (median p50 of three overwriting appenders at once)\n' \
+    "fdatasync, three at once, p50" "$SHARED_P50_US"
 printf '%-36s %10s ms   (p50 at 5 conn with --sync none + 1 x overwrite p50)\n' \
     "the trade path's own floor" "$PATH_FLOOR"
+printf '%-36s %10s ms   (bus p50 at 5 conn + 1 x fdatasync p50, three at once)\n' \
+    "the floor on one shared disk" "$SHARED_FLOOR"
 
 #  ---------------------------------------------------------------------
 #  Ratios
@@ -403,6 +422,8 @@ judge "  the path's floor / trade floor" "$PATH_FLOOR / $FLOOR ms" \
     "$(div "$PATH_FLOOR" "$FLOOR")" report -
 judge "  trade p50 5 conn / the path's floor" "$P50_empty_5 / $PATH_FLOOR ms" \
     "$(div "$P50_empty_5" "$PATH_FLOOR")" report -
+judge "  trade p50 5 conn / shared floor" "$P50_empty_5 / $SHARED_FLOOR ms" \
+    "$(div "$P50_empty_5" "$SHARED_FLOOR")" report -
 if [ "$ORDERS" -gt 0 ]; then
     if [ "$FLAT_ROUNDS" -eq 1 ]; then
         p50_figure="$P50_full_5 / $P50_empty_5 ms" rps_figure="$RPS_full_64 / $RPS_empty_64"
