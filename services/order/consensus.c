@@ -6,7 +6,8 @@
       and persisted before the PROMISE leaves. Any message of a lower
       epoch is refused with REFUSE(promise). An APPEND of a higher epoch
       is an implicit promise (persisted before its ACK leaves).
-    - Election. consensus_campaign picks max(promise, highest seen) + 1,
+    - Election. consensus_campaign picks max(promise, highest seen) + 1
+      (never past CONSENSUS_EPOCH_MAX: a message above it is malformed),
       promises it to itself and sends PREPARE. With a majority of
       PROMISEs (itself included) the candidate learns the highest commit
       position among them and adopts the best log of that majority that
@@ -216,7 +217,7 @@ s_valid (consensus_t *self, const consensus_msg_t *msg)
 {
     bool catch_up = msg->type == CONSENSUS_FETCH || msg->type == CONSENSUS_ENTRIES;
     if (msg->type < CONSENSUS_PREPARE || msg->type > CONSENSUS_ENTRIES
-        || (msg->epoch == 0 && !catch_up)
+        || (msg->epoch == 0 && !catch_up) || msg->epoch > CONSENSUS_EPOCH_MAX
         || msg->from == self->self_id || !consensus_member (self, msg->from)
         || (msg->n_entries && !msg->entries) || msg->start + msg->n_entries < msg->start)
         return false;

@@ -43,6 +43,10 @@
 
 #define CONSENSUS_MAX_MEMBERS 7
 #define CONSENSUS_ALL 0 //  msg.to: every member but the sender
+//  The highest epoch: its stamps (2e, 2e + 1) still fit in 64 bits. A
+//  message of a higher epoch is malformed; a replica that has seen this
+//  one cannot campaign above it (rather than wrap around to epoch 0).
+#define CONSENSUS_EPOCH_MAX (UINT64_MAX / 2)
 
 typedef struct _consensus_t consensus_t;
 
@@ -160,8 +164,9 @@ consensus_t *consensus_new (const consensus_config_t *config, const consensus_st
 void consensus_destroy (consensus_t **self_p);
 
 //  Feed one received message at time now. Returns 0, or -1 if the
-//  message is malformed (unknown type or sender, entries inconsistent) or
-//  a ready is outstanding; a message that is merely stale returns 0.
+//  message is malformed (unknown type or sender, an epoch past
+//  CONSENSUS_EPOCH_MAX, entries inconsistent) or a ready is outstanding;
+//  a message that is merely stale returns 0.
 int consensus_step (consensus_t *self, const consensus_msg_t *msg, uint64_t now);
 
 //  Let time pass: heartbeats, check quorum, campaign timeout. Returns 0,

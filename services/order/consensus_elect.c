@@ -156,6 +156,12 @@ void
 consensus_elect_campaign (consensus_t *self, uint64_t now)
 {
     uint64_t top = self->promised > self->highest_seen ? self->promised : self->highest_seen;
+    //  No epoch above the last one (only a forged message reaches it): no
+    //  campaign, rather than wrap around to epoch 0.
+    if (top >= CONSENSUS_EPOCH_MAX) {
+        consensus_become (self, CONSENSUS_FOLLOWER);
+        return;
+    }
     consensus_elect_promise (self, top + 1, self->self_id);
     consensus_become (self, CONSENSUS_CANDIDATE);
     self->campaign_failed = false;

@@ -174,6 +174,37 @@ test_consensus_lower_epochs_are_refused (void **state)
     consensus_destroy (&core);
 }
 
+//  Promise: epochs only grow, up to the last one whose stamps fit in 64
+//  bits. A message above it is malformed; at it, a campaign does not
+//  wrap around to epoch 0 (found by tests/fuzz/fuzz_consensus.c: a
+//  REFUSE of epoch 2^64 - 1 made the next campaign promise epoch 0).
+static void
+test_consensus_epochs_stop_at_the_last_one (void **state)
+{
+    (void)state;
+    s_disk_t disk = {{NULL}, {0}, 0};
+    consensus_t *core = s_core (1, &disk, 0, 4);
+    consensus_msg_t above = {.type = CONSENSUS_REFUSE, .from = 2, .to = 1,
+                             .epoch = CONSENSUS_EPOCH_MAX + 1};
+    assert_int_equal (consensus_step (core, &above, 0), -1);
+    assert_int_equal (consensus_campaign (core, 0), 0);
+    const consensus_ready_t *ready = s_ready (core);
+    assert_int_equal (ready->promised, 5);
+    consensus_advance (core);
+
+    s_step (core, (consensus_msg_t) {.type = CONSENSUS_REFUSE, .from = 2, .to = 1,
+                                     .epoch = CONSENSUS_EPOCH_MAX}, 1);
+    ready = s_ready (core);
+    assert_false (ready->promise_changed);
+    assert_int_equal (ready->role, CONSENSUS_FOLLOWER);
+    assert_true (ready->campaign_failed);
+    consensus_advance (core);
+    assert_int_equal (consensus_campaign (core, 2), 0);
+    assert_null (consensus_ready (core));
+    assert_int_equal (consensus_epoch (core), 5);
+    consensus_destroy (&core);
+}
+
 //  Commit: the leader's own persisted copy is one of three; a proposal
 //  commits with one follower's ACK under the leader's epoch, not before.
 static void
@@ -443,6 +474,7 @@ test_consensus_rules_run (void)
         cmocka_unit_test (test_consensus_promise_travels_with_its_persistence),
         cmocka_unit_test (test_consensus_new_copies_the_persisted_stamps),
         cmocka_unit_test (test_consensus_lower_epochs_are_refused),
+        cmocka_unit_test (test_consensus_epochs_stop_at_the_last_one),
         cmocka_unit_test (test_consensus_commit_needs_a_majority),
         cmocka_unit_test (test_consensus_leader_without_quorum_steps_down),
         cmocka_unit_test (test_consensus_candidate_adopts_the_best_promised_log),
