@@ -255,23 +255,26 @@ FUZZ_CC ?= clang
 FUZZ_BUILD = build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
-FUZZ_NAMES = msgs journal gateway
+FUZZ_NAMES = msgs journal gateway consensus
 FUZZ_CFLAGS = -std=c11 -O1 -g -Wall -Wextra -Werror -MMD -MP -fno-omit-frame-pointer \
               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_BINS = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/services/gateway/api.o
+FUZZ_CORE_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard services/order/consensus*.c))
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CLANG   $<"
-	@$(FUZZ_CC) $(CPPFLAGS) -Iservices/gateway $(FUZZ_CFLAGS) -c $< -o $@
+	@$(FUZZ_CC) $(CPPFLAGS) -Iservices/gateway -Iservices/order $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	@echo "  LINK    $@"
 	@$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
+#  The consensus harness drives the core itself (services/order/consensus*.c).
+$(FUZZ_BUILD)/fuzz_consensus: $(FUZZ_CORE_OBJ)
 fuzz-build: $(FUZZ_BINS)
-.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_CORE_OBJ) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o)
 
 #  $(1): seconds per harness
 define FUZZ_RUN
