@@ -12,12 +12,13 @@
     its peers hold). The broker announces it to every worker with LEADER
     (leader id, its epoch, its endpoints, and every replica's role and
     position) whenever something changes and every heartbeat interval; the
-    announcement doubles as the broker's heartbeat. The broker decides who
-    leads; the catalog decides epochs (CLAIM), so epochs only grow even
-    across broker restarts. A broker that just started names only the
-    replica that reports leading until it has heard every replica, and
-    tells the others nothing meanwhile (roster.h): its restart does not
-    change who leads.
+    announcement doubles as the broker's heartbeat. The broker names who
+    is to lead; the replicas decide epochs (a majority promises the named
+    one its epoch: services/order/consensus.h), so epochs only grow and
+    safety does not rest on the broker. A broker that just started names
+    only the replica that reports leading until it has heard every
+    replica, and tells the others nothing meanwhile (roster.h): its
+    restart does not change who leads.
 
     Any number of catalogs, one process per replica id: lookups are spread
     over the catalogs (the least dispatched one that is not catching up),
