@@ -406,45 +406,6 @@ store_list (store_t *self, msg_t *msg)
 }
 
 msg_error_t
-store_apply (store_t *self, const char *name, int side, uint64_t quantity, const char *key,
-             uint64_t *number, const store_stock_t **stock_p)
-{
-    //  A key seen before answers for the request it came with, and only
-    //  for that request: another one with it is refused whatever it asks.
-    int64_t seen = key ? tradelog_find_key (self->log, key) : -1;
-    if (seen >= 0) {
-        msg_trade_t earlier;
-        store_stock_t *stock = NULL;
-        if (tradelog_get (self->log, (uint64_t) seen, &earlier)
-            || !(stock = zhashx_lookup (self->by_name, earlier.name)))
-            return MSG_ERR_INTERNAL;
-        if (strcmp (earlier.name, name) || earlier.side != side || earlier.quantity != quantity)
-            return MSG_ERR_KEY_REUSED;
-        *number = (uint64_t) seen;
-        *stock_p = stock;
-        return MSG_ERR_OK;
-    }
-    store_stock_t *stock = zhashx_lookup (self->by_name, name);
-    if (!stock)
-        return MSG_ERR_STOCK_NOT_FOUND;
-    *stock_p = stock;
-    msg_error_t rc = s_check (stock, side, quantity);
-    if (rc != MSG_ERR_OK)
-        return rc;
-    msg_trade_t trade = {.number = tradelog_count (self->log),
-                         .side = (uint8_t) side,
-                         .quantity = quantity};
-    snprintf (trade.name, sizeof (trade.name), "%s", stock->name);
-    if (key && strlen (key) > MSG_KEY_MAX)
-        return MSG_ERR_MALFORMED;
-    snprintf (trade.key, sizeof (trade.key), "%s", key ? key : "");
-    rc = s_append_and_apply (self, stock, &trade);
-    if (rc == MSG_ERR_OK)
-        *number = trade.number;
-    return rc;
-}
-
-msg_error_t
 store_restore (store_t *self, const msg_trade_t *trade)
 {
     store_stock_t *stock = zhashx_lookup (self->by_name, trade->name);

@@ -10,10 +10,13 @@
     The quantities are never written: they are the initial list replayed
     with the journal, so they cannot disagree with it.
 
-    The store is the commit point for trades: store_apply checks and
-    applies a trade in memory and queues its journal record; store_sync
-    makes the queued records durable. Nothing may be acknowledged until
-    store_sync returned 0.
+    The store follows a log whose order the replicas agreed on (the
+    majority-committed log is the commit point, services/order/): a
+    catalog restores committed trades into it (store_restore), a replica
+    appends its consensus entries (store_append_entry) once store_check
+    passed them. Either queues the record in memory; store_sync makes the
+    queued records durable, and nothing may be acknowledged before it
+    returned 0.
 */
 #ifndef BAZAAR_STORE_H
 #define BAZAAR_STORE_H
@@ -95,14 +98,6 @@ const store_stock_t *store_lookup (store_t *self, const char *name);
 
 //  Fill msg (a STOCKS reply) with every stock sorted by name. Returns 0 or -1.
 int store_list (store_t *self, msg_t *msg);
-
-//  Apply one trade. On success fills *number and returns MSG_ERR_OK;
-//  a trade with a key seen before returns the earlier number and changes
-//  nothing if it is the same request (name, side, quantity), and is
-//  refused with KEY_REUSED otherwise. Errors: KEY_REUSED, STOCK_NOT_FOUND,
-//  NOT_ENOUGH, INVALID_QUANTITY, INTERNAL. *stock points at the stock after the trade.
-msg_error_t store_apply (store_t *self, const char *name, int side, uint64_t quantity,
-                         const char *key, uint64_t *number, const store_stock_t **stock);
 
 //  Append a trade the replicas committed (a learner's): its number must
 //  be store_trade_count and it must apply to the stocks. Its key is not
