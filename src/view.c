@@ -2,6 +2,7 @@
 #include "view.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,23 @@ view_lag (const msg_t *view, const msg_worker_t *worker)
     if (strcmp (worker->service, "order") != 0 || worker->number >= view->position)
         return 0;
     return view->position - worker->number;
+}
+
+void
+view_leader (const msg_t *view, char *buf, size_t size)
+{
+    if (!view->replica_id) {
+        snprintf (buf, size, "none");
+        return;
+    }
+    bool campaigning = false;
+    for (size_t i = 0; i < view->worker_count; i++) {
+        const msg_worker_t *worker = &view->workers[i];
+        if (strcmp (worker->service, "order") == 0 && worker->replica_id == view->replica_id)
+            campaigning = worker->registered && worker->role == MSG_ROLE_CANDIDATE;
+    }
+    snprintf (buf, size, "order-%" PRIu64 " (epoch %" PRIu64 "%s)", view->replica_id,
+              view->epoch, campaigning ? ", campaigning" : "");
 }
 
 static int

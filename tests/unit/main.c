@@ -29,6 +29,7 @@ static const s_group_t s_groups[] = {
     {"sockpoll", test_sockpoll_run},
     {"pid", test_pid_run},
     {"outbox", test_outbox_run},
+    {"view", test_view_run},
 };
 
 int

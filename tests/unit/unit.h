@@ -35,5 +35,6 @@ int test_stamps_run (void);
 int test_sockpoll_run (void);
 int test_pid_run (void);
 int test_outbox_run (void);
+int test_view_run (void);
 
 #endif

@@ -115,11 +115,9 @@ s_print_table (msg_t *view)
         printf ("%-10s %-12s %9" PRIu64 " %7s %10s %6" PRIu64 "\n", name, view_state (worker),
                 worker->number, lag, age, worker->epoch);
     }
-    if (view->replica_id)
-        printf ("leader: order-%" PRIu64 " (epoch %" PRIu64 ")", view->replica_id, view->epoch);
-    else
-        printf ("leader: none");
-    printf ("; in sync with it:");
+    char leader[MSG_SERVICE_MAX + 64];
+    view_leader (view, leader, sizeof (leader));
+    printf ("leader: %s; in sync with it:", leader);
     for (size_t i = 0; i < view->in_sync_count; i++)
         printf (" order-%" PRIu64, view->in_sync[i]);
     printf ("%s; catalog at %" PRIu64 " trades\n", view->in_sync_count ? "" : " none",
