@@ -33,7 +33,8 @@ uint64_t view_lag (const msg_t *view, const msg_worker_t *worker);
 //  The leader the broker names, for the status line: "order-3 (epoch 4)",
 //  "order-3 (epoch 4, campaigning)" while its row says candidate (the
 //  broker names it at once; it leads once a majority promised it), or
-//  "none".
+//  "none". VIEW_LEADER_MAX bytes hold any of them.
+#define VIEW_LEADER_MAX 80
 void view_leader (const msg_t *view, char *buf, size_t size);
 
 //  Sort view->workers in place (catalog first, then replicas by id) and

@@ -71,7 +71,7 @@ test_view_leader_line (void **state)
 {
     (void)state;
     msg_t view;
-    char line[64];
+    char line[VIEW_LEADER_MAX];
     s_view (&view, MSG_ROLE_LEADER);
     view_leader (&view, line, sizeof (line));
     assert_string_equal (line, "order-3 (epoch 4)");
@@ -81,6 +81,11 @@ test_view_leader_line (void **state)
     view.workers[0].registered = 0; //  gone: its last role says nothing now
     view_leader (&view, line, sizeof (line));
     assert_string_equal (line, "order-3 (epoch 4)");
+    view.replica_id = view.epoch = UINT64_MAX; //  the longest line fits
+    view.workers[0].replica_id = UINT64_MAX;
+    view.workers[0].registered = 1;
+    view_leader (&view, line, sizeof (line));
+    assert_string_equal (line, "order-18446744073709551615 (epoch 18446744073709551615, campaigning)");
     view.replica_id = 0;
     view_leader (&view, line, sizeof (line));
     assert_string_equal (line, "none");

@@ -115,7 +115,7 @@ s_print_table (msg_t *view)
         printf ("%-10s %-12s %9" PRIu64 " %7s %10s %6" PRIu64 "\n", name, view_state (worker),
                 worker->number, lag, age, worker->epoch);
     }
-    char leader[MSG_SERVICE_MAX + 64];
+    char leader[VIEW_LEADER_MAX];
     view_leader (view, leader, sizeof (leader));
     printf ("leader: %s; in sync with it:", leader);
     for (size_t i = 0; i < view->in_sync_count; i++)
