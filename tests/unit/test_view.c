@@ -85,7 +85,8 @@ test_view_leader_line (void **state)
     view.workers[0].replica_id = UINT64_MAX;
     view.workers[0].registered = 1;
     view_leader (&view, line, sizeof (line));
-    assert_string_equal (line, "order-18446744073709551615 (epoch 18446744073709551615, campaigning)");
+    assert_string_equal (line,
+                         "order-18446744073709551615 (epoch 18446744073709551615, campaigning)");
     view.replica_id = 0;
     view_leader (&view, line, sizeof (line));
     assert_string_equal (line, "none");
