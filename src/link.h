@@ -17,7 +17,9 @@
     declared dead by the broker before its connection is cut under it.
 
     Apply to every socket that connects or binds over TCP, before
-    zmq_connect / zmq_bind.
+    zmq_connect / zmq_bind. The broker then turns its own PINGs off
+    (broker.c, docs/DESIGN.md "Why ZMTP heartbeats": a libzmq 4.3.4
+    abort); its peers' PINGs and their TTL still cover its links.
 */
 #ifndef BAZAAR_LINK_H
 #define BAZAAR_LINK_H
