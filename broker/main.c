@@ -42,17 +42,21 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
+    //  From here every exit stops the ZAP handler first: czmq's exit-time
+    //  cleanup of a live one aborts.
+    int rc = 0;
     broker_t *broker = broker_new (bind, tap, expiry_ms, error, sizeof (error));
-    if (!broker) {
-        log_error ("%s", error);
-        cli_destroy (&cli);
-        return 1;
+    if (broker) {
+        log_info ("routing on %s, tap on %s", bind, *tap ? tap : "(none)");
+        broker_run (broker);
+        log_info ("interrupted, exiting");
+        broker_destroy (&broker);
     }
-    log_info ("routing on %s, tap on %s", bind, *tap ? tap : "(none)");
-    broker_run (broker);
-    log_info ("interrupted, exiting");
-    broker_destroy (&broker);
+    else {
+        log_error ("%s", error);
+        rc = 1;
+    }
     sockets_shutdown ();
     cli_destroy (&cli);
-    return 0;
+    return rc;
 }

@@ -20,6 +20,45 @@ static const cli_option_t s_options[] = {
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
     {NULL, NULL, NULL}};
 
+//  Opens the store and serves until interrupted. Returns the exit code.
+static int
+s_serve (cli_t *cli, const char *broker, const char *pub, bool sync)
+{
+    char error[512] = "";
+    //  No idempotency keys: the leader deduplicates, a learner applies
+    //  what committed (32 bytes a trade in memory, not 91).
+    tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;
+    const char *stocks = cli_get (cli, "stocks");
+    const char *name = cli_get (cli, "name");
+    if (!*name || strchr (name, '/')) {
+        log_error ("--name must be a file name (no '/'), got '%s'", name);
+        return 2;
+    }
+    store_config_t config = {.dir = cli_get (cli, "data"), .name = name,
+                             .log_suffix = "journal", .stocks_file = *stocks ? stocks : NULL,
+                             .sync = sync, .key_window = &no_keys};
+    store_t *store = store_open_config (&config, error, sizeof (error));
+    if (!store) {
+        log_error ("%s", error);
+        return 1;
+    }
+    for (size_t i = 0; store_recovered (store, i); i++)
+        log_warn ("%s", store_recovered (store, i));
+    log_info ("%" PRIu64 " trades in %s.journal, under %s", store_trade_count (store), name,
+              cli_get (cli, "data"));
+    catalog_t *catalog = catalog_new (&store, broker, pub, error, sizeof (error));
+    if (!catalog) {
+        log_error ("%s", error);
+        store_destroy (&store);
+        return 1;
+    }
+    log_info ("serving catalog via %s, invalidations on %s", broker, pub);
+    int rc = catalog_run (catalog);
+    log_info ("exiting");
+    catalog_destroy (&catalog);
+    return rc ? 1 : 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -29,9 +68,6 @@ main (int argc, char **argv)
     if (!cli)
         return exit_code;
     bool sync;
-    //  No idempotency keys: the leader deduplicates, a learner applies
-    //  what committed (32 bytes a trade in memory, not 91).
-    tradelog_window_t no_keys = TRADELOG_WINDOW_NONE;
     const char *broker = cli_get_endpoint (cli, "broker", false);
     const char *pub = cli_get_endpoint (cli, "pub", false);
     if (!broker || !pub || cli_get_sync (cli, &sync)) {
@@ -49,38 +85,10 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
-    const char *stocks = cli_get (cli, "stocks");
-    const char *name = cli_get (cli, "name");
-    if (!*name || strchr (name, '/')) {
-        log_error ("--name must be a file name (no '/'), got '%s'", name);
-        cli_destroy (&cli);
-        return 2;
-    }
-    store_config_t config = {.dir = cli_get (cli, "data"), .name = name,
-                             .log_suffix = "journal", .stocks_file = *stocks ? stocks : NULL,
-                             .sync = sync, .key_window = &no_keys};
-    store_t *store = store_open_config (&config, error, sizeof (error));
-    if (!store) {
-        log_error ("%s", error);
-        cli_destroy (&cli);
-        return 1;
-    }
-    for (size_t i = 0; store_recovered (store, i); i++)
-        log_warn ("%s", store_recovered (store, i));
-    log_info ("%" PRIu64 " trades in %s.journal, under %s", store_trade_count (store), name,
-              cli_get (cli, "data"));
-    catalog_t *catalog = catalog_new (&store, broker, pub, error, sizeof (error));
-    if (!catalog) {
-        log_error ("%s", error);
-        store_destroy (&store);
-        cli_destroy (&cli);
-        return 1;
-    }
-    log_info ("serving catalog via %s, invalidations on %s", broker, pub);
-    int rc = catalog_run (catalog);
-    log_info ("exiting");
-    catalog_destroy (&catalog);
+    //  From here every exit stops the ZAP handler first: czmq's exit-time
+    //  cleanup of a live one aborts.
+    int rc = s_serve (cli, broker, pub, sync);
     sockets_shutdown ();
     cli_destroy (&cli);
-    return rc ? 1 : 0;
+    return rc;
 }

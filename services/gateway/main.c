@@ -84,13 +84,14 @@ main (int argc, char **argv)
         return 2;
     }
     gateway_t *gateway = gateway_new (&config, error, sizeof (error));
-    if (!gateway) {
-        log_error ("%s", error);
-        cli_destroy (&cli);
-        return 1;
+    if (gateway) {
+        exit_code = gateway_run (gateway);
+        gateway_destroy (&gateway);
     }
-    exit_code = gateway_run (gateway);
-    gateway_destroy (&gateway);
+    else {
+        log_error ("%s", error);
+        exit_code = 1;
+    }
     sockets_shutdown ();
     cli_destroy (&cli);
     log_info ("stopped");

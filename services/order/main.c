@@ -58,6 +58,46 @@ s_parse_members (const char *text, uint32_t self, uint32_t *members, size_t *cou
     return 0;
 }
 
+//  Opens the data directory and the log and serves until interrupted.
+//  Returns the exit code.
+static int
+s_serve (cli_t *cli, replica_config_t *config, bool sync, tradelog_window_t *window)
+{
+    char error[512] = "";
+    const char *data = cli_get (cli, "data");
+    if (journal_make_dir (data)) {
+        log_error ("cannot create %s: %s", data, strerror (errno));
+        return 1;
+    }
+    char name[64], promise_path[PATH_MAX];
+    snprintf (name, sizeof (name), "order-%" PRIu64, config->replica_id);
+    snprintf (promise_path, sizeof (promise_path), "%s/%s.promise", data, name);
+    config->promise_path = promise_path;
+    const char *stocks = cli_get (cli, "stocks");
+    store_config_t store_config = {.dir = data, .name = name, .log_suffix = "log",
+                                   .stamped = true, .stocks_file = *stocks ? stocks : NULL,
+                                   .sync = sync, .key_window = window};
+    store_t *store = store_open_config (&store_config, error, sizeof (error));
+    if (!store) {
+        log_error ("%s", error);
+        return 1;
+    }
+    for (size_t i = 0; store_recovered (store, i); i++)
+        log_warn ("%s", store_recovered (store, i));
+    replica_t *replica = replica_new (&store, config, error, sizeof (error));
+    if (!replica) {
+        log_error ("%s", error);
+        store_destroy (&store);
+        return 1;
+    }
+    log_info ("replica %" PRIu64 " via %s, orders published on %s, ranges on %s",
+              config->replica_id, config->broker, config->pub, config->rep);
+    int rc = replica_run (replica);
+    log_info ("exiting");
+    replica_destroy (&replica);
+    return rc ? 1 : 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -106,41 +146,10 @@ main (int argc, char **argv)
         cli_destroy (&cli);
         return 2;
     }
-    const char *data = cli_get (cli, "data");
-    if (journal_make_dir (data)) {
-        log_error ("cannot create %s: %s", data, strerror (errno));
-        cli_destroy (&cli);
-        return 1;
-    }
-    char name[64], promise_path[PATH_MAX];
-    snprintf (name, sizeof (name), "order-%" PRIu64, config.replica_id);
-    snprintf (promise_path, sizeof (promise_path), "%s/%s.promise", data, name);
-    config.promise_path = promise_path;
-    const char *stocks = cli_get (cli, "stocks");
-    store_config_t store_config = {.dir = data, .name = name, .log_suffix = "log",
-                                   .stamped = true, .stocks_file = *stocks ? stocks : NULL,
-                                   .sync = sync, .key_window = &window};
-    store_t *store = store_open_config (&store_config, error, sizeof (error));
-    if (!store) {
-        log_error ("%s", error);
-        cli_destroy (&cli);
-        return 1;
-    }
-    for (size_t i = 0; store_recovered (store, i); i++)
-        log_warn ("%s", store_recovered (store, i));
-    replica_t *replica = replica_new (&store, &config, error, sizeof (error));
-    if (!replica) {
-        log_error ("%s", error);
-        store_destroy (&store);
-        cli_destroy (&cli);
-        return 1;
-    }
-    log_info ("replica %" PRId64 " via %s, orders published on %s, ranges on %s", id,
-              config.broker, config.pub, config.rep);
-    int rc = replica_run (replica);
-    log_info ("exiting");
-    replica_destroy (&replica);
+    //  From here every exit stops the ZAP handler first: czmq's exit-time
+    //  cleanup of a live one aborts.
+    int rc = s_serve (cli, &config, sync, &window);
     sockets_shutdown ();
     cli_destroy (&cli);
-    return rc ? 1 : 0;
+    return rc;
 }

@@ -7,6 +7,7 @@ the highest id) must fail.
 """
 
 import os
+import socket
 import shutil
 import subprocess
 import tempfile
@@ -180,3 +181,25 @@ def test_a_key_not_on_the_allow_list_is_refused(bazaar_factory, keys, tmp_path):
         proc.wait(10)
     bz.trade("apple", "buy", 1)
     bz.assert_unchanged()
+
+
+#  A process with keys whose port is taken says so and exits 1: it once
+#  aborted after the message (czmq's exit-time cleanup of a live ZAP
+#  handler), and `bazaar up` showed a shell's "Aborted" instead.
+@pytest.mark.parametrize("program", ["broker", "catalog", "order"])
+def test_a_taken_port_with_keys_exits_with_the_message(program, keys, tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    endpoint = "tcp://127.0.0.1:%d" % taken.getsockname()[1]
+    args = {"broker": ["--bind", endpoint, "--tap", ""],
+            "catalog": ["--pub", endpoint, "--data", str(tmp_path)],
+            "order": ["--pub", endpoint, "--data", str(tmp_path)]}[program]
+    try:
+        r = subprocess.run([os.path.join(BIN, "bazaar-" + program), "--keys", keys] + args,
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        taken.close()
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Address already in use" in r.stderr and endpoint in r.stderr, r.stderr
+    assert "Assertion" not in r.stderr, r.stderr
