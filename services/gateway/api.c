@@ -134,6 +134,28 @@ api_order_number (h2o_iovec_t text, uint64_t *number)
 //  ---------------------------------------------------------------------
 //  POST /orders
 
+#define STR(x) #x
+#define XSTR(x) STR (x)
+
+const char *
+api_idempotency_key (h2o_iovec_t value, char key[MSG_KEY_MAX + 1])
+{
+    while (value.len && (value.base[0] == ' ' || value.base[0] == '\t')) {
+        value.base++;
+        value.len--;
+    }
+    while (value.len && (value.base[value.len - 1] == ' ' || value.base[value.len - 1] == '\t'))
+        value.len--;
+    if (value.len > MSG_KEY_MAX)
+        return "Idempotency-Key is longer than " XSTR (MSG_KEY_MAX) " bytes";
+    if (memchr (value.base, '\0', value.len))
+        return "Idempotency-Key holds a NUL byte";
+    if (value.len)
+        memcpy (key, value.base, value.len);
+    key[value.len] = '\0';
+    return NULL;
+}
+
 //  Reads a quantity: a JSON integer in 1..MSG_QUANTITY_MAX (1.0 is a
 //  real, and refused like any real).
 static bool

@@ -48,6 +48,13 @@ msg_error_t api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1]);
 //  bits (no order has it); MSG_ERR_INVALID_NUMBER if it is not digits.
 msg_error_t api_order_number (h2o_iovec_t text, uint64_t *number);
 
+//  Copy an Idempotency-Key header's value into key (NUL-terminated)
+//  without the spaces and tabs around it (RFC 9110 5.5: they are not
+//  part of the value, and a client that trims them must meet the same
+//  key). An empty value gives an empty key (the gateway makes one).
+//  Returns NULL, or why the value cannot be a key.
+const char *api_idempotency_key (h2o_iovec_t value, char key[MSG_KEY_MAX + 1]);
+
 //  Read name, type and quantity from a JSON body into trade, in the
 //  order SPEC section 2 checks them. Returns MSG_ERR_OK or the error.
 msg_error_t api_parse_order (h2o_iovec_t body, msg_t *trade);

@@ -274,9 +274,6 @@ s_on_committed (bus_call_t *call, const msg_t *reply)
                                        (json_int_t) reply->number));
 }
 
-#define STR(x) #x
-#define XSTR(x) STR (x)
-
 //  Copies the Idempotency-Key header into trade->key, or makes up a
 //  unique key so the bus may retry the trade safely. Returns NULL, or why
 //  the bus cannot carry the key (the detail of a MALFORMED answer).
@@ -285,13 +282,9 @@ s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 {
     ssize_t index = h2o_find_header_by_str (&req->headers, H2O_STRLIT ("idempotency-key"), -1);
     if (index >= 0) {
-        h2o_iovec_t key = req->headers.entries[index].value;
-        if (key.len > MSG_KEY_MAX)
-            return "Idempotency-Key is longer than " XSTR (MSG_KEY_MAX) " bytes";
-        if (memchr (key.base, '\0', key.len))
-            return "Idempotency-Key holds a NUL byte";
-        memcpy (trade->key, key.base, key.len);
-        trade->key[key.len] = '\0';
+        const char *bad = api_idempotency_key (req->headers.entries[index].value, trade->key);
+        if (bad)
+            return bad;
     }
     if (trade->key[0] == '\0')
         snprintf (trade->key, sizeof (trade->key), "gw-%016" PRIx64 "-%" PRIu64,

@@ -3,7 +3,8 @@
 
     Input: "METHOD TARGET\nBODY". The target goes through api_target_path
     and api_route, the rest of the path through the route's parser, and
-    the body through api_parse_order whatever the route. Each verdict is
+    the body through api_parse_order whatever the route (and its first
+    bytes through api_order_number and api_idempotency_key). Each verdict is
     checked against what SPEC section 2 allows; a wrong one aborts.
     Corpus: tests/fuzz/gateway/.
 */
@@ -76,6 +77,23 @@ s_check_order (h2o_iovec_t body)
     }
 }
 
+//  A key is what the value holds without the spaces and tabs around it.
+static void
+s_check_key (h2o_iovec_t value)
+{
+    char key[MSG_KEY_MAX + 1];
+    if (api_idempotency_key (value, key))
+        return;
+    size_t len = strlen (key);
+    if (len > MSG_KEY_MAX || (len && (strchr (" \t", key[0]) || strchr (" \t", key[len - 1]))))
+        abort ();
+    size_t skipped = 0;
+    while (skipped < value.len && (value.base[skipped] == ' ' || value.base[skipped] == '\t'))
+        skipped++;
+    if (skipped + len > value.len || memcmp (value.base + skipped, key, len))
+        abort ();
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -112,6 +130,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         s_check_number (match.rest);
     s_check_number (h2o_iovec_init (body, body_len < 64 ? body_len : 64));
     s_check_order (h2o_iovec_init (body, body_len));
+    s_check_key (h2o_iovec_init (body, body_len < 80 ? body_len : 80));
     free (method);
     free (target);
     free (body);

@@ -410,6 +410,15 @@ def test_idempotency_key(bz):
     bz.record(n + 1, "nvidia", "buy", 4)
     r4 = bz.post("/orders", body, {"Idempotency-Key": k2})
     assert_json(r4.body, {"data": {"transaction_number": n + 1}}, "retry of the 64-char key")
+    #  spaces and tabs around a key are not part of it (RFC 9110 5.5): a
+    #  client or proxy that trims them retries the same trade
+    k3 = "spaced-%d" % os.getpid()
+    r5 = bz.post("/orders", body, {"Idempotency-Key": k3 + " \t "})
+    assert r5.status == 200, r5
+    bz.record(n + 2, "nvidia", "buy", 4)
+    assert_json(r5.body, {"data": {"transaction_number": n + 2}})
+    r6 = bz.post("/orders", body, {"Idempotency-Key": k3})
+    assert_json(r6.body, {"data": {"transaction_number": n + 2}}, "retry of the trimmed key")
     bz.trade("nvidia", "buy", 4)
     bz.trade("nvidia", "buy", 4)
     bz.assert_unchanged()

@@ -94,6 +94,31 @@ test_api_order_number (void **state)
 }
 
 static void
+test_api_idempotency_key (void **state)
+{
+    (void) state;
+    char key[MSG_KEY_MAX + 1] = "old";
+    assert_null (api_idempotency_key (s_text ("k-1"), key));
+    assert_string_equal (key, "k-1");
+    //  Spaces and tabs around it are not the key's (RFC 9110 5.5).
+    assert_null (api_idempotency_key (s_text (" \t k-1\t  "), key));
+    assert_string_equal (key, "k-1");
+    assert_null (api_idempotency_key (s_text ("a b"), key));
+    assert_string_equal (key, "a b");
+    assert_null (api_idempotency_key (s_text (" \t "), key));
+    assert_string_equal (key, "");
+    char longest[MSG_KEY_MAX + 3];
+    memset (longest, 'k', MSG_KEY_MAX);
+    strcpy (longest + MSG_KEY_MAX, " ");
+    assert_null (api_idempotency_key (s_text (longest), key));
+    assert_int_equal (strlen (key), MSG_KEY_MAX);
+    strcpy (longest + MSG_KEY_MAX, "k");
+    assert_non_null (api_idempotency_key (s_text (longest), key));
+    h2o_iovec_t nul = {.base = (char *) "a\0b", .len = 3};
+    assert_non_null (api_idempotency_key (nul, key));
+}
+
+static void
 s_expect_order (const char *body, msg_error_t expected)
 {
     msg_t trade;
@@ -127,6 +152,7 @@ test_gateway_api_run (void)
         cmocka_unit_test (test_api_target_path),
         cmocka_unit_test (test_api_route_head),
         cmocka_unit_test (test_api_order_number),
+        cmocka_unit_test (test_api_idempotency_key),
         cmocka_unit_test (test_api_parse_order),
     };
     return cmocka_run_group_tests_name ("gateway_api", tests, NULL, NULL);
