@@ -511,6 +511,33 @@ def test_launcher_refuses_a_port_that_already_answers(shared_bazaar, spawn, tmp_
     bazaar.assert_unchanged()
 
 
+def test_launcher_names_the_flag_when_a_bus_port_is_taken(spawn, tmp_path):
+    """bazaar up with its broker port taken: the broker exits with the
+    reason (it once aborted after it, with --keys), the launcher stops
+    the rest and names --ports."""
+    base, zmq_ports = launcher_ports()
+    busy = [p for p in zmq_ports if port_busy(p)]
+    if busy:
+        pytest.skip("the launcher's ZeroMQ ports are busy here: %s" % busy)
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # past TIME_WAITs
+    taken.bind(("127.0.0.1", base))
+    taken.listen()
+    data = tmp_path / "data"
+    try:
+        up = spawn([tool("bazaar"), "up", "--data", data, "--port", free_ports(1)[0],
+                    "--ports", base], merge_stderr=True, env=dict(os.environ, BAZAAR_BIN=BIN))
+        rc = up.wait(DEADLINE + 10)
+    finally:
+        taken.close()
+    out = up.stdout()
+    assert rc == 1, up.describe()
+    assert "broker died during startup (status 1)" in out, out
+    assert "Address already in use" in out and "--ports BASE (now %d)" % base in out, out
+    assert "Aborted" not in out and "Assertion" not in out, out
+    assert not list((data / "run").glob("*.pid")), list((data / "run").glob("*.pid"))
+
+
 def test_launcher_up_with_two_catalogs(spawn, tmp_path):
     """bazaar up --catalogs 2: catalog and catalog-2, each with its own
     files in the one data directory (SPEC 5); both learn every trade, and
