@@ -15,10 +15,12 @@
 
 struct _cli_t {
     const char *program;
-    const cli_option_t *options;
+    //  The program's options, then verbose and quiet: flags a config file
+    //  may set too (on the command line they are -v and -q).
+    cli_option_t options[OPTIONS_MAX];
     char *values[OPTIONS_MAX];   //  owned; NULL means "use the default"
     bool given[OPTIONS_MAX];     //  set on the command line or in a config file
-    size_t count;
+    size_t count;                //  options, verbose and quiet included
 };
 
 static void
@@ -346,17 +348,21 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
 {
     cli_t *self = mem_calloc (1, sizeof (cli_t));
     self->program = program;
-    self->options = options;
-    while (options[self->count].name)
-        self->count++;
-    assert (self->count < OPTIONS_MAX - 5);
+    size_t own = 0;
+    for (; options[own].name; own++) {
+        assert (own < OPTIONS_MAX - 7);
+        self->options[own] = options[own];
+    }
+    self->options[own] = (cli_option_t) {"verbose", NULL, "log debug messages"};
+    self->options[own + 1] = (cli_option_t) {"quiet", NULL, "log errors only"};
+    self->count = own + 2;
 
     struct option longopts[OPTIONS_MAX + 1] = {{0}};
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < own; i++)
         longopts[i] = (struct option) {options[i].name,
                                        options[i].value ? required_argument : no_argument, NULL,
                                        (int) (1000 + i)};
-    size_t n = self->count;
+    size_t n = own;
     longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
     longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
     longopts[n++] = (struct option) {"verbose", no_argument, NULL, 'v'};
@@ -365,14 +371,24 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
 
     //  Two passes: the config file first, so flags override it.
     log_level_t level = LOG_LEVEL_INFO;
+    bool level_given = false;
     const char *config = NULL;
+    //  getopt names the program by args[0] in its messages: ours, not the
+    //  path it was started by. (It may also reorder args: a copy.)
+    char name[64];
+    snprintf (name, sizeof (name), "bazaar-%s", program);
+    char **args = mem_calloc ((size_t) argc + 1, sizeof (char *));
+    memcpy (args, argv, (size_t) argc * sizeof (char *));
+    args[0] = name;
     *exit_code = 2;
     opterr = 1;
     optind = 0;        //  0, not 1: glibc then also forgets a half-read "-hv"
     int opt;
-    while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1) {
-        if (opt == '?')
+    while ((opt = getopt_long (argc, args, "hvqc:", longopts, NULL)) != -1) {
+        if (opt == '?') {
+            fprintf (stderr, "%s: try --help\n", args[0]);
             goto failed;
+        }
         if (opt == 'h') {
             s_usage (program, summary, options);
             *exit_code = 0;
@@ -383,30 +399,36 @@ cli_new (const char *program, const char *summary, const cli_option_t *options,
             *exit_code = 0;
             goto failed;
         }
-        if (opt == 'v')
-            level = LOG_LEVEL_DEBUG;
-        if (opt == 'q')
-            level = LOG_LEVEL_ERROR;
+        if (opt == 'v' || opt == 'q') {
+            level = opt == 'v' ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR;
+            level_given = true;
+        }
         if (opt == 'c')
             config = optarg;
     }
     if (optind < argc) {
         fprintf (stderr, "bazaar-%s: unexpected argument '%s' (try --help)\n", program,
-                 argv[optind]);
+                 args[optind]);
         goto failed;
     }
     if (config && s_load_config (self, config))
         goto failed;
+    if (!level_given && cli_flag (self, "verbose"))
+        level = LOG_LEVEL_DEBUG;
+    else if (!level_given && cli_flag (self, "quiet"))
+        level = LOG_LEVEL_ERROR;
     optind = 0;        //  0, not 1: glibc then also forgets a half-read "-hv"
     opterr = 0;
-    while ((opt = getopt_long (argc, argv, "hvqc:", longopts, NULL)) != -1)
+    while ((opt = getopt_long (argc, args, "hvqc:", longopts, NULL)) != -1)
         if (opt >= 1000)
             s_set (self, opt - 1000, optarg);
     log_setup (program, level);
     *exit_code = 0;
+    free (args);
     return self;
 
 failed:
+    free (args);
     cli_destroy (&self);
     return NULL;
 }

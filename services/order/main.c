@@ -37,13 +37,13 @@ s_parse_members (const char *text, uint32_t self, uint32_t *members, size_t *cou
         unsigned long id = strtoul (cursor, &end, 10);
         if (end == cursor || id == 0 || id > 1000 || *count == CONSENSUS_MAX_MEMBERS
             || (*end && *end != ',')) {
-            fprintf (stderr, "order: --members must be 1 to %d ids from 1 to 1000, comma "
+            fprintf (stderr, "bazaar-order: --members must be 1 to %d ids from 1 to 1000, comma "
                      "separated, not '%s'\n", CONSENSUS_MAX_MEMBERS, text);
             return -1;
         }
         for (size_t i = 0; i < *count; i++)
             if (members[i] == id) {
-                fprintf (stderr, "order: --members lists %lu twice\n", id);
+                fprintf (stderr, "bazaar-order: --members lists %lu twice\n", id);
                 return -1;
             }
         has_self |= id == self;
@@ -51,7 +51,7 @@ s_parse_members (const char *text, uint32_t self, uint32_t *members, size_t *cou
         cursor = *end ? end + 1 : end;
     }
     if (!has_self) {
-        fprintf (stderr, "order: --members '%s' does not list this replica's --id %u\n", text,
+        fprintf (stderr, "bazaar-order: --members '%s' does not list this replica's --id %u\n", text,
                  self);
         return -1;
     }

@@ -62,11 +62,12 @@ s_capture_end (s_capture_t *capture, char *text)
     fclose (capture->capture);
 }
 
-//  Parses the NULL-terminated args as bazaar-gateway would.
+//  Parses the NULL-terminated args as bazaar-gateway would (started by a
+//  path, as from a shell).
 static cli_t *
 s_parse (s_result_t *result, const char **args)
 {
-    char *argv[ARGS_MAX + 1] = {"bazaar-gateway"};
+    char *argv[ARGS_MAX + 1] = {"./build/bin/bazaar-gateway"};
     int argc = 1;
     while (args[argc - 1]) {
         assert_true (argc < ARGS_MAX);
@@ -325,6 +326,29 @@ test_cli_verbosity (void **state)
     cli_destroy (&cli);
 }
 
+//  verbose and quiet in a config file, as flags; -v and -q override them.
+static void
+test_cli_verbosity_from_a_config_file (void **state)
+{
+    const char *path = *state;
+    s_write_config (path, "verbose = 1\n");
+    cli_t *cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_true (log_enabled (LOG_LEVEL_DEBUG));
+    cli_destroy (&cli);
+    s_write_config (path, "gateway\n    quiet = yes\n");
+    cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_false (log_enabled (LOG_LEVEL_WARN));
+    cli_destroy (&cli);
+    cli = s_parse_ok ((const char *[]){"-c", path, "-v", NULL});
+    assert_true (log_enabled (LOG_LEVEL_DEBUG));
+    cli_destroy (&cli);
+    s_write_config (path, "verbose = 0\n");
+    cli = s_parse_ok ((const char *[]){"-c", path, NULL});
+    assert_false (log_enabled (LOG_LEVEL_DEBUG));
+    assert_true (log_enabled (LOG_LEVEL_INFO));
+    cli_destroy (&cli);
+}
+
 //  ---------------------------------------------------------------------
 //  Refusals, --help, --version
 
@@ -335,6 +359,10 @@ test_cli_bad_flags (void **state)
     s_result_t result;
     s_parse_fails ((const char *[]){"--nope", NULL}, 2, &result);
     assert_non_null (strstr (result.err, "nope"));
+    //  Named as the program, not by its path, and pointing to --help.
+    assert_int_equal (strncmp (result.err, "bazaar-gateway: ", 16), 0);
+    assert_null (strchr (result.err, '/'));
+    assert_non_null (strstr (result.err, "--help"));
     s_parse_fails ((const char *[]){"-x", NULL}, 2, &result);
     assert_string_not_equal (result.err, "");
     s_parse_fails ((const char *[]){"--port", NULL}, 2, &result);
@@ -498,6 +526,7 @@ test_cli_run (void)
         CLI_TEST (test_cli_config_refuses_what_it_does_not_know),
         CLI_TEST (test_cli_config_shares_a_file),
         CLI_TEST (test_cli_verbosity),
+        CLI_TEST (test_cli_verbosity_from_a_config_file),
         CLI_TEST (test_cli_bad_flags),
         CLI_TEST (test_cli_missing_config_file),
         CLI_TEST (test_cli_help),
