@@ -16,8 +16,10 @@ http_reason (int status)
         case 405: return "Method Not Allowed";
         case 409: return "Conflict";
         case 413: return "Payload Too Large";
+        case 422: return "Unprocessable Content";
         case 500: return "Internal Server Error";
         case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
         default: return "Unknown";
     }
 }

@@ -195,3 +195,32 @@ def test_order_number_within_64_bits_is_404(bz, number):
 def test_order_number_not_digits_is_400(bz, number):
     r = bz.get("/orders/" + number)
     assert_error(r, *BAD_ORDER, what="GET /orders/" + number)
+
+
+def test_status_lines_name_their_status(bz):
+    """Each answer's status line carries the status's reason phrase
+    (RFC 9110 15), not "Unknown": 422 and 504 once did."""
+    key = "reason-%d" % time.monotonic_ns()
+    first = json.dumps({"name": "apple", "type": "buy", "quantity": 1}).encode()
+    other = json.dumps({"name": "apple", "type": "buy", "quantity": 2}).encode()
+    phrases = {}
+    for name, body, expected in (("first", first, 200), ("other", other, 422)):
+        answer = raw_exchange(bz.port, b"POST /orders HTTP/1.1\r\nHost: x\r\n"
+                              b"Idempotency-Key: " + key.encode() + b"\r\n"
+                              b"Content-Type: application/json\r\nConnection: close\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        line = answer.split(b"\r\n", 1)[0].decode()
+        assert line.startswith("HTTP/1.1 %d " % expected), (name, line)
+        phrases[expected] = line.split(" ", 2)[2]
+        if expected == 200:
+            bz.record(json.loads(answer.split(b"\r\n\r\n", 1)[1])["data"]["transaction_number"],
+                      "apple", "buy", 1)
+    for path, expected in (("/stocks/dogecoin", 404), ("/orders/x", 400)):
+        answer = raw_exchange(bz.port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                              % path.encode())
+        line = answer.split(b"\r\n", 1)[0].decode()
+        assert line.startswith("HTTP/1.1 %d " % expected), (path, line)
+        phrases[expected] = line.split(" ", 2)[2]
+    assert phrases == {200: "OK", 422: "Unprocessable Content", 404: "Not Found",
+                       400: "Bad Request"}, phrases
+    bz.assert_unchanged()
