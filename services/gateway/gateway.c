@@ -76,6 +76,12 @@ s_watch_signals (gateway_t *self, char *error, size_t error_size)
 //  Construction
 
 static void
+s_on_413 (void *arg, h2o_req_t *req)
+{
+    routes_count_refused ((gateway_t *) arg, req, 413);
+}
+
+static void
 s_configure_h2o (gateway_t *self)
 {
     h2o_config_init (&self->globalconf);
@@ -89,7 +95,7 @@ s_configure_h2o (gateway_t *self)
     h2o_hostconf_t *host = h2o_config_register_host (
         &self->globalconf, h2o_iovec_init (H2O_STRLIT ("default")), 65535);
     //  h2o answers that 413 itself, on the host's fallback path: as JSON.
-    http_register_json_413 (&host->fallback_path);
+    http_register_json_413 (&host->fallback_path, s_on_413, self);
     h2o_pathconf_t *path = h2o_config_register_path (host, "/", 0);
     s_handler_t *handler = (s_handler_t *) h2o_create_handler (path, sizeof (s_handler_t));
     handler->super.on_req = s_on_req;

@@ -83,11 +83,18 @@ s_json_send (h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t coun
     h2o_ostream_send_next (self, req, count ? &ostream->body : NULL, count ? 1 : 0, state);
 }
 
+typedef struct {
+    h2o_filter_t super;
+    http_answered_fn *on_413;
+    void *arg;
+} s_json_413_t;
+
 static void
 s_json_413_setup (h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    (void) self;
+    s_json_413_t *filter = (s_json_413_t *) self;
     if (req->res.status == 413) {
+        filter->on_413 (filter->arg, req);
         static const char body[] = HTTP_ERROR_JSON (413, "request too large");
         memset (&req->res.headers, 0, sizeof (req->res.headers));
         h2o_add_header (&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -104,8 +111,10 @@ s_json_413_setup (h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 }
 
 void
-http_register_json_413 (h2o_pathconf_t *pathconf)
+http_register_json_413 (h2o_pathconf_t *pathconf, http_answered_fn *on_413, void *arg)
 {
-    h2o_filter_t *filter = h2o_create_filter (pathconf, sizeof (h2o_filter_t));
-    filter->on_setup_ostream = s_json_413_setup;
+    s_json_413_t *filter = (s_json_413_t *) h2o_create_filter (pathconf, sizeof (s_json_413_t));
+    filter->super.on_setup_ostream = s_json_413_setup;
+    filter->on_413 = on_413;
+    filter->arg = arg;
 }

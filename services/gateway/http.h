@@ -36,8 +36,10 @@ h2o_iovec_t http_encode (h2o_req_t *req, const json_t *json);
 //  h2o answers a body over max_request_entity_size itself, with a plain
 //  text 413, on the host's fallback path (the request never reaches a
 //  handler). Registered on that path, this filter turns such an answer
-//  into the API's {"error":{"code":413,"message":"request too large"}}.
-void http_register_json_413 (h2o_pathconf_t *pathconf);
+//  into the API's {"error":{"code":413,"message":"request too large"}},
+//  and calls on_413 (arg, req) so the answer is counted.
+typedef void (http_answered_fn) (void *arg, h2o_req_t *req);
+void http_register_json_413 (h2o_pathconf_t *pathconf, http_answered_fn *on_413, void *arg);
 
 //  The standard reason phrase for status.
 const char *http_reason (int status);

@@ -400,6 +400,14 @@ s_dashboard (gateway_t *gateway, h2o_req_t *req, uint64_t started_ns)
 //  ---------------------------------------------------------------------
 //  Routing
 
+void
+routes_count_refused (gateway_t *gateway, h2o_req_t *req, int status)
+{
+    api_match_t match;
+    api_route (req->input.method, api_target_path (req->input.path), &match);
+    metrics_observe (gateway->metrics, match.route, status, 0);
+}
+
 int
 routes_handle (gateway_t *gateway, h2o_req_t *req)
 {

@@ -18,4 +18,9 @@
 //  Returns 0 (the request is always taken).
 int routes_handle (gateway_t *gateway, h2o_req_t *req);
 
+//  Count in the metrics an answer h2o gave req itself (a 413 from its
+//  Content-Length), under the route its method and path would take, with
+//  no latency (the request was never read).
+void routes_count_refused (gateway_t *gateway, h2o_req_t *req, int status);
+
 #endif

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from harness import (BIN, Bazaar, INITIAL, INITIAL_QTY, SERVICES, assert_error, assert_json,
-                     error_body)
+                     error_body, metrics)
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")
@@ -276,6 +276,8 @@ def test_wrong_method_405(bz, method, path, allowed):
 
 
 def test_body_over_64k_413(bz):
+    counter = 'bazaar_http_requests_total{route="/orders",status="413"}'
+    before = metrics(bz.port).get(counter, 0)
     body = json.dumps(order_body("apple", "buy", 1)).encode()
     body += b" " * (64 * 1024 + 1 - len(body))
     assert len(body) == 64 * 1024 + 1
@@ -285,6 +287,8 @@ def test_body_over_64k_413(bz):
     r = bz.post("/orders", b"x" * (1024 * 1024))
     assert_error(r, 413, "request too large", "POST /orders with a 1 MiB body")
     bz.assert_unchanged()
+    #  h2o refuses these itself; they are counted all the same
+    assert metrics(bz.port).get(counter, 0) == before + 2
 
 
 def test_body_of_exactly_64k_is_accepted(bz):
