@@ -315,6 +315,11 @@ sockets_refusal (char *buf, size_t size, const char *peer, const char *endpoint,
         snprintf (buf, size, "%s at %s is up but refused us: it does not take the keys in "
                   "%s (another system's, or a bus without CURVE): pass --keys DIR with its "
                   "keys, or --keys \"\"", peer, endpoint, keys_dir);
+    else if (zsys_file_exists (SOCKETS_KEYS_FOUND "/allowed"))
+        //  --keys "" was given, or the keys there lack our role's.
+        snprintf (buf, size, "%s at %s is up but refused us: CURVE keys? pass --keys DIR "
+                  "(./" SOCKETS_KEYS_FOUND " holds keys: --keys " SOCKETS_KEYS_FOUND ")",
+                  peer, endpoint);
     else
         snprintf (buf, size, "%s at %s is up but refused us: CURVE keys? pass --keys DIR "
                   "(bazaar up keeps them in DATA/keys; none in ./" SOCKETS_KEYS_FOUND ")",

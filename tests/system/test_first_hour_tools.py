@@ -96,6 +96,11 @@ def test_keys_of_another_system_are_named_as_such(bazaar_factory, spawn, tmp_pat
     out = status(bz, tmp_path, "--keys", str(other))
     assert out.returncode == 1, out
     assert "refused us: it does not take the keys in %s" % other in out.stdout, out
+    #  --keys "" beside the system's keys: the hint names them, not "none"
+    out = status(bz, tmp_path, "--keys", "")
+    assert out.returncode == 1, out
+    assert "./data/keys holds keys: --keys data/keys" in out.stdout, out
+    assert "none in" not in out.stdout, out
 
 
 def test_tap_that_hears_nothing_says_what_each_source_is(spawn, tmp_path):
