@@ -204,7 +204,7 @@ verify: build
 #  docs/PERFORMANCE.md. bench-deps installs what only the benchmarks need
 #  (wrk, etcd-server, etcd-client), kept out of make test's deps.
 BENCH_BINS = $(BUILD)/bench/bare_h2o $(BUILD)/bench/chain $(BUILD)/bench/fsync
-.PHONY: bench bench-build bench-deps
+.PHONY: bench bench-build bench-deps bench-wakeups
 #  pid.o: the baselines pay libzmq's getpid as the system does (src/pid.h).
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/obj/src/pid.o
 	@mkdir -p $(dir $@)
@@ -233,6 +233,12 @@ bench: deps bench-deps
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/failover.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/replication.sh
 	BAZAAR_BIN=$(abspath $(BUILD)/bin) sh tests/bench/curve.sh
+
+#  make bench-wakeups: system calls, context switches and CPU per answer,
+#  thread by thread, of the chain and of trades (perf; not in make bench).
+bench-wakeups: deps bench-deps
+	@$(MAKE) --no-print-directory bench-build
+	BAZAAR_BIN=$(abspath $(BUILD)/bin) BENCH_BIN=$(abspath $(BUILD)/bench) sh tests/bench/wakeups.sh
 
 #  make eval: the lab's evaluation (a few minutes): latency against p with
 #  and without the cache, cache replacement, a replica killed under load;
