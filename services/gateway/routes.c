@@ -282,6 +282,9 @@ s_parse_key (gateway_t *gateway, h2o_req_t *req, msg_t *trade)
 {
     ssize_t index = h2o_find_header_by_str (&req->headers, H2O_STRLIT ("idempotency-key"), -1);
     if (index >= 0) {
+        //  Which of two would a retry mean? Neither is guessed.
+        if (h2o_find_header_by_str (&req->headers, H2O_STRLIT ("idempotency-key"), index) >= 0)
+            return "more than one Idempotency-Key";
         const char *bad = api_idempotency_key (req->headers.entries[index].value, trade->key);
         if (bad)
             return bad;

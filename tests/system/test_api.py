@@ -429,6 +429,27 @@ def test_idempotency_key(bz):
     bz.assert_orders()
 
 
+def test_two_idempotency_keys_are_refused(bz):
+    """Two Idempotency-Key headers: which one would a retry mean? 400,
+    nothing trades."""
+    body = json.dumps(order_body("apple", "buy", 1)).encode()
+    with socket.create_connection(("127.0.0.1", bz.port), timeout=10) as s:
+        s.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Idempotency-Key: one-%d\r\nIdempotency-Key: two-%d\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (os.getpid(), os.getpid(), len(body)) + body)
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(payload) == {"error": {"code": 400, "message":
+                                             "malformed request: more than one Idempotency-Key"}}
+    bz.assert_unchanged()
+
+
 def test_idempotency_key_reused_with_a_different_request(bz):
     """A used key with another name, type or quantity is 422 and changes
     nothing; the same request with it still returns the first number."""
