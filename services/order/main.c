@@ -51,8 +51,8 @@ s_parse_members (const char *text, uint32_t self, uint32_t *members, size_t *cou
         cursor = *end ? end + 1 : end;
     }
     if (!has_self) {
-        fprintf (stderr, "bazaar-order: --members '%s' does not list this replica's --id %u\n", text,
-                 self);
+        fprintf (stderr, "bazaar-order: --members '%s' does not list this replica's --id %u\n",
+                 text, self);
         return -1;
     }
     return 0;
