@@ -192,6 +192,19 @@ def _read_response(conn, start):
     return Response(resp.status, headers, body, raw, elapsed)
 
 
+def http_raw(port, request, timeout=HTTP_TIMEOUT):
+    """Send request (bytes, as is) on a fresh connection; return every
+    byte the gateway answers until it closes (send Connection: close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        answer = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return answer
+            answer += chunk
+
+
 def http_request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT,
                  conn=None, host="127.0.0.1"):
     """One HTTP request to host:port (or over conn, kept open)."""

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from harness import (BIN, Bazaar, INITIAL, INITIAL_QTY, SERVICES, assert_error, assert_json,
-                     error_body, metrics)
+                     error_body, http_raw, metrics)
 
 MALFORMED = (400, "malformed request")
 BAD_TYPE = (400, "invalid request type")
@@ -433,16 +433,10 @@ def test_two_idempotency_keys_are_refused(bz):
     """Two Idempotency-Key headers: which one would a retry mean? 400,
     nothing trades."""
     body = json.dumps(order_body("apple", "buy", 1)).encode()
-    with socket.create_connection(("127.0.0.1", bz.port), timeout=10) as s:
-        s.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                  b"Idempotency-Key: one-%d\r\nIdempotency-Key: two-%d\r\n"
-                  b"Content-Length: %d\r\n\r\n" % (os.getpid(), os.getpid(), len(body)) + body)
-        answer = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+    answer = http_raw(bz.port, b"POST /orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"Idempotency-Key: one-%d\r\nIdempotency-Key: two-%d\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (os.getpid(), os.getpid(), len(body))
+                      + body)
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), answer
     assert json.loads(payload) == {"error": {"code": 400, "message":

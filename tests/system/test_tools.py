@@ -20,7 +20,7 @@ import time
 import pytest
 
 from harness import (BIN, INITIAL, INITIAL_QTY, SANITIZER_MARKERS, assert_json, canonical_dump,
-                     error_body, free_ports, http_request, pid_running, port_busy, tool,
+                     error_body, free_ports, http_raw, http_request, pid_running, port_busy, tool,
                      wait_until)
 
 DEADLINE = 20.0          # bound for every wait (generous for ASan)
@@ -342,15 +342,8 @@ def test_tap_json_lines_are_utf8_for_non_utf8_names(shared_bazaar, spawn):
 
     def traffic(n):
         #  A raw 0xff byte in the path: the gateway passes it on as the name.
-        with socket.create_connection(("127.0.0.1", bazaar.port), timeout=DEADLINE) as sock:
-            sock.sendall(b"GET /stocks/q\xffz-%d HTTP/1.1\r\nHost: x\r\n"
-                         b"Connection: close\r\n\r\n" % n)
-            reply = b""
-            while True:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
+        reply = http_raw(bazaar.port, b"GET /stocks/q\xffz-%d HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n" % n, timeout=DEADLINE)
         assert reply.startswith(b"HTTP/1.1 404"), reply
 
     lines = drive_tap(tap, traffic, "LOOKUP for non-UTF-8 names")
