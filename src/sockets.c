@@ -222,6 +222,27 @@ sockets_find_keys (const char *keys_dir, const char *role)
     return zsys_file_exists (path) ? SOCKETS_KEYS_FOUND : "";
 }
 
+const char *
+sockets_find_endpoint (const char *name, const char *fallback, char *buf, size_t size)
+{
+    FILE *file = fopen (SOCKETS_ENDPOINTS_FOUND, "r");
+    if (!file)
+        return fallback;
+    const char *found = fallback;
+    char line[MSG_ENDPOINT_MAX + 64];
+    size_t length = strlen (name);
+    while (found == fallback && fgets (line, sizeof (line), file)) {
+        line[strcspn (line, "\n")] = '\0';
+        if (strncmp (line, name, length) == 0 && line[length] == '='
+            && strlen (line + length + 1) < size) {
+            snprintf (buf, size, "%s", line + length + 1);
+            found = buf;
+        }
+    }
+    fclose (file);
+    return found;
+}
+
 //  ---------------------------------------------------------------------
 //  Watching a connection's handshake
 

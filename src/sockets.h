@@ -58,6 +58,17 @@
 //  CURVE); any other value is returned as given ("" is no CURVE).
 const char *sockets_find_keys (const char *keys_dir, const char *role);
 
+//  Where `bazaar up` writes the endpoints of the system it runs
+//  (name=ENDPOINT lines: broker, tap, catalog-pub), relative to the
+//  directory it was started from, and removes them when it stops.
+#define SOCKETS_ENDPOINTS_FOUND "data/run/endpoints"
+
+//  The endpoint a tool uses for name when its flag was not given: the
+//  one SOCKETS_ENDPOINTS_FOUND lists (copied into buf), so a tool run
+//  where `bazaar up --ports BASE` was finds the system; else fallback.
+const char *sockets_find_endpoint (const char *name, const char *fallback, char *buf,
+                                   size_t size);
+
 //  Process-wide, once, from main and before any socket: load the key
 //  pair of role from keys_dir and, if the process binds sockets (servers
 //  true), start the ZAP handler with the allow-list. keys_dir NULL or ""

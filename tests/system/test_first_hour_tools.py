@@ -58,6 +58,30 @@ def test_tap_and_status_find_the_keys_of_a_system_started_here(bazaar_factory, s
     assert re.search(r"^leader: order-1 \(epoch \d+\)", out.stdout, re.M), out
 
 
+def test_tap_and_status_find_the_endpoints_of_a_system_started_here(bazaar_factory, spawn,
+                                                                    tmp_path):
+    """Without --broker, --tap or --catalog-pub, the tools use the
+    endpoints `bazaar up` (here: its file, for a system on the harness's
+    ports, none of them the defaults) lists in ./data/run/endpoints."""
+    bz, _ = secure_system(bazaar_factory, tmp_path)
+    run = tmp_path / "data" / "run"
+    run.mkdir()
+    (run / "endpoints").write_text("broker=%s\ntap=%s\ncatalog-pub=%s\n" % (
+        bz.endpoints["broker"], bz.endpoints["tap"], bz.endpoints["catalog_pub"]))
+    out = subprocess.run([tool("bazaar-client"), "status"], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=DEADLINE)
+    assert out.returncode == 0, out
+    assert re.search(r"^leader: order-1 \(epoch \d+\)", out.stdout, re.M), out
+    tap = spawn([tool("bazaar-tap"), "--json", "--count", 5], cwd=str(tmp_path))
+    assert tap.wait(DEADLINE) == 0, tap.describe()
+    assert len(tap.lines()) == 5, tap.describe()
+    #  A flag still wins over the file.
+    out = subprocess.run([tool("bazaar-client"), "status", "--broker", "tcp://127.0.0.1:9",
+                          "--timeout", "300"], cwd=str(tmp_path), capture_output=True,
+                         text=True, timeout=DEADLINE)
+    assert out.returncode == 1 and "tcp://127.0.0.1:9" in out.stdout + out.stderr, out
+
+
 def test_from_elsewhere_the_tools_say_the_broker_refused_them_and_name_the_flag(
         bazaar_factory, spawn, tmp_path):
     bz, keys = secure_system(bazaar_factory, tmp_path)

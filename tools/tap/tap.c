@@ -89,8 +89,8 @@ typedef struct {
 //  Options
 
 static const cli_option_t s_options[] = {
-    {"tap", "tcp://127.0.0.1:5557", "broker tap PUB endpoint (\"\" to skip)"},
-    {"catalog-pub", "tcp://127.0.0.1:5556", "catalog PUB endpoint (\"\" to skip)"},
+    {"tap", "tcp://127.0.0.1:5557", "broker tap PUB endpoint (\"\" to skip; default: the one 'bazaar up' runs from ./data, if any)"},
+    {"catalog-pub", "tcp://127.0.0.1:5556", "catalog PUB endpoint (\"\" to skip; default as --tap)"},
     {"order-pub", "", "order replica PUB endpoint(s): repeat the flag or give a comma list"},
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
@@ -285,10 +285,16 @@ s_tap_new (cli_t *cli, const char *keys, int argc, char **argv)
         || s_each_item (cli_get (cli, "service"), s_add_service, self)
         || s_each_item (cli_get (cli, "type"), s_add_type, self))
         goto failed;
-    if (*cli_get (cli, "tap") && s_add_source (self, SOURCE_TAP, cli_get (cli, "tap")))
+    //  Not given: those of a system `bazaar up` runs from here, if any.
+    char tap[MSG_ENDPOINT_MAX + 1], catalog_pub[MSG_ENDPOINT_MAX + 1];
+    const char *tap_endpoint = cli_flag (cli, "tap") ? cli_get (cli, "tap")
+        : sockets_find_endpoint ("tap", cli_get (cli, "tap"), tap, sizeof (tap));
+    const char *catalog_endpoint = cli_flag (cli, "catalog-pub") ? cli_get (cli, "catalog-pub")
+        : sockets_find_endpoint ("catalog-pub", cli_get (cli, "catalog-pub"), catalog_pub,
+                                 sizeof (catalog_pub));
+    if (*tap_endpoint && s_add_source (self, SOURCE_TAP, tap_endpoint))
         goto failed;
-    if (*cli_get (cli, "catalog-pub")
-        && s_add_source (self, SOURCE_CATALOG, cli_get (cli, "catalog-pub")))
+    if (*catalog_endpoint && s_add_source (self, SOURCE_CATALOG, catalog_endpoint))
         goto failed;
     if (s_add_order_pubs (self, cli, argc, argv))
         goto failed;
