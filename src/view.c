@@ -34,9 +34,14 @@ view_state (const msg_worker_t *worker)
 uint64_t
 view_lag (const msg_t *view, const msg_worker_t *worker)
 {
-    if (strcmp (worker->service, "order") != 0 || worker->number >= view->position)
-        return 0;
-    return view->position - worker->number;
+    uint64_t ahead = view->position;
+    for (size_t i = 0; i < view->worker_count; i++) {
+        const msg_worker_t *leader = &view->workers[i];
+        if (leader->registered && leader->replica_id == view->replica_id
+            && strcmp (leader->service, "order") == 0 && leader->number > ahead)
+            ahead = leader->number;
+    }
+    return worker->number >= ahead ? 0 : ahead - worker->number;
 }
 
 void

@@ -59,6 +59,17 @@ test_view_states_lag_and_order (void **state)
         assert_string_equal (view_state (&view.workers[i]), states[i]);
         assert_int_equal (view_lag (&view, &view.workers[i]), lags[i]);
     }
+    //  Behind the leader's log, not the catalog: a catalog learning late
+    //  lags too. Without a registered leader, the catalog is the mark.
+    view.workers[3].number = 20;
+    const uint64_t behind_leader[] = {8, 11, 5, 0};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal (view_lag (&view, &view.workers[i]), behind_leader[i]);
+    view.workers[3].registered = false;
+    const uint64_t behind_catalog[] = {0, 3, 0, 0};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal (view_lag (&view, &view.workers[i]), behind_catalog[i]);
+    view.workers[3].registered = true;
     view.workers[3].role = MSG_ROLE_CATCHING_UP;
     assert_string_equal (view_state (&view.workers[3]), "catching up");
     msg_reset (&view);

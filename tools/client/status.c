@@ -107,10 +107,7 @@ s_print_table (msg_t *view)
         const msg_worker_t *worker = &view->workers[i];
         char name[MSG_SERVICE_MAX + 32], lag[24], age[32];
         view_process_name (worker, name, sizeof (name));
-        if (strcmp (worker->service, "order") == 0)
-            snprintf (lag, sizeof (lag), "%" PRIu64, view_lag (view, worker));
-        else
-            snprintf (lag, sizeof (lag), "-");
+        snprintf (lag, sizeof (lag), "%" PRIu64, view_lag (view, worker));
         snprintf (age, sizeof (age), "%" PRIu64 " ms", worker->age_ms);
         printf ("%-10s %-12s %9" PRIu64 " %7s %10s %6" PRIu64 "\n", name, view_state (worker),
                 worker->number, lag, age, worker->epoch);
