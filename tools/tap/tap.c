@@ -8,7 +8,8 @@
 
     The catalog's sequence beacon (an INVALIDATE of no stock, every
     100 ms) prints as BEACON ("beacon":true in JSON) and hides with
-    --no-heartbeats, as do the idle messages on a leader's PUB: a LEARN
+    --no-heartbeats, as do STATUS and VIEW (the gateways' twice-a-second
+    polls of the broker's view) and the idle messages on a leader's PUB: a LEARN
     with no trades, an APPEND with no entries that does not move the
     commit position past what that PUB last said (an empty APPEND that
     moves it announces a commit, and shows), and the copy of an ACK that
@@ -95,8 +96,8 @@ static const cli_option_t s_options[] = {
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
                  "undecodable frames are always shown)"},
-    {"no-heartbeats", NULL, "hide HEARTBEATs, the catalog's BEACONs, and a leader's idle "
-                            "APPENDs, LEARNs and ACK copies"},
+    {"no-heartbeats", NULL, "hide HEARTBEATs, the catalog's BEACONs, STATUS/VIEW polls, and a "
+                            "leader's idle APPENDs, LEARNs and ACK copies"},
     {"json", NULL, "print JSON lines (with \"source\" and \"time\") instead of text"},
     {"keys", SOCKETS_KEYS_AUTO, "CURVE key directory made by 'bazaar keys DIR'; auto: "
                                 SOCKETS_KEYS_FOUND " if it holds keys (as 'bazaar up' made "
@@ -358,8 +359,9 @@ s_is_idle_ack (source_t *source, const msg_t *ack)
     return idle;
 }
 
-//  What --no-heartbeats hides: a HEARTBEAT, the catalog's beacon, and on
-//  a leader's PUB a LEARN of nothing, an empty APPEND that says no commit
+//  What --no-heartbeats hides: a HEARTBEAT, the catalog's beacon, a
+//  STATUS and its VIEW (each gateway polls twice a second for its
+//  dashboard's timeline), and on a leader's PUB a LEARN of nothing, an empty APPEND that says no commit
 //  position newer than source's last, or an idle ACK's copy. Remembers
 //  what it needs.
 static bool
@@ -367,7 +369,8 @@ s_is_idle (source_t *source, const msg_t *msg)
 {
     if (!msg)
         return false;
-    if (msg->type == MSG_HEARTBEAT || s_is_beacon (msg))
+    if (msg->type == MSG_HEARTBEAT || s_is_beacon (msg) || msg->type == MSG_STATUS
+        || msg->type == MSG_VIEW)
         return true;
     if (msg->type == MSG_LEARN)
         return msg->trade_count == 0;
