@@ -34,11 +34,14 @@ view_state (const msg_worker_t *worker)
 uint64_t
 view_lag (const msg_t *view, const msg_worker_t *worker)
 {
+    //  Positions are each process's last heartbeat, taken at different
+    //  moments: under load the catalog's may be past the leader's, and the
+    //  leader is still the mark (never behind itself).
     uint64_t ahead = view->position;
     for (size_t i = 0; i < view->worker_count; i++) {
         const msg_worker_t *leader = &view->workers[i];
         if (leader->registered && leader->replica_id == view->replica_id
-            && strcmp (leader->service, "order") == 0 && leader->number > ahead)
+            && strcmp (leader->service, "order") == 0)
             ahead = leader->number;
     }
     return worker->number >= ahead ? 0 : ahead - worker->number;

@@ -26,10 +26,9 @@ void view_process_name (const msg_worker_t *worker, char *buf, size_t size);
 //  "candidate" or "leader".
 const char *view_state (const msg_worker_t *worker);
 
-//  Trades the worker (a replica or a catalog) is behind the log of the
-//  leader the broker names, or behind the catalog's position while no
-//  named leader is registered or when the catalog is further; 0 when it
-//  is not behind.
+//  Trades the worker (a replica or a catalog) is behind the position of
+//  the leader the broker names, or behind the catalog's while no named
+//  leader is registered; 0 when it is not behind (the leader never is).
 uint64_t view_lag (const msg_t *view, const msg_worker_t *worker);
 
 //  The leader the broker names, for the status line: "order-3 (epoch 4)",

@@ -65,8 +65,14 @@ test_view_states_lag_and_order (void **state)
     const uint64_t behind_leader[] = {8, 11, 5, 0};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal (view_lag (&view, &view.workers[i]), behind_leader[i]);
+    //  Heartbeats of different moments: a catalog past the leader puts
+    //  nobody behind it, the leader least of all.
+    view.workers[3].number = 10;
+    const uint64_t leader_behind[] = {0, 1, 0, 0};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal (view_lag (&view, &view.workers[i]), leader_behind[i]);
     view.workers[3].registered = false;
-    const uint64_t behind_catalog[] = {0, 3, 0, 0};
+    const uint64_t behind_catalog[] = {0, 3, 0, 2};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal (view_lag (&view, &view.workers[i]), behind_catalog[i]);
     view.workers[3].registered = true;
