@@ -31,19 +31,27 @@ view_state (const msg_worker_t *worker)
     }
 }
 
+//  The registered row of the replica the broker names, or NULL.
+static const msg_worker_t *
+s_named_leader (const msg_t *view)
+{
+    for (size_t i = 0; i < view->worker_count; i++) {
+        const msg_worker_t *worker = &view->workers[i];
+        if (worker->registered && worker->replica_id == view->replica_id
+            && strcmp (worker->service, "order") == 0)
+            return worker;
+    }
+    return NULL;
+}
+
 uint64_t
 view_lag (const msg_t *view, const msg_worker_t *worker)
 {
     //  Positions are each process's last heartbeat, taken at different
     //  moments: under load the catalog's may be past the leader's, and the
     //  leader is still the mark (never behind itself).
-    uint64_t ahead = view->position;
-    for (size_t i = 0; i < view->worker_count; i++) {
-        const msg_worker_t *leader = &view->workers[i];
-        if (leader->registered && leader->replica_id == view->replica_id
-            && strcmp (leader->service, "order") == 0)
-            ahead = leader->number;
-    }
+    const msg_worker_t *leader = s_named_leader (view);
+    uint64_t ahead = leader ? leader->number : view->position;
     return worker->number >= ahead ? 0 : ahead - worker->number;
 }
 
@@ -54,12 +62,8 @@ view_leader (const msg_t *view, char *buf, size_t size)
         snprintf (buf, size, "none");
         return;
     }
-    bool campaigning = false;
-    for (size_t i = 0; i < view->worker_count; i++) {
-        const msg_worker_t *worker = &view->workers[i];
-        if (strcmp (worker->service, "order") == 0 && worker->replica_id == view->replica_id)
-            campaigning = worker->registered && worker->role == MSG_ROLE_CANDIDATE;
-    }
+    const msg_worker_t *leader = s_named_leader (view);
+    bool campaigning = leader && leader->role == MSG_ROLE_CANDIDATE;
     snprintf (buf, size, "order-%" PRIu64 " (epoch %" PRIu64 "%s)", view->replica_id,
               view->epoch, campaigning ? ", campaigning" : "");
 }
