@@ -223,15 +223,15 @@ sockets_find_keys (const char *keys_dir, const char *role)
 }
 
 const char *
-sockets_find_endpoint (const char *name, const char *fallback, char *buf, size_t size)
+sockets_find_endpoint (const char *name, const char *value, bool given, char *buf, size_t size)
 {
-    FILE *file = fopen (SOCKETS_ENDPOINTS_FOUND, "r");
+    FILE *file = given ? NULL : fopen (SOCKETS_ENDPOINTS_FOUND, "r");
     if (!file)
-        return fallback;
-    const char *found = fallback;
+        return value;
+    const char *found = value;
     char line[MSG_ENDPOINT_MAX + 64];
     size_t length = strlen (name);
-    while (found == fallback && fgets (line, sizeof (line), file)) {
+    while (found == value && fgets (line, sizeof (line), file)) {
         line[strcspn (line, "\n")] = '\0';
         if (strncmp (line, name, length) == 0 && line[length] == '='
             && strlen (line + length + 1) < size) {

@@ -63,10 +63,11 @@ const char *sockets_find_keys (const char *keys_dir, const char *role);
 //  directory it was started from, and removes them when it stops.
 #define SOCKETS_ENDPOINTS_FOUND "data/run/endpoints"
 
-//  The endpoint a tool uses for name when its flag was not given: the
-//  one SOCKETS_ENDPOINTS_FOUND lists (copied into buf), so a tool run
-//  where `bazaar up --ports BASE` was finds the system; else fallback.
-const char *sockets_find_endpoint (const char *name, const char *fallback, char *buf,
+//  The endpoint a tool uses for its flag name: value if the flag was
+//  given, else the one SOCKETS_ENDPOINTS_FOUND lists (copied into buf),
+//  so a tool run where `bazaar up --ports BASE` was finds the system;
+//  else value (the flag's default).
+const char *sockets_find_endpoint (const char *name, const char *value, bool given, char *buf,
                                    size_t size);
 
 //  Process-wide, once, from main and before any socket: load the key

@@ -40,7 +40,8 @@ s_on_signal (int signum)
 }
 
 static const cli_option_t s_options[] = {
-    {"broker", "tcp://127.0.0.1:5555", "the broker's ROUTER endpoint (default: the one 'bazaar up' runs from ./data, if any)"},
+    {"broker", "tcp://127.0.0.1:5555", "the broker's ROUTER endpoint; without the flag, "
+                                       "the one 'bazaar up' runs from ./data, if any"},
     {"timeout", "1500", "ms to wait for the broker's answer"},
     {"json", NULL, "print the view as one JSON object"},
     {"watch", NULL, "refresh every second until Ctrl-C"},
@@ -239,10 +240,8 @@ status_main (int argc, char **argv)
     char broker[MSG_ENDPOINT_MAX + 1], found[MSG_ENDPOINT_MAX + 1], keys[PATH_MAX], error[512];
     //  Not given: the broker of a system `bazaar up` runs from here, if any.
     snprintf (broker, sizeof (broker), "%s",
-              cli_flag (cli, "broker")
-                  ? cli_get (cli, "broker")
-                  : sockets_find_endpoint ("broker", cli_get (cli, "broker"), found,
-                                           sizeof (found)));
+              sockets_find_endpoint ("broker", cli_get (cli, "broker"), cli_flag (cli, "broker"),
+                                     found, sizeof (found)));
     //  A client of the broker like the tap: the tap's key pair.
     snprintf (keys, sizeof (keys), "%s", sockets_find_keys (cli_get (cli, "keys"), "tap"));
     if (sockets_setup (keys, "tap", false, error, sizeof (error))) {

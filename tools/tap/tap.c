@@ -9,8 +9,8 @@
     The catalog's sequence beacon (an INVALIDATE of no stock, every
     100 ms) prints as BEACON ("beacon":true in JSON) and hides with
     --no-heartbeats, as do STATUS and VIEW (the gateways' twice-a-second
-    polls of the broker's view) and the idle messages on a leader's PUB: a LEARN
-    with no trades, an APPEND with no entries that does not move the
+    polls of the broker's view) and the idle messages on a leader's PUB:
+    a LEARN with no trades, an APPEND with no entries that does not move the
     commit position past what that PUB last said (an empty APPEND that
     moves it announces a commit, and shows), and the copy of an ACK that
     acknowledges no more than the same follower's last in its epoch.
@@ -90,8 +90,9 @@ typedef struct {
 //  Options
 
 static const cli_option_t s_options[] = {
-    {"tap", "tcp://127.0.0.1:5557", "broker tap PUB endpoint (\"\" to skip; default: the one 'bazaar up' runs from ./data, if any)"},
-    {"catalog-pub", "tcp://127.0.0.1:5556", "catalog PUB endpoint (\"\" to skip; default as --tap)"},
+    {"tap", "tcp://127.0.0.1:5557", "broker tap PUB endpoint (\"\" to skip); without the "
+                                    "flag, the one 'bazaar up' runs from ./data, if any"},
+    {"catalog-pub", "tcp://127.0.0.1:5556", "catalog PUB endpoint (\"\" to skip; found as --tap)"},
     {"order-pub", "", "order replica PUB endpoint(s): repeat the flag or give a comma list"},
     {"service", "", "show only these services: catalog, order (comma list)"},
     {"type", "", "show only these message types, e.g. LOOKUP,COMMITTED (comma list; "
@@ -288,11 +289,11 @@ s_tap_new (cli_t *cli, const char *keys, int argc, char **argv)
         goto failed;
     //  Not given: those of a system `bazaar up` runs from here, if any.
     char tap[MSG_ENDPOINT_MAX + 1], catalog_pub[MSG_ENDPOINT_MAX + 1];
-    const char *tap_endpoint = cli_flag (cli, "tap") ? cli_get (cli, "tap")
-        : sockets_find_endpoint ("tap", cli_get (cli, "tap"), tap, sizeof (tap));
-    const char *catalog_endpoint = cli_flag (cli, "catalog-pub") ? cli_get (cli, "catalog-pub")
-        : sockets_find_endpoint ("catalog-pub", cli_get (cli, "catalog-pub"), catalog_pub,
-                                 sizeof (catalog_pub));
+    const char *tap_endpoint = sockets_find_endpoint (
+        "tap", cli_get (cli, "tap"), cli_flag (cli, "tap"), tap, sizeof (tap));
+    const char *catalog_endpoint =
+        sockets_find_endpoint ("catalog-pub", cli_get (cli, "catalog-pub"),
+                               cli_flag (cli, "catalog-pub"), catalog_pub, sizeof (catalog_pub));
     if (*tap_endpoint && s_add_source (self, SOURCE_TAP, tap_endpoint))
         goto failed;
     if (*catalog_endpoint && s_add_source (self, SOURCE_CATALOG, catalog_endpoint))
@@ -361,9 +362,9 @@ s_is_idle_ack (source_t *source, const msg_t *ack)
 
 //  What --no-heartbeats hides: a HEARTBEAT, the catalog's beacon, a
 //  STATUS and its VIEW (each gateway polls twice a second for its
-//  dashboard's timeline), and on a leader's PUB a LEARN of nothing, an empty APPEND that says no commit
-//  position newer than source's last, or an idle ACK's copy. Remembers
-//  what it needs.
+//  dashboard's timeline), and on a leader's PUB a LEARN of nothing, an
+//  empty APPEND that says no commit position newer than source's last,
+//  or an idle ACK's copy. Remembers what it needs.
 static bool
 s_is_idle (source_t *source, const msg_t *msg)
 {
