@@ -411,13 +411,26 @@ routes_count_refused (gateway_t *gateway, h2o_req_t *req, int status)
     metrics_observe (gateway->metrics, match.route, status, 0);
 }
 
+//  RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without
+//  Host. h2o gives such a request its default host's own name, which is
+//  then the only sign that it had none (a Host naming it points elsewhere).
+static bool
+s_has_host (h2o_req_t *req)
+{
+    return req->version < 0x101
+        || req->input.authority.base != req->hostconf->authority.hostport.base;
+}
+
 int
 routes_handle (gateway_t *gateway, h2o_req_t *req)
 {
     uint64_t started_ns = metrics_now_ns ();
     api_match_t match;
     msg_error_t code = api_route (req->input.method, api_target_path (req->input.path), &match);
-    if (code != MSG_ERR_OK)
+    if (!s_has_host (req))
+        s_answer_error_detail (gateway, req, match.route, started_ns, MSG_ERR_MALFORMED,
+                               "an HTTP/1.1 request needs a Host header");
+    else if (code != MSG_ERR_OK)
         s_answer_refused (gateway, req, match.route, started_ns, code, match.allow);
     else
         switch (match.route) {

@@ -224,3 +224,35 @@ def test_status_lines_name_their_status(bz):
     assert phrases == {200: "OK", 422: "Unprocessable Content", 404: "Not Found",
                        400: "Bad Request"}, phrases
     bz.assert_unchanged()
+
+
+# --------------------------------------------------------------------------
+#  Host (RFC 9112 section 3.2): an HTTP/1.1 request without one is a 400
+
+NO_HOST = (400, "malformed request: an HTTP/1.1 request needs a Host header")
+
+
+def test_http11_without_host_is_400_and_trades_nothing(bz):
+    body = json.dumps({"name": "ford", "type": "sell", "quantity": 1}).encode()
+    for request in (b"GET /stocks/apple HTTP/1.1\r\n",
+                    b"GET http://h/stocks/apple HTTP/1.1\r\n",
+                    b"GET /nope HTTP/1.1\r\n",
+                    b"POST /orders HTTP/1.1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n" % len(body)):
+        has_body = request.startswith(b"POST")
+        raw = raw_exchange(bz.port, request + b"Connection: close\r\n\r\n"
+                                    + (body if has_body else b""))
+        status, _, answer = split_answer(raw)
+        assert (status, json.loads(answer)) == (400, error_body(*NO_HOST)), (request, raw)
+    bz.assert_unchanged()
+
+
+def test_host_is_optional_before_http11_and_any_name_serves(bz):
+    #  "default" is the name h2o gives a request without Host: one that
+    #  says it is still a request with a Host.
+    for request in (b"GET /stocks/apple HTTP/1.0\r\n",
+                    b"GET /stocks/apple HTTP/1.1\r\nHost: default\r\n"):
+        raw = raw_exchange(bz.port, request + b"Connection: close\r\n\r\n")
+        status, _, answer = split_answer(raw)
+        assert status == 200, (request, raw)
+        assert_json(json.loads(answer), {"data": bz.expected_stock("apple")}, request.decode())
