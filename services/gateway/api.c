@@ -99,11 +99,22 @@ api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match)
 msg_error_t
 api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1])
 {
-    if (name.len == 0 || name.len > MSG_NAME_MAX || memchr (name.base, '\0', name.len))
-        return MSG_ERR_STOCK_NOT_FOUND;
-    memcpy (key, name.base, name.len);
-    key[name.len] = '\0';
-    return MSG_ERR_OK;
+    //  RFC 3986 2.1: "%61pple" is "apple", and a client must send a name
+    //  with a space, '?' or a byte beyond ASCII in it that way.
+    size_t length = 0;
+    for (size_t i = 0; i < name.len; i++) {
+        char byte = name.base[i];
+        if (byte == '%') {
+            if (name.len - i < 3 || h2o_hex_decode (&byte, name.base + i + 1, 2) != 0)
+                return MSG_ERR_STOCK_NOT_FOUND;
+            i += 2;
+        }
+        if (byte == '\0' || length == MSG_NAME_MAX)
+            return MSG_ERR_STOCK_NOT_FOUND;
+        key[length++] = byte;
+    }
+    key[length] = '\0';
+    return length ? MSG_ERR_OK : MSG_ERR_STOCK_NOT_FOUND;
 }
 
 //  ---------------------------------------------------------------------

@@ -38,9 +38,9 @@ h2o_iovec_t api_target_path (h2o_iovec_t target);
 //  MSG_ERR_METHOD_NOT_ALLOWED (match->allow set).
 msg_error_t api_route (h2o_iovec_t method, h2o_iovec_t path, api_match_t *match);
 
-//  Copy a stock name from a path into key (NUL-terminated). Returns
-//  MSG_ERR_OK, or MSG_ERR_STOCK_NOT_FOUND if no stock can have that name
-//  (empty, too long, a NUL in it).
+//  Copy a stock name from a path into key (NUL-terminated), its %XX
+//  escapes decoded. Returns MSG_ERR_OK, or MSG_ERR_STOCK_NOT_FOUND if no
+//  stock can have that name (empty, too long, a NUL or a broken escape).
 msg_error_t api_stock_name (h2o_iovec_t name, char key[MSG_NAME_MAX + 1]);
 
 //  Read an order number, a non-empty string of ASCII digits. Returns

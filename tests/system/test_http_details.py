@@ -256,3 +256,15 @@ def test_host_is_optional_before_http11_and_any_name_serves(bz):
         status, _, answer = split_answer(raw)
         assert status == 200, (request, raw)
         assert_json(json.loads(answer), {"data": bz.expected_stock("apple")}, request.decode())
+
+
+# --------------------------------------------------------------------------
+#  Percent-encoded names (RFC 3986 section 2.1): the name is the decoded one
+
+def test_percent_encoded_names_are_decoded(bz):
+    for path in ("/stocks/%61pple", "/stocks/appl%65",
+                 "/stocks/%61%70%70%6C%65?x=%20"):
+        assert_json(bz.get(path).body, {"data": bz.expected_stock("apple")}, path)
+    for path in ("/stocks/%", "/stocks/appl%6", "/stocks/%zzapple", "/stocks/apple%00",
+                 "/stocks/apple%20"):
+        assert_error(bz.get(path), 404, "stock not found", what=path)

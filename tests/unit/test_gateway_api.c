@@ -94,6 +94,30 @@ test_api_order_number (void **state)
 }
 
 static void
+test_api_stock_name (void **state)
+{
+    (void) state;
+    char key[MSG_NAME_MAX + 1];
+    assert_int_equal (api_stock_name (s_text ("apple"), key), MSG_ERR_OK);
+    assert_string_equal (key, "apple");
+    assert_int_equal (api_stock_name (s_text ("%61pp%6Ce"), key), MSG_ERR_OK);
+    assert_string_equal (key, "apple");
+    assert_int_equal (api_stock_name (s_text ("caf%C3%a9%20%3F%25"), key), MSG_ERR_OK);
+    assert_string_equal (key, "caf\xc3\xa9 ?%");
+    const char *broken[] = {"", "%", "a%", "a%6", "%6g", "%00a", "%%61", "%-1"};
+    for (size_t i = 0; i < sizeof (broken) / sizeof (broken[0]); i++)
+        assert_int_equal (api_stock_name (s_text (broken[i]), key), MSG_ERR_STOCK_NOT_FOUND);
+    //  MSG_NAME_MAX bytes, however spelled; one more is no stock's name
+    char longest[3 * MSG_NAME_MAX + 4] = "";
+    for (int i = 0; i < MSG_NAME_MAX; i++)
+        strcat (longest, i % 2 ? "a" : "%62");
+    assert_int_equal (api_stock_name (s_text (longest), key), MSG_ERR_OK);
+    assert_int_equal (strlen (key), MSG_NAME_MAX);
+    strcat (longest, "a");
+    assert_int_equal (api_stock_name (s_text (longest), key), MSG_ERR_STOCK_NOT_FOUND);
+}
+
+static void
 test_api_idempotency_key (void **state)
 {
     (void) state;
@@ -151,6 +175,7 @@ test_gateway_api_run (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_api_target_path),
         cmocka_unit_test (test_api_route_head),
+        cmocka_unit_test (test_api_stock_name),
         cmocka_unit_test (test_api_order_number),
         cmocka_unit_test (test_api_idempotency_key),
         cmocka_unit_test (test_api_parse_order),
