@@ -3,7 +3,16 @@
     Invariant: self->size is the offset just past the last whole record,
     self->allocated >= self->size is the file's size, and the file holds
     nothing but zeros between them once journal_open returns and after
-    each journal_sync.
+    each journal_sync, unless a cut is pending (self->cut): then the file
+    still holds the cut records past size until the next flush.
+
+    A cut followed by records becomes durable as one: the flush first
+    makes the records and where they go durable in a side file (PATH.cut),
+    then cuts and writes the file, then removes the side file durably.
+    journal_open finishes a cut that a crash interrupted. Without it, a
+    crash between the cut and the records' sync left neither the old
+    records nor the new: a consensus re-stamp cuts entries that may have
+    committed and writes the same ones back (docs/CONSENSUS.md).
 */
 #include "journal.h"
 #include "le.h"
@@ -22,8 +31,15 @@
 
 #define HEADER_SIZE JOURNAL_HEADER_SIZE
 
+//  The side file of a cut: magic, the offset to cut at, the length of
+//  the records that follow the cut, their crc32, the crc32 of the header
+//  before it; then the records, framed.
+#define REDO_MAGIC "BZJCUT1\n"
+#define REDO_HEADER_SIZE 32
+
 struct _journal_t {
     int fd;
+    char *redo_path;        //  PATH.cut
     bool sync;
     uint64_t size;          //  bytes of whole records on file
     uint64_t allocated;     //  bytes on file: size, then zeros written ahead
@@ -35,7 +51,8 @@ struct _journal_t {
     size_t pending;         //  records in buffer
     uint64_t syncs;         //  batches written (each one fdatasync if sync)
     uint64_t synced;        //  records in them
-    bool cut;               //  journal_truncate cut the file since the last sync
+    bool cut;               //  journal_truncate cut size, the file not yet
+    uint64_t redone;        //  bytes of records a cut finished at open rewrote
     bool unsynced;          //  journal_write wrote since the last fdatasync
 };
 
@@ -213,6 +230,98 @@ s_unload (unsigned char *data, size_t size, bool mapped)
     errno = saved;
 }
 
+//  pwrite exactly size bytes at offset. Returns 0, or -1 (errno set).
+static int
+s_pwrite_all (int fd, const void *data, size_t size, uint64_t offset)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t wrote = pwrite (fd, (const unsigned char *) data + done, size - done,
+                                (off_t) (offset + done));
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote < 0)
+            return -1;
+        done += (size_t) wrote;
+    }
+    return 0;
+}
+
+//  Removes the side file of a cut, durably. Returns 0 or -1.
+static int
+s_redo_remove (const char *redo_path)
+{
+    if (unlink (redo_path) && errno != ENOENT)
+        return -1;
+    return s_sync_parent (redo_path);
+}
+
+//  The records that follow a cut at offset, in a side file
+//  (REDO_HEADER_SIZE bytes of header, then the records): durable,
+//  with its directory entry, before the file is cut.
+static int
+s_redo_write (const char *redo_path, uint64_t offset, const unsigned char *records,
+              size_t length)
+{
+    unsigned char header[REDO_HEADER_SIZE];
+    memcpy (header, REDO_MAGIC, 8);
+    le_put32 (header + 8, (uint32_t) offset);
+    le_put32 (header + 12, (uint32_t) (offset >> 32));
+    le_put32 (header + 16, (uint32_t) length);
+    le_put32 (header + 20, (uint32_t) ((uint64_t) length >> 32));
+    le_put32 (header + 24, s_crc (records, length));
+    le_put32 (header + 28, s_crc (header, 28));
+    int fd = open (redo_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = s_pwrite_all (fd, header, sizeof (header), 0);
+    if (rc == 0)
+        rc = s_pwrite_all (fd, records, length, sizeof (header));
+    if (rc == 0)
+        rc = fdatasync (fd);
+    int saved = errno;
+    close (fd);
+    errno = saved;
+    return rc ? -1 : s_sync_parent (redo_path);
+}
+
+//  At open: finishes a cut whose side file is whole (the crash came after
+//  it was durable: the file may be cut or written in part), or drops a
+//  torn one (the file was not touched yet). Sets *redone to the bytes of
+//  records rewritten. Returns 0 or -1 (errno set).
+static int
+s_redo_finish (int fd, const char *redo_path, uint64_t *redone)
+{
+    *redone = 0;
+    int redo = open (redo_path, O_RDONLY | O_CLOEXEC);
+    if (redo < 0)
+        return errno == ENOENT ? 0 : -1;
+    unsigned char *data = NULL;
+    size_t size = 0;
+    int rc = s_read_all (redo, &data, &size);
+    close (redo);
+    if (rc)
+        return -1;
+    uint64_t offset = 0, length = 0;
+    bool whole = size >= REDO_HEADER_SIZE && memcmp (data, REDO_MAGIC, 8) == 0
+              && le_get32 (data + 28) == s_crc (data, 28);
+    if (whole) {
+        offset = le_get32 (data + 8) | (uint64_t) le_get32 (data + 12) << 32;
+        length = le_get32 (data + 16) | (uint64_t) le_get32 (data + 20) << 32;
+        whole = length == size - REDO_HEADER_SIZE
+             && le_get32 (data + 24) == s_crc (data + REDO_HEADER_SIZE, length);
+    }
+    if (whole && (s_pwrite_all (fd, data + REDO_HEADER_SIZE, length, offset)
+                  || ftruncate (fd, (off_t) (offset + length)) || fdatasync (fd)))
+        rc = -1;
+    if (whole && rc == 0)
+        *redone = length;
+    int saved = errno;
+    free (data);
+    errno = saved;
+    return rc ? -1 : s_redo_remove (redo_path);
+}
+
 journal_t *
 journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
 {
@@ -226,7 +335,13 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     bool mapped = false;
     int64_t good = -1;
     bool zeros = false;     //  all after the last record is zeros written ahead
-    if (flock (fd, LOCK_EX | LOCK_NB) == 0 && s_load (fd, &data, &size, &mapped) == 0) {
+    char *redo_path = NULL;
+    uint64_t redone = 0;
+    if (asprintf (&redo_path, "%s.cut", path) < 0)
+        redo_path = NULL;
+    if (redo_path && flock (fd, LOCK_EX | LOCK_NB) == 0
+        && s_redo_finish (fd, redo_path, &redone) == 0
+        && s_load (fd, &data, &size, &mapped) == 0) {
         good = s_replay (data, size, fn, arg);
         zeros = good >= 0 && (size_t) good < size
              && s_all_zero (data + good, size - (size_t) good);
@@ -239,15 +354,19 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     if (good < 0) {
         int saved = errno;
         close (fd);
+        free (redo_path);
         errno = saved;
         return NULL;
     }
     journal_t *self = calloc (1, sizeof (journal_t));
     if (!self) {
         close (fd);
+        free (redo_path);
         return NULL;
     }
     self->fd = fd;
+    self->redo_path = redo_path;
+    self->redone = redone;
     self->sync = sync;
     self->size = (uint64_t) good;
     self->allocated = zeros ? size : (uint64_t) good;
@@ -309,11 +428,14 @@ journal_destroy (journal_t **self_p)
         return;
     journal_t *self = *self_p;
     //  A clean close leaves the file exact; after a crash the zeros stay
-    //  and the next open keeps them for its appends.
-    if (self->allocated > self->size && ftruncate (self->fd, (off_t) self->size)) {
+    //  and the next open keeps them for its appends. A pending cut is
+    //  not made here: its records were never written.
+    if (!self->cut && self->allocated > self->size
+        && ftruncate (self->fd, (off_t) self->size)) {
         //  Harmless: zeros after the last record are read as its end.
     }
     close (self->fd);
+    free (self->redo_path);
     free (self->buffer);
     free (self);
     *self_p = NULL;
@@ -458,10 +580,8 @@ journal_truncate (journal_t *self, uint64_t size)
         errno = EINVAL;
         return -1;
     }
-    if (ftruncate (self->fd, (off_t) size))
-        return -1;
+    //  The file is cut by the next flush, with the records that follow.
     self->size = size;
-    self->allocated = size;
     self->cut = true;
     return 0;
 }
@@ -478,18 +598,31 @@ static int
 s_flush (journal_t *self, bool durable)
 {
     bool sync_now = durable && self->sync;
+    bool redo = self->cut && self->pending && sync_now;
+    if (redo && s_redo_write (self->redo_path, self->size, self->buffer, self->buffer_used))
+        return -1;
+    if (self->cut) {
+        if (ftruncate (self->fd, (off_t) self->size))
+            return -1;
+        self->allocated = self->size;
+        self->cut = false;
+        self->unsynced = true;
+    }
     if (self->pending == 0) {
-        if (!sync_now || (!self->cut && !self->unsynced))
+        if (!sync_now || !self->unsynced)
             return 0;
-        self->cut = self->unsynced = false;
+        self->unsynced = false;
         return fdatasync (self->fd);
     }
     s_write_zeros_ahead (self);
     int rc = s_write_all (self);
     if (rc == 0 && sync_now)
         rc = fdatasync (self->fd);
+    //  Gone before any later record: a side file found at open is redone.
+    if (rc == 0 && redo)
+        rc = s_redo_remove (self->redo_path);
     if (rc == 0 && sync_now)
-        self->cut = self->unsynced = false;
+        self->unsynced = false;
     else
     if (rc == 0)
         self->unsynced = true;
@@ -542,6 +675,12 @@ uint64_t
 journal_truncated (journal_t *self)
 {
     return self->truncated;
+}
+
+uint64_t
+journal_redone (journal_t *self)
+{
+    return self->redone;
 }
 
 int

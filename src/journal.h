@@ -98,9 +98,12 @@ int journal_read_at (journal_t *self, uint64_t offset, void *data, size_t max, s
 void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);
 
 //  Cut the file to size bytes (the start of a record), dropping every
-//  record from there on; nothing may be queued (sync first). Durable with
-//  the next journal_sync (which syncs even with nothing queued). Returns
-//  0, or -1 with errno set (EINVAL: records queued, or size past the end).
+//  record from there on; nothing may be queued (sync first). The file is
+//  cut by the next journal_sync (which syncs even with nothing queued),
+//  as one with the records appended after the cut: a crash leaves the
+//  old records or the new, never neither (see PATH.cut in journal.c).
+//  Returns 0, or -1 with errno set (EINVAL: records queued, or size past
+//  the end).
 int journal_truncate (journal_t *self, uint64_t size);
 
 //  Number of records queued but not yet synced.
@@ -111,6 +114,10 @@ uint64_t journal_size (journal_t *self);
 
 //  Bytes cut off a torn tail when the journal was opened.
 uint64_t journal_truncated (journal_t *self);
+
+//  Bytes of records rewritten when the journal was opened, finishing a
+//  cut that a crash interrupted (0: none).
+uint64_t journal_redone (journal_t *self);
 
 //  For a file journal_open refused with EUCLEAN: the offset of the first
 //  bad record (*bad) and of the good record after it (*good). Reads the

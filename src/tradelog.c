@@ -467,6 +467,12 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
     }
     //  Recovery says what it did (like Redis for a truncated AOF); the
     //  process's main logs it (tradelog_recovered).
+    if (journal_redone (self->journal))
+        snprintf (self->recovered, sizeof (self->recovered),
+                  "%s: finished a cut that a crash interrupted (%s.cut): %" PRIu64
+                  " bytes of records rewritten; %" PRIu64 " records now",
+                  path, path, journal_redone (self->journal), self->count);
+    else
     if (journal_truncated (self->journal))
         snprintf (self->recovered, sizeof (self->recovered),
                   "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64

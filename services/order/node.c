@@ -176,18 +176,53 @@ s_fail (node_t *self, const char *what)
     self->failed = true;
 }
 
-//  Cut the log (synced first: a cut needs nothing queued).
+static bool
+s_same_trade (const msg_trade_t *a, const msg_trade_t *b)
+{
+    return a->number == b->number && a->side == b->side && a->quantity == b->quantity
+        && strcmp (a->name, b->name) == 0 && strcmp (a->key, b->key) == 0;
+}
+
+//  Whether the ready writes back every trade its cut drops, the same
+//  (a re-stamp: nothing of the old log is lost, only its stamps change).
+static bool
+s_rewrites (node_t *self, const consensus_ready_t *ready)
+{
+    uint64_t count = tradelog_count (self->log);
+    if (ready->first_index != ready->truncate_to
+        || ready->n_entries < count - ready->truncate_to)
+        return false;
+    for (uint64_t number = ready->truncate_to; number < count; number++) {
+        const consensus_entry_t *entry = &ready->entries[number - ready->first_index];
+        msg_trade_t old, new;
+        if (tradelog_get (self->log, number, &old)
+            || msg_decode_trade (entry->payload, entry->size, &new) != MSG_DECODE_OK
+            || !s_same_trade (&old, &new))
+            return false;
+    }
+    return true;
+}
+
+//  Cut the log (synced first: a cut needs nothing queued). The file is
+//  cut by the next sync, as one with the entries appended after the cut
+//  (journal.h): a re-stamp cuts entries that may have committed and
+//  writes them again, and a crash between the two must not lose them.
 static void
-s_truncate (node_t *self, uint64_t to)
+s_truncate (node_t *self, uint64_t to, bool rewritten)
 {
     uint64_t count = tradelog_count (self->log);
     if (tradelog_sync (self->log) || store_truncate (self->store, to)) {
         s_fail (self, "cannot cut the order log");
         return;
     }
-    log_warn ("cut %" PRIu64 " uncommitted orders %" PRIu64 "..%" PRIu64
-              " that the leader does not hold (epoch %" PRIu64 ")",
-              count - to, to, count - 1, consensus_epoch (self->core));
+    if (rewritten)
+        log_info ("writing orders %" PRIu64 "..%" PRIu64 " again with epoch %" PRIu64
+                  "'s stamp (cut and written back as one)",
+                  to, count - 1, consensus_epoch (self->core));
+    else
+        log_warn ("cut %" PRIu64 " uncommitted orders %" PRIu64 "..%" PRIu64
+                  " that the leader does not hold (epoch %" PRIu64 ")",
+                  count - to, to, count - 1, consensus_epoch (self->core));
     if (to < self->events.cut_from)
         self->events.cut_from = to;
     self->appended = true;
@@ -219,7 +254,7 @@ s_persist (node_t *self, const consensus_ready_t *ready)
         self->store_promise = true;
     }
     if (ready->truncate && ready->truncate_to < tradelog_count (self->log))
-        s_truncate (self, ready->truncate_to);
+        s_truncate (self, ready->truncate_to, s_rewrites (self, ready));
     s_append (self, ready);
     //  A leader's commit-only move is not stored (records written later
     //  carry it): its clients' answers and its APPENDs do not wait for a

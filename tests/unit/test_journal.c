@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,6 +507,7 @@ test_journal_preallocate_keeps_records_in_place (void **state)
 //  s_fail_zeros is set, a pwrite of zeros only (the zeros ahead, never a
 //  batch of records) fails as on a full disk.
 static bool s_fail_zeros;
+static off_t s_fail_records_at = -1;    //  a pwrite of records there fails
 ssize_t __real_pwrite (int fd, const void *data, size_t size, off_t offset);
 ssize_t __wrap_pwrite (int fd, const void *data, size_t size, off_t offset);
 
@@ -516,7 +518,8 @@ __wrap_pwrite (int fd, const void *data, size_t size, off_t offset)
     size_t zeros = 0;
     while (zeros < size && bytes[zeros] == 0)
         zeros++;
-    if (s_fail_zeros && size && zeros == size) {
+    if ((s_fail_zeros && size && zeros == size)
+        || (offset == s_fail_records_at && zeros < size)) {
         errno = ENOSPC;
         return -1;
     }
@@ -547,6 +550,109 @@ test_journal_zeros_ahead_that_fail_never_overwrite_records (void **state)
     assert_true (fx_file_size (tmp->path) > s_end (210));
     journal_destroy (&journal);
     s_expect_replay (tmp->path, 210, 0);
+}
+
+//  ---------------------------------------------------------------------
+//  A cut and the records after it: durable as one
+
+static void
+s_redo_path (const char *path, char *redo, size_t size)
+{
+    snprintf (redo, size, "%s.cut", path);
+}
+
+//  Opens the journal, checks it replays records 0..count-1 and rewrote
+//  redone bytes finishing a cut, that no side file is left, and closes it.
+static void
+s_expect_redone (const char *path, size_t count, uint64_t redone)
+{
+    s_replay_t replay;
+    journal_t *journal = s_open (path, &replay);
+    assert_non_null (journal);
+    assert_int_equal (replay.count, count);
+    assert_int_equal (replay.first_bad, SIZE_MAX);
+    assert_int_equal (journal_redone (journal), redone);
+    journal_destroy (&journal);
+    char redo[PATH_MAX];
+    s_redo_path (path, redo, sizeof (redo));
+    assert_int_equal (access (redo, F_OK), -1);
+}
+
+static void
+test_journal_cut_then_records_replace_them (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 10);
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
+    assert_int_equal (journal_size (journal), s_end (6));
+    //  Not cut on file until the records that follow are written.
+    assert_int_equal (fx_file_size (tmp->path), s_end (10));
+    s_append (journal, 6, 8);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (fx_file_size (tmp->path), s_end (8));
+    journal_destroy (&journal);
+    s_expect_redone (tmp->path, 8, 0);
+}
+
+//  A cut never written (no sync before the crash or the close) leaves
+//  the old records: its own records were never durable either.
+static void
+test_journal_cut_without_sync_leaves_the_old_records (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 10);
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (4)), 0);
+    s_append (journal, 4, 5);
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 10, 0);
+    //  A cut alone is made by the sync that follows it.
+    journal = s_open (tmp->path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (4)), 0);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (fx_file_size (tmp->path), s_end (4));
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 4, 0);
+}
+
+//  The crash between the cut and the records' sync (here the records'
+//  write fails after the cut, which the failure leaves on file): the
+//  next open writes the records from the side file. A torn side file
+//  (the crash came while it was written, before the file was touched)
+//  is dropped.
+static void
+test_journal_cut_interrupted_is_finished_at_open (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 10);
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
+    s_append (journal, 6, 9);
+    s_fail_records_at = (off_t) s_end (6);
+    assert_int_equal (journal_sync (journal), -1);
+    s_fail_records_at = -1;
+    journal_destroy (&journal);
+    assert_int_equal (fx_file_size (tmp->path), s_end (6));
+    char redo[PATH_MAX];
+    s_redo_path (tmp->path, redo, sizeof (redo));
+    uint64_t redo_size = fx_file_size (redo);
+    assert_true (redo_size > s_end (9) - s_end (6));
+    unsigned char *whole = malloc (redo_size);
+    FILE *file = fopen (redo, "rb");
+    assert_int_equal (fread (whole, 1, redo_size, file), redo_size);
+    fclose (file);
+
+    s_write_bytes (redo, "wb", whole, redo_size - 1);
+    s_expect_redone (tmp->path, 6, 0);
+    s_write_bytes (redo, "wb", whole, redo_size);
+    s_expect_redone (tmp->path, 9, s_end (9) - s_end (6));
+    free (whole);
+    //  Finished once: reopening finds nothing more to do.
+    s_expect_redone (tmp->path, 9, 0);
 }
 
 //  A kill -9 in the middle of a batch written over the zeros: the torn
@@ -646,6 +752,9 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_torn_record_among_zeros),
         JOURNAL_TEST (test_journal_zeros_ahead_that_fail_never_overwrite_records),
         JOURNAL_TEST (test_journal_extent),
+        JOURNAL_TEST (test_journal_cut_then_records_replace_them),
+        JOURNAL_TEST (test_journal_cut_without_sync_leaves_the_old_records),
+        JOURNAL_TEST (test_journal_cut_interrupted_is_finished_at_open),
         cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
 #undef JOURNAL_TEST

@@ -613,6 +613,38 @@ test_store_replica_stamps_as_runs (void **state)
     store_destroy (&store);
 }
 
+//  A new leader re-stamps its tail: it cuts entries that may have
+//  committed and writes the same ones again with its stamp. A crash
+//  before the sync (here: the store closed without one) must leave the
+//  old entries, not a log without them (journal.h: a cut is durable
+//  with the records after it).
+static void
+test_store_replica_restamp_interrupted_keeps_the_entries (void **state)
+{
+    s_tmp_t *tmp = *state;
+    store_t *store = s_open_replica (tmp);
+    s_entries (store, 3, 10);
+    assert_int_equal (store_truncate (store, 7), 0);
+    for (int i = 0; i < 3; i++)
+        s_entry (store, "apple", MSG_SIDE_BUY, 1, "", 4, 7);
+    store_destroy (&store);
+
+    store = s_open_replica (tmp);
+    uint64_t old[10] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+    s_expect_stamps (store_log (store), old, 10, 1);
+    s_expect_stock (store, "apple", 990, 10);
+    assert_int_equal (store_truncate (store, 7), 0);
+    for (int i = 0; i < 3; i++)
+        s_entry (store, "apple", MSG_SIDE_BUY, 1, "", 4, 7);
+    assert_int_equal (store_sync (store), 0);
+    store_destroy (&store);
+
+    store = s_open_replica (tmp);
+    uint64_t restamped[10] = {3, 3, 3, 3, 3, 3, 3, 4, 4, 4};
+    s_expect_stamps (store_log (store), restamped, 10, 2);
+    store_destroy (&store);
+}
+
 int
 test_store_run (void)
 {
@@ -632,6 +664,7 @@ test_store_run (void)
         STORE_TEST (test_store_refuses_non_finite_price),
         STORE_TEST (test_store_replica_entries_and_cut),
         STORE_TEST (test_store_replica_stamps_as_runs),
+        STORE_TEST (test_store_replica_restamp_interrupted_keeps_the_entries),
     };
 #undef STORE_TEST
     return cmocka_run_group_tests_name ("store", tests, NULL, NULL);
