@@ -29,7 +29,7 @@ struct _store_t {
     msgpack_sbuffer buffer;
     char *error;          //  where replay reports why it stopped
     size_t error_size;
-    char stocks_recovered[PATH_MAX + 160];  //  what opening <name>.stocks cut, "" if nothing
+    uint64_t stocks_bytes;    //  of the whole records read from <name>.stocks
 };
 
 static const store_stock_t s_initial[] = {
@@ -96,6 +96,7 @@ s_on_stockdef (const void *data, size_t size, void *arg)
         snprintf (self->error, self->error_size, "bad record in %s", self->stocks_path);
         return -1;
     }
+    self->stocks_bytes += JOURNAL_HEADER_SIZE + size;
     return 0;
 }
 
@@ -189,28 +190,23 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
     const char *path = self->stocks_path;
     uint64_t trades = tradelog_count (self->log);
     if (zsys_file_exists (path)) {
-        journal_t *journal = journal_open (path, true, s_on_stockdef, self);
-        if (!journal) {
-            if (errno != EBADMSG)
-                snprintf (self->error, self->error_size, "cannot open %s: %s", path,
-                          journal_strerror (errno));
+        //  It is written whole and renamed into place: a cut or damaged
+        //  record is not a crash's doing, and is not cut (read only).
+        struct stat file;
+        int64_t records = journal_read (path, s_on_stockdef, self);
+        if (records < 0 && errno == EBADMSG)
             return -1;
-        }
-        if (journal_truncated (journal))
-            snprintf (self->stocks_recovered, sizeof (self->stocks_recovered),
-                      "%s: cut a torn last record: %" PRIu64 " bytes at byte offset %" PRIu64
-                      " (after %zu whole records)",
-                      path, journal_truncated (journal), journal_size (journal),
-                      self->stock_count);
-        journal_destroy (&journal);
-        if (self->stock_count)
+        const char *damage = records < 0 ? journal_strerror (errno)
+                           : stat (path, &file) ? strerror (errno)
+                           : (uint64_t) file.st_size != self->stocks_bytes ? "a cut or bad record"
+                           : records == 0 ? "no stocks" : NULL;
+        if (!damage)
             return 0;
-        //  It is written whole and renamed into place: empty is damaged.
         snprintf (self->error, self->error_size,
-                  "%s holds no stocks (damaged): restore it, or move the files "
+                  "%s is damaged (%s, after %zu whole stocks): restore it, or move the files "
                   "(%s.*) away to rebuild them from --stocks (or the built-in list) and "
                   "the replicas",
-                  path, self->name);
+                  path, damage, self->stock_count, self->name);
         return -1;
     }
     if (trades) {
@@ -313,8 +309,7 @@ s_replay_trades (store_t *self)
 const char *
 store_recovered (store_t *self, size_t index)
 {
-    const char *done[] = {tradelog_recovered (self->log),
-                          *self->stocks_recovered ? self->stocks_recovered : NULL};
+    const char *done[] = {tradelog_recovered (self->log)};
     for (size_t i = 0; i < sizeof (done) / sizeof (done[0]); i++)
         if (done[i] && index-- == 0)
             return done[i];

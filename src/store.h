@@ -69,9 +69,10 @@ int store_read_stockdef (const void *data, size_t size, store_stock_t *stock, ch
 void store_destroy (store_t **self_p);
 
 //  What opening the store had to recover, for the process to log: the
-//  index-th thing done (a torn last record cut off the trade log or the
-//  stocks file, with the file, the bytes and the offset), or NULL past
-//  the last. Nothing if the files were whole.
+//  index-th thing done (a torn last record cut off the trade log, with
+//  the file, the bytes and the offset; a cut a crash interrupted,
+//  finished), or NULL past the last. Nothing if the files were whole. A
+//  damaged <name>.stocks is never cut: store_open refuses it.
 const char *store_recovered (store_t *self, size_t index);
 
 //  Whether a trade on stock name may apply now (MSG_ERR_OK or why not:

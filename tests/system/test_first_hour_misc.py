@@ -268,7 +268,7 @@ def test_lost_stock_list_is_refused_not_guessed(tmp_path, damage):
     rc, out = LoneCatalog(data).refused()
     assert rc != 0 and "catalog.stocks" in out, (rc, out)
     assert ("is missing but catalog.journal holds 2 trades" if damage == "missing"
-            else "holds no stocks") in out, out
+            else "catalog.stocks is damaged (no stocks, after 0 whole stocks)") in out, out
     assert not (data / "catalog.stocks").exists() or damage == "empty", os.listdir(data)
 
 
@@ -303,18 +303,27 @@ def test_torn_last_record_is_cut_with_a_log_line(tmp_path):
     assert os.path.getsize(data / "catalog.journal") >= len(records)
 
 
-def test_torn_last_record_of_the_stocks_file_is_cut_with_a_log_line(tmp_path):
+@pytest.mark.parametrize("damage", ["torn record after the last", "last record cut"])
+def test_damaged_stocks_file_is_refused_and_left_as_it_is(tmp_path, damage):
     """catalog.stocks is written whole and renamed into place, so a torn
-    tail there is damage too: cut like the journal's, and said."""
+    record there is damage, not a crash's doing: the stocks after it are
+    unknown. It used to be cut like a journal's torn tail, and a file cut
+    inside its records lost stocks: lookups of them said 200 while trades
+    said 404. Refused now, naming the file, and not touched."""
     data = fresh_catalog_data(tmp_path)
-    whole = os.path.getsize(data / "catalog.stocks")
-    torn = struct.pack("<II", 32, 0xdeadbeef) + b"\x96\x01\x47"  # says 32 bytes, holds 3
-    with open(data / "catalog.stocks", "ab") as f:
-        f.write(torn)
-    out = LoneCatalog(data).started()
-    assert re.search(r"catalog\.stocks: cut a torn last record: %d bytes at byte offset %d "
-                     r"\(after 10 whole records\)" % (len(torn), whole), out), out
-    assert os.path.getsize(data / "catalog.stocks") == whole
+    path = data / "catalog.stocks"
+    whole = os.path.getsize(path)
+    if damage == "torn record after the last":
+        with open(path, "ab") as f:
+            f.write(struct.pack("<II", 32, 0xdeadbeef) + b"\x96\x01\x47")  # says 32, holds 3
+    else:
+        os.truncate(path, whole - 3)
+    damaged = path.read_bytes()
+    rc, out = LoneCatalog(data).refused()
+    assert rc != 0 and re.search(r"catalog\.stocks is damaged \(a cut or bad record, after %d "
+                                 r"whole stocks\): restore it" % (
+                                     10 if damage.startswith("torn") else 9), out), (rc, out)
+    assert path.read_bytes() == damaged
 
 
 def test_a_serving_catalog_reports_its_role_as_follower(bazaar):

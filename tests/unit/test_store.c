@@ -265,6 +265,26 @@ test_store_torn_journal (void **state)
     store_destroy (&store);
 }
 
+//  A stocks file cut inside its records (written whole and renamed into
+//  place: damage, not a crash) is refused and left as it is; cutting it
+//  lost stocks that the trade log and the other processes still hold.
+static void
+test_store_refuses_a_cut_stocks_file (void **state)
+{
+    s_tmp_t *tmp = *state;
+    store_t *store = s_open (tmp, NULL);
+    store_destroy (&store);
+    char path[160];
+    snprintf (path, sizeof (path), "%s/catalog.stocks", tmp->data);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (truncate (path, st.st_size / 2), 0);
+    s_open_fails (tmp, NULL, "catalog.stocks is damaged (a cut or bad record, after ", "cut");
+    struct stat after;
+    assert_int_equal (stat (path, &after), 0);
+    assert_int_equal (after.st_size, st.st_size / 2);
+}
+
 //  Appends one TRADEREC to the store's journal.
 static void
 s_journal_trade (s_tmp_t *tmp, uint64_t number, const char *name)
@@ -656,6 +676,7 @@ test_store_run (void)
         STORE_TEST (test_store_keys_are_replayed),
         STORE_TEST (test_store_unsynced_trades_are_not_kept),
         STORE_TEST (test_store_torn_journal),
+        STORE_TEST (test_store_refuses_a_cut_stocks_file),
         STORE_TEST (test_store_refuses_a_journal_that_does_not_apply),
         STORE_TEST (test_store_restore),
         STORE_TEST (test_store_trades_range),
