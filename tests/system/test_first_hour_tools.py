@@ -82,6 +82,23 @@ def test_tap_and_status_find_the_endpoints_of_a_system_started_here(bazaar_facto
     assert out.returncode == 1 and "tcp://127.0.0.1:9" in out.stdout + out.stderr, out
 
 
+def test_a_stale_endpoints_file_is_named(tmp_path):
+    """A system stopped by kill -9 leaves ./data/run/endpoints behind: a
+    tool that read its endpoint there says so when nothing answers."""
+    run = tmp_path / "data" / "run"
+    run.mkdir(parents=True)
+    (run / "endpoints").write_text("broker=tcp://127.0.0.1:9\n")
+    out = subprocess.run([tool("bazaar-client"), "status", "--timeout", "300"],
+                         cwd=str(tmp_path), capture_output=True, text=True, timeout=DEADLINE)
+    assert out.returncode == 1, out
+    assert "nothing listens at tcp://127.0.0.1:9 (from data/run/endpoints)" in out.stdout, out
+    (run / "endpoints").write_text("broker=tcp://127.0.0.0\n")
+    out = subprocess.run([tool("bazaar-client"), "status", "--timeout", "300"],
+                         cwd=str(tmp_path), capture_output=True, text=True, timeout=DEADLINE)
+    assert out.returncode == 2, out
+    assert "cannot connect to tcp://127.0.0.0 (from data/run/endpoints)" in out.stderr, out
+
+
 def test_from_elsewhere_the_tools_say_the_broker_refused_them_and_name_the_flag(
         bazaar_factory, spawn, tmp_path):
     bz, keys = secure_system(bazaar_factory, tmp_path)

@@ -186,12 +186,12 @@ s_round (void *dealer, sockets_watch_t *watch, const char *keys, uint64_t req_id
 //  A DEALER to the broker, watched by *watch (NULL if the monitor could
 //  not start: then a silence cannot be told from a refusal).
 static void *
-s_connect (void *context, const char *broker, sockets_watch_t **watch)
+s_connect (void *context, const char *broker, const char *where, sockets_watch_t **watch)
 {
     void *dealer = sockets_new_in (context, ZMQ_DEALER, "broker", 0);
     *watch = dealer ? sockets_watch_new (context, dealer) : NULL;
     if (!dealer || zmq_connect (dealer, broker) < 0) {
-        fprintf (stderr, "bazaar-client status: cannot connect to %s: %s\n", broker,
+        fprintf (stderr, "bazaar-client status: cannot connect to %s: %s\n", where,
                  zmq_strerror (errno));
         sockets_watch_destroy (watch);
         if (dealer)
@@ -239,9 +239,13 @@ status_main (int argc, char **argv)
     bool json = cli_flag (cli, "json"), watch = cli_flag (cli, "watch");
     char broker[MSG_ENDPOINT_MAX + 1], found[MSG_ENDPOINT_MAX + 1], keys[PATH_MAX], error[512];
     //  Not given: the broker of a system `bazaar up` runs from here, if any.
-    snprintf (broker, sizeof (broker), "%s",
-              sockets_find_endpoint ("broker", cli_get (cli, "broker"), cli_flag (cli, "broker"),
-                                     found, sizeof (found)));
+    const char *endpoint = sockets_find_endpoint ("broker", cli_get (cli, "broker"),
+                                                  cli_flag (cli, "broker"), found, sizeof (found));
+    snprintf (broker, sizeof (broker), "%s", endpoint);
+    //  Messages name the file an endpoint came from: it may be stale.
+    char where[MSG_ENDPOINT_MAX + 64];
+    snprintf (where, sizeof (where), "%s%s", broker,
+              endpoint == found ? " (from " SOCKETS_ENDPOINTS_FOUND ")" : "");
     //  A client of the broker like the tap: the tap's key pair.
     snprintf (keys, sizeof (keys), "%s", sockets_find_keys (cli_get (cli, "keys"), "tap"));
     if (sockets_setup (keys, "tap", false, error, sizeof (error))) {
@@ -257,14 +261,14 @@ status_main (int argc, char **argv)
 
     void *context = zmq_ctx_new ();
     sockets_watch_t *peer = NULL;
-    void *dealer = s_connect (context, broker, &peer);
+    void *dealer = s_connect (context, broker, where, &peer);
     if (!dealer)
         exit_code = 2;
     else
     if (watch)
-        exit_code = s_watch (dealer, peer, keys, timeout_ms, json, broker);
+        exit_code = s_watch (dealer, peer, keys, timeout_ms, json, where);
     else
-        exit_code = s_round (dealer, peer, keys, 1, timeout_ms, json, broker);
+        exit_code = s_round (dealer, peer, keys, 1, timeout_ms, json, where);
     sockets_watch_destroy (&peer);
     if (dealer)
         zmq_close (dealer);

@@ -61,6 +61,7 @@ typedef struct {
     zsock_t *sub;
     char label[TAP_LABEL_MAX];   //  source name printed on each line
     char endpoint[MSG_ENDPOINT_MAX + 1];
+    const char *origin;          //  "" or where the endpoint was read, for messages
     sockets_watch_t *watch;      //  its connection and handshake
     bool refusal_told;           //  stderr said it refused us
     uint64_t commit;             //  the last commit position an APPEND said
@@ -182,13 +183,18 @@ s_add_type (const char *item, void *arg)
 //  ---------------------------------------------------------------------
 //  Sources
 
+//  Adds a SUB to endpoint; found: read from SOCKETS_ENDPOINTS_FOUND, not
+//  given (messages name the file: it may be stale).
 static int
-s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
+s_add_source (tap_t *self, source_kind_t kind, const char *endpoint, bool found)
 {
+    const char *origin = found ? " (from " SOCKETS_ENDPOINTS_FOUND ")" : "";
     if (!cli_endpoint_valid (endpoint)) {
         cli_endpoint_error ("tap", kind == SOURCE_TAP       ? "tap"
                                    : kind == SOURCE_CATALOG ? "catalog-pub"
                                                             : "order-pub", endpoint);
+        if (found)
+            fprintf (stderr, "bazaar-tap: it was read from %s\n", SOCKETS_ENDPOINTS_FOUND);
         return -1;
     }
     if (self->source_count == TAP_SOURCES_MAX) {
@@ -202,7 +208,7 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
         zsock_set_subscribe (sub, "");
     sockets_watch_t *watch = sub ? sockets_watch_new (zsys_init (), zsock_resolve (sub)) : NULL;
     if (!watch || zsock_connect (sub, "%s", endpoint) != 0) {
-        fprintf (stderr, "bazaar-tap: cannot connect to '%s'\n", endpoint);
+        fprintf (stderr, "bazaar-tap: cannot connect to '%s'%s\n", endpoint, origin);
         sockets_watch_destroy (&watch);
         zsock_destroy (&sub);
         return -1;
@@ -211,6 +217,7 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
     source->kind = kind;
     source->sub = sub;
     source->watch = watch;
+    source->origin = origin;
     snprintf (source->endpoint, sizeof (source->endpoint), "%s", endpoint);
     const char *bare = strstr (endpoint, "://");
     bare = bare ? bare + 3 : endpoint;
@@ -228,7 +235,7 @@ s_add_source (tap_t *self, source_kind_t kind, const char *endpoint)
 static int
 s_add_order_pub (const char *item, void *arg)
 {
-    return s_add_source ((tap_t *) arg, SOURCE_ORDER, item);
+    return s_add_source ((tap_t *) arg, SOURCE_ORDER, item, false);
 }
 
 //  cli keeps only the last value of a repeated option: collect every
@@ -294,9 +301,10 @@ s_tap_new (cli_t *cli, const char *keys, int argc, char **argv)
     const char *catalog_endpoint =
         sockets_find_endpoint ("catalog-pub", cli_get (cli, "catalog-pub"),
                                cli_flag (cli, "catalog-pub"), catalog_pub, sizeof (catalog_pub));
-    if (*tap_endpoint && s_add_source (self, SOURCE_TAP, tap_endpoint))
+    if (*tap_endpoint && s_add_source (self, SOURCE_TAP, tap_endpoint, tap_endpoint == tap))
         goto failed;
-    if (*catalog_endpoint && s_add_source (self, SOURCE_CATALOG, catalog_endpoint))
+    if (*catalog_endpoint && s_add_source (self, SOURCE_CATALOG, catalog_endpoint,
+                                           catalog_endpoint == catalog_pub))
         goto failed;
     if (s_add_order_pubs (self, cli, argc, argv))
         goto failed;
@@ -549,8 +557,8 @@ s_describe_source (tap_t *self, source_t *source, char *buf, size_t size)
         sockets_refusal (buf, size, peer, source->endpoint, self->keys);
     else
     if (state == SOCKETS_PEER_UNSEEN)
-        snprintf (buf, size, "%s at %s: nothing listens (not running, or elsewhere: pass "
-                  "--%s ENDPOINT)", peer, source->endpoint,
+        snprintf (buf, size, "%s at %s%s: nothing listens (not running, or elsewhere: pass "
+                  "--%s ENDPOINT)", peer, source->endpoint, source->origin,
                   source->kind == SOURCE_TAP ? "tap"
                   : source->kind == SOURCE_CATALOG ? "catalog-pub" : "order-pub");
     else
