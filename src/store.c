@@ -203,7 +203,8 @@ s_load_stocks (store_t *self, const char *dir, const char *stocks_file)
         if (!damage)
             return 0;
         snprintf (self->error, self->error_size,
-                  "%s is damaged (%s, after %zu whole stocks): restore it, or move the files "
+                  "%s is damaged (%s, after %zu whole stocks): restore it (the .stocks file "
+                  "of another process of this system holds the same list), or move the files "
                   "(%s.*) away to rebuild them from --stocks (or the built-in list) and "
                   "the replicas",
                   path, damage, self->stock_count, self->name);

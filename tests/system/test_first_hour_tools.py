@@ -328,6 +328,16 @@ def test_launcher_kill_and_restart_bring_a_replica_back(spawn, tmp_path):
     assert exits == ["order-3"], up.describe()     # the kill only
     assert up.popen.poll() is None, up.describe()
 
+    #  A process that refuses to start is not reported restarted.
+    assert launcher("kill", "order-2").returncode == 0
+    stocks = data / "order-2.stocks"
+    os.truncate(stocks, os.path.getsize(stocks) - 3)
+    out = launcher("restart", "order-2")
+    assert out.returncode == 1, out
+    assert re.search(r"order-2 exited at once with status 1: .*order-2\.stocks is damaged",
+                     out.stderr), out
+    assert up.popen.poll() is None, up.describe()
+
     up.popen.send_signal(2)
     assert up.wait(DEADLINE) == 0, up.describe()
     assert not pid_running(new_pid), "the restarted order-3 outlived the launcher"
