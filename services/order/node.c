@@ -130,6 +130,19 @@ node_new (store_t *store, const node_config_t *config, char *error, size_t error
     self->cwire = cwire_new ();
     self->outbox = outbox_new (s_send, self);
     self->peers = peers_new (config->replica_id, 500);
+    //  A lost promise file must not become "epoch 0 promised": the
+    //  replica could then promise an epoch it already refused.
+    uint64_t orders = tradelog_count (self->log);
+    if (orders && !zsys_file_exists (config->promise_path)) {
+        snprintf (error, error_size,
+                  "%s is missing but the order log holds %" PRIu64 " orders: what this replica "
+                  "promised is unknown, and starting from epoch 0 could let two leaders "
+                  "commit; restore the file, or move this replica's files away to start it "
+                  "empty while its peers run (it copies the log from them)",
+                  config->promise_path, orders);
+        node_destroy (&self);
+        return NULL;
+    }
     if (promise_open (config->promise_path, &self->promise, error, error_size)) {
         node_destroy (&self);
         return NULL;

@@ -267,6 +267,28 @@ def test_damaged_promise_file_stops_the_replica(bazaar):
     assert_continues(bz)
 
 
+def test_missing_promise_file_beside_a_log_stops_the_replica(bazaar):
+    """A lost promise file is not "epoch 0 promised" (it used to be made
+    anew, silently): with orders in the log the replica refuses to start,
+    naming the file; with the file back it serves on."""
+    bz = bazaar
+    place_trades(bz)
+    bz.kill("order")
+    path = os.path.join(bz.data, "order-1.promise")
+    os.rename(path, path + ".away")
+    since = bz.log_size("order")
+    proc = bz.start("order")
+    assert proc.wait(timeout=10) != 0, "order started without its promise file"
+    bz.down.add("order")
+    assert re.search(r"%s is missing but the order log holds \d+ orders" % re.escape(path),
+                     bz.log_since("order", since)), bz.log_tail("order")
+    assert not os.path.exists(path), "the refusal made a promise file"
+    os.rename(path + ".away", path)
+    bz.start("order")
+    bz.wait_ready()
+    assert_continues(bz)
+
+
 @pytest.mark.parametrize("victim", SERVICES)
 def test_kill9_under_load(bazaar, victim):
     """Trades run in 4 threads while the victim is killed and restarted:
