@@ -169,7 +169,7 @@ s_choose (promise_t *self, const unsigned char *bytes, char *error, size_t size)
     if (faults[0] || faults[1]) {
         int good = faults[0] ? 1 : 0;
         snprintf (self->recovered, sizeof (self->recovered),
-                  "slot %d: %s (a store cut short by a crash); slot %d kept: epoch %" PRIu64
+                  "slot %d: %s (a store a crash cut short, or damage); slot %d kept: epoch %" PRIu64
                   ", commit %" PRIu64, 1 - good, faults[1 - good], good, slots[good].epoch,
                   slots[good].commit);
         self->seq = slots[good].seq;

@@ -148,7 +148,7 @@ node_new (store_t *store, const node_config_t *config, char *error, size_t error
         return NULL;
     }
     if (promise_recovered (self->promise))
-        log_warn ("%s", promise_recovered (self->promise));
+        log_warn ("%s: %s", config->promise_path, promise_recovered (self->promise));
     self->core = s_core_new (self, error, error_size);
     if (self->core)
         self->transport = transport_new (self->log, config->replica_id, config->pub,
