@@ -17,6 +17,9 @@ struct _worker_t {
     int64_t heartbeat_at;
     tally_t expired;             //  requests dropped because their deadline passed
     msgpack_sbuffer buffer;
+    sockets_watch_t *watch;      //  the handshake with the broker (NULL: not watched)
+    bool refusal_told;           //  the log says the broker refused our key
+    char broker[MSG_ENDPOINT_MAX + 1];
 };
 
 worker_t *
@@ -43,6 +46,10 @@ worker_new (const char *broker, const char *service, uint64_t replica_id, const 
         free (self);
         return NULL;
     }
+    //  Best effort: without it a refused key is silent here as at the
+    //  broker (ZAP refuses without a word), and the process waits forever.
+    self->watch = sockets_watch_new (zsys_init (), self->handle);
+    snprintf (self->broker, sizeof (self->broker), "%s", broker);
     msgpack_sbuffer_init (&self->buffer);
     snprintf (self->heartbeat.service, sizeof (self->heartbeat.service), "%s", service);
     snprintf (self->heartbeat.pub, sizeof (self->heartbeat.pub), "%s", pub);
@@ -58,6 +65,7 @@ worker_destroy (worker_t **self_p)
         return;
     worker_t *self = *self_p;
     tally_log_total (&self->expired, "dropped");
+    sockets_watch_destroy (&self->watch);
     zsock_destroy (&self->dealer);
     msgpack_sbuffer_destroy (&self->buffer);
     msg_reset (&self->heartbeat);
@@ -116,11 +124,31 @@ worker_set_ready (worker_t *self, bool ready)
     self->heartbeat_at = 0;
 }
 
+//  Says once (again after a handshake succeeded) that the broker
+//  refused our handshake: read at heartbeat time, not polled.
+static void
+s_check_refusal (worker_t *self)
+{
+    sockets_peer_t state = self->watch ? sockets_watch_state (self->watch)
+                                       : SOCKETS_PEER_ACCEPTED;
+    if (state == SOCKETS_PEER_REFUSED && !self->refusal_told)
+        log_error ("the broker at %s is up but refused our handshake: it does not take this "
+                   "process's CURVE key (key files of another system, remade, or damaged): "
+                   "give every process the same --keys DIR made by bazaar keys DIR",
+                   self->broker);
+    if (state == SOCKETS_PEER_REFUSED)
+        self->refusal_told = true;
+    if (state == SOCKETS_PEER_ACCEPTED)
+        self->refusal_told = false;
+}
+
 int64_t
 worker_tick (worker_t *self)
 {
     int64_t now = zclock_mono ();
     tally_log (&self->expired, "dropped");
+    if (now >= self->heartbeat_at)
+        s_check_refusal (self);
     if (self->ready && now >= self->heartbeat_at) {
         if (msg_encode (&self->heartbeat, &self->buffer) == 0)
             zmq_send (self->handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);

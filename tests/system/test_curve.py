@@ -183,6 +183,34 @@ def test_a_key_not_on_the_allow_list_is_refused(bazaar_factory, keys, tmp_path):
     bz.assert_unchanged()
 
 
+def test_a_worker_refused_by_the_broker_says_so(bazaar_factory, keys, tmp_path):
+    """ZAP refuses without a word at the broker: a catalog whose key is
+    not on the allow-list used to wait forever, saying only that it waits
+    for the broker. It logs that the broker refused its handshake."""
+    bz = secure_system(bazaar_factory, keys)
+    other = str(tmp_path / "other")
+    shutil.copytree(keys, other)
+    for name in ("catalog.key", "catalog.key_secret"):
+        os.unlink(os.path.join(other, name))
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), other], check=True, capture_output=True)
+    argv = bz.argv("catalog")
+    argv[argv.index("--keys") + 1] = other
+    argv[argv.index("--pub") + 1] = "tcp://127.0.0.1:%d" % free_ports(1)[0]
+    argv[argv.index("--data") + 1] = str(tmp_path / "data")
+    log = tmp_path / "outsider.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "is up but refused our handshake" in log.read_text(), 20,
+                   "the outsider catalog to say the broker refused it")
+        assert bz.endpoints["broker"] in log.read_text(), log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bz.trade("apple", "buy", 1)
+    bz.assert_unchanged()
+
+
 #  A process with keys whose port is taken says so and exits 1: it once
 #  aborted after the message (czmq's exit-time cleanup of a live ZAP
 #  handler), and `bazaar up` showed a shell's "Aborted" instead.
