@@ -569,6 +569,14 @@ s_write_zeros_ahead (journal_t *self)
             break;
         at += (uint64_t) wrote;
     }
+    //  A full disk: give back what was written, for the records (ours
+    //  and other processes'), and write no more zeros ahead. A replica's
+    //  megabyte of zeros once took a small disk's last bytes and no one
+    //  traded again.
+    if (at < target && ftruncate (self->fd, (off_t) self->allocated) == 0)
+        at = self->allocated;
+    if (at < target)
+        self->chunk = 0;
     if (at > self->allocated)
         self->allocated = at;
 }

@@ -507,6 +507,7 @@ test_journal_preallocate_keeps_records_in_place (void **state)
 //  s_fail_zeros is set, a pwrite of zeros only (the zeros ahead, never a
 //  batch of records) fails as on a full disk.
 static bool s_fail_zeros;
+static bool s_zeros_fill_disk;          //  a pwrite of zeros writes half, the next fails
 static off_t s_fail_records_at = -1;    //  a pwrite of records there fails
 ssize_t __real_pwrite (int fd, const void *data, size_t size, off_t offset);
 ssize_t __wrap_pwrite (int fd, const void *data, size_t size, off_t offset);
@@ -522,6 +523,10 @@ __wrap_pwrite (int fd, const void *data, size_t size, off_t offset)
         || (offset == s_fail_records_at && zeros < size)) {
         errno = ENOSPC;
         return -1;
+    }
+    if (s_zeros_fill_disk && size && zeros == size) {
+        s_fail_zeros = true;
+        return __real_pwrite (fd, data, size / 2, offset);
     }
     return __real_pwrite (fd, data, size, offset);
 }
@@ -545,11 +550,34 @@ test_journal_zeros_ahead_that_fail_never_overwrite_records (void **state)
     assert_int_equal (journal_sync (journal), 0);
     s_fail_zeros = false;
     assert_int_equal (fx_file_size (tmp->path), s_end (200));
+    //  No more zeros ahead after a full disk: the file is its records.
     s_append (journal, 200, 210);
     assert_int_equal (journal_sync (journal), 0);
-    assert_true (fx_file_size (tmp->path) > s_end (210));
+    assert_int_equal (fx_file_size (tmp->path), s_end (210));
     journal_destroy (&journal);
     s_expect_replay (tmp->path, 210, 0);
+}
+
+//  The disk fills up while zeros are written ahead: what was written is
+//  given back before the records are written, and the batch still lands.
+static void
+test_journal_zeros_ahead_on_a_full_disk_are_given_back (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    journal_preallocate (journal, 4096);
+    s_append (journal, 0, 10);
+    assert_int_equal (journal_sync (journal), 0);
+    assert_int_equal (fx_file_size (tmp->path), 4096);
+    assert_true (s_end (30) > 4096 && s_end (30) < 4096 + 2048);
+    s_zeros_fill_disk = true;
+    s_append (journal, 10, 30);
+    assert_int_equal (journal_sync (journal), 0);
+    s_zeros_fill_disk = s_fail_zeros = false;
+    assert_int_equal (fx_file_size (tmp->path), s_end (30));
+    journal_destroy (&journal);
+    s_expect_replay (tmp->path, 30, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -751,6 +779,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_preallocate_keeps_records_in_place),
         JOURNAL_TEST (test_journal_torn_record_among_zeros),
         JOURNAL_TEST (test_journal_zeros_ahead_that_fail_never_overwrite_records),
+        JOURNAL_TEST (test_journal_zeros_ahead_on_a_full_disk_are_given_back),
         JOURNAL_TEST (test_journal_extent),
         JOURNAL_TEST (test_journal_cut_then_records_replace_them),
         JOURNAL_TEST (test_journal_cut_without_sync_leaves_the_old_records),
