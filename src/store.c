@@ -481,3 +481,9 @@ store_log (store_t *self)
 {
     return self->log;
 }
+
+const char *
+store_log_name (store_t *self)
+{
+    return self->log_name;
+}

@@ -94,6 +94,9 @@ int store_truncate (store_t *self, uint64_t count);
 //  The trade log (owned by the store).
 tradelog_t *store_log (store_t *self);
 
+//  The trade log's file name ("catalog.journal", "order-3.log"), for messages.
+const char *store_log_name (store_t *self);
+
 //  The stock called name, or NULL.
 const store_stock_t *store_lookup (store_t *self, const char *name);
 

@@ -182,10 +182,12 @@ node_destroy (node_t **self_p)
 //  ---------------------------------------------------------------------
 //  A ready: persist, then queue (or send) its messages
 
+//  what failed on file (NULL: the order log).
 static void
-s_fail (node_t *self, const char *what)
+s_fail (node_t *self, const char *what, const char *file)
 {
-    log_error ("%s: %s; stopping before acknowledging", what, strerror (errno));
+    log_error ("%s (%s): %s; stopping before acknowledging", what,
+               file ? file : store_log_name (self->store), strerror (errno));
     self->failed = true;
 }
 
@@ -225,7 +227,7 @@ s_truncate (node_t *self, uint64_t to, bool rewritten)
 {
     uint64_t count = tradelog_count (self->log);
     if (tradelog_sync (self->log) || store_truncate (self->store, to)) {
-        s_fail (self, "cannot cut the order log");
+        s_fail (self, "cannot cut the order log", NULL);
         return;
     }
     if (rewritten)
@@ -252,7 +254,7 @@ s_append (node_t *self, const consensus_ready_t *ready)
             || trade.number != ready->first_index + k
             || store_append_entry (self->store, &trade, entry->stamp, ready->commit)) {
             errno = EINVAL;
-            s_fail (self, "cannot append an order the core accepted");
+            s_fail (self, "cannot append an order the core accepted", NULL);
         }
     }
     if (ready->n_entries)
@@ -526,14 +528,14 @@ node_flush (node_t *self)
     self->commit_moved_at = 0;
     self->appended = false;
     if (tradelog_sync (self->log)) {
-        s_fail (self, "order log sync failed");
+        s_fail (self, "order log sync failed", NULL);
         return -1;
     }
     if (self->store_promise) {
         uint64_t commit = self->commit > promise_commit (self->promise)
                         ? self->commit : promise_commit (self->promise);
         if (promise_store (self->promise, self->promised, commit)) {
-            s_fail (self, "cannot store the promise");
+            s_fail (self, "cannot store the promise", self->config.promise_path);
             return -1;
         }
         self->store_promise = false;
