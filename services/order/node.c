@@ -53,6 +53,7 @@ struct _node_t {
     int64_t learned_at;        //  zclock_mono of that LEARN
     node_events_t events;
     bool caught_up;            //  said once: a follower holds what its leader committed
+    uint64_t lost_to;          //  it knew this many committed but lost some: 0 once held
     uint64_t named_leader;     //  the leader the broker's last announcement names
     int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
     int64_t silence_checked_at; //  zclock_mono of the last node_silent_leader
@@ -92,9 +93,17 @@ s_core_new (node_t *self, char *error, size_t error_size)
     uint64_t commit = promise_commit (self->promise);
     if (tradelog_carried_commit (self->log) > commit)
         commit = tradelog_carried_commit (self->log);
+    //  Orders it knew committed are gone (a damaged or replaced log):
+    //  its vote must not let a leader without them commit others under
+    //  their numbers. Its promises say they committed (a candidate then
+    //  needs a log that holds them), and it does not lead until it holds
+    //  them again.
     if (commit > length) {
-        log_warn ("the promise file says %" PRIu64 " orders committed, the log holds %" PRIu64,
-                  commit, length);
+        log_warn ("%s holds %" PRIu64 " orders but this replica knew %" PRIu64 " committed: "
+                  "the rest is lost (a damaged or replaced log); until a leader has sent them "
+                  "again it will not lead, and its promises say they committed",
+                  store_log_name (self->store), length, commit);
+        self->lost_to = commit;
         commit = length;
     }
     self->commit = self->safe_commit = commit;
@@ -300,6 +309,8 @@ s_queue (node_t *self, const consensus_ready_t *ready)
             log_warn ("cannot encode a %s", consensus_type_name (ready->msgs[i].type));
             continue;
         }
+        if (msg.type == MSG_CS_PROMISE && self->lost_to > msg.commit)
+            msg.commit = self->lost_to;
         if (early && msg.type == MSG_CS_APPEND) {
             if (msg.commit > self->safe_commit)
                 msg.commit = self->safe_commit;
@@ -426,10 +437,22 @@ node_tick (node_t *self)
     outbox_send_early (self->outbox);   //  the trades the turn proposed, in one APPEND
 }
 
+bool
+node_recovering (node_t *self)
+{
+    if (self->lost_to && consensus_length (self->core) >= self->lost_to) {
+        log_info ("holds the %" PRIu64 " orders it knew committed again: it may lead",
+                  self->lost_to);
+        self->lost_to = 0;
+    }
+    return self->lost_to != 0;
+}
+
 void
 node_campaign (node_t *self)
 {
-    if (self->failed || consensus_role (self->core) != CONSENSUS_FOLLOWER)
+    if (self->failed || consensus_role (self->core) != CONSENSUS_FOLLOWER
+        || node_recovering (self))
         return;
     log_info ("named by the broker: campaigning from epoch %" PRIu64 " with %" PRIu64
               " orders, %" PRIu64 " committed", consensus_epoch (self->core),

@@ -105,6 +105,11 @@ void node_events (node_t *self, node_events_t *events);
 consensus_role_t node_role (node_t *self);
 uint64_t node_epoch (node_t *self);
 uint64_t node_commit (node_t *self);
+
+//  Whether it lost orders it knew committed (its log is shorter than the
+//  commit position it stored) and does not hold them again yet: it then
+//  neither campaigns nor should be named (it reports catching-up).
+bool node_recovering (node_t *self);
 uint64_t node_length (node_t *self);
 bool node_failed (node_t *self);
 

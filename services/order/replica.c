@@ -109,8 +109,8 @@ s_reported_role (replica_t *self)
         case CONSENSUS_LEADER: return MSG_ROLE_LEADER;
         case CONSENSUS_CANDIDATE: return MSG_ROLE_CANDIDATE;
         default:
-            return zclock_mono () < self->isolated_until ? MSG_ROLE_CATCHING_UP
-                                                         : MSG_ROLE_FOLLOWER;
+            return zclock_mono () < self->isolated_until || node_recovering (self->node)
+                 ? MSG_ROLE_CATCHING_UP : MSG_ROLE_FOLLOWER;
     }
 }
 

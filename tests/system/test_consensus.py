@@ -332,3 +332,50 @@ def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hol
         assert len(dump) == held, dump
         assert re.search(r"cut 1 uncommitted orders %d\.\.%d" % (held, held),
                          bz.log_text("order-2")[since:]), bz.log_tails()
+
+
+def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without_them(
+        bazaar_factory):
+    """A replica whose log is shorter than the commit position it stored
+    (a damaged or replaced log) lost orders a majority committed. Its vote
+    must not let a replica without them lead and number other trades with
+    their numbers: it used to vote and then lead, and acknowledged trades
+    were lost (a probe of damaged files). Its promises say what it knew
+    committed, and it does not lead until it holds it again."""
+    bz = bazaar_factory(replicas=3)
+    for i in range(3):
+        trade_retrying(bz, "all-%d" % i)
+    bz.kill("order")                       # replica 1 misses what follows
+    for i in range(5):
+        trade_retrying(bz, "two-%d" % i)
+    total = len(bz.orders)
+    promise = os.path.join(bz.data, "order-2.promise")
+    wait_until(lambda: read_promise(promise)[1] == total, READY_TIMEOUT,
+               "replica 2 to store that all %d committed" % total)
+    bz.kill("order-3")
+    bz.kill("order-2")
+    log = bz.order_file("order-2")
+    records = journal_records(log, strict=True)
+    kept = total - 3
+    with open(log, "r+b") as f:
+        f.truncate(sum(len(raw) for raw, _ in records[:kept]))
+
+    since = bz.log_size("order-2")
+    bz.start("order")
+    bz.start("order-2")
+    bz.wait_log("order-2", r"holds %d orders but this replica knew %d committed"
+                % (kept, total), since=since)
+    #  Replicas 1 and 2 are a majority, but neither holds the lost orders:
+    #  no leader, so no trade (and no number handed out twice).
+    r = post(bz, "while-two-lack-them")
+    assert r.status in (503, 504), r
+    for n in range(kept, total):
+        r = bz.get("/orders/%d" % n)
+        assert r.status != 200 or r.body["data"] == bz.orders[n], (n, r)
+    since = bz.log_size("order-2")
+    bz.start("order-3")
+    bz.wait_log("order-2", r"holds the %d orders it knew committed again" % total,
+                since=since)
+    trade_retrying(bz, "while-two-lack-them")
+    bz.assert_orders()
+    wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
