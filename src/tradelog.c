@@ -456,7 +456,8 @@ s_open (const char *path, bool sync, bool stamped, const tradelog_window_t *wind
         snprintf (error, error_size,
                   "%s: a corrupt record at byte offset %" PRIu64 " is followed by a good one at "
                   "offset %" PRIu64 ": refusing to truncate (that would drop acknowledged "
-                  "records); restore the file from a replica",
+                  "records); move the file away and start the process again: it copies the "
+                  "committed trades from the replicas",
                   path, bad, good);
     else
     if (!self->journal && errno != EBADMSG)     //  EBADMSG: s_replay_record told why
