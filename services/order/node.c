@@ -57,6 +57,7 @@ struct _node_t {
     uint64_t named_leader;     //  the leader the broker's last announcement names
     int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
     int64_t silence_checked_at; //  zclock_mono of the last node_silent_leader
+    int64_t refusal_checked_at; //  zclock_mono of the last transport_check_refusal
     bool failed;
     msgpack_sbuffer read_buffer;
 };
@@ -432,8 +433,13 @@ node_tick (node_t *self)
 {
     if (self->failed)
         return;
-    consensus_tick (self->core, (uint64_t) zclock_mono ());
+    int64_t now = zclock_mono ();
+    consensus_tick (self->core, (uint64_t) now);
     s_pump (self);
+    if (now - self->refusal_checked_at >= HEARTBEAT_MS) {
+        transport_check_refusal (self->transport);
+        self->refusal_checked_at = now;
+    }
     outbox_send_early (self->outbox);   //  the trades the turn proposed, in one APPEND
 }
 

@@ -17,6 +17,8 @@ struct _transport_t {
     zsock_t *sub;
     uint64_t followed;        //  whose PUB sub is connected to
     char followed_pub[MSG_ENDPOINT_MAX + 1];
+    sockets_watch_t *watch;   //  sub's handshakes (NULL: not watched)
+    bool refusal_told;
     msgpack_sbuffer buffer;
 };
 
@@ -52,6 +54,7 @@ transport_destroy (transport_t **self_p)
     transport_t *self = *self_p;
     zsock_destroy (&self->pub);
     zsock_destroy (&self->rep);
+    sockets_watch_destroy (&self->watch);
     zsock_destroy (&self->sub);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
@@ -79,6 +82,7 @@ transport_follow (transport_t *self, uint64_t replica_id, const char *pub)
         replica_id = 0;
     if (replica_id == self->followed && (!replica_id || streq (pub, self->followed_pub)))
         return;
+    sockets_watch_destroy (&self->watch);
     zsock_destroy (&self->sub);
     self->followed = replica_id;
     *self->followed_pub = '\0';
@@ -91,7 +95,27 @@ transport_follow (transport_t *self, uint64_t replica_id, const char *pub)
     if (!self->sub) {
         log_warn ("cannot subscribe to replica %" PRIu64 " at %s", replica_id, pub);
         self->followed = 0;
+        return;
     }
+    //  Connected already: a refused key fails each reconnection again.
+    self->watch = sockets_watch_new (zsys_init (), zsock_resolve (self->sub));
+    self->refusal_told = false;
+}
+
+void
+transport_check_refusal (transport_t *self)
+{
+    sockets_peer_t state = self->watch ? sockets_watch_state (self->watch)
+                                       : SOCKETS_PEER_ACCEPTED;
+    if (state == SOCKETS_PEER_REFUSED && !self->refusal_told)
+        log_error ("the PUB of replica %" PRIu64 " at %s refused our handshake: the replicas "
+                   "do not hold the same order keys (remade, or of another system): give every "
+                   "process the same --keys DIR made by bazaar keys DIR",
+                   self->followed, self->followed_pub);
+    if (state == SOCKETS_PEER_REFUSED)
+        self->refusal_told = true;
+    if (state == SOCKETS_PEER_ACCEPTED)
+        self->refusal_told = false;
 }
 
 size_t

@@ -47,6 +47,11 @@ void transport_set_commit (transport_t *self, uint64_t commit);
 //  changes if it is the one subscribed to already.
 void transport_follow (transport_t *self, uint64_t replica_id, const char *pub);
 
+//  Logs once (again after a handshake succeeded) that the followed PUB
+//  refused our handshake (CURVE keys that do not match): otherwise a
+//  replica hears nothing from its leader and says nothing.
+void transport_check_refusal (transport_t *self);
+
 size_t transport_poll_items (transport_t *self, zmq_pollitem_t *items, size_t max);
 
 //  Receive everything waiting on the sockets the last sockpoll_wait over

@@ -211,6 +211,26 @@ def test_a_worker_refused_by_the_broker_says_so(bazaar_factory, keys, tmp_path):
     bz.assert_unchanged()
 
 
+def test_a_replica_refused_by_its_leader_says_so(bazaar_factory, keys, tmp_path):
+    """The order key pair remade under a running system (a damaged secret
+    key, then bazaar keys DIR): the broker takes the restarted replica (its
+    allow-list is read again), but the leader's PUB, started with the old
+    pair, does not match the order key the replica now holds. It used to
+    sit at 'serving', behind, saying nothing."""
+    copy = str(tmp_path / "keys")
+    shutil.copytree(keys, copy)
+    bz = secure_system(bazaar_factory, copy)
+    bz.trade("apple", "buy", 1)
+    bz.kill("order")                                # replica 1, a follower
+    for name in ("order.key", "order.key_secret", os.path.join("allowed", "order.key")):
+        os.unlink(os.path.join(copy, name))
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), copy], check=True, capture_output=True)
+    since = bz.log_size("order")
+    bz.start("order")
+    bz.wait_log("order", r"the PUB of replica 3 at %s refused our handshake"
+                % bz.endpoints["order-3_pub"], since=since)
+
+
 #  A process with keys whose port is taken says so and exits 1: it once
 #  aborted after the message (czmq's exit-time cleanup of a live ZAP
 #  handler), and `bazaar up` showed a shell's "Aborted" instead.
