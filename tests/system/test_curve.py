@@ -157,13 +157,21 @@ def test_no_key_no_reading(bazaar_factory, keys):
     bz.assert_unchanged()
 
 
+def remade(keys, role, copy=None):
+    """keys (or a copy of them at copy) with role's key pair made anew by
+    bazaar-keys, and its old public key dropped from the allow-list."""
+    if copy:
+        shutil.copytree(keys, copy)
+        keys = copy
+    for name in (role + ".key", role + ".key_secret", os.path.join("allowed", role + ".key")):
+        os.unlink(os.path.join(keys, name))
+    subprocess.run([os.path.join(BIN, "bazaar-keys"), keys], check=True, capture_output=True)
+    return keys
+
+
 def test_a_key_not_on_the_allow_list_is_refused(bazaar_factory, keys, tmp_path):
     bz = secure_system(bazaar_factory, keys)
-    other = str(tmp_path / "other")
-    shutil.copytree(keys, other)
-    for name in ("gateway.key", "gateway.key_secret"):
-        os.unlink(os.path.join(other, name))
-    subprocess.run([os.path.join(BIN, "bazaar-keys"), other], check=True, capture_output=True)
+    other = remade(keys, "gateway", str(tmp_path / "other"))
     #  A gateway with a new gateway key, known to nobody: every request 503.
     argv = bz.argv("gateway")
     argv[argv.index("--keys") + 1] = other
@@ -188,11 +196,7 @@ def test_a_worker_refused_by_the_broker_says_so(bazaar_factory, keys, tmp_path):
     not on the allow-list used to wait forever, saying only that it waits
     for the broker. It logs that the broker refused its handshake."""
     bz = secure_system(bazaar_factory, keys)
-    other = str(tmp_path / "other")
-    shutil.copytree(keys, other)
-    for name in ("catalog.key", "catalog.key_secret"):
-        os.unlink(os.path.join(other, name))
-    subprocess.run([os.path.join(BIN, "bazaar-keys"), other], check=True, capture_output=True)
+    other = remade(keys, "catalog", str(tmp_path / "other"))
     argv = bz.argv("catalog")
     argv[argv.index("--keys") + 1] = other
     argv[argv.index("--pub") + 1] = "tcp://127.0.0.1:%d" % free_ports(1)[0]
@@ -222,9 +226,7 @@ def test_a_replica_refused_by_its_leader_says_so(bazaar_factory, keys, tmp_path)
     bz = secure_system(bazaar_factory, copy)
     bz.trade("apple", "buy", 1)
     bz.kill("order")                                # replica 1, a follower
-    for name in ("order.key", "order.key_secret", os.path.join("allowed", "order.key")):
-        os.unlink(os.path.join(copy, name))
-    subprocess.run([os.path.join(BIN, "bazaar-keys"), copy], check=True, capture_output=True)
+    remade(copy, "order")
     since = bz.log_size("order")
     bz.start("order")
     bz.wait_log("order", r"the PUB of replica 3 at %s refused our handshake"
