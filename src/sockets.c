@@ -249,6 +249,7 @@ sockets_find_endpoint (const char *name, const char *value, bool given, char *bu
 struct _sockets_watch_t {
     void *monitor;               //  PAIR connected to the socket's monitor
     sockets_peer_t state;
+    bool refusal_told;           //  sockets_watch_newly_refused said it
 };
 
 sockets_watch_t *
@@ -326,6 +327,18 @@ sockets_watch_state (sockets_watch_t *self)
             self->state = SOCKETS_PEER_REFUSED;
     }
     return self->state;
+}
+
+bool
+sockets_watch_newly_refused (sockets_watch_t *self)
+{
+    sockets_peer_t state = sockets_watch_state (self);
+    bool news = state == SOCKETS_PEER_REFUSED && !self->refusal_told;
+    if (state == SOCKETS_PEER_REFUSED)
+        self->refusal_told = true;
+    if (state == SOCKETS_PEER_ACCEPTED)
+        self->refusal_told = false;
+    return news;
 }
 
 void

@@ -149,6 +149,11 @@ void *sockets_watch_handle (sockets_watch_t *self);
 //  REFUSED stays until a later handshake succeeds.
 sockets_peer_t sockets_watch_state (sockets_watch_t *self);
 
+//  Reads the watch like sockets_watch_state; true once when the peer has
+//  refused our handshake (once more after a later one succeeded), for a
+//  service to log it: a refused key is silent on both sides otherwise.
+bool sockets_watch_newly_refused (sockets_watch_t *self);
+
 //  Writes to buf, for a person, why peer (e.g. "the broker") at endpoint
 //  refused our handshake and which flag to pass; keys_dir is the key
 //  directory we used ("" for none).

@@ -18,7 +18,6 @@ struct _worker_t {
     tally_t expired;             //  requests dropped because their deadline passed
     msgpack_sbuffer buffer;
     sockets_watch_t *watch;      //  the handshake with the broker (NULL: not watched)
-    bool refusal_told;           //  the log says the broker refused our key
     char broker[MSG_ENDPOINT_MAX + 1];
 };
 
@@ -124,31 +123,17 @@ worker_set_ready (worker_t *self, bool ready)
     self->heartbeat_at = 0;
 }
 
-//  Says once (again after a handshake succeeded) that the broker
-//  refused our handshake: read at heartbeat time, not polled.
-static void
-s_check_refusal (worker_t *self)
-{
-    sockets_peer_t state = self->watch ? sockets_watch_state (self->watch)
-                                       : SOCKETS_PEER_ACCEPTED;
-    if (state == SOCKETS_PEER_REFUSED && !self->refusal_told)
-        log_error ("the broker at %s is up but refused our handshake: it does not take this "
-                   "process's CURVE key (key files of another system, remade, or damaged): "
-                   "give every process the same --keys DIR made by bazaar keys DIR",
-                   self->broker);
-    if (state == SOCKETS_PEER_REFUSED)
-        self->refusal_told = true;
-    if (state == SOCKETS_PEER_ACCEPTED)
-        self->refusal_told = false;
-}
-
 int64_t
 worker_tick (worker_t *self)
 {
     int64_t now = zclock_mono ();
     tally_log (&self->expired, "dropped");
-    if (now >= self->heartbeat_at)
-        s_check_refusal (self);
+    //  Read at heartbeat time, not polled.
+    if (now >= self->heartbeat_at && self->watch && sockets_watch_newly_refused (self->watch))
+        log_error ("the broker at %s is up but refused our handshake: it does not take this "
+                   "process's CURVE key (key files of another system, remade, or damaged): "
+                   "give every process the same --keys DIR made by bazaar keys DIR",
+                   self->broker);
     if (self->ready && now >= self->heartbeat_at) {
         if (msg_encode (&self->heartbeat, &self->buffer) == 0)
             zmq_send (self->handle, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT);

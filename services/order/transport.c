@@ -18,7 +18,6 @@ struct _transport_t {
     uint64_t followed;        //  whose PUB sub is connected to
     char followed_pub[MSG_ENDPOINT_MAX + 1];
     sockets_watch_t *watch;   //  sub's handshakes (NULL: not watched)
-    bool refusal_told;
     msgpack_sbuffer buffer;
 };
 
@@ -99,23 +98,16 @@ transport_follow (transport_t *self, uint64_t replica_id, const char *pub)
     }
     //  Connected already: a refused key fails each reconnection again.
     self->watch = sockets_watch_new (zsys_init (), zsock_resolve (self->sub));
-    self->refusal_told = false;
 }
 
 void
 transport_check_refusal (transport_t *self)
 {
-    sockets_peer_t state = self->watch ? sockets_watch_state (self->watch)
-                                       : SOCKETS_PEER_ACCEPTED;
-    if (state == SOCKETS_PEER_REFUSED && !self->refusal_told)
+    if (self->watch && sockets_watch_newly_refused (self->watch))
         log_error ("the PUB of replica %" PRIu64 " at %s refused our handshake: the replicas "
                    "do not hold the same order keys (remade, or of another system): give every "
                    "process the same --keys DIR made by bazaar keys DIR",
                    self->followed, self->followed_pub);
-    if (state == SOCKETS_PEER_REFUSED)
-        self->refusal_told = true;
-    if (state == SOCKETS_PEER_ACCEPTED)
-        self->refusal_told = false;
 }
 
 size_t
