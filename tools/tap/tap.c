@@ -63,7 +63,6 @@ typedef struct {
     char endpoint[MSG_ENDPOINT_MAX + 1];
     const char *origin;          //  "" or where the endpoint was read, for messages
     sockets_watch_t *watch;      //  its connection and handshake
-    bool refusal_told;           //  stderr said it refused us
     uint64_t commit;             //  the last commit position an APPEND said
     ack_seen_t acks[TAP_ACKERS_MAX];   //  the last ACK of each follower heard
     size_t ack_count;
@@ -571,16 +570,11 @@ s_check_refusals (tap_t *self)
 {
     for (size_t i = 0; i < self->source_count; i++) {
         source_t *source = &self->sources[i];
-        sockets_peer_t state = sockets_watch_state (source->watch);
-        if (state == SOCKETS_PEER_REFUSED && !source->refusal_told) {
+        if (sockets_watch_newly_refused (source->watch)) {
             char why[600];
             s_describe_source (self, source, why, sizeof (why));
             fprintf (stderr, "bazaar-tap: %s\n", why);
-            source->refusal_told = true;
         }
-        else
-        if (state == SOCKETS_PEER_ACCEPTED)
-            source->refusal_told = false;
     }
 }
 
@@ -592,7 +586,7 @@ s_tell_silence (tap_t *self)
     self->silence_at = 0;
     s_check_refusals (self);
     for (size_t i = 0; i < self->source_count && !self->heard; i++) {
-        if (self->sources[i].refusal_told)
+        if (sockets_watch_state (self->sources[i].watch) == SOCKETS_PEER_REFUSED)
             continue;
         char why[600];
         s_describe_source (self, &self->sources[i], why, sizeof (why));
