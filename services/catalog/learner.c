@@ -14,6 +14,7 @@
 
 #define COPY_TIMEOUT_MS 500     //  a replica that does not answer a range in time
 #define COPY_RETRY_MS 200
+#define REFUSAL_CHECK_MS 100    //  how often the SUB's handshakes are read
 
 struct _learner_t {
     store_t *store;
@@ -21,6 +22,8 @@ struct _learner_t {
     void *arg;
     peers_t *peers;
     zsock_t *sub;
+    sockets_watch_t *watch;    //  sub's handshakes (NULL: not watched)
+    int64_t refusal_checked_at;
     uint64_t followed;
     char followed_pub[MSG_ENDPOINT_MAX + 1];
     uint64_t commit;
@@ -51,6 +54,7 @@ learner_destroy (learner_t **self_p)
     if (!*self_p)
         return;
     learner_t *self = *self_p;
+    sockets_watch_destroy (&self->watch);
     zsock_destroy (&self->sub);
     peers_destroy (&self->peers);
     free (self);
@@ -62,6 +66,7 @@ s_follow (learner_t *self, uint64_t replica_id, const char *pub)
 {
     if (replica_id == self->followed && streq (pub, self->followed_pub))
         return;
+    sockets_watch_destroy (&self->watch);
     zsock_destroy (&self->sub);
     self->followed = replica_id;
     snprintf (self->followed_pub, sizeof (self->followed_pub), "%s", pub);
@@ -73,6 +78,8 @@ s_follow (learner_t *self, uint64_t replica_id, const char *pub)
         self->followed = 0;
         return;
     }
+    //  Connected already: a refused key fails each reconnection again.
+    self->watch = sockets_watch_new (zsys_init (), zsock_resolve (self->sub));
     log_info ("learning from replica %" PRIu64 "'s PUB at %s", replica_id, pub);
     self->behind = true;   //  what it published before we joined comes by range
 }
@@ -200,9 +207,26 @@ s_copy_done (learner_t *self)
     }
 }
 
+//  Logs once (again after a handshake succeeded) that the followed PUB
+//  refused our handshake: the catalog would learn nothing and say nothing.
+static void
+s_check_refusal (learner_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (!self->watch || now - self->refusal_checked_at < REFUSAL_CHECK_MS)
+        return;
+    self->refusal_checked_at = now;
+    if (sockets_watch_newly_refused (self->watch))
+        log_error ("the PUB of replica %" PRIu64 " at %s refused our handshake: this "
+                   "catalog does not hold the order keys the replicas use (remade, or of "
+                   "another system): give every process the same --keys DIR made by bazaar "
+                   "keys DIR", self->followed, self->followed_pub);
+}
+
 int
 learner_step (learner_t *self, const zmq_pollitem_t *items, size_t count)
 {
+    s_check_refusal (self);
     if (self->sub && sockpoll_readable (items, count, zsock_resolve (self->sub)))
         s_drain_sub (self);
     //  Between rounds too: a reply that came after its round's deadline
