@@ -247,6 +247,7 @@ sockets_find_endpoint (const char *name, const char *value, bool given, char *bu
 //  Watching a connection's handshake
 
 struct _sockets_watch_t {
+    void *socket;                //  the socket watched
     void *monitor;               //  PAIR connected to the socket's monitor
     sockets_peer_t state;
     bool refusal_told;           //  sockets_watch_newly_refused said it
@@ -267,6 +268,7 @@ sockets_watch_new (void *context, void *socket)
         free (self);
         return NULL;
     }
+    self->socket = socket;
     int linger = 0;
     self->monitor = zmq_socket (context, ZMQ_PAIR);
     if (!self->monitor
@@ -283,6 +285,11 @@ sockets_watch_destroy (sockets_watch_t **self_p)
 {
     if (!*self_p)
         return;
+    //  The monitor first: libzmq sends its events blocking, so an event
+    //  of the socket after our end closed would hang the thread sending
+    //  it (an I/O thread: a replica stopped heartbeating when it stopped
+    //  following a leader).
+    zmq_socket_monitor ((*self_p)->socket, NULL, 0);
     if ((*self_p)->monitor)
         zmq_close ((*self_p)->monitor);
     free (*self_p);

@@ -138,7 +138,7 @@ typedef struct _sockets_watch_t sockets_watch_t;
 //  Returns NULL if the monitor cannot start.
 sockets_watch_t *sockets_watch_new (void *context, void *socket);
 
-//  Stop watching. Safe on NULL.
+//  Stop watching: before the socket watched is closed. Safe on NULL.
 void sockets_watch_destroy (sockets_watch_t **self_p);
 
 //  The libzmq socket that becomes readable when something happened (for
