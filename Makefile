@@ -77,14 +77,15 @@ UNIT_SRC = $(wildcard tests/unit/*.c)
 #  So are the order replica's consensus core, its wire mapping (cwire) and
 #  its outbox.
 $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/order
-#  --wrap=pwrite: test_journal.c fails chosen writes (a full disk).
+#  --wrap=pwrite, unlink: test_journal.c fails chosen writes (a full disk)
+#  and the removal of a cut's side file.
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
          $(BUILD)/obj/services/order/consensus_elect.o \
          $(BUILD)/obj/services/order/consensus_log.o \
          $(BUILD)/obj/services/order/cwire.o $(BUILD)/obj/services/order/outbox.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite $^ -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite -Wl,--wrap=unlink $^ -o $@ $(LDLIBS) -lcmocka
 
 run: all
 	@$(BUILD)/bin/bazaar up

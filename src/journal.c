@@ -52,6 +52,7 @@ struct _journal_t {
     uint64_t syncs;         //  batches written (each one fdatasync if sync)
     uint64_t synced;        //  records in them
     bool cut;               //  journal_truncate cut size, the file not yet
+    bool redo_left;         //  a side file not removed: no record may follow it
     uint64_t redone;        //  bytes of records a cut finished at open rewrote
     bool unsynced;          //  journal_write wrote since the last fdatasync
 };
@@ -606,6 +607,9 @@ static int
 s_flush (journal_t *self, bool durable)
 {
     bool sync_now = durable && self->sync;
+    if (self->redo_left && s_redo_remove (self->redo_path))
+        return -1;
+    self->redo_left = false;
     bool redo = self->cut && self->pending && sync_now;
     if (redo && s_redo_write (self->redo_path, self->size, self->buffer, self->buffer_used))
         return -1;
@@ -626,9 +630,6 @@ s_flush (journal_t *self, bool durable)
     int rc = s_write_all (self);
     if (rc == 0 && sync_now)
         rc = fdatasync (self->fd);
-    //  Gone before any later record: a side file found at open is redone.
-    if (rc == 0 && redo)
-        rc = s_redo_remove (self->redo_path);
     if (rc == 0 && sync_now)
         self->unsynced = false;
     else
@@ -652,6 +653,13 @@ s_flush (journal_t *self, bool durable)
     }
     self->buffer_used = 0;
     self->pending = 0;
+    //  Gone before any later record (a side file found at open is redone
+    //  over whatever follows). If it cannot go, the records it holds are
+    //  durable all the same: nothing is cut back, and no record follows.
+    if (rc == 0 && redo && s_redo_remove (self->redo_path)) {
+        self->redo_left = true;
+        return -1;
+    }
     return rc;
 }
 

@@ -509,6 +509,19 @@ test_journal_preallocate_keeps_records_in_place (void **state)
 static bool s_fail_zeros;
 static bool s_zeros_fill_disk;          //  a pwrite of zeros writes half, the next fails
 static off_t s_fail_records_at = -1;    //  a pwrite of records there fails
+static bool s_fail_unlink;              //  unlink fails (EIO)
+int __real_unlink (const char *path);
+int __wrap_unlink (const char *path);
+
+int
+__wrap_unlink (const char *path)
+{
+    if (s_fail_unlink) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_unlink (path);
+}
 ssize_t __real_pwrite (int fd, const void *data, size_t size, off_t offset);
 ssize_t __wrap_pwrite (int fd, const void *data, size_t size, off_t offset);
 
@@ -683,6 +696,29 @@ test_journal_cut_interrupted_is_finished_at_open (void **state)
     s_expect_redone (tmp->path, 9, 0);
 }
 
+//  The records after a cut are durable but their side file cannot be
+//  removed: the sync fails, nothing is cut back (the side file, redone,
+//  writes the same records), and no record is written while it stays.
+static void
+test_journal_cut_whose_side_file_stays_keeps_its_records (void **state)
+{
+    s_tmp_t *tmp = *state;
+    s_write (tmp->path, 0, 10);
+    s_replay_t replay;
+    journal_t *journal = s_open (tmp->path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
+    s_append (journal, 6, 9);
+    s_fail_unlink = true;
+    assert_int_equal (journal_sync (journal), -1);
+    assert_int_equal (fx_file_size (tmp->path), s_end (9));
+    s_append (journal, 9, 10);
+    assert_int_equal (journal_sync (journal), -1);
+    assert_int_equal (fx_file_size (tmp->path), s_end (9));
+    s_fail_unlink = false;
+    journal_destroy (&journal);
+    s_expect_redone (tmp->path, 9, s_end (9) - s_end (6));
+}
+
 //  A kill -9 in the middle of a batch written over the zeros: the torn
 //  record is followed by zeros, not by the end of the file. It is cut
 //  with them, as a torn tail is, and nothing before it.
@@ -784,6 +820,7 @@ test_journal_run (void)
         JOURNAL_TEST (test_journal_cut_then_records_replace_them),
         JOURNAL_TEST (test_journal_cut_without_sync_leaves_the_old_records),
         JOURNAL_TEST (test_journal_cut_interrupted_is_finished_at_open),
+        JOURNAL_TEST (test_journal_cut_whose_side_file_stays_keeps_its_records),
         cmocka_unit_test (test_journal_checksum_is_zlib_crc32),
     };
 #undef JOURNAL_TEST
