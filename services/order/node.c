@@ -236,7 +236,22 @@ static void
 s_truncate (node_t *self, uint64_t to, bool rewritten)
 {
     uint64_t count = tradelog_count (self->log);
-    if (tradelog_sync (self->log) || store_truncate (self->store, to)) {
+    if (tradelog_sync (self->log)) {
+        s_fail (self, "cannot cut the order log", NULL);
+        return;
+    }
+    //  The commit position may be carried only by records the cut drops
+    //  (never above the cut: the core cuts nothing committed). Stored
+    //  first, it cannot go back if a crash follows the cut.
+    uint64_t keep = tradelog_carried_commit (self->log);
+    if (self->commit > keep)
+        keep = self->commit;
+    if (keep > promise_commit (self->promise)
+        && promise_store (self->promise, self->promised, keep)) {
+        s_fail (self, "cannot store the promise", self->config.promise_path);
+        return;
+    }
+    if (store_truncate (self->store, to)) {
         s_fail (self, "cannot cut the order log", NULL);
         return;
     }
