@@ -102,6 +102,8 @@ void journal_counts (journal_t *self, uint64_t *syncs, uint64_t *records);
 //  cut by the next journal_sync (which syncs even with nothing queued),
 //  as one with the records appended after the cut: a crash leaves the
 //  old records or the new, never neither (see PATH.cut in journal.c).
+//  Not without fdatasync (opened with sync false, or journal_write):
+//  then a crash between the cut and the write loses both (unsafe mode).
 //  Returns 0, or -1 with errno set (EINVAL: records queued, or size past
 //  the end).
 int journal_truncate (journal_t *self, uint64_t size);
