@@ -30,6 +30,7 @@
 #define HEARTBEAT_MS 50
 #define CAMPAIGN_TIMEOUT_MS 400
 #define COMMIT_DEFER_MS 5   //  a follower's commit-only move waits this long for entries
+#define LEADER_COMMIT_STORE_MS 200   //  how stale a leader's stored commit position may be
 
 struct _node_t {
     node_config_t config;
@@ -58,6 +59,7 @@ struct _node_t {
     int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
     int64_t silence_checked_at; //  zclock_mono of the last node_silent_leader
     int64_t refusal_checked_at; //  zclock_mono of the last transport_check_refusal
+    int64_t commit_stored_at;  //  zclock_mono a leader last stored its commit position
     bool failed;
     msgpack_sbuffer read_buffer;
 };
@@ -557,6 +559,26 @@ s_defer (node_t *self)
         && zclock_mono () - self->commit_moved_at < COMMIT_DEFER_MS;
 }
 
+//  A leader's commit position is soft (no message rests on it being
+//  stored), but a replica that later loses records learns from the
+//  stored one that it lost committed orders (node_recovering): stored
+//  every LEADER_COMMIT_STORE_MS while it moves, after the answers left
+//  and with the log synced. Returns 0 or -1 (the node failed).
+static int
+s_store_leader_commit (node_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (self->commit <= promise_commit (self->promise)
+        || now - self->commit_stored_at < LEADER_COMMIT_STORE_MS)
+        return 0;
+    self->commit_stored_at = now;
+    if (promise_store (self->promise, self->promised, self->commit)) {
+        s_fail (self, "cannot store the promise", self->config.promise_path);
+        return -1;
+    }
+    return 0;
+}
+
 int
 node_flush (node_t *self)
 {
@@ -590,6 +612,8 @@ node_flush (node_t *self)
     if (consensus_role (self->core) == CONSENSUS_LEADER) {
         s_announce_commit (self);
         s_publish_learned (self);
+        if (s_store_leader_commit (self))
+            return -1;
     }
     return 0;
 }

@@ -334,14 +334,19 @@ def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hol
                          bz.log_text("order-2")[since:]), bz.log_tails()
 
 
+@pytest.mark.parametrize("damaged,holder", [("order-2", "order-3"), ("order-3", "order-2")],
+                         ids=["a follower's log", "the leader's log"])
 def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without_them(
-        bazaar_factory):
+        bazaar_factory, damaged, holder):
     """A replica whose log is shorter than the commit position it stored
     (a damaged or replaced log) lost orders a majority committed. Its vote
     must not let a replica without them lead and number other trades with
     their numbers: it used to vote and then lead, and acknowledged trades
     were lost (a probe of damaged files). Its promises say what it knew
-    committed, and it does not lead until it holds it again."""
+    committed, and it does not lead until it holds it again. A leader
+    stores its soft commit position every 200 ms for this; the test waits
+    for the stored position, since what was committed after it is not
+    covered (docs/CONSENSUS.md)."""
     bz = bazaar_factory(replicas=3)
     for i in range(3):
         trade_retrying(bz, "all-%d" % i)
@@ -349,32 +354,32 @@ def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without
     for i in range(5):
         trade_retrying(bz, "two-%d" % i)
     total = len(bz.orders)
-    promise = os.path.join(bz.data, "order-2.promise")
+    promise = os.path.join(bz.data, damaged + ".promise")
     wait_until(lambda: read_promise(promise)[1] == total, READY_TIMEOUT,
-               "replica 2 to store that all %d committed" % total)
+               "%s to store that all %d committed" % (damaged, total))
     bz.kill("order-3")
     bz.kill("order-2")
-    log = bz.order_file("order-2")
+    log = bz.order_file(damaged)
     records = journal_records(log, strict=True)
     kept = total - 3
     with open(log, "r+b") as f:
         f.truncate(sum(len(raw) for raw, _ in records[:kept]))
 
-    since = bz.log_size("order-2")
+    since = bz.log_size(damaged)
     bz.start("order")
-    bz.start("order-2")
-    bz.wait_log("order-2", r"holds %d orders but this replica knew %d committed"
+    bz.start(damaged)
+    bz.wait_log(damaged, r"holds %d orders but this replica knew %d committed"
                 % (kept, total), since=since)
-    #  Replicas 1 and 2 are a majority, but neither holds the lost orders:
-    #  no leader, so no trade (and no number handed out twice).
+    #  Replica 1 and the damaged one are a majority, but neither holds the
+    #  lost orders: no leader, so no trade (and no number handed out twice).
     r = post(bz, "while-two-lack-them")
     assert r.status in (503, 504), r
     for n in range(kept, total):
         r = bz.get("/orders/%d" % n)
         assert r.status != 200 or r.body["data"] == bz.orders[n], (n, r)
-    since = bz.log_size("order-2")
-    bz.start("order-3")
-    bz.wait_log("order-2", r"holds the %d orders it knew committed again" % total,
+    since = bz.log_size(damaged)
+    bz.start(holder)
+    bz.wait_log(damaged, r"holds the %d orders it knew committed again" % total,
                 since=since)
     trade_retrying(bz, "while-two-lack-them")
     bz.assert_orders()
