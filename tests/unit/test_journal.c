@@ -619,22 +619,31 @@ s_expect_redone (const char *path, size_t count, uint64_t redone)
     assert_int_equal (access (redo, F_OK), -1);
 }
 
+//  A journal of records 0..9 at path, opened, cut after record 5, with
+//  records 6..8 queued after the cut: not synced yet.
+static journal_t *
+s_cut_and_append (const char *path)
+{
+    s_write (path, 0, 10);
+    s_replay_t replay;
+    journal_t *journal = s_open (path, &replay);
+    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
+    s_append (journal, 6, 9);
+    return journal;
+}
+
 static void
 test_journal_cut_then_records_replace_them (void **state)
 {
     s_tmp_t *tmp = *state;
-    s_write (tmp->path, 0, 10);
-    s_replay_t replay;
-    journal_t *journal = s_open (tmp->path, &replay);
-    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
+    journal_t *journal = s_cut_and_append (tmp->path);
     assert_int_equal (journal_size (journal), s_end (6));
     //  Not cut on file until the records that follow are written.
     assert_int_equal (fx_file_size (tmp->path), s_end (10));
-    s_append (journal, 6, 8);
     assert_int_equal (journal_sync (journal), 0);
-    assert_int_equal (fx_file_size (tmp->path), s_end (8));
+    assert_int_equal (fx_file_size (tmp->path), s_end (9));
     journal_destroy (&journal);
-    s_expect_redone (tmp->path, 8, 0);
+    s_expect_redone (tmp->path, 9, 0);
 }
 
 //  A cut never written (no sync before the crash or the close) leaves
@@ -668,11 +677,7 @@ static void
 test_journal_cut_interrupted_is_finished_at_open (void **state)
 {
     s_tmp_t *tmp = *state;
-    s_write (tmp->path, 0, 10);
-    s_replay_t replay;
-    journal_t *journal = s_open (tmp->path, &replay);
-    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
-    s_append (journal, 6, 9);
+    journal_t *journal = s_cut_and_append (tmp->path);
     s_fail_records_at = (off_t) s_end (6);
     assert_int_equal (journal_sync (journal), -1);
     s_fail_records_at = -1;
@@ -703,11 +708,7 @@ static void
 test_journal_cut_whose_side_file_stays_keeps_its_records (void **state)
 {
     s_tmp_t *tmp = *state;
-    s_write (tmp->path, 0, 10);
-    s_replay_t replay;
-    journal_t *journal = s_open (tmp->path, &replay);
-    assert_int_equal (journal_truncate (journal, s_end (6)), 0);
-    s_append (journal, 6, 9);
+    journal_t *journal = s_cut_and_append (tmp->path);
     s_fail_unlink = true;
     assert_int_equal (journal_sync (journal), -1);
     assert_int_equal (fx_file_size (tmp->path), s_end (9));
