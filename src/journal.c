@@ -178,9 +178,8 @@ s_all_zero (const unsigned char *data, size_t size)
     return true;
 }
 
-//  fsync the directory holding path, so a file just created there stays.
-static int
-s_sync_parent (const char *path)
+int
+journal_sync_parent (const char *path)
 {
     char dir[PATH_MAX];
     snprintf (dir, sizeof (dir), "%s", path);
@@ -254,7 +253,7 @@ s_redo_remove (const char *redo_path)
 {
     if (unlink (redo_path) && errno != ENOENT)
         return -1;
-    return s_sync_parent (redo_path);
+    return journal_sync_parent (redo_path);
 }
 
 //  The records that follow a cut at offset, in a side file
@@ -283,7 +282,7 @@ s_redo_write (const char *redo_path, uint64_t offset, const unsigned char *recor
     int saved = errno;
     close (fd);
     errno = saved;
-    return rc ? -1 : s_sync_parent (redo_path);
+    return rc ? -1 : journal_sync_parent (redo_path);
 }
 
 //  At open: finishes a cut whose side file is whole (the crash came after
@@ -348,7 +347,7 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
              && s_all_zero (data + good, size - (size_t) good);
         s_unload (data, size, mapped);
     }
-    if (good >= 0 && size == 0 && s_sync_parent (path))
+    if (good >= 0 && size == 0 && journal_sync_parent (path))
         good = -1;
     if (good >= 0 && (size_t) good < size && !zeros && (ftruncate (fd, good) || fdatasync (fd)))
         good = -1;
@@ -752,7 +751,7 @@ journal_make_dir (const char *dir)
         *slash = '\0';
         struct stat st;
         if (mkdir (path, 0755) == 0) {
-            if (s_sync_parent (path))
+            if (journal_sync_parent (path))
                 return -1;
         }
         else
@@ -774,6 +773,8 @@ journal_sync_dir (const char *dir)
     if (fd < 0)
         return -1;
     int rc = fsync (fd);
+    int saved = errno;
     close (fd);
+    errno = saved;
     return rc;
 }

@@ -136,4 +136,8 @@ int journal_make_dir (const char *dir);
 //  Make a rename or create in directory dir durable. Returns 0 or -1.
 int journal_sync_dir (const char *dir);
 
+//  fsync the directory holding path, so a file just created or removed
+//  there stays so. Returns 0 or -1 (errno set).
+int journal_sync_parent (const char *path);
+
 #endif

@@ -21,6 +21,7 @@
     a store failed or was cut short, and the next store rewrites it.
 */
 #include "promise.h"
+#include "journal.h"
 #include "le.h"
 #include "mem.h"
 
@@ -94,29 +95,6 @@ s_slot_decode (const unsigned char bytes[PROMISE_SLOT_SIZE], int index, s_slot_t
     return NULL;
 }
 
-//  fsync the directory that holds path, so a new name in it is durable.
-static int
-s_sync_dir (const char *path)
-{
-    char dir[4096];
-    snprintf (dir, sizeof (dir), "%s", path);
-    char *slash = strrchr (dir, '/');
-    if (!slash)
-        snprintf (dir, sizeof (dir), ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    int saved = errno;
-    close (fd);
-    errno = saved;
-    return rc;
-}
-
 //  Write a fresh file at path: aside, synced, renamed, directory synced,
 //  so the name never shows a partial file. Returns 0 or -1 (errno).
 static int
@@ -145,7 +123,7 @@ s_create (const char *path)
     }
     if (rename (aside, path))
         return -1;
-    return s_sync_dir (path);
+    return journal_sync_parent (path);
 }
 
 //  Choose the stored value from the two slots read from the file.
