@@ -74,8 +74,8 @@ $(BUILD)/bin/bazaar: tools/bazaar
 
 UNIT_SRC = $(wildcard tests/unit/*.c)
 #  The gateway's pure parsing (api.c) and the broker's roster are unit-tested too.
-#  So are the order replica's consensus core, its wire mapping (cwire) and
-#  its outbox.
+#  So are the order replica's consensus core, its wire mapping (cwire), its
+#  outbox and its joining rule.
 $(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Iservices/gateway -Ibroker -Iservices/order
 #  --wrap=pwrite, unlink: test_journal.c fails chosen writes (a full disk)
 #  and the removal of a cut's side file.
@@ -83,7 +83,8 @@ $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/services/gateway/api.o \
          $(BUILD)/obj/broker/roster.o $(BUILD)/obj/services/order/consensus.o \
          $(BUILD)/obj/services/order/consensus_elect.o \
          $(BUILD)/obj/services/order/consensus_log.o \
-         $(BUILD)/obj/services/order/cwire.o $(BUILD)/obj/services/order/outbox.o $(LIB)
+         $(BUILD)/obj/services/order/cwire.o $(BUILD)/obj/services/order/outbox.o \
+         $(BUILD)/obj/services/order/joining.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=pwrite -Wl,--wrap=unlink $^ -o $@ $(LDLIBS) -lcmocka
 

@@ -18,6 +18,7 @@ static const cli_option_t s_options[] = {
     {"data", "./data", "data directory (order-<id>.log)"},
     {"sync", "data", "data: fdatasync every commit; none: no sync (benchmarks only, unsafe)"},
     {"members", "1,2,3", "the replica ids of the consensus (every replica lists the same; a majority commits)"},
+    {"new", NULL, "a new system's first start: with no state in --data, vote at once (without it such a replica joins a running system and votes once it holds its leader's log)"},
     {"stocks", "", "stock list 'name price [quantity]' for a first start (default: the built-in ten); kept in order-<id>.stocks"},
     {"timeout", "300", "quorum timeout, ms: a leader that hears no majority this long steps down"},
     {"keys", "", "CURVE key directory made by 'bazaar keys DIR' (default: none, no CURVE)"},
@@ -69,10 +70,13 @@ s_serve (cli_t *cli, replica_config_t *config, bool sync, tradelog_window_t *win
         log_error ("cannot create %s: %s", data, strerror (errno));
         return 1;
     }
-    char name[64], promise_path[PATH_MAX];
+    char name[64], promise_path[PATH_MAX], joining_path[PATH_MAX];
     snprintf (name, sizeof (name), "order-%" PRIu64, config->replica_id);
     snprintf (promise_path, sizeof (promise_path), "%s/%s.promise", data, name);
+    snprintf (joining_path, sizeof (joining_path), "%s/%s.joining", data, name);
     config->promise_path = promise_path;
+    config->joining_path = joining_path;
+    config->new_system = cli_flag (cli, "new");
     const char *stocks = cli_get (cli, "stocks");
     store_config_t store_config = {.dir = data, .name = name, .log_suffix = "log",
                                    .stamped = true, .stocks_file = *stocks ? stocks : NULL,

@@ -20,6 +20,7 @@
 #include "node.h"
 #include "mem.h"
 #include "cwire.h"
+#include "joining.h"
 #include "log.h"
 #include "outbox.h"
 #include "promise.h"
@@ -55,6 +56,7 @@ struct _node_t {
     node_events_t events;
     bool caught_up;            //  said once: a follower holds what its leader committed
     uint64_t lost_to;          //  it knew this many committed but lost some: 0 once held
+    joining_t *joining;        //  no state at start: it votes once it holds a leader's log
     uint64_t named_leader;     //  the leader the broker's last announcement names
     int64_t leader_heard_at;   //  zclock_mono: it was named, or a CS_* message of it came
     int64_t silence_checked_at; //  zclock_mono of the last node_silent_leader
@@ -155,7 +157,11 @@ node_new (store_t *store, const node_config_t *config, char *error, size_t error
         node_destroy (&self);
         return NULL;
     }
-    if (promise_open (config->promise_path, &self->promise, error, error_size)) {
+    self->joining = joining_new (config->joining_path, orders,
+                                 zsys_file_exists (config->promise_path), config->new_system,
+                                 error, error_size);
+    if (!self->joining
+        || promise_open (config->promise_path, &self->promise, error, error_size)) {
         node_destroy (&self);
         return NULL;
     }
@@ -185,6 +191,7 @@ node_destroy (node_t **self_p)
     consensus_destroy (&self->core);
     cwire_destroy (&self->cwire);
     promise_destroy (&self->promise);
+    joining_destroy (&self->joining);
     outbox_destroy (&self->outbox);
     msgpack_sbuffer_destroy (&self->read_buffer);
     free (self);
@@ -423,11 +430,17 @@ s_on_message (void *arg, const msg_t *msg)
         log_debug ("dropped a %s that does not map", msg_type_name (msg->type));
         return;
     }
+    if (msg->type == MSG_CS_PREPARE && joining_ignores (self->joining, msg->epoch,
+                                                         msg->replica_id))
+        return;
     if (consensus_step (self->core, &cmsg, (uint64_t) zclock_mono ()))
         log_debug ("the core refused a %s from %" PRIu64, msg_type_name (msg->type),
                    msg->replica_id);
     s_pump (self);
     s_check_caught_up (self, msg);
+    if (msg->type == MSG_CS_APPEND && consensus_leader (self->core) == msg->replica_id
+        && consensus_epoch (self->core) == msg->epoch)
+        joining_on_append (self->joining, msg->replica_id, msg->epoch, msg->length);
 }
 
 static int64_t
@@ -468,7 +481,7 @@ node_recovering (node_t *self)
                   self->lost_to);
         self->lost_to = 0;
     }
-    return self->lost_to != 0;
+    return self->lost_to != 0 || joining_active (self->joining);
 }
 
 void
@@ -559,6 +572,19 @@ s_defer (node_t *self)
         && zclock_mono () - self->commit_moved_at < COMMIT_DEFER_MS;
 }
 
+//  Joining: its log was just synced. Returns 0 or -1 (the node failed).
+static int
+s_check_joined (node_t *self)
+{
+    bool follows = consensus_role (self->core) == CONSENSUS_FOLLOWER;
+    if (joining_check (self->joining, follows ? consensus_leader (self->core) : 0,
+                       consensus_epoch (self->core), consensus_length (self->core))) {
+        s_fail (self, "cannot remove the joining mark", joining_path (self->joining));
+        return -1;
+    }
+    return 0;
+}
+
 //  A leader's commit position is soft (no message rests on it being
 //  stored), but a replica that later loses records learns from the
 //  stored one that it lost committed orders (node_recovering): stored
@@ -609,6 +635,8 @@ node_flush (node_t *self)
     self->safe_commit = consensus_commit (self->core);
     transport_set_commit (self->transport, self->safe_commit);
     outbox_send_held (self->outbox);
+    if (s_check_joined (self))
+        return -1;
     if (consensus_role (self->core) == CONSENSUS_LEADER) {
         s_announce_commit (self);
         s_publish_learned (self);

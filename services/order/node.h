@@ -57,6 +57,8 @@ typedef struct {
     const char *pub;
     const char *rep;
     const char *promise_path;
+    const char *joining_path;    //  order-N.joining: it exists while the replica joins
+    bool new_system;             //  no state at all is a new system's first start (--new)
     uint64_t quorum_timeout_ms;
     node_outcome_fn *on_outcome;
     void *arg;

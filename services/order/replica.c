@@ -57,6 +57,8 @@ replica_new (store_t **store_p, const replica_config_t *config, char *error, siz
     node_config_t node_config = {.replica_id = config->replica_id, .members = config->members,
                                  .n_members = config->n_members, .pub = config->pub,
                                  .rep = config->rep, .promise_path = config->promise_path,
+                                 .joining_path = config->joining_path,
+                                 .new_system = config->new_system,
                                  .quorum_timeout_ms = (uint64_t) config->timeout_ms,
                                  .on_outcome = s_on_outcome, .arg = self};
     self->node = node_new (self->store, &node_config, error, error_size);

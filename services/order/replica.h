@@ -37,6 +37,8 @@ typedef struct {
     const uint32_t *members;
     size_t n_members;
     const char *promise_path;
+    const char *joining_path;    //  order-N.joining, while it joins (node.h)
+    bool new_system;             //  --new
     int64_t timeout_ms;          //  quorum timeout: a leader without a majority steps down
 } replica_config_t;
 

@@ -40,7 +40,7 @@ system () {
     for id in 1 2 3; do
         eval "pub=\${$((5 + 2 * id))} rep=\${$((6 + 2 * id))}"
         start "$sys-order-$id" "$BIN/bazaar-order" --id "$id" --broker "$L:$1" --pub "$L:$pub" \
-            --rep "$L:$rep" --data "$TMP/$sys" -q $keys $keydir
+            --rep "$L:$rep" --data "$TMP/$sys" --new -q $keys $keydir
         pids="$pids $LAST_PID"
     done
     start "$sys-gateway-8" "$BIN/bazaar-gateway" --port "$4" --broker "$L:$1" \

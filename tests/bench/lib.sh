@@ -268,7 +268,7 @@ start_catalog () {   # start_catalog TAG
 start_replica () {
     eval "pub=\$PUB_$1 rep=\$REP_$1"
     start "order-$1.$3" "$BIN/bazaar-order" --id "$1" --members "$2" --broker "$BROKER" \
-        --pub "$pub" --rep "$rep" --data "$DATA" ${SERVICE_ARGS:-}
+        --pub "$pub" --rep "$rep" --data "$DATA" --new ${SERVICE_ARGS:-}
     eval "ORDER_PID_$1=\$LAST_PID"
 }
 #  broker_answers: true when the broker answers `bazaar-client status`.

@@ -59,7 +59,7 @@ start catalog "$BIN/bazaar-catalog" --broker "$L:$7" --pub "$L:$9" $(catalog_rep
     --data "$TMP/data" -q
 SYSTEM_PIDS="$SYSTEM_PIDS $LAST_PID"
 start order "$BIN/bazaar-order" --id 1 --members 1 --broker "$L:$7" --pub "$L:${10}" \
-    --rep "$L:${11}" --data "$TMP/data" -q
+    --rep "$L:${11}" --data "$TMP/data" --new -q
 SYSTEM_PIDS="$SYSTEM_PIDS $LAST_PID"
 start gateway-8 "$BIN/bazaar-gateway" --port "$3" --broker "$L:$7" --catalog-pub "$L:$9" \
     --cache-size 8 -q

@@ -45,9 +45,8 @@
         bz.files_identical()  every order-N.log byte-identical to catalog.journal
         bz.verify_url        http://127.0.0.1:<port> (bazaar-client verify --url)
 
-Besides: broker_leader(bz), Replica (an order replica beside the
-harness's), trade_body(i), and bazaar-client verify runs: verify(),
-assert_verify_ok(), assert_verify_failed(), line().
+Besides: broker_leader(bz), trade_body(i), and bazaar-client verify
+runs: verify(), assert_verify_ok(), assert_verify_failed(), line().
 """
 
 import atexit
@@ -113,6 +112,7 @@ class Bazaar(LogFiles):
         for name in self.replica_names:
             self.extra[name] = list(order_args)
         self.procs = {}
+        self.started = set()
         self.logs = {}
         self.down = set(self.services)  # not running, or stopped on purpose
         self.keep = bool(os.environ.get("BAZAAR_KEEP"))
@@ -191,6 +191,11 @@ class Bazaar(LogFiles):
         if proc is not None and proc.poll() is None:
             raise AssertionError("%s is already running (pid %d)" % (name, proc.pid))
         argv = self.argv(name)
+        if name in self.replica_names and name not in self.started:
+            #  Its first start is a new system's (or a new member's); a
+            #  later one with no files is a replica that lost them: it joins.
+            argv.append("--new")
+        self.started.add(name)
         log = open(self.log_path(name), "ab", buffering=0)
         log.write(("=== test harness: start %s at %.3f: %s\n" % (
             name, time.time(), " ".join(argv))).encode())
@@ -464,47 +469,6 @@ def trade_body(i):
     return {"name": names[i % len(names)], "type": "sell" if i % 3 == 0 else "buy",
             "quantity": i % 4 + 1}
 
-
-class Replica:
-    """An extra order replica beside the harness's replica 1."""
-
-    def __init__(self, bz, replica_id):
-        self.bz = bz
-        self.id = replica_id
-        pub, rep = free_ports(2)
-        self.argv = [os.path.join(bz.bin, "bazaar-order"), "--id", str(replica_id),
-                     "--broker", bz.endpoints["broker"], "--data", bz.data,
-                     "--pub", "tcp://127.0.0.1:%d" % pub, "--rep", "tcp://127.0.0.1:%d" % rep]
-        self.log_path = os.path.join(bz.logdir, "order-%d.log" % replica_id)
-        self.proc = None
-
-    def start(self):
-        log = open(self.log_path, "ab", buffering=0)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.bz.tmp,
-                                     start_new_session=True)
-        log.close()
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def serving(self):
-        """How many times this replica has caught up with a leader (or won
-        an election) since it started. Raises if the process has exited,
-        with the end of its log, so a wait on it says why (not just
-        "last: 0")."""
-        with open(self.log_path, "rb") as log:
-            text = log.read()
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError("replica %d exited with %s: %s" % (
-                self.id, self.proc.returncode, text[-2000:].decode("utf-8", "replace")))
-        return len(re.findall(rb"caught up with leader \d+|candidate -> leader", text))
-
-
-# --------------------------------------------------------------------------
-#  bazaar-client verify
 
 def verify(data, url=None, wait=None):
     """Runs bazaar-client verify; -> (exit status, stdout lines, stderr)."""

@@ -73,6 +73,7 @@ class NetBazaar(LogFiles):
         self.lab = None
         self.closed = False
         self.procs, self.logs = {}, {}
+        self.started = set()   # replicas started once: a later start is not a first
         self.down = set(self.services)
         self.gateway_timeout = gateway_timeout
         self.order_options = dict(order_options or {})
@@ -170,7 +171,11 @@ class NetBazaar(LogFiles):
         if name in self.logs:
             self.logs[name].close()
         self.logs[name] = log
-        self.procs[name] = self.lab.popen(host_of(name), self.argv(name),
+        argv = self.argv(name)
+        if name.startswith("order-") and name not in self.started:
+            argv.append("--new")       # a new system's first start; later ones join
+        self.started.add(name)
+        self.procs[name] = self.lab.popen(host_of(name), argv,
                                           stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT,
                                           cwd=self.data_dir(host_of(name)))

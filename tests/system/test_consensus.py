@@ -384,3 +384,87 @@ def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without
     trade_retrying(bz, "while-two-lack-them")
     bz.assert_orders()
     wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
+
+
+def wipe(bz, name):
+    """Moves every file of replica `name` away, as a lost disk does."""
+    prefix = "order-%d." % bz.replica_id(name)
+    gone = [f for f in os.listdir(bz.data) if f.startswith(prefix)]
+    assert any(f.endswith(".log") for f in gone), gone
+    for f in gone:
+        os.unlink(os.path.join(bz.data, f))
+
+
+@pytest.mark.parametrize("wiped,holder", [("order-2", "order-3"), ("order-3", "order-2")],
+                         ids=["follower-wiped", "leader-wiped"])
+def test_a_replica_that_lost_its_files_joins_and_votes_only_once_it_holds_the_log(
+        bazaar_factory, wiped, holder):
+    """A replica whose files are gone (a lost disk, a data directory moved
+    away) used to come back at epoch 0 and vote at once: with the only
+    other holder of the last orders down, it and a replica that missed
+    them elected a leader without them, and acknowledged numbers were
+    handed out again. Started without --new it joins: it promises nothing
+    and does not lead until it holds the log of a leader the others
+    elected (order-N.joining says so meanwhile), then votes as before."""
+    bz = bazaar_factory(replicas=3)
+    for i in range(3):
+        trade_retrying(bz, "all-%d" % i)
+    bz.kill("order")                       # replica 1 misses what follows
+    for i in range(5):
+        trade_retrying(bz, "two-%d" % i)
+    total = len(bz.orders)
+    bz.kill("order-3")
+    bz.kill("order-2")
+    wipe(bz, wiped)
+    mark = bz.data_file("order-%d.joining" % bz.replica_id(wiped))
+
+    since = bz.log_size(wiped)
+    bz.start("order")
+    bz.start(wiped)
+    bz.wait_log(wiped, r"joining a running system", since=since)
+    #  Replica 1 campaigns (the wiped one does not); its PREPARE is ignored.
+    bz.wait_log(wiped, r"joining: not promising epoch \d+ to replica 1", since=since)
+    assert os.path.exists(mark)
+    r = post(bz, "while-one-lacks-them")
+    assert r.status in (503, 504), r
+    for n in range(3, total):
+        r = bz.get("/orders/%d" % n)
+        assert r.status != 200 or r.body["data"] == bz.orders[n], (n, r)
+
+    since = bz.log_size(wiped)
+    bz.start(holder)
+    bz.wait_log(wiped, r"joined: holds leader \d+'s \d+ orders", since=since)
+    assert not os.path.exists(mark)
+    trade_retrying(bz, "while-one-lacks-them")
+    bz.assert_orders()
+    #  Joined, it counts: with it and replica 1 alone, trades go on.
+    bz.kill(holder)
+    trade_retrying(bz, "without-the-holder")
+    bz.assert_orders()
+    bz.start(holder)
+    wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
+
+
+def test_replicas_of_a_new_system_started_without_new_wait_and_say_why(bazaar_factory):
+    """Empty replicas started without --new cannot tell a new system from
+    lost files: none votes, trades answer 503, and each log says to start
+    a new system's replicas with --new; started so, they serve."""
+    bz = bazaar_factory(replicas=3, start=False)
+    bz.started.update(bz.replica_names)     # no --new on their first start
+    bz.start_all()
+    for name in bz.replica_names:
+        bz.wait_log(name, r"joining a running system .* start each replica of a new system "
+                          r"with --new")
+    wait_until(lambda: bz.post("/orders", {"name": "apple", "type": "buy", "quantity": 1},
+                               {"Idempotency-Key": "first"}).status == 503,
+               READY_TIMEOUT, "the gateway to answer a trade with 503")
+    for name in bz.replica_names:
+        assert os.path.exists(bz.data_file("order-%d.joining" % bz.replica_id(name)))
+        bz.stop(name)
+    bz.started.clear()
+    for name in bz.replica_names:
+        bz.start(name)
+    bz.wait_ready()
+    trade_retrying(bz, "first")
+    for name in bz.replica_names:
+        assert not os.path.exists(bz.data_file("order-%d.joining" % bz.replica_id(name)))

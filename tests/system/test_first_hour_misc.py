@@ -407,7 +407,7 @@ def test_torn_last_record_of_a_replica_log_is_cut_with_a_log_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     broker, pub, rep = free_ports(3)
-    args = [tool("bazaar-order"), "--id", "1", "--data", str(data),
+    args = [tool("bazaar-order"), "--id", "1", "--data", str(data), "--new",
             "--broker", "tcp://127.0.0.1:%d" % broker, "--pub", "tcp://127.0.0.1:%d" % pub,
             "--rep", "tcp://127.0.0.1:%d" % rep]
 

@@ -31,7 +31,7 @@ def second_replica(bz, spawn, replica_id, name="second"):
     data = os.path.join(bz.tmp, "data-%s-%d" % (name, replica_id))
     pub, rep = free_ports(2)
     return spawn([os.path.join(bz.bin, "bazaar-order"), "--id", replica_id,
-                  "--broker", bz.endpoints["broker"], "--data", data,
+                  "--broker", bz.endpoints["broker"], "--data", data, "--new",
                   "--pub", "tcp://127.0.0.1:%d" % pub, "--rep", "tcp://127.0.0.1:%d" % rep],
                  merge_stderr=True, cwd=bz.tmp)
 

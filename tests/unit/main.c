@@ -18,6 +18,7 @@ static const s_group_t s_groups[] = {
     {"consensus_rules", test_consensus_rules_run},
     {"journal", test_journal_run},
     {"promise", test_promise_run},
+    {"joining", test_joining_run},
     {"cli", test_cli_run},
     {"lru", test_lru_run},
     {"strindex", test_strindex_run},

@@ -24,6 +24,7 @@ int test_msgs_consensus_run (void);
 int test_consensus_rules_run (void);
 int test_journal_run (void);
 int test_promise_run (void);
+int test_joining_run (void);
 int test_cli_run (void);
 int test_lru_run (void);
 int test_strindex_run (void);
