@@ -348,3 +348,48 @@ def test_launcher_kill_and_restart_bring_a_replica_back(spawn, tmp_path):
     usage = subprocess.run([tool("bazaar"), "--help"], capture_output=True, text=True).stdout
     assert re.search(r"^  kill NAME ", usage, re.M) and re.search(r"^  restart NAME ", usage, re.M), \
         usage
+
+
+def test_launcher_up_again_with_a_replicas_files_gone_joins_it(spawn, tmp_path):
+    """`bazaar up` says --new only when no replica ever ran from --data: a
+    replica whose files are gone when the system comes up again joins (it
+    votes once it holds its leader's log) instead of voting as a new one."""
+    data = tmp_path / "data"
+    port = free_ports(1)[0]
+    env = dict(os.environ, BAZAAR_BIN=BIN)
+    base = launcher_base()
+
+    def up():
+        proc = spawn([tool("bazaar"), "up", "--data", str(data), "--port", port, "--ports", base],
+                     merge_stderr=True, env=env)
+        wait_until(lambda: "press Ctrl-C" in proc.stdout() or proc.popen.poll() is not None,
+                   DEADLINE + 10, "the launcher's banner")
+        assert proc.popen.poll() is None, proc.describe()
+        return proc
+
+    def down(proc):
+        proc.popen.send_signal(2)
+        assert proc.wait(DEADLINE) == 0, proc.describe()
+
+    def cmdline(name):
+        pid = int((data / "run" / (name + ".pid")).read_text())
+        return open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
+
+    first = up()
+    assert b"--new" in cmdline("order-2"), cmdline("order-2")
+    r = http_request(port, "POST", "/orders", {"name": "apple", "type": "buy", "quantity": 1})
+    assert r.status == 200, r
+    down(first)
+    gone = sorted(data.glob("order-2.*"))
+    assert data / "order-2.log" in gone, gone
+    for f in gone:
+        f.unlink()
+
+    second = up()
+    assert b"--new" not in cmdline("order-2"), cmdline("order-2")
+    log = data / "logs" / "order-2.log"
+    wait_until(lambda: re.search(r"joined: holds leader \d+'s 1 orders", log.read_text()),
+               DEADLINE, "order-2 to join")
+    assert "order-2.joining: joining a running system" in log.read_text()
+    assert not (data / "order-2.joining").exists()
+    down(second)
