@@ -285,6 +285,38 @@ s_redo_write (const char *redo_path, uint64_t offset, const unsigned char *recor
     return rc ? -1 : journal_sync_parent (redo_path);
 }
 
+//  A side file's records and where they go, if it is whole (*data NULL
+//  if there is none or it is torn: the cut had not touched the file).
+//  *data is the whole side file, the records at REDO_HEADER_SIZE; the
+//  caller frees it. Returns 0 or -1 (errno set).
+static int
+s_redo_load (const char *redo_path, unsigned char **data, uint64_t *offset, uint64_t *length)
+{
+    *data = NULL;
+    int redo = open (redo_path, O_RDONLY | O_CLOEXEC);
+    if (redo < 0)
+        return errno == ENOENT ? 0 : -1;
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    int rc = s_read_all (redo, &bytes, &size);
+    close (redo);
+    if (rc)
+        return -1;
+    bool whole = size >= REDO_HEADER_SIZE && memcmp (bytes, REDO_MAGIC, 8) == 0
+              && le_get32 (bytes + 28) == s_crc (bytes, 28);
+    if (whole) {
+        *offset = le_get32 (bytes + 8) | (uint64_t) le_get32 (bytes + 12) << 32;
+        *length = le_get32 (bytes + 16) | (uint64_t) le_get32 (bytes + 20) << 32;
+        whole = *length == size - REDO_HEADER_SIZE
+             && le_get32 (bytes + 24) == s_crc (bytes + REDO_HEADER_SIZE, *length);
+    }
+    if (whole)
+        *data = bytes;
+    else
+        free (bytes);
+    return 0;
+}
+
 //  At open: finishes a cut whose side file is whole (the crash came after
 //  it was durable: the file may be cut or written in part), or drops a
 //  torn one (the file was not touched yet). Sets *redone to the bytes of
@@ -293,28 +325,15 @@ static int
 s_redo_finish (int fd, const char *redo_path, uint64_t *redone)
 {
     *redone = 0;
-    int redo = open (redo_path, O_RDONLY | O_CLOEXEC);
-    if (redo < 0)
-        return errno == ENOENT ? 0 : -1;
-    unsigned char *data = NULL;
-    size_t size = 0;
-    int rc = s_read_all (redo, &data, &size);
-    close (redo);
-    if (rc)
-        return -1;
+    unsigned char *data;
     uint64_t offset = 0, length = 0;
-    bool whole = size >= REDO_HEADER_SIZE && memcmp (data, REDO_MAGIC, 8) == 0
-              && le_get32 (data + 28) == s_crc (data, 28);
-    if (whole) {
-        offset = le_get32 (data + 8) | (uint64_t) le_get32 (data + 12) << 32;
-        length = le_get32 (data + 16) | (uint64_t) le_get32 (data + 20) << 32;
-        whole = length == size - REDO_HEADER_SIZE
-             && le_get32 (data + 24) == s_crc (data + REDO_HEADER_SIZE, length);
-    }
-    if (whole && (s_pwrite_all (fd, data + REDO_HEADER_SIZE, length, offset)
-                  || ftruncate (fd, (off_t) (offset + length)) || fdatasync (fd)))
+    if (s_redo_load (redo_path, &data, &offset, &length))
+        return -1;
+    int rc = 0;
+    if (data && (s_pwrite_all (fd, data + REDO_HEADER_SIZE, length, offset)
+                 || ftruncate (fd, (off_t) (offset + length)) || fdatasync (fd)))
         rc = -1;
-    if (whole && rc == 0)
+    if (data && rc == 0)
         *redone = length;
     int saved = errno;
     free (data);
@@ -402,6 +421,35 @@ s_count_record (const void *data, size_t size, void *arg)
     return counter->fn ? counter->fn (data, size, counter->arg) : 0;
 }
 
+//  The file's bytes as journal_open would leave them: a cut whose side
+//  file is whole applied (in *data, heap, resized). Returns 0 or -1.
+static int
+s_redo_view (const char *path, unsigned char **data, size_t *size)
+{
+    char *redo_path = NULL;
+    if (asprintf (&redo_path, "%s.cut", path) < 0)
+        return -1;
+    unsigned char *redo;
+    uint64_t offset = 0, length = 0;
+    int rc = s_redo_load (redo_path, &redo, &offset, &length);
+    free (redo_path);
+    if (rc || !redo)
+        return rc;
+    unsigned char *view = realloc (*data, offset + length ? offset + length : 1);
+    if (!view) {
+        free (redo);
+        errno = ENOMEM;
+        return -1;
+    }
+    if (*size < offset)
+        memset (view + *size, 0, offset - *size);   //  as pwrite past the end leaves it
+    memcpy (view + offset, redo + REDO_HEADER_SIZE, length);
+    free (redo);
+    *data = view;
+    *size = offset + length;
+    return 0;
+}
+
 int64_t
 journal_read (const char *path, journal_record_fn *fn, void *arg)
 {
@@ -412,7 +460,7 @@ journal_read (const char *path, journal_record_fn *fn, void *arg)
     size_t size;
     s_counter_t counter = {fn, arg, 0};
     int64_t good = -1;
-    if (s_read_all (fd, &data, &size) == 0)
+    if (s_read_all (fd, &data, &size) == 0 && s_redo_view (path, &data, &size) == 0)
         good = s_replay (data, size, s_count_record, &counter);
     int saved = errno;
     free (data);

@@ -45,7 +45,10 @@ journal_t *journal_open (const char *path, bool sync, journal_record_fn *fn, voi
 
 //  Read the records of the journal at path without opening it for
 //  writing: no lock, nothing truncated, safe while a service has it open.
-//  Each whole record is passed to fn (a torn tail is skipped). Returns
+//  Each whole record is passed to fn (a torn tail is skipped), as
+//  journal_open would find them: a cut that a crash interrupted, whose
+//  side file PATH.cut is whole, is read as finished (nothing is written:
+//  for tools reading another process's files). Returns
 //  the number of records read, or -1 with errno set (EBADMSG if fn
 //  stopped, EUCLEAN for a bad record followed by good ones).
 int64_t journal_read (const char *path, journal_record_fn *fn, void *arg);

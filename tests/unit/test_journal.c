@@ -619,6 +619,19 @@ s_expect_redone (const char *path, size_t count, uint64_t redone)
     assert_int_equal (access (redo, F_OK), -1);
 }
 
+//  journal_read sees records 0..count-1, all as written, and leaves the
+//  file as it was (a tool's view of another process's journal).
+static void
+s_expect_read (const char *path, size_t count)
+{
+    uint64_t size = fx_file_size (path);
+    s_replay_t replay = {0, SIZE_MAX, SIZE_MAX};
+    assert_int_equal (journal_read (path, s_on_record, &replay), (int64_t) count);
+    assert_int_equal (replay.count, count);
+    assert_int_equal (replay.first_bad, SIZE_MAX);
+    assert_int_equal (fx_file_size (path), size);
+}
+
 //  A journal of records 0..9 at path, opened, cut after record 5, with
 //  records 6..8 queued after the cut: not synced yet.
 static journal_t *
@@ -693,8 +706,11 @@ test_journal_cut_interrupted_is_finished_at_open (void **state)
     fclose (file);
 
     s_write_bytes (redo, "wb", whole, redo_size - 1);
+    s_expect_read (tmp->path, 6);       //  a torn side file: the file as it is
     s_expect_redone (tmp->path, 6, 0);
     s_write_bytes (redo, "wb", whole, redo_size);
+    s_expect_read (tmp->path, 9);       //  a whole one: read as open finishes it
+    assert_int_equal (access (redo, F_OK), 0);
     s_expect_redone (tmp->path, 9, s_end (9) - s_end (6));
     free (whole);
     //  Finished once: reopening finds nothing more to do.
@@ -716,6 +732,7 @@ test_journal_cut_whose_side_file_stays_keeps_its_records (void **state)
     assert_int_equal (journal_sync (journal), -1);
     assert_int_equal (fx_file_size (tmp->path), s_end (9));
     s_fail_unlink = false;
+    s_expect_read (tmp->path, 9);
     journal_destroy (&journal);
     s_expect_redone (tmp->path, 9, s_end (9) - s_end (6));
 }
