@@ -16,6 +16,7 @@ typedef struct {
     uint64_t replica_id;
     char rep[MSG_ENDPOINT_MAX + 1];
     zsock_t *dealer;
+    sockets_watch_t *watch; //  the dealer's handshakes (NULL: not watched)
     uint64_t number;        //  position it last reported
     bool in_round;
     uint64_t req_id;        //  outstanding RANGE, 0 if none
@@ -30,6 +31,14 @@ struct _peers_t {
     uint64_t next_req_id;
     msgpack_sbuffer buffer;
 };
+
+//  The watch first: it must stop before its socket closes.
+static void
+s_link_close (s_link_t *link)
+{
+    sockets_watch_destroy (&link->watch);
+    zsock_destroy (&link->dealer);
+}
 
 peers_t *
 peers_new (uint64_t self_id, int64_t timeout_ms)
@@ -49,7 +58,7 @@ peers_destroy (peers_t **self_p)
         return;
     peers_t *self = *self_p;
     for (size_t i = 0; i < self->link_count; i++)
-        zsock_destroy (&self->links[i].dealer);
+        s_link_close (&self->links[i]);
     msgpack_sbuffer_destroy (&self->buffer);
     free (self);
     *self_p = NULL;
@@ -88,6 +97,8 @@ s_link_add (peers_t *self, const msg_peer_t *peer)
     link->replica_id = peer->replica_id;
     snprintf (link->rep, sizeof (link->rep), "%s", peer->rep);
     link->dealer = dealer;
+    //  Connected already: a refused key fails each reconnection again.
+    link->watch = sockets_watch_new (zsys_init (), zsock_resolve (dealer));
 }
 
 void
@@ -98,7 +109,7 @@ peers_update (peers_t *self, const msg_t *announcement)
         const msg_peer_t *peer = s_announced (announcement, link->replica_id);
         if (peer && streq (peer->rep, link->rep))
             continue;
-        zsock_destroy (&link->dealer);
+        s_link_close (link);
         *link = self->links[--self->link_count];
     }
     for (size_t i = 0; i < announcement->peer_count; i++) {
@@ -110,6 +121,19 @@ peers_update (peers_t *self, const msg_t *announcement)
         s_link_t *link = s_link_find (self, peer->replica_id);
         if (link)
             link->number = peer->number;
+    }
+}
+
+void
+peers_check_refusal (peers_t *self)
+{
+    for (size_t i = 0; i < self->link_count; i++) {
+        s_link_t *link = &self->links[i];
+        if (link->watch && sockets_watch_newly_refused (link->watch))
+            log_error ("the REP of replica %" PRIu64 " at %s refused our handshake: this "
+                       "process does not hold the order keys the replicas use (remade, or of "
+                       "another system): give every process the same --keys DIR made by "
+                       "bazaar keys DIR", link->replica_id, link->rep);
     }
 }
 

@@ -37,6 +37,11 @@ void peers_destroy (peers_t **self_p);
 //  those whose endpoint changed.
 void peers_update (peers_t *self, const msg_t *announcement);
 
+//  Logs, once (again after a handshake succeeded), each peer whose REP
+//  refused our handshake: copies and point-to-point messages to it would
+//  wait in silence. Call it now and then (a heartbeat).
+void peers_check_refusal (peers_t *self);
+
 //  Number of linked peers.
 size_t peers_count (peers_t *self);
 

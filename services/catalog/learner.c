@@ -207,16 +207,18 @@ s_copy_done (learner_t *self)
     }
 }
 
-//  Logs once (again after a handshake succeeded) that the followed PUB
-//  refused our handshake: the catalog would learn nothing and say nothing.
+//  Logs once (again after a handshake succeeded) that the followed PUB or
+//  a replica's REP refused our handshake: the catalog would learn or copy
+//  nothing and say nothing.
 static void
 s_check_refusal (learner_t *self)
 {
     int64_t now = zclock_mono ();
-    if (!self->watch || now - self->refusal_checked_at < REFUSAL_CHECK_MS)
+    if (now - self->refusal_checked_at < REFUSAL_CHECK_MS)
         return;
     self->refusal_checked_at = now;
-    if (sockets_watch_newly_refused (self->watch))
+    peers_check_refusal (self->peers);
+    if (self->watch && sockets_watch_newly_refused (self->watch))
         log_error ("the PUB of replica %" PRIu64 " at %s refused our handshake: this "
                    "catalog does not hold the order keys the replicas use (remade, or of "
                    "another system): give every process the same --keys DIR made by bazaar "

@@ -468,6 +468,7 @@ node_tick (node_t *self)
     s_pump (self);
     if (now - self->refusal_checked_at >= HEARTBEAT_MS) {
         transport_check_refusal (self->transport);
+        peers_check_refusal (self->peers);
         self->refusal_checked_at = now;
     }
     outbox_send_early (self->outbox);   //  the trades the turn proposed, in one APPEND

@@ -236,12 +236,19 @@ def test_a_replica_refused_by_its_leader_says_so(bazaar_factory, keys, tmp_path)
     bz.start("order")
     bz.wait_log("order", r"the PUB of replica 3 at %s refused our handshake"
                 % bz.endpoints["order-3_pub"], since=since)
-    #  A catalog started now learns from that PUB with the new key too.
+    #  Its messages to its peers' REPs wait too, and say so.
+    for peer in ("order-2", "order-3"):
+        bz.wait_log("order", r"the REP of replica %d at %s refused our handshake"
+                    % (bz.replica_id(peer), bz.endpoints[peer + "_rep"]), since=since)
+    #  A catalog started now learns from that PUB with the new key too, and
+    #  its copies from the replicas' REPs are refused.
     bz.kill("catalog")
     since = bz.log_size("catalog")
     bz.start("catalog")
     bz.wait_log("catalog", r"the PUB of replica 3 at %s refused our handshake"
                 % bz.endpoints["order-3_pub"], since=since)
+    bz.wait_log("catalog", r"the REP of replica 2 at %s refused our handshake"
+                % bz.endpoints["order-2_rep"], since=since)
 
 
 #  A process with keys whose port is taken says so and exits 1: it once
