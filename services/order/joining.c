@@ -104,8 +104,12 @@ joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate)
 }
 
 void
-joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length)
+joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
+                   uint64_t end_stamp, const stamps_t *held)
 {
+    if (!self->active || stamps_length (held) < length
+        || (length && stamps_get (held, length - 1) != end_stamp))
+        return;
     self->leader = leader;
     self->epoch = epoch;
     self->length = length;

@@ -16,6 +16,8 @@
 #ifndef BAZAAR_JOINING_H
 #define BAZAAR_JOINING_H
 
+#include "stamps.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,9 +40,14 @@ bool joining_active (joining_t *self);
 //  (joining; said once an epoch in the log).
 bool joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate);
 
-//  An APPEND from leader under epoch, the leader this replica follows,
-//  said the leader's log holds length entries.
-void joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length);
+//  After an APPEND from leader under epoch, the leader this replica
+//  follows, whose log (length entries) ends with end_stamp (the last
+//  entry's or prev_stamp): held is this replica's log now. If held ends
+//  at the same length with the same stamp, it holds that leader's log
+//  (log matching), not just as many entries of another history: the
+//  join may end at the next joining_check.
+void joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
+                        uint64_t end_stamp, const stamps_t *held);
 
 //  After a sync: the replica follows leader (0: none) under epoch and
 //  holds length entries durably. If they reach the last length that

@@ -433,14 +433,19 @@ s_on_message (void *arg, const msg_t *msg)
     if (msg->type == MSG_CS_PREPARE && joining_ignores (self->joining, msg->epoch,
                                                          msg->replica_id))
         return;
+    //  The stamp the sender's log ends with, if this message reaches its end.
+    uint64_t end_stamp = cmsg.n_entries ? cmsg.entries[cmsg.n_entries - 1].stamp
+                                        : cmsg.prev_stamp;
+    bool ends = cmsg.start + cmsg.n_entries == cmsg.length;
     if (consensus_step (self->core, &cmsg, (uint64_t) zclock_mono ()))
         log_debug ("the core refused a %s from %" PRIu64, msg_type_name (msg->type),
                    msg->replica_id);
     s_pump (self);
     s_check_caught_up (self, msg);
-    if (msg->type == MSG_CS_APPEND && consensus_leader (self->core) == msg->replica_id
+    if (msg->type == MSG_CS_APPEND && ends && consensus_leader (self->core) == msg->replica_id
         && consensus_epoch (self->core) == msg->epoch)
-        joining_on_append (self->joining, msg->replica_id, msg->epoch, msg->length);
+        joining_on_append (self->joining, msg->replica_id, msg->epoch, msg->length, end_stamp,
+                           tradelog_stamps (self->log));
 }
 
 static int64_t
@@ -573,11 +578,16 @@ s_defer (node_t *self)
         && zclock_mono () - self->commit_moved_at < COMMIT_DEFER_MS;
 }
 
-//  Joining: its log was just synced. Returns 0 or -1 (the node failed).
+//  Joining: its log was just synced. The leader it copied must also be
+//  the one the broker names: a deposed leader that still sends (paused,
+//  or cut off) does not hold what its successor committed. That makes
+//  joining stricter, never looser: safety does not rest on the broker.
+//  Returns 0 or -1 (the node failed).
 static int
 s_check_joined (node_t *self)
 {
-    bool follows = consensus_role (self->core) == CONSENSUS_FOLLOWER;
+    bool follows = consensus_role (self->core) == CONSENSUS_FOLLOWER
+                && consensus_leader (self->core) == self->named_leader;
     if (joining_check (self->joining, follows ? consensus_leader (self->core) : 0,
                        consensus_epoch (self->core), consensus_length (self->core))) {
         s_fail (self, "cannot remove the joining mark", joining_path (self->joining));

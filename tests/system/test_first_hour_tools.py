@@ -377,8 +377,11 @@ def test_launcher_up_again_with_a_replicas_files_gone_joins_it(spawn, tmp_path):
 
     first = up()
     assert b"--new" in cmdline("order-2"), cmdline("order-2")
-    r = http_request(port, "POST", "/orders", {"name": "apple", "type": "buy", "quantity": 1})
-    assert r.status == 200, r
+    #  The banner waits for a lookup; the replicas may still be electing.
+    wait_until(lambda: http_request(port, "POST", "/orders",
+                                    {"name": "apple", "type": "buy", "quantity": 1},
+                                    {"Idempotency-Key": "one"}).status == 200,
+               DEADLINE, "a trade to succeed")
     down(first)
     gone = sorted(data.glob("order-2.*"))
     assert data / "order-2.log" in gone, gone
