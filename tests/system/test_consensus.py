@@ -334,6 +334,17 @@ def test_quiet_replicas_drop_an_old_leaders_uncommitted_tail(bazaar_factory, hol
                          bz.log_text("order-2")[since:]), bz.log_tails()
 
 
+def replica_1_misses_the_last_five(bz):
+    """Three trades all replicas hold, then five that replica 1 (killed)
+    misses: only replicas 2 and 3 hold them. Returns the trade count."""
+    for i in range(3):
+        trade_retrying(bz, "all-%d" % i)
+    bz.kill("order")
+    for i in range(5):
+        trade_retrying(bz, "two-%d" % i)
+    return len(bz.orders)
+
+
 @pytest.mark.parametrize("damaged,holder", [("order-2", "order-3"), ("order-3", "order-2")],
                          ids=["a follower's log", "the leader's log"])
 def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without_them(
@@ -348,12 +359,7 @@ def test_a_replica_that_lost_committed_orders_cannot_help_elect_a_leader_without
     for the stored position, since what was committed after it is not
     covered (docs/CONSENSUS.md)."""
     bz = bazaar_factory(replicas=3)
-    for i in range(3):
-        trade_retrying(bz, "all-%d" % i)
-    bz.kill("order")                       # replica 1 misses what follows
-    for i in range(5):
-        trade_retrying(bz, "two-%d" % i)
-    total = len(bz.orders)
+    total = replica_1_misses_the_last_five(bz)
     promise = os.path.join(bz.data, damaged + ".promise")
     wait_until(lambda: read_promise(promise)[1] == total, READY_TIMEOUT,
                "%s to store that all %d committed" % (damaged, total))
@@ -407,12 +413,7 @@ def test_a_replica_that_lost_its_files_joins_and_votes_only_once_it_holds_the_lo
     and does not lead until it holds the log of a leader the others
     elected (order-N.joining says so meanwhile), then votes as before."""
     bz = bazaar_factory(replicas=3)
-    for i in range(3):
-        trade_retrying(bz, "all-%d" % i)
-    bz.kill("order")                       # replica 1 misses what follows
-    for i in range(5):
-        trade_retrying(bz, "two-%d" % i)
-    total = len(bz.orders)
+    total = replica_1_misses_the_last_five(bz)
     bz.kill("order-3")
     bz.kill("order-2")
     wipe(bz, wiped)
