@@ -334,25 +334,27 @@ SIM_SMOKE_SECONDS ?= 3
 SIM = $(BUILD)/bin/sim
 SIM_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/sim/*.c))
 #  The core without I/O: what the simulator links (the broken builds
-#  compile consensus.c and consensus_elect.c, where the rules are, with
-#  the macro), and src/stamps.c, pure too (the tradelog holds its stamps
-#  with it as well).
+#  compile consensus.c, consensus_elect.c and joining.c, where the rules
+#  are, with the macro), and src/stamps.c, pure too (the tradelog holds
+#  its stamps with it as well). The simulator also links joining.c (the
+#  rule for a replica that lost its disk, kept in memory there) and what
+#  it logs with from the library.
 CORE_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,services/order/consensus.c \
            services/order/consensus_elect.c services/order/consensus_log.c src/stamps.c)
 #  rule:seed, a seed (3 replicas) on which the simulator catches the rule broken
 SIM_BROKEN = promise-not-persisted:1 no-log-adoption:2 count-old-epoch:1219 \
              ack-before-truncate:1 accept-lower-epoch:1 keep-stale-tail:840 \
-             cut-past-length:2
+             cut-past-length:2 no-join:41
 sim_rule = $(word 1,$(subst :, ,$(1)))
 sim_macro = CONSENSUS_BREAK_$(shell echo $(call sim_rule,$(1)) | tr a-z- A-Z_)
 SIM_BROKEN_BINS = $(foreach b,$(SIM_BROKEN),$(BUILD)/sim-broken/sim-$(call sim_rule,$(b)))
 .PHONY: sim sim-smoke sim-build
 
 $(SIM_OBJ): CPPFLAGS += -Iservices/order
-$(SIM): $(SIM_OBJ) $(CORE_OBJ)
+$(SIM): $(SIM_OBJ) $(CORE_OBJ) $(BUILD)/obj/services/order/joining.o $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(LDFLAGS) $^ -o $@
+	@$(CC) $(LDFLAGS) $^ -o $@ -lpthread
 
 define SIM_BROKEN_RULE
 $(BUILD)/sim-broken/$(call sim_rule,$(1))/%.o: services/order/%.c services/order/consensus_int.h \
@@ -363,9 +365,10 @@ $(BUILD)/sim-broken/$(call sim_rule,$(1))/%.o: services/order/%.c services/order
 $(BUILD)/sim-broken/sim-$(call sim_rule,$(1)): $(SIM_OBJ) \
         $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus.o \
         $(BUILD)/sim-broken/$(call sim_rule,$(1))/consensus_elect.o \
-        $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/src/stamps.o
+        $(BUILD)/obj/services/order/consensus_log.o $(BUILD)/obj/src/stamps.o \
+        $(BUILD)/sim-broken/$(call sim_rule,$(1))/joining.o $(LIB)
 	@echo "  LINK    $$@"
-	@$$(CC) $$(LDFLAGS) $$^ -o $$@
+	@$$(CC) $$(LDFLAGS) $$^ -o $$@ -lpthread
 endef
 $(foreach b,$(SIM_BROKEN),$(eval $(call SIM_BROKEN_RULE,$(b))))
 

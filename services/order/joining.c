@@ -51,23 +51,26 @@ joining_new (const char *path, uint64_t orders, bool promised, bool new_system,
              char *error, size_t error_size)
 {
     struct stat st;
-    bool marked = stat (path, &st) == 0;
+    bool marked = path && stat (path, &st) == 0;
     bool empty = !orders && (marked || !promised);
     if (empty && new_system && marked && s_unmark (path)) {
         snprintf (error, error_size, "cannot remove %s: %s", path, strerror (errno));
         return NULL;
     }
     if (empty && !new_system && !marked) {
-        if (s_mark (path)) {
+        if (path && s_mark (path)) {
             snprintf (error, error_size, "cannot create %s: %s", path, strerror (errno));
             return NULL;
         }
         marked = true;
     }
     joining_t *self = mem_calloc (1, sizeof (joining_t));
-    self->path = mem_strdup (path);
+    self->path = path ? mem_strdup (path) : NULL;
     self->active = marked && !(empty && new_system);
-    if (self->active)
+#ifdef CONSENSUS_BREAK_NO_JOIN
+    self->active = false;   //  broken on purpose (tests/sim): a lost disk votes at once
+#endif
+    if (self->active && path)
         log_warn ("%s: joining a running system (this replica has no state, or lost it): it "
                   "will not vote or lead until it holds its leader's log; start each replica "
                   "of a new system with --new", path);
@@ -95,7 +98,7 @@ joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate)
 {
     if (!self->active)
         return false;
-    if (epoch > self->ignored) {
+    if (epoch > self->ignored && self->path) {
         self->ignored = epoch;
         log_info ("joining: not promising epoch %" PRIu64 " to replica %" PRIu64 " (it votes "
                   "once it holds a leader's log)", epoch, candidate);
@@ -105,10 +108,9 @@ joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate)
 
 void
 joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
-                   uint64_t end_stamp, const stamps_t *held)
+                   uint64_t end_stamp, uint64_t held, uint64_t held_stamp)
 {
-    if (!self->active || stamps_length (held) < length
-        || (length && stamps_get (held, length - 1) != end_stamp))
+    if (!self->active || held < length || (length && held_stamp != end_stamp))
         return;
     self->leader = leader;
     self->epoch = epoch;
@@ -121,10 +123,11 @@ joining_check (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length
     if (!self->active || !self->leader || leader != self->leader || epoch != self->epoch
         || length < self->length)
         return 0;
-    if (s_unmark (self->path))
+    if (self->path && s_unmark (self->path))
         return -1;
     self->active = false;
-    log_info ("joined: holds leader %" PRIu64 "'s %" PRIu64 " orders (epoch %" PRIu64 "); it "
+    if (self->path)
+        log_info ("joined: holds leader %" PRIu64 "'s %" PRIu64 " orders (epoch %" PRIu64 "); it "
               "votes and may lead from now on", leader, length, epoch);
     return 0;
 }
@@ -132,5 +135,5 @@ joining_check (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length
 const char *
 joining_path (joining_t *self)
 {
-    return self->path;
+    return self->path ? self->path : "(in memory)";
 }

@@ -16,8 +16,6 @@
 #ifndef BAZAAR_JOINING_H
 #define BAZAAR_JOINING_H
 
-#include "stamps.h"
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +24,9 @@ typedef struct _joining_t joining_t;
 
 //  For the replica whose mark is at path, with orders in its log, a
 //  promise file or not, and --new or not: creates or removes the mark
-//  (synced with its directory) as above. Returns NULL and a reason in
-//  error if it cannot.
+//  (synced with its directory) as above; path NULL keeps it in memory
+//  (the simulator's replicas have no files). Returns NULL and a reason
+//  in error if it cannot.
 joining_t *joining_new (const char *path, uint64_t orders, bool promised, bool new_system,
                         char *error, size_t error_size);
 
@@ -42,12 +41,13 @@ bool joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate);
 
 //  After an APPEND from leader under epoch, the leader this replica
 //  follows, whose log (length entries) ends with end_stamp (the last
-//  entry's or prev_stamp): held is this replica's log now. If held ends
-//  at the same length with the same stamp, it holds that leader's log
-//  (log matching), not just as many entries of another history: the
-//  join may end at the next joining_check.
+//  entry's or prev_stamp): this replica's log now holds held entries,
+//  the one at length - 1 stamped held_stamp (0 if it has none). If both
+//  end at length with the same stamp, it holds that leader's log (log
+//  matching), not just as many entries of another history: the join may
+//  end at the next joining_check.
 void joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
-                        uint64_t end_stamp, const stamps_t *held);
+                        uint64_t end_stamp, uint64_t held, uint64_t held_stamp);
 
 //  After a sync: the replica follows leader (0: none) under epoch and
 //  holds length entries durably. If they reach the last length that

@@ -418,6 +418,14 @@ s_check_caught_up (node_t *self, const msg_t *msg)
               consensus_commit (self->core), consensus_epoch (self->core));
 }
 
+//  The stamp of the entry before position length, 0 if the log has none.
+static uint64_t
+s_stamp_at (node_t *self, uint64_t length)
+{
+    return length && length <= tradelog_count (self->log)
+         ? tradelog_stamp (self->log, length - 1) : 0;
+}
+
 static void
 s_on_message (void *arg, const msg_t *msg)
 {
@@ -442,10 +450,16 @@ s_on_message (void *arg, const msg_t *msg)
                    msg->replica_id);
     s_pump (self);
     s_check_caught_up (self, msg);
-    if (msg->type == MSG_CS_APPEND && ends && consensus_leader (self->core) == msg->replica_id
+    //  Only a broadcast (the leader's PUB) may end a join: it was sent
+    //  after this process subscribed, so the leader's log then held all
+    //  the lost disk had acknowledged. An APPEND to this replica alone
+    //  (a FETCH's answer) may have waited in the leader's DEALER queue
+    //  since before the crash.
+    if (msg->type == MSG_CS_APPEND && ends && msg->to == CONSENSUS_ALL
+        && consensus_leader (self->core) == msg->replica_id
         && consensus_epoch (self->core) == msg->epoch)
         joining_on_append (self->joining, msg->replica_id, msg->epoch, msg->length, end_stamp,
-                           tradelog_stamps (self->log));
+                           tradelog_count (self->log), s_stamp_at (self, msg->length));
 }
 
 static int64_t

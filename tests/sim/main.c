@@ -1,6 +1,7 @@
 /*  main.c - the simulator's command line and the run of one seed.
 
-    sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5] [-v]
+    sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5]
+        [--wipe-after MS] [-v]
 
     Seeds F, F+1, ... (F = 1 unless --from) run until N seeds or S
     seconds (wall clock, only to stop: a seed's run never depends on it),
@@ -39,13 +40,25 @@ s_pick (sim_t *sim, bool up, bool leader)
     return n ? choice[sim_below (sim, n)] : NULL;
 }
 
+//  The broker's rule: the live replica with the highest id that is not
+//  catching up (a joining one reports catching-up).
 static replica_t *
 s_highest_up (sim_t *sim)
 {
     for (int r = sim->n - 1; r >= 0; r--)
-        if (sim->replicas[r].up && !sim->replicas[r].paused)
+        if (sim->replicas[r].up && !sim->replicas[r].paused && !sim_joining (&sim->replicas[r]))
             return &sim->replicas[r];
     return NULL;
+}
+
+//  Every live replica hears the broker name replica (its periodic
+//  announcement).
+static void
+s_announce (sim_t *sim, const replica_t *replica)
+{
+    for (int r = 0; r < sim->n; r++)
+        if (sim->replicas[r].up)
+            sim->replicas[r].named = replica->id;
 }
 
 //  The broker names replica. With others_hear, every other live candidate
@@ -55,9 +68,12 @@ s_highest_up (sim_t *sim)
 static void
 s_campaign (sim_t *sim, replica_t *replica, bool others_hear)
 {
-    if (!replica)
+    if (!replica || sim_joining (replica))    //  it would not campaign (node.c)
         return;
     sim_trace (sim, "BROKER names %u", replica->id);
+    replica->named = replica->id;
+    if (others_hear)
+        s_announce (sim, replica);
     for (int r = 0; r < sim->n && others_hear; r++) {
         replica_t *other = &sim->replicas[r];
         if (other != replica && other->up && !other->paused
@@ -114,6 +130,23 @@ s_cut_link (sim_t *sim, bool both)
         sim->cut[b][a] = true;
 }
 
+//  A disk lost: on a replica down long enough, and only one replica
+//  without its disk at a time (a second is a second failure).
+static void
+s_wipe (sim_t *sim)
+{
+    replica_t *down[SIM_MAX_REPLICAS];
+    size_t n = 0;
+    for (int r = 0; r < sim->n; r++) {
+        if (sim_joining (&sim->replicas[r]))
+            return;
+        if (!sim->replicas[r].up && sim->now - sim->replicas[r].down_since >= sim->wipe_after)
+            down[n++] = &sim->replicas[r];
+    }
+    if (n)
+        sim_wipe (sim, down[sim_wipe_below (sim, n)]);
+}
+
 static void
 s_chaos_action (sim_t *sim)
 {
@@ -150,6 +183,8 @@ s_chaos_action (sim_t *sim)
         }
     } else if (roll < 70)
         s_propose (sim);
+    else if (roll < 75)
+        s_wipe (sim);
 }
 
 static void
@@ -162,6 +197,8 @@ s_chaos (sim_t *sim)
     uint64_t steps = 200 + sim_below (sim, 1500);
     sim_trace (sim, "CHAOS for %" PRIu64 " steps: loss %u%% duplicate %u%% delay < %" PRIu64 " ms",
                steps, sim->loss, sim->duplicate, sim->delay_max);
+    if (sim_wipe_below (sim, 100) < 30)
+        s_wipe (sim);           //  one the calm phase left down, often
     for (uint64_t s = 0; s < steps && !sim->failed; s++) {
         s_tick (sim);
         sim_net_deliver (sim, (size_t) sim_below (sim, 5));
@@ -172,15 +209,21 @@ s_chaos (sim_t *sim)
     }
 }
 
-//  The broker's rule: when nobody leads, name the highest live id.
+//  The broker's rule: when nobody leads, name the highest live id that
+//  is not catching up; when one leads, announce it.
 static void
 s_broker (sim_t *sim, uint64_t start)
 {
-    if ((sim->now - start) % BROKER_EVERY_MS == 0 && !s_pick (sim, true, true)) {
-        replica_t *candidate = s_highest_up (sim);
-        if (consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
-            s_campaign (sim, candidate, true);
+    if ((sim->now - start) % BROKER_EVERY_MS != 0)
+        return;
+    replica_t *leader = s_pick (sim, true, true);
+    if (leader) {
+        s_announce (sim, leader);
+        return;
     }
+    replica_t *candidate = s_highest_up (sim);
+    if (candidate && consensus_role (candidate->core) != CONSENSUS_CANDIDATE)
+        s_campaign (sim, candidate, true);
 }
 
 //  Whether a leader leads, nothing is in flight and every live replica's
@@ -197,6 +240,8 @@ s_same_logs (sim_t *sim)
         const disk_t *disk = &sim->replicas[r].disk;
         if (!sim->replicas[r].up)
             continue;
+        if (sim_joining (&sim->replicas[r]))
+            return false;       //  rule 7: a live replica that lost its disk joins
         if (disk->length != model->length)
             return false;
         for (uint64_t i = 0; i < disk->length; i++)
@@ -234,17 +279,18 @@ s_calm (sim_t *sim)
     sim->chaos = false;
     sim->delay_max = 5;
     memset (sim->cut, 0, sizeof sim->cut);
-    int majority = sim->n / 2 + 1, up = 0, may_stay_down = (int) sim_below (sim, (uint64_t) (sim->n - majority + 1));
+    //  Voters: live replicas that are not joining (they do not promise).
+    int majority = sim->n / 2 + 1, voters = 0, may_stay_down = (int) sim_below (sim, (uint64_t) (sim->n - majority + 1));
     for (int r = 0; r < sim->n; r++) {
         sim->replicas[r].paused = false;
-        up += sim->replicas[r].up;
+        voters += sim->replicas[r].up && !sim_joining (&sim->replicas[r]);
     }
     for (int r = 0; r < sim->n && !sim->failed; r++)
-        if (!sim->replicas[r].up && sim->n - up > may_stay_down) {
+        if (!sim->replicas[r].up && sim->n - voters > may_stay_down) {
             sim_restart (sim, &sim->replicas[r]);
-            up++;
+            voters += !sim_joining (&sim->replicas[r]);
         }
-    sim_trace (sim, "CALM with %d replicas up", up);
+    sim_trace (sim, "CALM with %d voters up", voters);
     uint64_t start = sim->now, target = sim->truth_length + CALM_COMMITS;
     while (!sim->failed) {
         if (sim->now - start > CALM_BOUND_MS) {
@@ -272,16 +318,16 @@ s_calm (sim_t *sim)
 }
 
 typedef struct {
-    uint64_t seeds, failed, steps, commits, elections;
+    uint64_t seeds, failed, steps, commits, elections, wipes, joins;
 } totals_t;
 
 static bool
-s_run (uint64_t seed, int n, bool verbose, totals_t *totals)
+s_run (uint64_t seed, int n, bool verbose, uint64_t wipe_after, totals_t *totals)
 {
     sim_t *sim = malloc (sizeof *sim);
     if (!sim)
         abort ();
-    sim_init (sim, seed, n, verbose);
+    sim_init (sim, seed, n, verbose, wipe_after);
     for (int round = 0; round < ROUNDS && !sim->failed; round++) {
         s_chaos (sim);
         if (!sim->failed)
@@ -291,13 +337,19 @@ s_run (uint64_t seed, int n, bool verbose, totals_t *totals)
     if (!passed) {
         printf ("sim: FAIL seed %" PRIu64 " step %" PRIu64 " (t=%" PRIu64 " ms, %d replicas): %s\n",
                 seed, sim->step, sim->now, n, sim->failure);
-        printf ("sim: replay with: sim --seed %" PRIu64 " --replicas %d -v\n", seed, n);
+        if (wipe_after == SIM_WIPE_DOWN_MS)
+            printf ("sim: replay with: sim --seed %" PRIu64 " --replicas %d -v\n", seed, n);
+        else
+            printf ("sim: replay with: sim --seed %" PRIu64 " --replicas %d --wipe-after %" PRIu64
+                    " -v\n", seed, n, wipe_after);
     }
     totals->seeds++;
     totals->failed += !passed;
     totals->steps += sim->step;
     totals->commits += sim->truth_length;
     totals->elections += sim->elections;
+    totals->wipes += sim->wipes;
+    totals->joins += sim->joins;
     sim_free (sim);
     free (sim);
     return passed;
@@ -329,10 +381,13 @@ s_usage (const char *error)
     if (error)
         fprintf (stderr, "sim: %s\n", error);
     fprintf (error ? stderr : stdout,
-             "usage: sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5] [-v]\n"
+             "usage: sim [--seeds N] [--seconds S] [--from F] [--seed S] [--replicas 3|5]\n"
+             "           [--wipe-after MS] [-v]\n"
              "  runs the consensus core through seeds F, F+1, ... (F = 1) of crashes,\n"
-             "  partitions, lost/duplicated/reordered messages; --seed S replays one\n"
-             "  (-v: trace); --from lets runs go past, or split, earlier ranges\n");
+             "  lost disks, partitions, lost/duplicated/reordered messages; --seed S\n"
+             "  replays one (-v: trace); --from lets runs go past, or split, earlier\n"
+             "  ranges; a disk is lost only on a replica down --wipe-after ms (%d)\n",
+             SIM_WIPE_DOWN_MS);
     return error ? 2 : 0;
 }
 
@@ -350,6 +405,7 @@ int
 main (int argc, char **argv)
 {
     uint64_t seeds = 0, seconds = 0, seed = 0, from = 1, replicas = 3;
+    uint64_t wipe_after = SIM_WIPE_DOWN_MS;
     bool one = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -365,6 +421,8 @@ main (int argc, char **argv)
             i++;
         else if (!strcmp (arg, "--seed") && s_number (value, &seed))
             i++, one = true;
+        else if (!strcmp (arg, "--wipe-after") && s_number (value, &wipe_after) && wipe_after > 0)
+            i++;
         else if (!strcmp (arg, "--replicas") && s_number (value, &replicas)
                  && (replicas == 3 || replicas == 5))
             i++;
@@ -376,20 +434,22 @@ main (int argc, char **argv)
     totals_t totals = {0};
     double start = s_seconds ();
     if (one)
-        s_run (seed, (int) replicas, verbose, &totals);
+        s_run (seed, (int) replicas, verbose, wipe_after, &totals);
     else
         for (uint64_t s = from; !seeds || s < from + seeds; s++) {
-            if (!s_run (s, (int) replicas, verbose, &totals))
+            if (!s_run (s, (int) replicas, verbose, wipe_after, &totals))
                 break;
             if (seconds && s_seconds () - start >= (double) seconds)
                 break;
         }
-    char steps[32], commits[32], elections[32];
+    char steps[32], commits[32], elections[32], wipes[32], joins[32];
     printf ("sim: %" PRIu64 " seeds passed, %" PRIu64 " failed (%d replicas, from seed %" PRIu64
-            ": %s steps, %s commits, %s elections, %.1f s)\n",
+            ": %s steps, %s commits, %s elections, %s disks lost, %s joins, %.1f s)\n",
             totals.seeds - totals.failed, totals.failed, (int) replicas, one ? seed : from,
             s_human (totals.steps, steps, sizeof steps),
             s_human (totals.commits, commits, sizeof commits),
-            s_human (totals.elections, elections, sizeof elections), s_seconds () - start);
+            s_human (totals.elections, elections, sizeof elections),
+            s_human (totals.wipes, wipes, sizeof wipes), s_human (totals.joins, joins, sizeof joins),
+            s_seconds () - start);
     return totals.failed ? 1 : 0;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static void
-s_enqueue (sim_t *sim, const consensus_msg_t *msg, uint32_t to)
+s_enqueue (sim_t *sim, const consensus_msg_t *msg, uint32_t to, bool broadcast)
 {
     if (sim->n_net == sim->net_capacity) {
         sim->net_capacity = sim->net_capacity ? sim->net_capacity * 2 : 64;
@@ -33,6 +33,8 @@ s_enqueue (sim_t *sim, const consensus_msg_t *msg, uint32_t to)
     }
     packet->msg.entries = packet->entries;
     packet->deliver_at = sim->now + 1 + sim_below (sim, sim->delay_max);
+    packet->sent_at = sim->now;
+    packet->broadcast = broadcast;
     sim->messages++;
 }
 
@@ -47,9 +49,9 @@ sim_net_send (sim_t *sim, const consensus_msg_t *msg)
             sim_trace (sim, "LOST %s %u->%u", consensus_type_name (msg->type), msg->from, to);
             continue;
         }
-        s_enqueue (sim, msg, to);
+        s_enqueue (sim, msg, to, msg->to == CONSENSUS_ALL);
         if (sim->chaos && sim_chance (sim, sim->duplicate))
-            s_enqueue (sim, msg, to);
+            s_enqueue (sim, msg, to, msg->to == CONSENSUS_ALL);
     }
 }
 
@@ -79,10 +81,21 @@ s_deliver (sim_t *sim, packet_t *packet)
                PRIu64 " commit %" PRIu64 " last %" PRIu64, msg->from, msg->to,
                consensus_type_name (msg->type), msg->epoch, msg->start, msg->prev_stamp,
                msg->n_entries, msg->length, msg->commit, msg->last_stamp);
+    //  As node.c: a joining replica promises nothing.
+    if (msg->type == CONSENSUS_PREPARE && to->joining && joining_ignores (to->joining, msg->epoch,
+                                                                          msg->from)) {
+        sim_trace (sim, "JOINING %u ignores the PREPARE", to->id);
+        return;
+    }
+    uint64_t end_stamp = msg->n_entries ? msg->entries[msg->n_entries - 1].stamp
+                                        : msg->prev_stamp;
+    bool ends = msg->start + msg->n_entries == msg->length;
     if (consensus_step (to->core, msg, sim->now))
         sim_fail (sim, "replica %u refused a well-formed %s", to->id,
                   consensus_type_name (msg->type));
     sim_drain (sim, to);
+    if (msg->type == CONSENSUS_APPEND && ends)
+        sim_joining_note (sim, to, packet, end_stamp);
 }
 
 void

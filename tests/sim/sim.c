@@ -4,10 +4,11 @@
     splitmix64 generator below, seeded from the command line, and time
     is a counter. Each seed drives 3 or 5 replicas (each a consensus_t
     with a simulated disk) through phases of chaos (crashes, restarts,
-    lost, duplicated, delayed and reordered messages, symmetric and
-    one-way partitions, pauses, a broker naming one, two or stale
-    candidates, clients proposing) and calm (faults healed, a majority
-    up, one named candidate), and checks after every step:
+    lost disks, lost, duplicated, delayed and reordered messages,
+    symmetric and one-way partitions, pauses, a broker naming one, two or
+    stale candidates, clients proposing) and calm (faults healed, a
+    majority of voters up, one named candidate), and checks after every
+    step:
       1. at most one replica ever leads under an epoch;
       2. a committed entry (index -> value) never changes or disappears
          from a replica's persisted log once that replica's commit
@@ -20,7 +21,15 @@
       and in every calm phase: commits progress and every live replica
       reaches the same commit position within a bound; then, quiet (no
       proposals, main.c), 6. every live replica's disk holds the
-      leader's log, no more, no less, within a bound.
+      leader's log, no more, no less, within a bound, and 7. a live
+      replica whose disk was lost has joined again.
+    A lost disk: a replica down at least --wipe-after ms (main.c) comes
+    back empty, as bazaar-order without --new, and joins by the rule of
+    services/order/joining.c, as node.c drives it (it ignores PREPAREs,
+    does not campaign, and votes once it holds the log of the leader the
+    broker last named to it); one replica at a time. Rules 2 and 4 start
+    again for it (what it covered and promised went with the disk), and
+    its lost disk counts for the majority of rule 2 until it has joined.
     A failure prints the seed and the step and exits non-zero;
     `sim --seed S -v` replays it with a trace.
 */
@@ -36,9 +45,9 @@
 //  Chance and failure
 
 static uint64_t
-s_next (sim_t *sim)
+s_next_of (uint64_t *state)
 {
-    uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ULL);
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -47,7 +56,13 @@ s_next (sim_t *sim)
 uint64_t
 sim_below (sim_t *sim, uint64_t bound)
 {
-    return bound ? s_next (sim) % bound : 0;
+    return bound ? s_next_of (&sim->rng) % bound : 0;
+}
+
+uint64_t
+sim_wipe_below (sim_t *sim, uint64_t bound)
+{
+    return bound ? s_next_of (&sim->wipe_rng) % bound : 0;
 }
 
 bool
@@ -131,9 +146,14 @@ s_start (sim_t *sim, replica_t *replica)
     stamps_destroy (&stamps);
     if (!replica->core)
         sim_fail (sim, "replica %u: consensus_new refused its own disk", replica->id);
+    //  Its lost disk (or the mark of a join a crash cut short): it joins.
+    char error[128];
+    if (replica->wiped && !replica->joining)
+        replica->joining = joining_new (NULL, 0, false, false, error, sizeof error);
     replica->up = true;
     replica->paused = false;
     replica->n_proposals = 0;
+    replica->started_at = sim->now;
 }
 
 void
@@ -145,6 +165,81 @@ sim_crash (sim_t *sim, replica_t *replica)
     replica->up = false;
     replica->paused = false;
     replica->n_proposals = 0;
+    replica->down_since = sim->now;
+    //  A join cut short: its mark stays, the rest of its state goes.
+    joining_destroy (&replica->joining);
+}
+
+//  Its disk is lost (the replica is down): it comes back empty, as
+//  bazaar-order without --new, and joins. The checks that follow one
+//  disk across crashes start again for it: what it covered and promised
+//  is gone with the disk (its lost copies count for the majority check
+//  until it has joined: one failure).
+void
+sim_wipe (sim_t *sim, replica_t *replica)
+{
+    sim_trace (sim, "WIPE %u (disk: promise %" PRIu64 ", %" PRIu64 " entries)", replica->id,
+               replica->disk.promised, replica->disk.length);
+    free (replica->lost.log);
+    replica->lost = replica->disk;
+    replica->disk = (disk_t) {0};
+    replica->covered = 0;
+    replica->promise_sent = 0;
+    replica->promise_sent_to = 0;
+    replica->wiped = true;
+    sim->wipes++;
+}
+
+bool
+sim_joining (const replica_t *replica)
+{
+    return replica->wiped;
+}
+
+//  After an APPEND it took: as node.c does, the join notes a leader's
+//  log it now holds whole, from a broadcast only, and node.c's come on
+//  the leader's PUB, which delivers nothing sent before this replica
+//  (re)started and subscribed. A point-to-point APPEND (an answer to a
+//  FETCH) may have waited in the leader's DEALER queue since before the
+//  crash, and say less than the lost disk had acknowledged.
+void
+sim_joining_note (sim_t *sim, replica_t *replica, const packet_t *packet, uint64_t end_stamp)
+{
+    (void) sim;
+    const consensus_msg_t *append = &packet->msg;
+    if (!replica->up || !replica->joining || !packet->broadcast
+        || packet->sent_at < replica->started_at
+        || consensus_leader (replica->core) != append->from
+        || consensus_epoch (replica->core) != append->epoch)
+        return;
+    uint64_t length = append->length;
+    uint64_t held_stamp = length && length <= replica->disk.length
+                        ? replica->disk.log[length - 1].stamp : 0;
+    joining_on_append (replica->joining, append->from, append->epoch, length, end_stamp,
+                       replica->disk.length, held_stamp);
+}
+
+//  After its readies are on disk: as node.c's flush, the join ends once
+//  it holds the log of the leader it follows, the one the broker names.
+static void
+s_check_joined (sim_t *sim, replica_t *replica)
+{
+    if (!replica->up || !replica->joining)
+        return;
+    uint32_t leader = consensus_leader (replica->core);
+    bool follows = consensus_role (replica->core) == CONSENSUS_FOLLOWER
+                && leader == replica->named;
+    joining_check (replica->joining, follows ? leader : 0, consensus_epoch (replica->core),
+                   replica->disk.length);
+    if (joining_active (replica->joining))
+        return;
+    sim_trace (sim, "JOINED %u (leader %u, %" PRIu64 " entries)", replica->id, leader,
+               replica->disk.length);
+    joining_destroy (&replica->joining);
+    replica->wiped = false;
+    free (replica->lost.log);
+    replica->lost = (disk_t) {0};
+    sim->joins++;
 }
 
 void
@@ -317,27 +412,38 @@ sim_drain (sim_t *sim, replica_t *replica)
         }
         consensus_advance (replica->core);
     }
+    if (!sim->failed)
+        s_check_joined (sim, replica);
 }
 
-//  Every committed entry is on a majority of disks.
+static bool
+s_holds (const disk_t *disk, uint64_t index, uint64_t value)
+{
+    return index < disk->length && disk->log[index].value == value;
+}
+
+//  Every committed entry is on a majority of disks (a disk lost counts
+//  until its replica has joined again: that is the one failure).
 void
 sim_check_majority (sim_t *sim)
 {
     for (uint64_t i = 0; i < sim->truth_length && !sim->failed; i++) {
         int holders = 0;
         for (int r = 0; r < sim->n; r++)
-            holders += i < sim->replicas[r].disk.length
-                    && sim->replicas[r].disk.log[i].value == sim->truth[i];
+            holders += s_holds (&sim->replicas[r].disk, i, sim->truth[i])
+                    || s_holds (&sim->replicas[r].lost, i, sim->truth[i]);
         if (holders < sim->n / 2 + 1)
             sim_fail (sim, "rule 2: committed entry %" PRIu64 " is on %d disks only", i, holders);
     }
 }
 
 void
-sim_init (sim_t *sim, uint64_t seed, int n, bool verbose)
+sim_init (sim_t *sim, uint64_t seed, int n, bool verbose, uint64_t wipe_after)
 {
     memset (sim, 0, sizeof *sim);
     sim->seed = seed;
+    sim->wipe_after = wipe_after;
+    sim->wipe_rng = seed ^ 0x6c6f737464697363ULL;
     sim->rng = seed;
     sim->n = n;
     sim->verbose = verbose;
@@ -353,7 +459,9 @@ sim_free (sim_t *sim)
 {
     for (int r = 0; r < sim->n; r++) {
         consensus_destroy (&sim->replicas[r].core);
+        joining_destroy (&sim->replicas[r].joining);
         free (sim->replicas[r].disk.log);
+        free (sim->replicas[r].lost.log);
     }
     sim_net_free (sim);
     free (sim->truth);

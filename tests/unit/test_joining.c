@@ -4,7 +4,6 @@
 */
 #include "fixtures.h"
 #include "joining.h"
-#include "stamps.h"
 #include "unit.h"
 
 #include <stdio.h>
@@ -25,16 +24,6 @@ s_new (fx_tmp_t *tmp, uint64_t orders, bool promised, bool new_system)
     if (!joining)
         fail_msg ("joining_new: %s", tmp->error);
     return joining;
-}
-
-//  A log's stamps: count entries of stamp a, then count_b of stamp b.
-static stamps_t *
-s_log (uint64_t a, uint64_t count, uint64_t b, uint64_t count_b)
-{
-    stamps_t *stamps = stamps_new ();
-    stamps_append (stamps, a, count);
-    stamps_append (stamps, b, count_b);
-    return stamps;
 }
 
 static bool
@@ -88,9 +77,7 @@ test_joining_ignores_prepares_only_while_joining (void **state)
     assert_true (joining_ignores (joining, 7, 1));
     assert_true (joining_ignores (joining, 7, 1));   //  said once, ignored again
     assert_true (joining_ignores (joining, 8, 3));
-    stamps_t *held = s_log (17, 10, 17, 0);
-    joining_on_append (joining, 3, 8, 10, 17, held);
-    stamps_destroy (&held);
+    joining_on_append (joining, 3, 8, 10, 17, 10, 17);
     assert_int_equal (joining_check (joining, 3, 8, 10), 0);
     assert_false (joining_active (joining));
     assert_false (joining_ignores (joining, 9, 1));
@@ -105,28 +92,23 @@ test_joining_ends_with_the_leaders_whole_log (void **state)
     joining_t *joining = s_new (tmp, 0, false, false);
     assert_int_equal (joining_check (joining, 3, 8, 100), 0);   //  no APPEND heard yet
     assert_true (joining_active (joining));
-    stamps_t *held = s_log (5, 40, 17, 10);                     //  50 entries, the last 17
-    joining_on_append (joining, 3, 8, 50, 17, held);
+    joining_on_append (joining, 3, 8, 50, 17, 50, 17);
     assert_int_equal (joining_check (joining, 3, 8, 49), 0);    //  short of it
     assert_int_equal (joining_check (joining, 0, 8, 50), 0);    //  follows no one now
     assert_int_equal (joining_check (joining, 2, 8, 50), 0);    //  another leader
     assert_int_equal (joining_check (joining, 3, 9, 50), 0);    //  another epoch
     assert_true (joining_active (joining));
     assert_true (s_marked (tmp));
-    stamps_append (held, 17, 10);
-    joining_on_append (joining, 3, 8, 60, 17, held);            //  the leader moved on
+    joining_on_append (joining, 3, 8, 60, 17, 60, 17);          //  the leader moved on
     assert_int_equal (joining_check (joining, 3, 8, 50), 0);
     assert_true (joining_active (joining));
     assert_int_equal (joining_check (joining, 3, 8, 60), 0);
     assert_false (joining_active (joining));
     assert_false (s_marked (tmp));
-    stamps_destroy (&held);
     //  An empty leader's log is whole at once.
     joining_destroy (&joining);
     joining = s_new (tmp, 0, false, false);
-    held = s_log (3, 0, 3, 0);
-    joining_on_append (joining, 1, 1, 0, 0, held);
-    stamps_destroy (&held);
+    joining_on_append (joining, 1, 1, 0, 0, 0, 0);
     assert_int_equal (joining_check (joining, 1, 1, 0), 0);
     assert_false (joining_active (joining));
     joining_destroy (&joining);
@@ -141,18 +123,34 @@ test_joining_needs_the_leaders_entries_not_their_count (void **state)
 {
     fx_tmp_t *tmp = *state;
     joining_t *joining = s_new (tmp, 0, false, false);
-    stamps_t *held = s_log (3, 5, 3, 0);
-    joining_on_append (joining, 2, 2, 5, 5, held);              //  same length, other stamp
+    joining_on_append (joining, 2, 2, 5, 5, 5, 3);              //  same length, other stamp
     assert_int_equal (joining_check (joining, 2, 2, 5), 0);
     assert_true (joining_active (joining));
-    joining_on_append (joining, 2, 2, 6, 5, held);              //  longer than ours
+    joining_on_append (joining, 2, 2, 6, 5, 5, 0);              //  longer than ours
     assert_int_equal (joining_check (joining, 2, 2, 5), 0);
     assert_true (joining_active (joining));
-    stamps_destroy (&held);
-    held = s_log (3, 2, 5, 3);                                  //  cut and copied: ends in 5
-    joining_on_append (joining, 2, 2, 5, 5, held);
-    stamps_destroy (&held);
+    joining_on_append (joining, 2, 2, 5, 5, 5, 5);              //  cut and copied: ends in 5
     assert_int_equal (joining_check (joining, 2, 2, 5), 0);
+    assert_false (joining_active (joining));
+    joining_destroy (&joining);
+}
+
+//  The simulator's replicas have no files: path NULL keeps the join in
+//  memory, with the same rule.
+static void
+test_joining_in_memory (void **state)
+{
+    (void) state;
+    char error[256] = "";
+    joining_t *joining = joining_new (NULL, 0, false, false, error, sizeof (error));
+    assert_non_null (joining);
+    assert_true (joining_active (joining));
+    assert_true (joining_ignores (joining, 4, 1));
+    joining_on_append (joining, 1, 4, 3, 9, 3, 9);
+    assert_int_equal (joining_check (joining, 1, 4, 3), 0);
+    assert_false (joining_active (joining));
+    joining_destroy (&joining);
+    joining = joining_new (NULL, 0, false, true, error, sizeof (error));
     assert_false (joining_active (joining));
     joining_destroy (&joining);
 }
@@ -181,6 +179,7 @@ test_joining_run (void)
                                          fx_tmp_teardown),
         cmocka_unit_test_setup_teardown (test_joining_needs_the_leaders_entries_not_their_count,
                                          s_setup, fx_tmp_teardown),
+        cmocka_unit_test (test_joining_in_memory),
         cmocka_unit_test_setup_teardown (test_joining_mark_errors_name_the_file, s_setup,
                                          fx_tmp_teardown),
     };
