@@ -108,9 +108,11 @@ joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate)
 
 void
 joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
-                   uint64_t end_stamp, uint64_t held, uint64_t held_stamp)
+                   uint64_t end_stamp, const joining_log_t *held)
 {
-    if (!self->active || held < length || (length && held_stamp != end_stamp))
+    bool holds = held->length >= length
+              && (length == 0 || held->stamp == end_stamp || held->commit >= length);
+    if (!self->active || !holds)
         return;
     self->leader = leader;
     self->epoch = epoch;

@@ -39,15 +39,25 @@ bool joining_active (joining_t *self);
 //  (joining; said once an epoch in the log).
 bool joining_ignores (joining_t *self, uint64_t epoch, uint64_t candidate);
 
+//  This replica's log as an APPEND left it: its length, the stamp of its
+//  entry at the leader's length - 1 (0 if it has none), and its commit
+//  position.
+typedef struct {
+    uint64_t length;
+    uint64_t stamp;
+    uint64_t commit;
+} joining_log_t;
+
 //  After an APPEND from leader under epoch, the leader this replica
 //  follows, whose log (length entries) ends with end_stamp (the last
-//  entry's or prev_stamp): this replica's log now holds held entries,
-//  the one at length - 1 stamped held_stamp (0 if it has none). If both
-//  end at length with the same stamp, it holds that leader's log (log
-//  matching), not just as many entries of another history: the join may
-//  end at the next joining_check.
+//  entry's or prev_stamp). If held ends at that length with the same
+//  stamp (log matching), or its commit position covers that length (a
+//  committed prefix is the same everywhere, whatever its stamps: a later
+//  leader may have re-stamped it), it holds that leader's log, not just
+//  as many entries of another history: the join may end at the next
+//  joining_check.
 void joining_on_append (joining_t *self, uint64_t leader, uint64_t epoch, uint64_t length,
-                        uint64_t end_stamp, uint64_t held, uint64_t held_stamp);
+                        uint64_t end_stamp, const joining_log_t *held);
 
 //  After a sync: the replica follows leader (0: none) under epoch and
 //  holds length entries durably. If they reach the last length that

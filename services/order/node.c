@@ -459,7 +459,9 @@ s_on_message (void *arg, const msg_t *msg)
         && consensus_leader (self->core) == msg->replica_id
         && consensus_epoch (self->core) == msg->epoch)
         joining_on_append (self->joining, msg->replica_id, msg->epoch, msg->length, end_stamp,
-                           tradelog_count (self->log), s_stamp_at (self, msg->length));
+                           &(joining_log_t) {tradelog_count (self->log),
+                                             s_stamp_at (self, msg->length),
+                                             consensus_commit (self->core)});
 }
 
 static int64_t

@@ -215,8 +215,8 @@ sim_joining_note (sim_t *sim, replica_t *replica, const packet_t *packet, uint64
     uint64_t length = append->length;
     uint64_t held_stamp = length && length <= replica->disk.length
                         ? replica->disk.log[length - 1].stamp : 0;
-    joining_on_append (replica->joining, append->from, append->epoch, length, end_stamp,
-                       replica->disk.length, held_stamp);
+    joining_log_t held = {replica->disk.length, held_stamp, consensus_commit (replica->core)};
+    joining_on_append (replica->joining, append->from, append->epoch, length, end_stamp, &held);
 }
 
 //  After its readies are on disk: as node.c's flush, the join ends once
