@@ -152,8 +152,16 @@ s_drain_rep (transport_t *self, transport_msg_fn *fn, void *arg, msg_t *msg)
         if (count == 3 && zmq_msg_size (&frames[1]) == 0
             && msg_decode (msg, zmq_msg_data (&frames[2]), zmq_msg_size (&frames[2])) == 0) {
             bool consensus = msg->type >= MSG_CS_PREPARE && msg->type <= MSG_CS_ENTRIES;
+            //  An APPEND to all comes only on the leader's PUB (a joining
+            //  replica trusts one to be newer than its restart): on the
+            //  REP one must be addressed to this replica.
+            bool misaddressed = msg->type == MSG_CS_APPEND && msg->to != self->replica_id;
             if (msg->type == MSG_RANGE)
                 s_answer_range (self, &frames[0], msg);
+            else
+            if (misaddressed)
+                log_warn ("dropped a CS_APPEND to %" PRIu64 " on the REP endpoint of replica %"
+                          PRIu64, msg->to, self->replica_id);
             else
             if (consensus)
                 fn (arg, msg);

@@ -131,6 +131,29 @@ def test_restarted_replica_refuses_an_append_below_its_promise(bazaar_factory):
     wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
 
 
+def test_an_append_to_all_on_the_rep_endpoint_is_dropped(bazaar_factory):
+    """An APPEND to all comes only on the leader's PUB, which delivers
+    nothing sent before a replica subscribed: a joining replica trusts
+    that. On the REP endpoint one is misaddressed and dropped, said in
+    the log, and nothing changes."""
+    bz = bazaar_factory(replicas=3)
+    trade_retrying(bz, "before")
+    epoch, _ = read_promise(os.path.join(bz.data, "order-1.promise"))
+    since = bz.log_size("order")
+    #  [version, type, R, u, e, f, h, g, m, E]: from replica 3, to all.
+    forged = packb([MSG_VERSION, CS_APPEND, 3, 0, epoch, 1, 0, 1, 1, []])
+    dealer = Zmtp(bz.ports["order_rep"], socket_type="DEALER", identity=b"forger")
+    try:
+        dealer.send([b"", forged])
+        bz.wait_log("order", r"dropped a CS_APPEND to 0 on the REP endpoint of replica 1",
+                    since=since)
+    finally:
+        dealer.close()
+    trade_retrying(bz, "after")
+    bz.assert_orders()
+    wait_until(bz.files_identical, READY_TIMEOUT, "every log to hold the same trades")
+
+
 def test_lone_leader_acknowledges_nothing_and_a_lost_journal_is_relearned(bazaar_factory):
     """Issue 20's adversarial case: kill -9 replicas 1 and 2, trade (the
     old leader answered alone: now 503/504), kill -9 replica 3 and the
