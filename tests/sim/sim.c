@@ -154,6 +154,7 @@ s_start (sim_t *sim, replica_t *replica)
     replica->paused = false;
     replica->n_proposals = 0;
     replica->started_at = sim->now;
+    replica->named = 0;     //  as node.c: it waits for the broker's next announcement
 }
 
 void
