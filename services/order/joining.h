@@ -6,9 +6,10 @@
     not vote: what it promised and acknowledged is gone, so its vote
     could elect a leader without orders that committed with its help.
     So the operator says which: --new is a new system's first start.
-    Without it the replica joins: it promises nothing and does not lead
-    until its synced log holds the whole log of a leader the others
-    elected (a leader holds every committed order). A file, order-N.joining,
+    Without it the replica joins: it promises nothing to a candidate and
+    does not lead until its synced log holds the whole log of a leader
+    the others elected (a leader holds every committed order); it still
+    follows that leader's epoch and acknowledges its entries. A file, order-N.joining,
     says so across restarts until then; --new with no order yet removes
     it (a new system started without --new).
     See docs/CONSENSUS.md "A replica that lost its files joins".
