@@ -13,6 +13,7 @@
 #include <czmq.h>
 
 #define CHANGED_MAX 100000      //  invalidations held for one turn's sync
+#define COALESCE_SCAN 32        //  pending invalidations looked at for the same stock
 #define POLL_MAX (3 + MSG_PEERS_MAX)
 //  A lookup waiting this long for the PUB to bring its position starts a
 //  copy round by RANGE (the leader's LEARN carries the commit position at
@@ -113,11 +114,23 @@ s_stock_reply (msg_t *reply, uint64_t req_id, const store_stock_t *stock)
 
 static void s_publish (catalog_t *self);
 
-//  learner_applied_fn: an invalidation, published after the sync.
+//  learner_applied_fn: an invalidation, published after the sync. A stock
+//  already changed in this turn keeps one invalidation, of its newest
+//  version: a LEARN of a busy leader carries a score of trades over a
+//  few stocks, and each invalidation is a message on the bus and a wakeup
+//  in every gateway. Only the last COALESCE_SCAN are looked at: the scan
+//  stays short when a copied range changes thousands of stocks.
 static void
 s_on_applied (void *arg, const store_stock_t *stock)
 {
     catalog_t *self = arg;
+    size_t first = self->changed_count > COALESCE_SCAN ? self->changed_count - COALESCE_SCAN : 0;
+    for (size_t i = self->changed_count; i-- > first;)
+        if (streq (self->changed[i].name, stock->name)) {
+            if (stock->version > self->changed[i].version)
+                self->changed[i].version = stock->version;
+            return;
+        }
     if (self->changed_count == CHANGED_MAX)
         s_publish (self);   //  rare: a huge range; the gateway flushes on the gap anyway
     msg_t *changed = &self->changed[self->changed_count++];

@@ -16,6 +16,7 @@
     a copy round; a LEARN sent to a replica's REP endpoint is never
     published (catalogs apply a LEARN without question).
 """
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ import pytest
 
 from harness import (ERROR, INITIAL, LOOKUP, MSG_VERSION, NO_DEADLINE, RANGE, STOCK, Zmtp,
                      canonical_dump, cpu_share, free_ports, heartbeat_frame, packb, request_reply,
-                     trade_body, unpackb, wait_until)
+                     tool, trade_body, unpackb, wait_until)
 
 ERR_UNAVAILABLE = 7     # msgs.h MSG_ERROR_TABLE: OK 0 ... UNAVAILABLE 7
 LEARN = 64              # msgs.h: [version, LEARN, R, e, f (start), m (commit), T (trades)]
@@ -134,6 +135,43 @@ def test_two_catalogs_kill_either_under_load_no_lookup_fails(bazaar_factory, vic
         bz.assert_orders()
     finally:
         second.kill()
+
+
+def test_a_copied_range_invalidates_each_stock_once_a_turn(bazaar_factory, spawn):
+    """A catalog that copies a range applies it in a few turns, and a stock
+    changed in a turn gets one invalidation, of its newest version: it
+    used to publish one per trade (each a message on the bus and a wakeup
+    in every gateway). The catalog's beacons carry the sequence of the
+    invalidations it published since it started, whenever one joins."""
+    bz = bazaar_factory(replicas=1, cache_size=0)
+    total = 300
+    for i in range(total):
+        body = trade_body(i)
+        bz.trade(body["name"], body["type"], body["quantity"])
+    stocks = {trade_body(i)["name"] for i in range(total)}
+    bz.kill("catalog")
+    os.unlink(bz.data_file("catalog.journal"))
+    tap = spawn([tool("bazaar-tap"), "--json", "--tap", "", "--order-pub", "",
+                 "--catalog-pub", bz.endpoints["catalog_pub"]])
+    since = bz.log_size("catalog")
+    bz.start("catalog")
+    bz.wait_log("catalog", r"caught up with the replicas at %d trades" % total, since=since)
+
+    def beacon_seq():
+        seqs = []
+        for line in tap.lines():
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            if m.get("beacon"):
+                seqs.append(m["seq"])
+        return seqs[-1] if seqs and seqs[-1] > 0 else None
+    #  The copy's invalidations are all out once the catalog serves; a
+    #  beacon after that says how many there were.
+    seq = wait_until(beacon_seq, DEADLINE, "a beacon after the copy")
+    assert len(stocks) <= seq < total // 3, (seq, total, sorted(stocks))
+    bz.assert_stocks()
 
 
 @pytest.mark.parametrize("disk", ["same", "empty"])
