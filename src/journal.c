@@ -247,6 +247,15 @@ s_pwrite_all (int fd, const void *data, size_t size, uint64_t offset)
     return 0;
 }
 
+//  PATH.cut, the side file of a cut of the journal at path (malloc'd),
+//  or NULL if out of memory.
+static char *
+s_redo_path (const char *path)
+{
+    char *redo_path = NULL;
+    return asprintf (&redo_path, "%s.cut", path) < 0 ? NULL : redo_path;
+}
+
 //  Removes the side file of a cut, durably. Returns 0 or -1.
 static int
 s_redo_remove (const char *redo_path)
@@ -354,10 +363,8 @@ journal_open (const char *path, bool sync, journal_record_fn *fn, void *arg)
     bool mapped = false;
     int64_t good = -1;
     bool zeros = false;     //  all after the last record is zeros written ahead
-    char *redo_path = NULL;
+    char *redo_path = s_redo_path (path);
     uint64_t redone = 0;
-    if (asprintf (&redo_path, "%s.cut", path) < 0)
-        redo_path = NULL;
     if (redo_path && flock (fd, LOCK_EX | LOCK_NB) == 0
         && s_redo_finish (fd, redo_path, &redone) == 0
         && s_load (fd, &data, &size, &mapped) == 0) {
@@ -426,8 +433,8 @@ s_count_record (const void *data, size_t size, void *arg)
 static int
 s_redo_view (const char *path, unsigned char **data, size_t *size)
 {
-    char *redo_path = NULL;
-    if (asprintf (&redo_path, "%s.cut", path) < 0)
+    char *redo_path = s_redo_path (path);
+    if (!redo_path)
         return -1;
     unsigned char *redo;
     uint64_t offset = 0, length = 0;
@@ -522,22 +529,6 @@ journal_append (journal_t *self, const void *data, size_t size)
     return 0;
 }
 
-static int
-s_write_all (journal_t *self)
-{
-    size_t done = 0;
-    while (done < self->buffer_used) {
-        ssize_t wrote = pwrite (self->fd, self->buffer + done, self->buffer_used - done,
-                                (off_t) (self->size + done));
-        if (wrote < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        done += (size_t) wrote;
-    }
-    return 0;
-}
 
 //  pread exactly size bytes at offset. Returns 0, or -1 (errno set).
 static int
@@ -674,7 +665,7 @@ s_flush (journal_t *self, bool durable)
         return fdatasync (self->fd);
     }
     s_write_zeros_ahead (self);
-    int rc = s_write_all (self);
+    int rc = s_pwrite_all (self->fd, self->buffer, self->buffer_used, self->size);
     if (rc == 0 && sync_now)
         rc = fdatasync (self->fd);
     if (rc == 0 && sync_now)
