@@ -169,26 +169,43 @@ def remade(keys, role, copy=None):
     return keys
 
 
+class Outsider:
+    """bz's `program` started again with its key pair made anew (known to
+    nobody) and its own endpoints (flag -> value), its output in log; the
+    system must trade on unchanged after it is gone."""
+
+    def __init__(self, bz, keys, tmp_path, program, flags):
+        self.bz = bz
+        argv = bz.argv(program)
+        argv[argv.index("--keys") + 1] = remade(keys, program, str(tmp_path / "other"))
+        for flag, value in flags.items():
+            argv[argv.index(flag) + 1] = value
+        self.log = tmp_path / "outsider.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+        if exc[0] is None:
+            self.bz.trade("apple", "buy", 1)
+            self.bz.assert_unchanged()
+
+
 def test_a_key_not_on_the_allow_list_is_refused(bazaar_factory, keys, tmp_path):
     bz = secure_system(bazaar_factory, keys)
-    other = remade(keys, "gateway", str(tmp_path / "other"))
     #  A gateway with a new gateway key, known to nobody: every request 503.
-    argv = bz.argv("gateway")
-    argv[argv.index("--keys") + 1] = other
-    port = argv[argv.index("--port") + 1] = str(free_ports(1)[0])
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        r = wait_until(lambda: http_request(int(port), "GET", "/stocks/apple"), 20,
+    port = free_ports(1)[0]
+    with Outsider(bz, keys, tmp_path, "gateway", {"--port": str(port)}):
+        r = wait_until(lambda: http_request(port, "GET", "/stocks/apple"), 20,
                        "the outsider gateway to answer at all")
         assert r.status == 503, r
-        r = http_request(int(port), "POST", "/orders",
+        r = http_request(port, "POST", "/orders",
                          {"name": "apple", "type": "buy", "quantity": 1})
         assert r.status == 503, r
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    bz.trade("apple", "buy", 1)
-    bz.assert_unchanged()
 
 
 def test_a_worker_refused_by_the_broker_says_so(bazaar_factory, keys, tmp_path):
@@ -196,23 +213,11 @@ def test_a_worker_refused_by_the_broker_says_so(bazaar_factory, keys, tmp_path):
     not on the allow-list used to wait forever, saying only that it waits
     for the broker. It logs that the broker refused its handshake."""
     bz = secure_system(bazaar_factory, keys)
-    other = remade(keys, "catalog", str(tmp_path / "other"))
-    argv = bz.argv("catalog")
-    argv[argv.index("--keys") + 1] = other
-    argv[argv.index("--pub") + 1] = "tcp://127.0.0.1:%d" % free_ports(1)[0]
-    argv[argv.index("--data") + 1] = str(tmp_path / "data")
-    log = tmp_path / "outsider.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: "is up but refused our handshake" in log.read_text(), 20,
+    flags = {"--pub": "tcp://127.0.0.1:%d" % free_ports(1)[0], "--data": str(tmp_path / "data")}
+    with Outsider(bz, keys, tmp_path, "catalog", flags) as outsider:
+        wait_until(lambda: "is up but refused our handshake" in outsider.log.read_text(), 20,
                    "the outsider catalog to say the broker refused it")
-        assert bz.endpoints["broker"] in log.read_text(), log.read_text()
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    bz.trade("apple", "buy", 1)
-    bz.assert_unchanged()
+        assert bz.endpoints["broker"] in outsider.log.read_text(), outsider.log.read_text()
 
 
 def test_a_replica_refused_by_its_leader_says_so(bazaar_factory, keys, tmp_path):
